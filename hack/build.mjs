@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// Builds the CLIs with esbuild. Default: dependencies stay external (fast, for the repo's bins).
+// --standalone: one self-contained file per binary, for the container images (Dockerfile.*).
+import { build } from 'esbuild';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const standalone = process.argv.includes('--standalone');
+
+const targets = [
+  { entry: 'sidecar/src/cli/main.ts', out: 'sidecar/dist/llmaudit.mjs' },
+  { entry: 'operator/src/main.ts', out: 'operator/dist/llmaudit-operator.mjs' },
+];
+
+for (const t of targets) {
+  const entry = path.join(root, t.entry);
+  if (!existsSync(entry)) continue;
+  await build({
+    entryPoints: [entry],
+    outfile: path.join(root, t.out),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    sourcemap: true,
+    logLevel: 'warning',
+    ...(standalone ? { minifySyntax: true } : { packages: 'external' }),
+    // CommonJS dependencies inside an ESM bundle need require().
+    banner: { js: "import { createRequire as __llmauditCreateRequire } from 'node:module'; const require = __llmauditCreateRequire(import.meta.url);" },
+  });
+}

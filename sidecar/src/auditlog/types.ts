@@ -1,0 +1,98 @@
+/**
+ * The audit log's contract (DESIGN.md "The audit log"; docs/audit-log-format.md is the spec).
+ * The proxy, the CLI and the operator program against these types only.
+ */
+
+/** What the caller (the proxy) hands to append(): everything but the chain fields. */
+export interface EntryPayload {
+  id: string;
+  endpoint: string;
+  api: string;
+  model: string | null;
+  request: {
+    method: string;
+    path: string;
+    headers: Record<string, string>;
+    body: unknown; // JSON value, a string for non-JSON text, or null (metadata mode, capped, binary)
+    bodySha256: string;
+    bytes: number;
+    truncated?: boolean;
+    encoding?: string;
+  };
+  response: {
+    status: number;
+    headers: Record<string, string>;
+    body: unknown;
+    bodySha256: string;
+    bytes: number;
+    streamed: boolean;
+    chunks: number;
+    ttfbMs: number | null;
+    durationMs: number;
+    complete: boolean;
+    truncated?: boolean;
+    encoding?: string;
+    error?: { code: string; message: string };
+  };
+  usage: { inputTokens: number | null; outputTokens: number | null; cacheReadTokens?: number; cacheCreationTokens?: number; reasoningTokens?: number; costUsd?: number };
+  trace: {
+    traceId: string;
+    spanId: string;
+    parentSpanId?: string;
+    spanType: string;
+    requestType?: string;
+    conversationId: string | null;
+    toolCalls: Array<{ id: string; name: string }>;
+    toolResults: Array<{ callId: string; name?: string }>;
+  };
+  policy: { name: string; decision: 'allow' | 'redact' | 'block'; reasons: string[]; risk: number; capture: 'full' | 'redacted' | 'metadata' };
+  media: Array<{ sha256: string; path: string; mediaType: string; bytes: number; pointer: string }>;
+  /** Forward compatible: later fields are hashed like any other. */
+  [extra: string]: unknown;
+}
+
+/** A line of the log as written: payload + chain fields. */
+export interface Entry extends EntryPayload {
+  v: 1;
+  seq: number;
+  ts: string; // RFC 3339 UTC with milliseconds, assigned by the writer
+  origin: string;
+  prevHash: string; // hex
+  hash: string; // hex SHA-256 of JCS(entry without hash and sig)
+  sig?: string; // base64 Ed25519 over the 32 hash bytes
+}
+
+export type Durability = 'strict' | 'batched';
+
+export interface AppendResult {
+  seq: number;
+  hash: string;
+  ts: string;
+}
+
+export interface LogStats {
+  size: number;
+  queueDepth: number;
+  segment: number;
+  bytesWritten: number;
+  lastCheckpointAt: string | null;
+}
+
+/** Proof of one entry against a signed checkpoint; the `--json` output of `llmaudit prove`. */
+export interface InclusionProofBundle {
+  index: number;
+  entry: Entry;
+  entryHash: string; // hex
+  treeSize: number;
+  rootHash: string; // base64
+  inclusionProof: string[]; // base64, RFC 9162 §2.1.3 order (leaf to root)
+  checkpoint: string; // signed note text
+  tlogProof?: string; // C2SP tlog-proof text
+}
+
+export interface ConsistencyProofBundle {
+  fromSize: number;
+  toSize: number;
+  proof: string[]; // base64
+  checkpoint: string;
+}

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { isLlmauditError } from '../errors.ts';
+import { parseSidecarConfig } from './validate.ts';
+
+const minimal = {
+  listeners: [{ port: 8080 }],
+  endpoints: [{ name: 'openai', upstream: 'https://api.openai.com' }],
+};
+
+describe('parseSidecarConfig', () => {
+  it('fills defaults and freezes the result', () => {
+    const cfg = parseSidecarConfig(minimal);
+    expect(cfg.listeners[0]?.address).toBe('127.0.0.1');
+    expect(cfg.endpoints[0]?.api).toBe('auto');
+    expect(cfg.capture.maxBodyBytes).toBe(1048576);
+    expect(cfg.log.durability).toBe('batched');
+    expect(cfg.telemetry.captureContent).toBe(false);
+    expect(Object.isFrozen(cfg.capture)).toBe(true);
+    expect(() => {
+      (cfg.capture as { mode: string }).mode = 'metadata';
+    }).toThrow(TypeError);
+  });
+
+  it('lists every problem with its path in one error', () => {
+    let err: unknown;
+    try {
+      parseSidecarConfig({ ...minimal, listeners: [{ port: 70000 }], capture: { mode: 'everything', bogus: 1 } });
+    } catch (e) {
+      err = e;
+    }
+    expect(isLlmauditError(err, 'LLMAUDIT_E_CONFIG_INVALID')).toBe(true);
+    const msg = (err as Error).message;
+    expect(msg).toContain('/listeners/0/port');
+    expect(msg).toContain('/capture: unknown key "bogus"');
+    expect(msg).toContain('/capture/mode');
+  });
+
+  it('rejects duplicate endpoints and dangling default endpoints', () => {
+    expect(() =>
+      parseSidecarConfig({
+        listeners: [{ port: 1, defaultEndpoint: 'nope' }],
+        endpoints: [
+          { name: 'a', upstream: 'http://x' },
+          { name: 'a', upstream: 'http://y' },
+        ],
+      }),
+    ).toThrow(/duplicate endpoint a.*defaultEndpoint: no endpoint named nope/);
+  });
+});

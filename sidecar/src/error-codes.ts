@@ -1,0 +1,9 @@
+// Every sidecar-side error registry, in one place, so docs/errors.md can be checked against it.
+// A component that adds a registry lists it here.
+import { COMMON_ERRORS, type ErrorRegistry } from './errors.ts';
+import { CONFIG_ERRORS } from './config/validate.ts';
+
+export const SIDECAR_ERROR_REGISTRIES: Readonly<Record<string, ErrorRegistry>> = {
+  common: COMMON_ERRORS,
+  config: CONFIG_ERRORS,
+};
