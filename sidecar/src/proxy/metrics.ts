@@ -1,0 +1,67 @@
+/**
+ * The proxy's Prometheus metrics (issue 3 "Operations"). Built on a registry handed in, so tests
+ * and the admin server (D2) each own theirs; nothing is registered at import time.
+ * Histogram buckets are in seconds (Prometheus base units, https://prometheus.io/docs/practices/naming/).
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export type FailureReason =
+  | 'no_route'
+  | 'upstream_unreachable'
+  | 'upstream_timeout'
+  | 'upstream_reset'
+  | 'client_abort'
+  | 'log_unavailable'
+  | 'bad_request'
+  | 'internal';
+
+export interface ProxyMetrics {
+  /** Finished exchanges. labels: endpoint, api (adapter kind), status (HTTP status as text). */
+  readonly exchanges: Counter<'endpoint' | 'api' | 'status'>;
+  /** Whole exchange, request start to last byte. labels: endpoint, api. */
+  readonly latency: Histogram<'endpoint' | 'api'>;
+  /** Request start to the first response body byte. labels: endpoint, api. */
+  readonly ttfb: Histogram<'endpoint' | 'api'>;
+  /** Tokens as counted by the API. labels: endpoint, model, direction (input | output). */
+  readonly tokens: Counter<'endpoint' | 'model' | 'direction'>;
+  /** Time an append() took to resolve. */
+  readonly logAppendLatency: Histogram;
+  /** Entries waiting in the log writer; set by the owner of the writer (main.ts) from its stats. */
+  readonly logQueueDepth: Gauge;
+  /** Appends that failed (the log could not be written). */
+  readonly logFailures: Counter;
+  /** Body bytes seen by capture. labels: direction (request | response). */
+  readonly bytesCaptured: Counter<'direction'>;
+  /** Bodies not stored whole. labels: direction, reason (cap | decoded_cap | decode_error). */
+  readonly truncations: Counter<'direction' | 'reason'>;
+  /** Failed or refused exchanges. labels: reason (see FailureReason). */
+  readonly failures: Counter<'reason'>;
+  /** Config hot reloads. labels: result (ok | invalid). */
+  readonly configReloads: Counter<'result'>;
+  /** Exchanges in flight right now. */
+  readonly inflight: Gauge;
+  /** Media blobs moved out of request bodies into media/. */
+  readonly mediaExtracted: Counter;
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+const APPEND_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+export function createProxyMetrics(registry: Registry): ProxyMetrics {
+  const registers = [registry];
+  return {
+    exchanges: new Counter({ name: 'llmaudit_exchanges_total', help: 'Exchanges proxied, by endpoint, API and HTTP status.', labelNames: ['endpoint', 'api', 'status'], registers }),
+    latency: new Histogram({ name: 'llmaudit_exchange_duration_seconds', help: 'Exchange duration from request start to the last response byte.', labelNames: ['endpoint', 'api'], buckets: LATENCY_BUCKETS, registers }),
+    ttfb: new Histogram({ name: 'llmaudit_exchange_ttfb_seconds', help: 'Time from request start to the first response body byte.', labelNames: ['endpoint', 'api'], buckets: LATENCY_BUCKETS, registers }),
+    tokens: new Counter({ name: 'llmaudit_tokens_total', help: 'Tokens reported by the API, by endpoint, model and direction.', labelNames: ['endpoint', 'model', 'direction'], registers }),
+    logAppendLatency: new Histogram({ name: 'llmaudit_log_append_duration_seconds', help: 'Time for an audit log append to resolve.', buckets: APPEND_BUCKETS, registers }),
+    logQueueDepth: new Gauge({ name: 'llmaudit_log_queue_depth', help: 'Entries queued in the audit log writer.', registers }),
+    logFailures: new Counter({ name: 'llmaudit_log_failures_total', help: 'Audit log appends that failed.', registers }),
+    bytesCaptured: new Counter({ name: 'llmaudit_captured_bytes_total', help: 'Body bytes seen by capture, by direction.', labelNames: ['direction'], registers }),
+    truncations: new Counter({ name: 'llmaudit_capture_truncations_total', help: 'Bodies not stored whole (over the cap, decoded-size cap, undecodable).', labelNames: ['direction', 'reason'], registers }),
+    failures: new Counter({ name: 'llmaudit_failures_total', help: 'Failed or refused exchanges, by reason.', labelNames: ['reason'], registers }),
+    configReloads: new Counter({ name: 'llmaudit_config_reloads_total', help: 'Configuration hot reloads, by result.', labelNames: ['result'], registers }),
+    inflight: new Gauge({ name: 'llmaudit_inflight_exchanges', help: 'Exchanges in flight.', registers }),
+    mediaExtracted: new Counter({ name: 'llmaudit_media_extracted_total', help: 'base64 media blobs moved from request bodies to media files.', registers }),
+  };
+}
