@@ -1,0 +1,116 @@
+/**
+ * The slice of the Kubernetes API the operator uses, as plain JSON shapes. The operator talks to
+ * the API server through {@link KubeApi} only, so the controllers run unchanged against the real
+ * server (client-node-api.ts) and against the in-memory one tests use (memory-api.ts).
+ */
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface ObjectMeta {
+  name?: string;
+  generateName?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+  finalizers?: string[];
+}
+
+/** Any Kubernetes object; controllers narrow the fields they read. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  [field: string]: unknown;
+}
+
+/** The resources the operator touches (CONTRACT.md "RBAC"). */
+export type ResourceName =
+  | 'auditpolicies'
+  | 'configmaps'
+  | 'secrets'
+  | 'persistentvolumeclaims'
+  | 'pods'
+  | 'deployments'
+  | 'statefulsets'
+  | 'leases'
+  | 'mutatingwebhookconfigurations'
+  | 'events';
+
+export interface ListOptions {
+  /** Omit for all namespaces (or for a cluster-scoped resource). */
+  namespace?: string;
+  labelSelector?: string;
+}
+
+export interface ListResult {
+  items: KubeObject[];
+  /** The list's resourceVersion: a watch started from it misses nothing. */
+  resourceVersion: string;
+}
+
+export interface WatchOptions extends ListOptions {
+  resourceVersion: string;
+  /** https://kubernetes.io/docs/reference/using-api/api-concepts/#watch-bookmarks */
+  allowWatchBookmarks?: boolean;
+  /** Server-side end of the watch (the server closes the stream cleanly after it). */
+  timeoutSeconds?: number;
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+/** For ERROR the object is a metav1.Status ({ code: 410, reason: 'Expired' } when too old). */
+export interface WatchEvent {
+  type: WatchEventType;
+  object: KubeObject;
+}
+
+/** An open watch: iterate its events; the iteration ends when the server closes the stream, and throws on a transport error. */
+export interface WatchStream extends AsyncIterable<WatchEvent> {
+  /** Stops the watch; a pending iteration ends (done). Idempotent. */
+  close(): void;
+}
+
+export type PatchType = 'merge' | 'apply';
+
+export interface PatchOptions {
+  /** merge: RFC 7386 JSON merge patch; apply: server-side apply (needs fieldManager). */
+  type: PatchType;
+  fieldManager?: string;
+  force?: boolean;
+  subresource?: 'status';
+}
+
+export interface KubeApi {
+  list(resource: ResourceName, options?: ListOptions): Promise<ListResult>;
+  watch(resource: ResourceName, options: WatchOptions): Promise<WatchStream>;
+  /** Returns undefined on 404. */
+  get(resource: ResourceName, namespace: string | undefined, name: string): Promise<KubeObject | undefined>;
+  create(resource: ResourceName, object: KubeObject): Promise<KubeObject>;
+  /** PUT; metadata.resourceVersion, when set, is an optimistic-concurrency precondition (409 Conflict). */
+  replace(resource: ResourceName, object: KubeObject, options?: { subresource?: 'status' }): Promise<KubeObject>;
+  patch(resource: ResourceName, namespace: string | undefined, name: string, body: unknown, options: PatchOptions): Promise<KubeObject>;
+  delete(resource: ResourceName, namespace: string | undefined, name: string): Promise<void>;
+}
+
+export function objectKey(obj: KubeObject): string {
+  const ns = obj.metadata.namespace;
+  return ns === undefined || ns === '' ? (obj.metadata.name ?? '') : `${ns}/${obj.metadata.name ?? ''}`;
+}
+
+export function splitKey(key: string): { namespace: string | undefined; name: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { namespace: undefined, name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}

@@ -1,0 +1,189 @@
+/**
+ * The proxy: listeners → router → one exchange per request (exchange.ts) → audit sink.
+ * Long-lived, with start() / reload() / idempotent close() (STYLE.md "Streaming and lifecycle").
+ * Everything it needs is handed in (STYLE.md "Dependencies are passed in").
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Dispatcher } from 'undici';
+import type { Logger } from 'pino';
+import type { EndpointConfig, ListenerConfig, SidecarConfig } from '../config/schema.ts';
+import type { AppendResult, EntryPayload } from '../auditlog/types.ts';
+import type { ExchangeTracer } from '../telemetry/types.ts';
+import type { ProxyMetrics } from './metrics.ts';
+import { createRouter, type Router } from './router.ts';
+import { createUpstreams, defaultDispatcherFactory, type Upstreams } from './upstreams.ts';
+import { handleExchange, type ExchangeContext } from './exchange.ts';
+import { proxyError } from './errors.ts';
+
+/** Where entries go. The audit log writer (`openLog(...)`) satisfies it. */
+export interface AuditSink {
+  append(payload: EntryPayload): Promise<AppendResult>;
+}
+
+export interface ProxyDeps {
+  config: SidecarConfig;
+  sink: AuditSink;
+  logger: Logger;
+  tracer: ExchangeTracer;
+  metrics: ProxyMetrics;
+  /**
+   * The chain directory: base64 media above `capture.mediaThresholdBytes` are written to
+   * `<chainDir>/media/<sha256>.<ext>` and referenced from the entry. Unset: media stay inline.
+   */
+  chainDir?: string;
+  /** The log's origin line, passed to the tracer's outcome (`llmaudit.origin`). */
+  origin?: string;
+  /** Builds the dispatcher for an endpoint; default: an undici Pool with the config's TLS and timeouts. */
+  dispatcherFactory?: (endpoint: EndpointConfig, config: SidecarConfig) => Dispatcher;
+  /** Clock in epoch ms (tests). */
+  now?: () => number;
+}
+
+export interface ListenAddress {
+  address: string;
+  port: number;
+}
+
+export interface Proxy {
+  /** Binds every listener; resolves with the bound addresses (port 0 → the real port), in config order. */
+  start(): Promise<ListenAddress[]>;
+  /** Swaps routes, endpoints, capture and log settings for new exchanges; listeners need a restart. */
+  reload(config: SidecarConfig): void;
+  /** Stops accepting, waits up to drainMs for in-flight exchanges and their entries, then aborts the rest. */
+  close(opts?: { drainMs?: number }): Promise<void>;
+  /** Exchanges in flight (request accepted, entry not yet appended). */
+  inflight(): number;
+  /** True between a successful start() and close(). */
+  listening(): boolean;
+}
+
+function sameListeners(a: readonly ListenerConfig[], b: readonly ListenerConfig[]): boolean {
+  return a.length === b.length && a.every((l, i) => l.address === b[i]?.address && l.port === b[i]?.port);
+}
+
+export function createProxy(deps: ProxyDeps): Proxy {
+  const now = deps.now ?? Date.now;
+  let config = deps.config;
+  let router: Router = createRouter(config);
+  const upstreams: Upstreams = createUpstreams(config, deps.dispatcherFactory ?? defaultDispatcherFactory);
+  const servers: Server[] = [];
+  const active = new Set<Promise<void>>();
+  const aborters = new Set<AbortController>();
+  let started = false;
+  let closing: Promise<void> | null = null;
+  let idleWaiters: Array<() => void> = [];
+
+  const ctx: ExchangeContext = {
+    get config() {
+      return config;
+    },
+    get router() {
+      return router;
+    },
+    upstreams,
+    sink: deps.sink,
+    logger: deps.logger,
+    tracer: deps.tracer,
+    metrics: deps.metrics,
+    chainDir: deps.chainDir ?? null,
+    origin: deps.origin ?? config.origin ?? '',
+    now,
+    logState: { down: false },
+  };
+
+  const track = (listener: ListenerConfig) => (req: IncomingMessage, res: ServerResponse) => {
+    const abort = new AbortController();
+    aborters.add(abort);
+    deps.metrics.inflight.inc();
+    const p = handleExchange(ctx, listener, req, res, abort.signal)
+      .catch((err: unknown) => {
+        deps.logger.error({ err }, 'exchange failed unexpectedly');
+        if (!res.headersSent) {
+          res.statusCode = 500;
+          res.end();
+        } else res.destroy();
+      })
+      .finally(() => {
+        aborters.delete(abort);
+        active.delete(p);
+        deps.metrics.inflight.dec();
+        if (active.size === 0) {
+          const w = idleWaiters;
+          idleWaiters = [];
+          for (const f of w) f();
+        }
+      });
+    active.add(p);
+  };
+
+  return {
+    async start() {
+      if (started) throw new Error('proxy already started');
+      started = true;
+      const addrs: ListenAddress[] = [];
+      for (const listener of config.listeners) {
+        // keepAliveTimeout above common client pools' idle timeouts avoids races on reused sockets.
+        const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, track(listener));
+        server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+          // Malformed requests (bare CR/LF in headers, Transfer-Encoding with Content-Length...)
+          // are refused by Node's parser before any handler runs (RFC 9112 §6.3, §11.2).
+          deps.metrics.failures.inc({ reason: 'bad_request' });
+          deps.logger.warn({ code: err.code, listener: `${listener.address}:${listener.port}` }, 'malformed request refused');
+          if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+          else socket.destroy();
+        });
+        servers.push(server);
+        await new Promise<void>((resolve, reject) => {
+          const onError = (err: Error) => reject(proxyError('LLMAUDIT_E_LISTEN', `${listener.address}:${listener.port}: ${err.message}`, { cause: err }));
+          server.once('error', onError);
+          server.listen(listener.port, listener.address, () => {
+            server.off('error', onError);
+            resolve();
+          });
+        });
+        const a = server.address() as AddressInfo;
+        addrs.push({ address: a.address, port: a.port });
+      }
+      return addrs;
+    },
+    reload(next) {
+      if (!sameListeners(config.listeners, next.listeners)) {
+        deps.logger.warn('listener changes take effect after a restart; routes, endpoints and capture settings are reloaded');
+      }
+      upstreams.update(next);
+      router = createRouter(next);
+      config = next;
+    },
+    close(opts = {}) {
+      if (closing !== null) return closing;
+      closing = (async () => {
+        for (const s of servers) s.close();
+        for (const s of servers) s.closeIdleConnections();
+        if (active.size > 0) {
+          const drained = new Promise<void>((resolve) => idleWaiters.push(resolve));
+          const drainMs = opts.drainMs ?? config.shutdownDrainMs;
+          let timer: NodeJS.Timeout | undefined;
+          const timeout = new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, drainMs);
+          });
+          await Promise.race([drained, timeout]);
+          clearTimeout(timer);
+          // Past the deadline: abort what is left; each still writes its (incomplete) entry.
+          for (const a of aborters) a.abort();
+          await Promise.allSettled([...active]);
+        }
+        for (const s of servers) s.closeAllConnections();
+        await upstreams.destroy();
+        started = false;
+      })();
+      return closing;
+    },
+    inflight() {
+      return active.size;
+    },
+    listening() {
+      return started && closing === null && servers.length > 0 && servers.every((s) => s.listening);
+    },
+  };
+}

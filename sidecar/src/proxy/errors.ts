@@ -1,0 +1,21 @@
+/**
+ * The proxy's error codes (STYLE.md "Errors and configuration"). These codes reach clients in
+ * the API family's own error body (error-shapes.ts), the entry's `response.error.code` and pino.
+ */
+import { errorFactory, type ErrorRegistry } from '../errors.ts';
+
+export const PROXY_ERRORS = {
+  LLMAUDIT_E_NO_ROUTE: { message: 'no endpoint is configured for this path' },
+  LLMAUDIT_E_UPSTREAM_UNREACHABLE: { message: 'the upstream could not be reached' },
+  LLMAUDIT_E_UPSTREAM_TIMEOUT: { message: 'the upstream did not answer in time' },
+  LLMAUDIT_E_UPSTREAM_RESET: { message: 'the upstream closed the connection mid-response' },
+  LLMAUDIT_E_UPSTREAM_BAD_RESPONSE: { message: 'the upstream sent a response that cannot be relayed' },
+  LLMAUDIT_E_CLIENT_ABORTED: { message: 'the client went away before the response ended' },
+  LLMAUDIT_E_LOG_UNAVAILABLE: { message: 'the audit log cannot be written and the policy fails closed (onLogFailure: block)' },
+  LLMAUDIT_E_BAD_REQUEST: { message: 'the request cannot be forwarded' },
+  LLMAUDIT_E_LISTEN: { message: 'a proxy listener could not bind its address', exit: 1 },
+  LLMAUDIT_E_CA_FILE: { message: 'the CA file of an https endpoint cannot be read', exit: 1 },
+} as const satisfies ErrorRegistry;
+
+export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
+export const proxyError = errorFactory(PROXY_ERRORS);
