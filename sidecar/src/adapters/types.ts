@@ -79,4 +79,10 @@ export interface NormalizedExchange {
   apiError: { type: string; message: string } | null;
   /** The stream ended as the protocol says it should ([DONE], message_stop, done:true...). */
   complete: boolean;
+  /** Set when output text, reasoning or tool arguments were cut at the adapter's size bound. */
+  truncated?: boolean;
+  /** Frames (or the whole body) that were not valid JSON; the exchange is still produced. */
+  malformedFrames?: number;
+  /** The model's refusal text (OpenAI `refusal`), when it refused. */
+  refusal?: string;
 }

@@ -1,0 +1,165 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeApiError } from './api-error.ts';
+import { EventChannel } from './event-channel.ts';
+import { RESOURCES, apiVersionOf, resourcePath } from './resources.ts';
+import type { KubeApi, KubeObject, ListOptions, ListResult, PatchOptions, ResourceName, WatchEvent, WatchOptions, WatchStream } from './types.ts';
+
+export interface ClientNodeKubeApiOptions {
+  /** Per-request timeout for non-watch calls. */
+  requestTimeoutMs?: number;
+  userAgent?: string;
+}
+
+/**
+ * {@link KubeApi} over the real API server. @kubernetes/client-node supplies what is hard to get
+ * right — kubeconfig / in-cluster loading, TLS material, bearer tokens (re-read on every request,
+ * so projected service-account tokens rotate), exec and OIDC auth — and we do the HTTP ourselves.
+ * Its Watch sets a 30 s node-fetch timeout and its informers stop on non-410 errors (docs/adr/0007),
+ * so watches here are plain long-lived GETs whose lifetime the watch loop alone decides.
+ */
+export class ClientNodeKubeApi implements KubeApi {
+  private readonly kc: KubeConfig;
+  private readonly timeoutMs: number;
+  private readonly userAgent: string;
+  private agent: http.Agent | undefined;
+
+  constructor(kc: KubeConfig, options: ClientNodeKubeApiOptions = {}) {
+    this.kc = kc;
+    this.timeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.userAgent = options.userAgent ?? 'llmaudit-operator';
+  }
+
+  async list(resource: ResourceName, options: ListOptions = {}): Promise<ListResult> {
+    const query: Record<string, string> = {};
+    if (options.labelSelector !== undefined) query.labelSelector = options.labelSelector;
+    const body = (await this.request('GET', resourcePath(resource, options.namespace), query)) as { items?: KubeObject[]; metadata?: { resourceVersion?: string } };
+    // List items carry no apiVersion/kind (api-concepts "Collections"); fill them so objects look alike everywhere.
+    const items = (body.items ?? []).map((o) => withKind(resource, o));
+    return { items, resourceVersion: body.metadata?.resourceVersion ?? '' };
+  }
+
+  async get(resource: ResourceName, namespace: string | undefined, name: string): Promise<KubeObject | undefined> {
+    try {
+      return (await this.request('GET', resourcePath(resource, namespace, name))) as KubeObject;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async create(resource: ResourceName, object: KubeObject): Promise<KubeObject> {
+    return (await this.request('POST', resourcePath(resource, object.metadata.namespace), {}, withKind(resource, object))) as KubeObject;
+  }
+
+  async replace(resource: ResourceName, object: KubeObject, options: { subresource?: 'status' } = {}): Promise<KubeObject> {
+    const path = resourcePath(resource, object.metadata.namespace, object.metadata.name ?? '', options.subresource);
+    return (await this.request('PUT', path, {}, withKind(resource, object))) as KubeObject;
+  }
+
+  async patch(resource: ResourceName, namespace: string | undefined, name: string, body: unknown, options: PatchOptions): Promise<KubeObject> {
+    const query: Record<string, string> = {};
+    if (options.fieldManager !== undefined) query.fieldManager = options.fieldManager;
+    if (options.force === true) query.force = 'true';
+    // https://kubernetes.io/docs/reference/using-api/server-side-apply/ — JSON is valid YAML.
+    const contentType = options.type === 'apply' ? 'application/apply-patch+yaml' : 'application/merge-patch+json';
+    return (await this.request('PATCH', resourcePath(resource, namespace, name, options.subresource), query, body, contentType)) as KubeObject;
+  }
+
+  async delete(resource: ResourceName, namespace: string | undefined, name: string): Promise<void> {
+    await this.request('DELETE', resourcePath(resource, namespace, name), { propagationPolicy: 'Background' });
+  }
+
+  async watch(resource: ResourceName, options: WatchOptions): Promise<WatchStream> {
+    const query: Record<string, string> = { watch: 'true', resourceVersion: options.resourceVersion };
+    if (options.labelSelector !== undefined) query.labelSelector = options.labelSelector;
+    if (options.allowWatchBookmarks === true) query.allowWatchBookmarks = 'true';
+    if (options.timeoutSeconds !== undefined) query.timeoutSeconds = String(options.timeoutSeconds);
+    const { req, res } = await this.open('GET', resourcePath(resource, options.namespace), query, undefined, undefined, 0);
+    if (res.statusCode !== 200) throw await errorFrom(res);
+    const channel = new EventChannel(() => req.destroy());
+    let partial = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      partial += chunk;
+      let nl: number;
+      while ((nl = partial.indexOf('\n')) >= 0) {
+        const line = partial.slice(0, nl).trim();
+        partial = partial.slice(nl + 1);
+        if (line === '') continue;
+        try {
+          channel.push(JSON.parse(line) as WatchEvent);
+        } catch (err) {
+          channel.end(new KubeApiError(500, 'BadWatchEvent', 'unparseable watch event', { cause: err }));
+          req.destroy();
+          return;
+        }
+      }
+    });
+    res.on('end', () => channel.end());
+    res.on('error', (err) => channel.end(err));
+    res.on('aborted', () => channel.end(new Error('watch stream aborted')));
+    return channel;
+  }
+
+  private async request(method: string, path: string, query: Record<string, string> = {}, body?: unknown, contentType = 'application/json'): Promise<unknown> {
+    const { res } = await this.open(method, path, query, body, contentType, this.timeoutMs);
+    if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 300) throw await errorFrom(res);
+    const text = await readBody(res);
+    return text === '' ? {} : JSON.parse(text);
+  }
+
+  private async open(method: string, path: string, query: Record<string, string>, body: unknown, contentType: string | undefined, timeoutMs: number): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
+    const cluster = this.kc.getCurrentCluster();
+    if (cluster === null) throw new KubeApiError(0, 'NoCluster', 'kubeconfig has no current cluster');
+    const url = new URL(cluster.server.replace(/\/+$/, '') + path);
+    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+    const opts: https.RequestOptions = {};
+    await this.kc.applyToHTTPSOptions(opts);
+    // One agent (TLS config, connection reuse) for the process; headers (tokens) fresh each time.
+    this.agent ??= opts.agent === undefined ? undefined : (opts.agent as http.Agent);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: http.OutgoingHttpHeaders = { ...((opts.headers ?? {}) as http.OutgoingHttpHeaders), accept: 'application/json', 'user-agent': this.userAgent };
+    if (payload !== undefined) {
+      headers['content-type'] = contentType;
+      headers['content-length'] = payload.length;
+    }
+    const mod = url.protocol === 'http:' ? http : https;
+    return new Promise((resolve, reject) => {
+      const req = mod.request(url, { method, headers, ...(this.agent === undefined ? {} : { agent: this.agent }), ...(opts.auth === undefined ? {} : { auth: opts.auth }) });
+      if (timeoutMs > 0) req.setTimeout(timeoutMs, () => req.destroy(new KubeApiError(0, 'Timeout', `${method} ${path} timed out after ${timeoutMs} ms`)));
+      req.on('error', (err) => reject(err instanceof KubeApiError ? err : new KubeApiError(0, 'TransportError', err.message, { cause: err })));
+      req.on('response', (res) => resolve({ req, res }));
+      req.end(payload);
+    });
+  }
+}
+
+function withKind(resource: ResourceName, object: KubeObject): KubeObject {
+  return { ...object, apiVersion: object.apiVersion ?? apiVersionOf(resource), kind: object.kind ?? RESOURCES[resource].kind };
+}
+
+
+function readBody(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', reject);
+  });
+}
+
+async function errorFrom(res: http.IncomingMessage): Promise<KubeApiError> {
+  const text = await readBody(res).catch(() => '');
+  let reason = http.STATUS_CODES[res.statusCode ?? 0] ?? 'Error';
+  let message = text.slice(0, 500);
+  try {
+    const status = JSON.parse(text) as { reason?: string; message?: string };
+    if (typeof status.reason === 'string' && status.reason !== '') reason = status.reason;
+    if (typeof status.message === 'string') message = status.message;
+  } catch {
+    // not a metav1.Status: keep the raw text
+  }
+  return new KubeApiError(res.statusCode ?? 0, reason, message);
+}

@@ -1,0 +1,82 @@
+// Streams the lines of one segment file with their byte offsets, in constant memory (one read
+// buffer plus the longest line). Used by the verifier, the recovery on open and the reader.
+import { open } from 'node:fs/promises';
+
+export interface SegmentLine {
+  /** 1-based line number within the segment. */
+  lineNo: number;
+  /** Byte offset of the line's first byte. */
+  offset: number;
+  /** The line without its \n, decoded as UTF-8. */
+  text: string;
+  /** Bytes of the line including the \n (if any). */
+  bytes: number;
+  /** false for a last line without \n: a torn write or a truncation. */
+  terminated: boolean;
+}
+
+export class LineTooLongError extends Error {
+  constructor(readonly lineNo: number, readonly offset: number) {
+    super(`line ${lineNo} is longer than the limit`);
+  }
+}
+
+const CHUNK = 1 << 20;
+
+export async function* readLines(file: string, options: { start?: number; maxLineBytes?: number } = {}): AsyncGenerator<SegmentLine> {
+  const maxLine = options.maxLineBytes ?? 256 * 1024 * 1024;
+  const fh = await open(file, 'r');
+  try {
+    let pos = options.start ?? 0;
+    let lineNo = 0;
+    let carry: Buffer[] = [];
+    let carryLen = 0;
+    let carryStart = pos;
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, pos);
+      if (bytesRead === 0) break;
+      const chunk = buf.subarray(0, bytesRead);
+      let from = 0;
+      for (;;) {
+        const nl = chunk.indexOf(10, from);
+        if (nl === -1) break;
+        lineNo++;
+        let text: string;
+        let start: number;
+        if (carryLen > 0) {
+          carry.push(chunk.subarray(from, nl));
+          text = Buffer.concat(carry).toString('utf8');
+          start = carryStart;
+          carry = [];
+          carryLen = 0;
+        } else {
+          text = chunk.toString('utf8', from, nl);
+          start = pos + from;
+        }
+        yield { lineNo, offset: start, text, bytes: pos + nl + 1 - start, terminated: true };
+        from = nl + 1;
+      }
+      if (from < bytesRead) {
+        if (carryLen === 0) carryStart = pos + from;
+        // Copy: `buf` is reused by the next read.
+        carry.push(Buffer.from(chunk.subarray(from)));
+        carryLen += bytesRead - from;
+        if (carryLen > maxLine) throw new LineTooLongError(lineNo + 1, carryStart);
+      }
+      pos += bytesRead;
+    }
+    if (carryLen > 0) {
+      lineNo++;
+      yield { lineNo, offset: carryStart, text: Buffer.concat(carry).toString('utf8'), bytes: carryLen, terminated: false };
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The first line of a file (or null when it has no complete first line). */
+export async function readFirstLine(file: string): Promise<string | null> {
+  for await (const l of readLines(file)) return l.terminated ? l.text : null;
+  return null;
+}

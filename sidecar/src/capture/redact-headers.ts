@@ -1,0 +1,60 @@
+/**
+ * Header redaction before anything is stored (DESIGN.md "The audit log"): credentials keep only
+ * their scheme, a short key-type prefix and the last 4 characters (`Bearer sk-...mnop`), enough
+ * to tell keys apart in an audit without making them usable. Short secrets (under 16 characters)
+ * are masked whole, since their last 4 characters would be a large share of them.
+ */
+export const DEFAULT_REDACTED_HEADERS: readonly string[] = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+  'api-key',
+  'x-auth-token',
+  'x-csrf-token',
+];
+
+const MIN_REVEAL = 16;
+// A key-type prefix like `sk-` or `pk_` (letters only, at most 4): identifies the kind of key.
+const KEY_PREFIX = /^[A-Za-z]{1,4}[-_]/;
+// Auth schemes (RFC 9110 §11.1): a token followed by whitespace.
+const SCHEME = /^([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)\s+(.*)$/s;
+
+export function redactValue(value: string): string {
+  let scheme = '';
+  let secret = value;
+  const m = SCHEME.exec(value);
+  if (m !== null) {
+    scheme = `${m[1] as string} `;
+    secret = m[2] as string;
+  }
+  if (secret.length < MIN_REVEAL) return `${scheme}***`;
+  const p = KEY_PREFIX.exec(secret);
+  return `${scheme}${p === null ? '' : p[0]}...${secret.slice(-4)}`;
+}
+
+export function redactionSet(extra: readonly string[]): ReadonlySet<string> {
+  return new Set([...DEFAULT_REDACTED_HEADERS, ...extra.map((h) => h.toLowerCase())]);
+}
+
+/** Node/undici parsed headers (lower-case names) → stored headers with secrets redacted. */
+export function redactHeaders(
+  headers: Readonly<Record<string, string | readonly string[] | undefined>>,
+  redact: ReadonlySet<string>,
+  extra?: Readonly<Record<string, string>>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of Object.keys(headers)) {
+    const v = headers[name];
+    if (v === undefined) continue;
+    const lower = name.toLowerCase();
+    if (redact.has(lower)) {
+      out[lower] = typeof v === 'string' ? redactValue(v) : v.map(redactValue).join(', ');
+    } else {
+      out[lower] = typeof v === 'string' ? v : v.join(', ');
+    }
+  }
+  if (extra !== undefined) for (const k of Object.keys(extra)) out[k] = extra[k] as string;
+  return out;
+}
