@@ -14,6 +14,13 @@ const targets = [
   { entry: 'operator/src/main.ts', out: 'operator/dist/llmaudit-operator.mjs' },
 ];
 
+const externalExceptWorkspaces = {
+  name: 'external-except-workspaces',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => (args.path.startsWith('@llmaudit/') ? undefined : { path: args.path, external: true }));
+  },
+};
+
 for (const t of targets) {
   const entry = path.join(root, t.entry);
   if (!existsSync(entry)) continue;
@@ -26,7 +33,9 @@ for (const t of targets) {
     format: 'esm',
     sourcemap: true,
     logLevel: 'warning',
-    ...(standalone ? { minifySyntax: true } : { packages: 'external' }),
+    // Workspace packages (@llmaudit/*) export TypeScript sources, so they are always bundled;
+    // every other package stays external unless --standalone.
+    ...(standalone ? { minifySyntax: true } : { plugins: [externalExceptWorkspaces] }),
     // CommonJS dependencies inside an ESM bundle need require().
     banner: { js: "import { createRequire as __llmauditCreateRequire } from 'node:module'; const require = __llmauditCreateRequire(import.meta.url);" },
   });

@@ -85,6 +85,14 @@ export class MemoryKubeApi implements KubeApi {
     }
   }
 
+  /** Open watches on `resource` end cleanly, as when their timeoutSeconds runs out. */
+  endWatches(resource: ResourceName): void {
+    for (const w of this.openWatches(resource)) {
+      w.channel.end();
+      this.watches.delete(w);
+    }
+  }
+
   /** Open watches on `resource` stay connected but deliver nothing more (a silent stall). */
   stallWatches(resource: ResourceName): void {
     for (const w of this.openWatches(resource)) w.stalled = true;

@@ -72,6 +72,9 @@ export function baseExchange(req: RequestSide): NormalizedExchange {
 
 /** Adds the optional flags only when set, so exchanges stay small and comparable. */
 export function withFlags(ex: NormalizedExchange, flags: { truncated: boolean; malformed: number; refusal?: string | null }): NormalizedExchange {
+  // An empty string is no content (e.g. `content: ""` beside tool calls): say so with null.
+  if (ex.outputText === '') ex.outputText = null;
+  if (ex.reasoningText === '') ex.reasoningText = null;
   if (flags.truncated) ex.truncated = true;
   if (flags.malformed > 0) ex.malformedFrames = flags.malformed;
   if (flags.refusal != null && flags.refusal !== '') ex.refusal = flags.refusal;

@@ -4,8 +4,12 @@
 // `undefined` members, turns functions into nothing and throws untyped errors for NaN/Infinity and
 // BigInt. A hash must never depend on such accidents: we first check that the value is I-JSON
 // (RFC 8785 §3.1, RFC 7493) and raise LLMAUDIT_E_ENTRY_INVALID with the path of the first problem.
-import canonicalize from 'canonicalize';
+import canonicalizeModule from 'canonicalize';
 import { cryptoError } from './crypto-errors.ts';
+
+// canonicalize is CommonJS (`module.exports = serialize`) but its .d.ts declares an ES default
+// export, which NodeNext types as `{ default }`; at run time the default import is the function.
+const canonicalize = canonicalizeModule as unknown as (value: unknown) => string | undefined;
 
 // A UTF-16 high surrogate not followed by a low one, or a low one not preceded by a high one.
 // RFC 8785 §3.2.2.2 requires such strings to be rejected (I-JSON: strings are valid Unicode).

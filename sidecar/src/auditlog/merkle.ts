@@ -50,6 +50,12 @@ export function splitPoint(n: number): number {
   return k;
 }
 
+function isPowerOfTwo(n: number): boolean {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p === n;
+}
+
 function isSize(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 0;
 }
@@ -63,9 +69,10 @@ async function rangeHash(start: number, end: number, hashAt: HashReader): Promis
   const parts: Promise<Buffer>[] = [];
   let pos = start;
   let rest = end - start;
-  for (let bit = 2 ** 52; bit >= 1; bit /= 2) {
+  for (let h = 52; h >= 0; h--) {
+    const bit = 2 ** h;
     if (rest >= bit) {
-      parts.push(hashAt(Math.log2(bit), pos / bit));
+      parts.push(hashAt(h, pos / bit));
       pos += bit;
       rest -= bit;
     }
@@ -193,7 +200,7 @@ export function verifyConsistency(m: number, n: number, rootM: Uint8Array, rootN
   // 1. If consistency_path is an empty array, stop and fail the proof verification.
   if (proof.length === 0) return false;
   // 2. If first is an exact power of 2, then prepend first_hash to the consistency_path array.
-  const path = (m & (m - 1)) === 0 && m <= 2 ** 30 ? [rootM, ...proof] : Number.isInteger(Math.log2(m)) ? [rootM, ...proof] : proof;
+  const path = isPowerOfTwo(m) ? [rootM, ...proof] : proof;
   // 3. Set fn to first - 1 and sn to second - 1.
   let fn = m - 1;
   let sn = n - 1;
@@ -248,7 +255,7 @@ export class MerkleAccumulator {
   }
 
   push(leaf: Uint8Array): void {
-    let h = Buffer.from(leaf);
+    let h: Buffer = Buffer.from(leaf);
     let height = 0;
     for (let p = this.#peaks[height]; p !== undefined; p = this.#peaks[height]) {
       h = nodeHash(p, h);

@@ -98,6 +98,8 @@ export const TelemetrySchema = Type.Object(
     serviceName: Type.Optional(Type.String()),
     maxQueueSize: Type.Integer({ minimum: 1, default: 2048 }),
     toolCallMemory: Type.Integer({ minimum: 0, default: 10000, description: 'Recent tool calls remembered to link TOOL_RESULT spans.' }),
+    toolCallMaxAgeMs: Ms(3_600_000, 'How long a tool call is remembered for linking its result.'),
+    exportIntervalMs: Ms(1_000, 'Batch export interval (spans are also exported when a batch of 512 is full).'),
   },
   { additionalProperties: false, default: {} },
 );

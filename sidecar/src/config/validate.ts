@@ -5,6 +5,7 @@ import { SidecarConfigSchema, type SidecarConfig } from './schema.ts';
 export const CONFIG_ERRORS = {
   LLMAUDIT_E_CONFIG_INVALID: { message: 'configuration is invalid', exit: 1 },
   LLMAUDIT_E_CONFIG_READ: { message: 'configuration file cannot be read', exit: 1 },
+  LLMAUDIT_E_CONFIG_KEY: { message: 'the signing key cannot be read or created', exit: 1 },
 } as const satisfies ErrorRegistry;
 export const configError = errorFactory(CONFIG_ERRORS);
 

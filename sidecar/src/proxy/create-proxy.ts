@@ -8,7 +8,6 @@ import type { AddressInfo } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { EndpointConfig, ListenerConfig, SidecarConfig } from '../config/schema.ts';
-import type { AppendResult, EntryPayload } from '../auditlog/types.ts';
 import type { ExchangeTracer } from '../telemetry/types.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { createRouter, type Router } from './router.ts';
@@ -16,10 +15,10 @@ import { createUpstreams, defaultDispatcherFactory, type Upstreams } from './ups
 import { handleExchange, type ExchangeContext } from './exchange.ts';
 import { proxyError } from './errors.ts';
 
-/** Where entries go. The audit log writer (`openLog(...)`) satisfies it. */
-export interface AuditSink {
-  append(payload: EntryPayload): Promise<AppendResult>;
-}
+import type { AuditSink } from './sink.ts';
+import { createMediaStore } from '../capture/media-store.ts';
+
+export type { AuditSink } from './sink.ts';
 
 export interface ProxyDeps {
   config: SidecarConfig;
@@ -86,7 +85,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
     logger: deps.logger,
     tracer: deps.tracer,
     metrics: deps.metrics,
-    chainDir: deps.chainDir ?? null,
+    media: deps.chainDir === undefined ? null : createMediaStore(deps.chainDir),
     origin: deps.origin ?? config.origin ?? '',
     now,
     logState: { down: false },

@@ -1,7 +1,8 @@
 /**
  * Reads the start of a request body before forwarding. The tracer needs the request (model,
  * messages) to pick the trace id and its `traceparent` must be on the upstream request, so the
- * body is read up to the capture cap first. LLM requests are almost always smaller than that:
+ * body is read up to a parse limit first (the larger of the capture cap and the decoded-size cap:
+ * long-context prompts beyond the storage cap are still understood, only not stored). LLM requests are almost always smaller than that:
  * they go upstream as one buffer with an exact Content-Length. A larger body goes upstream as a
  * stream: the part read so far, then the rest piped from the client as it arrives, every chunk
  * hashed on the way (memory stays bounded by the cap).
@@ -10,14 +11,14 @@ import type { IncomingMessage } from 'node:http';
 import type { BodyCapture } from '../capture/body-capture.ts';
 
 export interface RequestHead {
-  /** The whole body was read (ended) or only the first part (over the cap). */
+  /** The whole body was read (ended) or only the first part (over the limit). */
   ended: boolean;
   /** Chunks read so far, in order (to forward). */
   chunks: Buffer[];
   bytes: number;
 }
 
-export function readRequestHead(req: IncomingMessage, capture: BodyCapture): Promise<RequestHead> {
+export function readRequestHead(req: IncomingMessage, capture: BodyCapture, limit: number): Promise<RequestHead> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -31,7 +32,7 @@ export function readRequestHead(req: IncomingMessage, capture: BodyCapture): Pro
       chunks.push(c);
       bytes += c.length;
       capture.push(c);
-      if (capture.truncated) {
+      if (bytes > limit) {
         req.pause();
         cleanup();
         resolve({ ended: false, chunks, bytes });
@@ -57,7 +58,7 @@ export function readRequestHead(req: IncomingMessage, capture: BodyCapture): Pro
   });
 }
 
-/** The body to forward after readRequestHead() stopped at the cap: head chunks, then the rest. */
+/** The body to forward after readRequestHead() stopped at the limit: head chunks, then the rest. */
 export async function* streamRest(req: IncomingMessage, head: Buffer[], capture: BodyCapture): AsyncGenerator<Buffer> {
   for (const c of head) yield c;
   head.length = 0;

@@ -31,6 +31,7 @@ export const GEN_AI_CONVERSATION_ID = 'gen_ai.conversation.id';
 export const GEN_AI_TOOL_NAME = 'gen_ai.tool.name';
 export const GEN_AI_TOOL_CALL_ID = 'gen_ai.tool.call.id';
 export const GEN_AI_TOOL_TYPE = 'gen_ai.tool.type';
+export const GEN_AI_TOOL_CALL_RESULT = 'gen_ai.tool.call.result';
 // Opt-in content (the conventions make these opt-in too: they may hold sensitive data).
 export const GEN_AI_INPUT_MESSAGES = 'gen_ai.input.messages';
 export const GEN_AI_OUTPUT_MESSAGES = 'gen_ai.output.messages';

@@ -1,0 +1,176 @@
+import type { AuditPolicy } from '../api/audit-policy.ts';
+import { LABEL_INJECT } from '../api/names.ts';
+import type { OperatorMetrics } from '../metrics.ts';
+import type { KubeApi, KubeObject, ResourceName } from '../kube/types.ts';
+import { objectKey, splitKey } from '../kube/types.ts';
+import type { BackoffOptions } from './backoff.ts';
+import { countPods } from './pod-counter.ts';
+import { applyPolicy, type PolicyControllerDeps } from './policy-controller.ts';
+import { injectedWith, requestedPolicy, resolvePolicyName } from './policy-lookup.ts';
+import type { Log } from './types.ts';
+import { WatchLoop, type WatchLoopEvent } from './watch-loop.ts';
+import { WorkQueue } from './work-queue.ts';
+import { templateMeta, workloadPatch } from './workload-labeller.ts';
+
+export interface WatchTuning {
+  stallTimeoutMs?: number;
+  backoff?: BackoffOptions;
+  resyncMs?: number;
+}
+
+export interface ControllerManagerDeps extends Omit<PolicyControllerDeps, 'api'> {
+  api: KubeApi;
+  /** The AuditPolicy cache, run on every replica (the webhook resolves policies from it). */
+  policies: WatchLoop;
+  log: Log;
+  metrics?: OperatorMetrics;
+  watch?: WatchTuning;
+  retry?: BackoffOptions;
+}
+
+const WORKLOADS = ['deployments', 'statefulsets'] as const;
+type WorkloadResource = (typeof WORKLOADS)[number];
+
+/**
+ * The leader's controllers: AuditPolicy (ConfigMap, Secret, PVC, status), the pod counter that
+ * feeds status, and the workload labeller. Pods (only those labelled for injection) and workloads
+ * are watched only while leading; every change is reduced to a key on a de-duplicating queue.
+ */
+export class ControllerManager {
+  private readonly d: ControllerManagerDeps;
+  private readonly policyQueue: WorkQueue;
+  private readonly workloadQueue: WorkQueue;
+  private readonly pods: WatchLoop;
+  private readonly workloads: Record<WorkloadResource, WatchLoop>;
+  private started = false;
+  private closed = false;
+
+  constructor(deps: ControllerManagerDeps) {
+    this.d = deps;
+    const onError = (controller: string) => (key: string, err: unknown, attempt: number, retryInMs: number) => {
+      deps.metrics?.reconciles.inc({ controller, result: 'error' });
+      deps.log.warn({ controller, key, attempt, retryInMs, err }, 'reconcile failed');
+    };
+    this.policyQueue = new WorkQueue((k) => this.reconcilePolicy(k), { ...(deps.retry === undefined ? {} : { retry: deps.retry }), onError: onError('auditpolicy') });
+    this.workloadQueue = new WorkQueue((k) => this.reconcileWorkload(k), { ...(deps.retry === undefined ? {} : { retry: deps.retry }), onError: onError('workload') });
+    this.pods = this.loop('pods', { upsert: (o) => this.podChanged(o), delete: (o) => this.podChanged(o) }, `${LABEL_INJECT}=true`);
+    this.workloads = {
+      deployments: this.loop('deployments', { upsert: (o) => this.workloadChanged('deployments', o), delete: (o) => this.workloadChanged('deployments', o) }),
+      statefulsets: this.loop('statefulsets', { upsert: (o) => this.workloadChanged('statefulsets', o), delete: (o) => this.workloadChanged('statefulsets', o) }),
+    };
+  }
+
+  /** Starts the watches; policies are reconciled once pods and workloads are known. */
+  async start(): Promise<void> {
+    if (this.started || this.closed) return;
+    this.started = true;
+    this.pods.start();
+    for (const r of WORKLOADS) this.workloads[r].start();
+    await Promise.all([this.d.policies.synced, this.pods.synced, ...WORKLOADS.map((r) => this.workloads[r].synced)]);
+    if (this.closed) return;
+    for (const p of this.d.policies.list()) this.policyQueue.add(objectKey(p));
+  }
+
+  /** Feed from the AuditPolicy watch (upserts and deletes alike). */
+  policyChanged(policy: KubeObject): void {
+    if (this.started && this.pods.hasSynced) this.policyQueue.add(objectKey(policy));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.policyQueue.close();
+    this.workloadQueue.close();
+    await Promise.all([this.pods.close(), ...WORKLOADS.map((r) => this.workloads[r].close())]);
+  }
+
+  /** Resolves when both queues are idle (tests). */
+  async drain(): Promise<void> {
+    while (!this.policyQueue.isIdle() || !this.workloadQueue.isIdle()) {
+      await Promise.all([this.policyQueue.drain(), this.workloadQueue.drain()]);
+    }
+  }
+
+  private loop(resource: ResourceName, handler: { upsert(o: KubeObject): void; delete(o: KubeObject): void }, labelSelector?: string): WatchLoop {
+    const w = this.d.watch ?? {};
+    return new WatchLoop({
+      api: this.d.api,
+      resource,
+      handler,
+      ...(labelSelector === undefined ? {} : { labelSelector }),
+      ...(w.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: w.stallTimeoutMs }),
+      ...(w.backoff === undefined ? {} : { backoff: w.backoff }),
+      ...(w.resyncMs === undefined ? {} : { resyncMs: w.resyncMs }),
+      observer: (ev) => this.observe(resource, ev),
+    });
+  }
+
+  private observe(resource: ResourceName, ev: WatchLoopEvent): void {
+    if (ev.type === 'relist') this.d.metrics?.watchRestarts.inc({ resource, reason: 'gone' });
+    if (ev.type === 'restart') {
+      this.d.metrics?.watchRestarts.inc({ resource, reason: ev.reason });
+      this.d.log.warn({ resource, reason: ev.reason, delayMs: ev.delayMs, err: ev.error }, 'watch restarting');
+    }
+  }
+
+  private policyNames(namespace: string): string[] {
+    return this.d.policies.list().filter((p) => p.metadata.namespace === namespace).map((p) => p.metadata.name ?? '');
+  }
+
+  private podChanged(pod: KubeObject): void {
+    if (!this.pods.hasSynced) return;
+    const ns = pod.metadata.namespace ?? '';
+    const policy = injectedWith(pod) ?? resolvePolicyName(this.policyNames(ns), requestedPolicy(pod.metadata));
+    if (policy !== undefined) this.policyQueue.add(`${ns}/${policy}`);
+  }
+
+  private workloadChanged(resource: WorkloadResource, workload: KubeObject): void {
+    this.workloadQueue.add(`${resource}|${objectKey(workload)}`);
+    if (!this.workloads[resource].hasSynced) return;
+    const ns = workload.metadata.namespace ?? '';
+    for (const p of this.policyNames(ns)) this.policyQueue.add(`${ns}/${p}`);
+  }
+
+  private async reconcileWorkload(key: string): Promise<void> {
+    const [resource, objKey] = key.split('|') as [WorkloadResource, string];
+    const w = this.workloads[resource].get(objKey);
+    if (w === undefined) return;
+    const patch = workloadPatch(w);
+    if (patch === undefined) return;
+    const { namespace, name } = splitKey(objKey);
+    // Merge patch on labels/annotations touches only our keys; a 404 means it was just deleted.
+    try {
+      await this.d.api.patch(resource, namespace, name, patch, { type: 'merge' });
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return;
+      throw err;
+    }
+    this.d.metrics?.reconciles.inc({ controller: 'workload', result: 'ok' });
+    this.d.log.info({ resource, workload: objKey, optedIn: w.metadata.annotations?.[LABEL_INJECT] === 'true' }, 'workload pod template updated');
+  }
+
+  private async reconcilePolicy(key: string): Promise<void> {
+    const obj = this.d.policies.get(key);
+    if (obj === undefined || obj.metadata.deletionTimestamp !== undefined) return;
+    const policy = obj as unknown as AuditPolicy;
+    const ns = policy.metadata.namespace ?? '';
+    const name = policy.metadata.name ?? '';
+    const names = this.policyNames(ns);
+    const pods = this.pods.list().filter((p) => p.metadata.namespace === ns);
+    const counts = countPods(pods, names).get(name) ?? { injected: 0, missing: [] };
+    const missing = new Set(counts.missing);
+    let workloads = 0;
+    for (const r of WORKLOADS) {
+      for (const w of this.workloads[r].list()) {
+        if (w.metadata.namespace !== ns) continue;
+        const t = templateMeta(w);
+        if (t.labels?.[LABEL_INJECT] !== 'true') continue;
+        if (resolvePolicyName(names, requestedPolicy(t)) === name) workloads++;
+      }
+    }
+    const result = await applyPolicy(policy, { pods: counts, workloads, missingPods: pods.filter((p) => missing.has(p.metadata.name ?? '')) }, { ...this.d });
+    this.d.metrics?.reconciles.inc({ controller: 'auditpolicy', result: 'ok' });
+    this.d.metrics?.podsMissing.set({ namespace: ns, policy: name }, counts.missing.length);
+    if (result.writes.length > 0) this.d.log.info({ policy: key, writes: result.writes }, 'auditpolicy reconciled');
+  }
+}

@@ -1,0 +1,229 @@
+import { isGone } from '../kube/api-error.ts';
+import { operatorError } from '../errors.ts';
+import type { KubeApi, KubeObject, ResourceName, WatchStream } from '../kube/types.ts';
+import { objectKey } from '../kube/types.ts';
+import { backoffDelay, type BackoffOptions } from './backoff.ts';
+
+export type WatchLoopEvent =
+  | { type: 'listed'; count: number; resourceVersion: string }
+  | { type: 'watching'; resourceVersion: string }
+  | { type: 'relist'; reason: 'gone' }
+  | { type: 'rewatch'; reason: 'server-closed' }
+  | { type: 'restart'; reason: 'error' | 'stall'; delayMs: number; error: unknown }
+  | { type: 'resync'; count: number };
+
+export interface WatchLoopHandler {
+  /** An object appeared or changed (also: every object on relist and on resync). */
+  upsert(obj: KubeObject): void;
+  delete(obj: KubeObject): void;
+}
+
+export interface WatchLoopOptions {
+  api: KubeApi;
+  resource: ResourceName;
+  namespace?: string;
+  labelSelector?: string;
+  handler: WatchLoopHandler;
+  /** No event and no bookmark for this long: the stream is presumed dead and restarted. */
+  stallTimeoutMs?: number;
+  /** Server-side watch timeout; the server then ends the stream cleanly and we rewatch. */
+  watchTimeoutSeconds?: number;
+  backoff?: BackoffOptions;
+  /** Re-deliver every cached object this often (0: never). */
+  resyncMs?: number;
+  random?: () => number;
+  observer?: (ev: WatchLoopEvent) => void;
+}
+
+/**
+ * List, then watch from the list's resourceVersion, forever (api-concepts "Efficient detection of
+ * changes"). 410 Gone (an ERROR event or an HTTP 410) relists; the server closing the stream
+ * rewatches from the last resourceVersion seen; any other error or a silent stall restarts the
+ * watch after a capped, jittered exponential backoff. Bookmarks keep the resourceVersion fresh so a
+ * restart rarely needs a relist. See docs/adr/0007-own-watch-loop-and-leader-election.md.
+ */
+export class WatchLoop {
+  private readonly o: Required<Omit<WatchLoopOptions, 'namespace' | 'labelSelector' | 'observer'>> & Pick<WatchLoopOptions, 'namespace' | 'labelSelector' | 'observer'>;
+  private readonly cache = new Map<string, KubeObject>();
+  private closed = false;
+  private started = false;
+  private stream: WatchStream | undefined;
+  private wake: (() => void) | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private syncedResolve!: () => void;
+  private runPromise: Promise<void> | undefined;
+  /** Resolves after the first successful list. */
+  readonly synced: Promise<void>;
+  hasSynced = false;
+
+  constructor(options: WatchLoopOptions) {
+    this.o = {
+      stallTimeoutMs: 120_000,
+      watchTimeoutSeconds: 300 + Math.floor((options.random ?? Math.random)() * 300),
+      backoff: { initialMs: 1000, maxMs: 30_000 },
+      resyncMs: 300_000,
+      random: Math.random,
+      ...options,
+    };
+    this.synced = new Promise((resolve) => (this.syncedResolve = resolve));
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.runPromise = this.run();
+    if (this.o.resyncMs > 0) {
+      this.resyncTimer = setInterval(() => this.resync(), this.o.resyncMs);
+      this.resyncTimer.unref();
+    }
+  }
+
+  /** Cached objects (a snapshot). */
+  list(): KubeObject[] {
+    return [...this.cache.values()];
+  }
+
+  get(key: string): KubeObject | undefined {
+    return this.cache.get(key);
+  }
+
+  /** Re-delivers every cached object to the handler (the periodic resync). */
+  resync(): void {
+    const items = this.list();
+    this.o.observer?.({ type: 'resync', count: items.length });
+    for (const obj of items) this.o.handler.upsert(obj);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.resyncTimer !== undefined) clearInterval(this.resyncTimer);
+    this.stream?.close();
+    this.wake?.();
+    await this.runPromise;
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    let needList = true;
+    let rv = '';
+    while (!this.closed) {
+      try {
+        if (needList) {
+          rv = await this.relist();
+          needList = false;
+          attempt = 0;
+        }
+        this.stream = await this.o.api.watch(this.o.resource, {
+          resourceVersion: rv,
+          allowWatchBookmarks: true,
+          timeoutSeconds: this.o.watchTimeoutSeconds,
+          ...(this.o.namespace === undefined ? {} : { namespace: this.o.namespace }),
+          ...(this.o.labelSelector === undefined ? {} : { labelSelector: this.o.labelSelector }),
+        });
+        this.o.observer?.({ type: 'watching', resourceVersion: rv });
+        const result = await this.consume(this.stream, rv, () => (attempt = 0));
+        rv = result.rv;
+        if (this.closed) break;
+        if (result.outcome === 'gone') {
+          needList = true;
+          this.o.observer?.({ type: 'relist', reason: 'gone' });
+        } else if (result.outcome === 'stall') {
+          throw operatorError('LLMAUDIT_E_KUBE_WATCH', `${this.o.resource}: no event nor bookmark for ${this.o.stallTimeoutMs} ms`, { details: { stall: true } });
+        } else {
+          this.o.observer?.({ type: 'rewatch', reason: 'server-closed' });
+        }
+      } catch (err) {
+        if (this.closed) break;
+        if (isGone(err)) {
+          needList = true;
+          this.o.observer?.({ type: 'relist', reason: 'gone' });
+          continue;
+        }
+        const delayMs = backoffDelay(attempt++, this.o.backoff, this.o.random);
+        const stall = (err as { details?: { stall?: boolean } }).details?.stall === true;
+        this.o.observer?.({ type: 'restart', reason: stall ? 'stall' : 'error', delayMs, error: err });
+        await this.sleep(delayMs);
+      } finally {
+        this.stream?.close();
+        this.stream = undefined;
+      }
+    }
+  }
+
+  private async relist(): Promise<string> {
+    const listed = await this.o.api.list(this.o.resource, {
+      ...(this.o.namespace === undefined ? {} : { namespace: this.o.namespace }),
+      ...(this.o.labelSelector === undefined ? {} : { labelSelector: this.o.labelSelector }),
+    });
+    const seen = new Set<string>();
+    for (const obj of listed.items) {
+      const key = objectKey(obj);
+      seen.add(key);
+      this.cache.set(key, obj);
+    }
+    for (const [key, obj] of [...this.cache]) {
+      if (!seen.has(key)) {
+        this.cache.delete(key);
+        this.o.handler.delete(obj);
+      }
+    }
+    for (const obj of listed.items) this.o.handler.upsert(obj);
+    this.o.observer?.({ type: 'listed', count: listed.items.length, resourceVersion: listed.resourceVersion });
+    if (!this.hasSynced) {
+      this.hasSynced = true;
+      this.syncedResolve();
+    }
+    return listed.resourceVersion;
+  }
+
+  private async consume(stream: WatchStream, startRv: string, progressed: () => void): Promise<{ outcome: 'gone' | 'stall' | 'ended'; rv: string }> {
+    let rv = startRv;
+    let stalled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = true;
+        stream.close();
+      }, this.o.stallTimeoutMs);
+      timer.unref();
+    };
+    arm();
+    try {
+      for await (const ev of stream) {
+        arm();
+        if (ev.type === 'ERROR') {
+          const status = ev.object as unknown as { code?: number; reason?: string; message?: string };
+          if (status.code === 410 || status.reason === 'Expired' || status.reason === 'Gone') return { outcome: 'gone', rv };
+          throw operatorError('LLMAUDIT_E_KUBE_WATCH', `${this.o.resource}: ${status.code ?? '?'} ${status.reason ?? ''} ${status.message ?? ''}`.trim());
+        }
+        const objRv = ev.object.metadata.resourceVersion;
+        if (objRv !== undefined && objRv !== '') rv = objRv;
+        progressed();
+        if (ev.type === 'BOOKMARK') continue;
+        const key = objectKey(ev.object);
+        if (ev.type === 'DELETED') {
+          this.cache.delete(key);
+          this.o.handler.delete(ev.object);
+        } else {
+          this.cache.set(key, ev.object);
+          this.o.handler.upsert(ev.object);
+        }
+      }
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+    return { outcome: stalled ? 'stall' : 'ended', rv };
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}

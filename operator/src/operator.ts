@@ -1,0 +1,169 @@
+import type { AuditPolicy } from './api/audit-policy.ts';
+import type { RunConfig } from './config/run-config.ts';
+import { ControllerManager, type WatchTuning } from './controllers/controller-manager.ts';
+import { resolvePolicyName } from './controllers/policy-lookup.ts';
+import { signingKeys } from './controllers/signing-keys.ts';
+import type { Log } from './controllers/types.ts';
+import { WatchLoop } from './controllers/watch-loop.ts';
+import { startHealthServer } from './health-server.ts';
+import { createEventEmitter, type EmitEvent } from './kube/events.ts';
+import type { KubeApi } from './kube/types.ts';
+import { LeaderElector } from './leader/lease-elector.ts';
+import { createOperatorMetrics, type OperatorMetrics } from './metrics.ts';
+import { renderConfigMapData } from './render/render-config.ts';
+
+export interface Closable {
+  close(): Promise<void>;
+}
+
+/** What the webhook server (operator/src/webhook) gets from the operator. */
+export interface WebhookContext {
+  config: RunConfig;
+  /** The pod's policy from the local cache: the named one, else the namespace's only one, else `default`. */
+  lookupPolicy: (namespace: string, name?: string) => AuditPolicy | undefined;
+  emitEvent: EmitEvent;
+  log: Log;
+  metrics: OperatorMetrics;
+}
+
+/** What the leader-only tasks (self-managed webhook certificates, caBundle patching) get. */
+export interface LeaderContext {
+  api: KubeApi;
+  config: RunConfig;
+  log: Log;
+}
+
+export interface OperatorDeps {
+  api: KubeApi;
+  config: RunConfig;
+  log: Log;
+  metrics?: OperatorMetrics;
+  keys?: typeof signingKeys;
+  render?: (policy: AuditPolicy) => Record<string, string>;
+  /** Starts the HTTPS admission server (every replica). */
+  startWebhook?: (ctx: WebhookContext) => Promise<Closable>;
+  /** Starts the tasks only the leader runs besides the controllers (certificate renewal). */
+  startLeaderTasks?: (ctx: LeaderContext) => Promise<Closable>;
+  election?: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  watch?: WatchTuning;
+}
+
+export interface RunningOperator extends Closable {
+  healthPort: number;
+  isLeader(): boolean;
+  /** The running controllers while leading (tests). */
+  controllers(): ControllerManager | undefined;
+}
+
+/**
+ * Wires one operator replica. Every replica serves health, metrics and the admission webhook from
+ * a watched AuditPolicy cache; only the Lease holder runs the controllers and the leader tasks, so
+ * the chart can run two replicas for an available webhook with a single writer.
+ */
+export async function startOperator(deps: OperatorDeps): Promise<RunningOperator> {
+  const { api, config, log } = deps;
+  const metrics = deps.metrics ?? createOperatorMetrics();
+  const keys = deps.keys ?? signingKeys;
+  const emitEvent = createEventEmitter({ api, component: 'llmaudit-operator', instance: config.identity, onError: (err) => log.warn({ err }, 'event not recorded') });
+  const watch: WatchTuning = { resyncMs: config.resyncSeconds * 1000, ...deps.watch };
+
+  let manager: ControllerManager | undefined;
+  let leaderTasks: Closable | undefined;
+  // Leadership changes are applied one after another, never interleaved.
+  let transition: Promise<void> = Promise.resolve();
+
+  const policies = new WatchLoop({
+    api,
+    resource: 'auditpolicies',
+    handler: { upsert: (o) => manager?.policyChanged(o), delete: (o) => manager?.policyChanged(o) },
+    ...(watch.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: watch.stallTimeoutMs }),
+    ...(watch.backoff === undefined ? {} : { backoff: watch.backoff }),
+    resyncMs: watch.resyncMs ?? 300_000,
+    observer: (ev) => {
+      if (ev.type === 'restart') metrics.watchRestarts.inc({ resource: 'auditpolicies', reason: ev.reason });
+      if (ev.type === 'relist') metrics.watchRestarts.inc({ resource: 'auditpolicies', reason: 'gone' });
+    },
+  });
+  policies.start();
+
+  const lookupPolicy = (namespace: string, name?: string): AuditPolicy | undefined => {
+    const names = policies.list().filter((p) => p.metadata.namespace === namespace).map((p) => p.metadata.name ?? '');
+    const chosen = resolvePolicyName(names, name);
+    return chosen === undefined ? undefined : (policies.get(`${namespace}/${chosen}`) as unknown as AuditPolicy | undefined);
+  };
+
+  let webhook: Closable | undefined;
+  let webhookReady = deps.startWebhook === undefined;
+  const health = await startHealthServer({ port: config.healthPort, registry: metrics.registry, ready: () => policies.hasSynced && webhookReady });
+  if (deps.startWebhook !== undefined) {
+    webhook = await deps.startWebhook({ config, lookupPolicy, emitEvent, log, metrics });
+    webhookReady = true;
+  }
+
+  const lead = (): void => {
+    transition = transition.then(async () => {
+      metrics.leader.set(1);
+      log.info({ identity: config.identity }, 'started leading');
+      manager = new ControllerManager({ api, policies, log, metrics, render: deps.render ?? ((p) => renderConfigMapData(p)), ...keys, emitEvent, watch });
+      void manager.start().catch((err: unknown) => log.error({ err }, 'controllers failed to start'));
+      if (deps.startLeaderTasks !== undefined) leaderTasks = await deps.startLeaderTasks({ api, config, log });
+    }).catch((err: unknown) => log.error({ err }, 'leader start failed'));
+  };
+  const unlead = (): void => {
+    transition = transition.then(async () => {
+      metrics.leader.set(0);
+      log.info({ identity: config.identity }, 'stopped leading');
+      const m = manager;
+      const t = leaderTasks;
+      manager = undefined;
+      leaderTasks = undefined;
+      await Promise.all([m?.close(), t?.close()]);
+    }).catch((err: unknown) => log.error({ err }, 'leader stop failed'));
+  };
+
+  let elector: LeaderElector | undefined;
+  let leading = false;
+  if (config.leaderElect) {
+    elector = new LeaderElector({
+      api,
+      namespace: config.namespace,
+      name: config.leaseName,
+      identity: config.identity,
+      ...deps.election,
+      onStartedLeading: () => {
+        leading = true;
+        lead();
+      },
+      onStoppedLeading: () => {
+        leading = false;
+        unlead();
+      },
+      observer: (ev) => {
+        if (ev.type === 'error') log.warn({ err: ev.error }, 'leader election: lease update failed');
+        if (ev.type === 'new-leader') log.info({ leader: ev.identity }, 'leader observed');
+      },
+    });
+    elector.start();
+  } else {
+    leading = true;
+    lead();
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    healthPort: health.port,
+    isLeader: () => leading,
+    controllers: () => manager,
+    close: () => {
+      closing ??= (async () => {
+        if (elector !== undefined) await elector.close();
+        else unlead();
+        await transition;
+        await webhook?.close();
+        await policies.close();
+        await health.close();
+      })();
+      return closing;
+    },
+  };
+}

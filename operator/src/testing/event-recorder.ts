@@ -1,0 +1,42 @@
+/**
+ * Records events and lets a test await the next one that matches, instead of sleeping.
+ * Test-only helper (imported by *.test.ts files).
+ */
+export class EventRecorder<E> {
+  readonly events: E[] = [];
+  private waiters: { pred: (e: E) => boolean; from: number; resolve: (e: E) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }[] = [];
+
+  readonly record = (e: E): void => {
+    this.events.push(e);
+    for (const w of [...this.waiters]) {
+      if (this.events.length - 1 >= w.from && w.pred(e)) {
+        clearTimeout(w.timer);
+        this.waiters = this.waiters.filter((x) => x !== w);
+        w.resolve(e);
+      }
+    }
+  };
+
+  /** The first matching event recorded from now on (or from index `from`). */
+  next(pred: (e: E) => boolean, options: { from?: number; timeoutMs?: number } = {}): Promise<E> {
+    const from = options.from ?? this.events.length;
+    const hit = this.events.slice(from).find(pred);
+    if (hit !== undefined) return Promise.resolve(hit);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x.timer !== timer);
+        reject(new Error(`timed out waiting for an event; saw ${JSON.stringify(this.events.slice(from)).slice(0, 800)}`));
+      }, options.timeoutMs ?? 5000);
+      this.waiters.push({ pred, from, resolve, reject, timer });
+    });
+  }
+}
+
+/** Polls a condition on the event loop (for state without an event to await); fails after timeoutMs. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

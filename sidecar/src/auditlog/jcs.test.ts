@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalJson } from './jcs.ts';
+import { entryHashBytes, genesisPrevHash, sha256 } from './hash.ts';
+
+interface JcsVectors {
+  cases: { name: string; source: string; input: string; output: string }[];
+  numbers: { valid: [string, string][]; invalid: [string, string][] };
+}
+const V = JSON.parse(readFileSync(new URL('./testdata/jcs-vectors.json', import.meta.url), 'utf8')) as JcsVectors;
+
+function float64(bitsHex: string): number {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setBigUint64(0, BigInt(`0x${bitsHex}`));
+  return view.getFloat64(0);
+}
+
+describe('canonicalJson (RFC 8785)', () => {
+  it.each(V.cases)('$name', ({ input, output }) => {
+    expect(canonicalJson(JSON.parse(input))).toBe(output);
+  });
+
+  it.each(V.numbers.valid)('Appendix B: 0x%s serializes as %s', (bits, text) => {
+    expect(canonicalJson(float64(bits))).toBe(text);
+    expect(canonicalJson([float64(bits)])).toBe(`[${text}]`);
+  });
+
+  it.each(V.numbers.invalid)('Appendix B: 0x%s (%s) is rejected', (bits) => {
+    expect(() => canonicalJson({ n: float64(bits) })).toThrow(expect.objectContaining({ code: 'LLMAUDIT_E_ENTRY_INVALID', exitCode: 4 }));
+  });
+
+  it.each([
+    ['-Infinity', { a: -Infinity }],
+    ['undefined member', { a: 1, b: undefined }],
+    ['undefined array element', [1, undefined]],
+    ['undefined at the top', undefined],
+    ['BigInt', { a: 10n }],
+    ['function', { f: () => 1 }],
+    ['symbol', { s: Symbol('x') }],
+    ['lone high surrogate', { s: 'a\ud800b' }],
+    ['lone low surrogate in a key', { ['\udc00']: 1 }],
+    ['Map', { m: new Map([[1, 2]]) }],
+  ])('rejects %s with LLMAUDIT_E_ENTRY_INVALID', (_, value) => {
+    expect(() => canonicalJson(value)).toThrow(expect.objectContaining({ code: 'LLMAUDIT_E_ENTRY_INVALID' }));
+  });
+
+  it('rejects cycles but accepts shared (acyclic) references', () => {
+    const shared = { x: 1 };
+    expect(canonicalJson({ a: shared, b: shared })).toBe('{"a":{"x":1},"b":{"x":1}}');
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => canonicalJson(cyclic)).toThrow(expect.objectContaining({ code: 'LLMAUDIT_E_ENTRY_INVALID' }));
+  });
+
+  it('uses toJSON (Date) and accepts null-prototype objects and surrogate pairs', () => {
+    expect(canonicalJson({ d: new Date(0) })).toBe('{"d":"1970-01-01T00:00:00.000Z"}');
+    const o = Object.create(null) as Record<string, unknown>;
+    o.b = 1;
+    o.a = '\ud83d\ude00';
+    expect(canonicalJson(o)).toBe('{"a":"\ud83d\ude00","b":1}');
+  });
+
+  it('is idempotent over parse and independent of key order (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), (value) => {
+        const once = canonicalJson(value);
+        expect(canonicalJson(JSON.parse(once))).toBe(once);
+        const reversed = JSON.parse(once, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).reverse()) : v)) as unknown;
+        expect(canonicalJson(reversed)).toBe(once);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('hashing', () => {
+  it('sha256 hashes UTF-8 (FIPS 180-2 "abc" vector)', () => {
+    expect(sha256('abc').toString('hex')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(sha256('\u20ac')).toEqual(sha256(Buffer.from([0xe2, 0x82, 0xac])));
+  });
+
+  it('entryHashBytes is SHA-256 of the canonical JSON', () => {
+    const entry = { v: 1, seq: 0, b: 'x', a: [1.5, null] };
+    expect(entryHashBytes(entry)).toEqual(sha256('{"a":[1.5,null],"b":"x","seq":0,"v":1}'));
+    expect(entryHashBytes({ ...entry, seq: 1 })).not.toEqual(entryHashBytes(entry));
+  });
+
+  it('genesisPrevHash binds the origin', () => {
+    expect(genesisPrevHash('llmaudit.dev/ns/pod/uid')).toBe(sha256('llmaudit genesis\nllmaudit.dev/ns/pod/uid').toString('hex'));
+    expect(genesisPrevHash('a')).not.toBe(genesisPrevHash('b'));
+  });
+});

@@ -1,0 +1,108 @@
+// Read-only access to a chain directory for `llmaudit prove` and `llmaudit checkpoint`: finds one
+// entry, and rebuilds the Merkle tree's right edge (hash tiles on disk + the entries after them)
+// so proofs are served without rehashing the log. Takes no lock: it may run beside a live writer
+// and then proves against the newest checkpoint, whose entries are all on disk.
+import { stat } from 'node:fs/promises';
+import { checkLine, isLineProblem } from './entry.ts';
+import { listSegments, type SegmentFile } from './layout.ts';
+import { readFirstLine, readLines } from './line-reader.ts';
+import { logError } from './log-errors.ts';
+import { leafHash } from './merkle.ts';
+import { TileStore } from './tiles.ts';
+import { readLatestCheckpoint, type StoredCheckpoint } from './checkpoint-store.ts';
+import { buildInclusionBundle } from './proof-bundle.ts';
+import type { Entry, InclusionProofBundle } from './types.ts';
+import path from 'node:path';
+
+/** First seq of each segment (null when it has no complete first line). */
+export async function segmentStartsOf(segments: SegmentFile[]): Promise<Array<number | null>> {
+  const out: Array<number | null> = [];
+  for (const seg of segments) {
+    const first = await readFirstLine(seg.path);
+    const c = first === null ? null : checkLine(first);
+    out.push(c === null || isLineProblem(c) ? null : c.entry.seq);
+  }
+  return out;
+}
+
+/** The entry with `seq`, read from the segment that holds it. */
+export async function findEntry(dir: string, segmentStarts: Array<number | null>, seq: number): Promise<Entry> {
+  let idx = -1;
+  segmentStarts.forEach((s, i) => {
+    if (s !== null && s <= seq) idx = i;
+  });
+  if (idx >= 0) {
+    const segments = await listSegments(dir);
+    const seg = segments[idx];
+    if (seg !== undefined) {
+      for await (const l of readLines(seg.path)) {
+        if (!l.terminated) break;
+        const e = JSON.parse(l.text) as Entry;
+        if (e.seq === seq) return e;
+        if (e.seq > seq) break;
+      }
+    }
+  }
+  throw logError('LLMAUDIT_E_LOG_NOT_FOUND', `entry seq ${seq}`);
+}
+
+export interface LogReader {
+  readonly dir: string;
+  readonly segments: SegmentFile[];
+  readonly segmentStarts: Array<number | null>;
+  readonly latestCheckpoint: StoredCheckpoint | null;
+  /** Leaves known to the tree (tiles + entries read after them). */
+  readonly size: number;
+  entry(seq: number): Promise<Entry>;
+  /** Proof of `seq` against the newest checkpoint. */
+  prove(seq: number): Promise<InclusionProofBundle>;
+}
+
+export async function openLogReader(dir: string): Promise<LogReader> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch (err) {
+    throw logError('LLMAUDIT_E_VERIFY_FILE', `${dir}: ${(err as { code?: string }).code ?? String(err)}`, { cause: err });
+  }
+  if (!isDir) throw logError('LLMAUDIT_E_VERIFY_FILE', `${dir} is not a directory`);
+  const segments = await listSegments(dir);
+  const segmentStarts = await segmentStartsOf(segments);
+  const latestCheckpoint = await readLatestCheckpoint(dir);
+  const tiles = await TileStore.open(dir);
+  // Rebuild the edge only up to the newest checkpoint: that is all a proof is made against.
+  const need = latestCheckpoint?.size ?? 0;
+  if (tiles.size < need) {
+    let idx = 0;
+    segmentStarts.forEach((s, i) => {
+      if (s !== null && s <= tiles.size) idx = i;
+    });
+    outer: for (const seg of segments.slice(idx)) {
+      for await (const l of readLines(seg.path)) {
+        if (tiles.size >= need || !l.terminated) break outer;
+        const c = checkLine(l.text);
+        if (isLineProblem(c)) throw logError('LLMAUDIT_E_LOG_PARSE', `${seg.name} line ${l.lineNo}: ${c.message}`);
+        if (c.entry.seq < tiles.size) continue;
+        if (c.entry.seq !== tiles.size) throw logError('LLMAUDIT_E_CHAIN_BROKEN', `${seg.name} line ${l.lineNo}: seq ${c.entry.seq}, expected ${tiles.size}`);
+        tiles.append(leafHash(c.computedHash));
+      }
+    }
+    if (tiles.size < need) throw logError('LLMAUDIT_E_CHAIN_BROKEN', `the log has ${tiles.size} entries but ${path.basename(latestCheckpoint?.path ?? '')} covers ${need}`);
+  }
+  return {
+    dir,
+    segments,
+    segmentStarts,
+    latestCheckpoint,
+    size: tiles.size,
+    entry: (seq) => findEntry(dir, segmentStarts, seq),
+    prove: async (seq) => {
+      if (latestCheckpoint === null) throw logError('LLMAUDIT_E_LOG_NOT_FOUND', 'the log has no checkpoint yet');
+      if (!Number.isSafeInteger(seq) || seq < 0 || seq >= latestCheckpoint.size) {
+        throw logError('LLMAUDIT_E_LOG_NOT_FOUND', `seq ${seq} is not covered by the newest checkpoint (size ${latestCheckpoint.size})`);
+      }
+      const entry = await findEntry(dir, segmentStarts, seq);
+      return buildInclusionBundle({ entry, note: latestCheckpoint.note, tiles });
+    },
+  };
+}

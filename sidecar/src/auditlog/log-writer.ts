@@ -1,0 +1,461 @@
+// The audit-log writer: one per chain directory, one queue, group commit (ADR 0004).
+//
+// append() builds the entry synchronously (seq, ts, prevHash, hash, sig: the chain order is the
+// call order) and queues its line. One loop owns the file: it writes everything queued as one
+// write(2) on an O_APPEND descriptor, then either fdatasyncs before resolving (strict) or resolves
+// at once and fdatasyncs within `syncIntervalMs` (batched). While a write or sync is in flight,
+// new appends pile up and go out together: that is the group commit. Only after its bytes are
+// written does an entry become a leaf of the Merkle tree, so a checkpoint never covers an entry
+// that is not in the file. Disk full / read-only: the failed batch is cut off the file again
+// (ftruncate to where it began), its appends and those queued behind it reject with a typed error
+// and the chain continues from the last written entry; if even the cut fails, the writer stops
+// (LLMAUDIT_E_LOG_FAILED) and the recovery of the next open repairs the tail.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { buildEntry } from './entry.ts';
+import { leafHash } from './merkle.ts';
+import { formatCheckpointBody, signCheckpoint } from './checkpoint.ts';
+import { parseSignerKey, type NoteSigner } from './signed-note.ts';
+import { segmentName } from './layout.ts';
+import { acquireLock, type HeldLock } from './lock.ts';
+import { ioErrorToLogError, logError } from './log-errors.ts';
+import { nodeLogFs, syncDir, writeAll, type LogFileHandle, type LogFs } from './log-fs.ts';
+import { recoverChain } from './recovery.ts';
+import { storeCheckpoint } from './checkpoint-store.ts';
+import { buildConsistencyBundle, buildInclusionBundle } from './proof-bundle.ts';
+import { findEntry } from './log-reader.ts';
+import type { TileStore } from './tiles.ts';
+import type { LlmauditError } from '../errors.ts';
+import type { AppendResult, ConsistencyProofBundle, Durability, EntryPayload, InclusionProofBundle, LogStats } from './types.ts';
+
+export interface OpenLogOptions {
+  /** The chain directory (created if missing). */
+  dir: string;
+  /** Log origin, e.g. llmaudit.dev/<namespace>/<pod>/<uid>; also the checkpoint origin line. */
+  origin: string;
+  /** Signer key: signed-note `PRIVATE+KEY+...` text, or a parsed signer. */
+  signerKey: string | NoteSigner;
+  durability?: Durability;
+  /** Sign every entry (default true); checkpoints are always signed. */
+  signEntries?: boolean;
+  segmentMaxBytes?: number;
+  segmentMaxAgeMs?: number;
+  /** Write a checkpoint this often when the log grew (0: only on seal, close and checkpoint()). */
+  checkpointIntervalMs?: number;
+  /** batched: the longest time a written entry waits for fdatasync (default 100). */
+  syncIntervalMs?: number;
+  fs?: LogFs;
+  now?: () => number;
+  /** Errors of background work (periodic sync, seal, checkpoint, tile flush). */
+  onBackgroundError?: (err: LlmauditError) => void;
+}
+
+export interface AuditLog {
+  readonly dir: string;
+  readonly origin: string;
+  /** Number of entries written (the next append gets this seq once the queue is empty). */
+  readonly size: number;
+  append(payload: EntryPayload): Promise<AppendResult>;
+  /** Resolves once everything appended before the call is written and fdatasynced. */
+  flush(): Promise<void>;
+  /** Flushes, signs a checkpoint at the current size, stores it and returns the note. */
+  checkpoint(): Promise<string>;
+  /** The newest stored checkpoint note, or null. */
+  latestCheckpoint(): string | null;
+  /** Seals the current segment now (fdatasync + checkpoint); the next append starts a new one. */
+  seal(): Promise<void>;
+  inclusionProof(seq: number): Promise<InclusionProofBundle>;
+  consistencyProof(fromSize: number): Promise<ConsistencyProofBundle>;
+  stats(): LogStats;
+  /** Drains the queue, fsyncs, writes a final checkpoint, releases the lock. Idempotent. */
+  close(): Promise<void>;
+}
+
+interface Pending {
+  line: Buffer;
+  seq: number;
+  hash: string;
+  hashBytes: Buffer;
+  ts: string;
+  resolve: (r: AppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Task {
+  run: () => Promise<void>;
+}
+
+const DEFAULTS = { segmentMaxBytes: 64 * 1024 * 1024, segmentMaxAgeMs: 3_600_000, syncIntervalMs: 100, checkpointIntervalMs: 0 };
+
+export async function openLog(options: OpenLogOptions): Promise<AuditLog> {
+  const fs = options.fs ?? nodeLogFs;
+  const signer = typeof options.signerKey === 'string' ? parseSignerKey(options.signerKey) : options.signerKey;
+  try {
+    await mkdir(options.dir, { recursive: true });
+  } catch (err) {
+    throw ioErrorToLogError(err, `creating ${options.dir}`);
+  }
+  let lock: HeldLock;
+  try {
+    lock = await acquireLock(options.dir);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'LLMAUDIT_E_LOG_LOCKED') throw err;
+    throw ioErrorToLogError(err, `locking ${options.dir}`);
+  }
+  try {
+    const rec = await recoverChain({ dir: options.dir, origin: options.origin, fs });
+    return new Writer(options, fs, signer, lock, rec);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+class Writer implements AuditLog {
+  readonly dir: string;
+  readonly origin: string;
+  private readonly fs: LogFs;
+  private readonly signer: NoteSigner;
+  private readonly strict: boolean;
+  private readonly signEntries: boolean;
+  private readonly maxBytes: number;
+  private readonly maxAgeMs: number;
+  private readonly syncMs: number;
+  private readonly now: () => number;
+  private readonly onBgError: (err: LlmauditError) => void;
+  private readonly tiles: TileStore;
+  private readonly lock: HeldLock;
+  private readonly segmentStarts: Array<number | null>;
+
+  // The chain head including queued entries, and the written (durable in strict mode) state.
+  private nextSeq: number;
+  private headHash: string;
+  private written: number;
+  private writtenHash: string;
+
+  private fh: LogFileHandle | null = null;
+  private segNo: number;
+  private segBytes: number;
+  private segFirstAt: number | null;
+  private dirty = false;
+  private bytesWritten = 0;
+  private lastCp: { size: number; note: string; at: string } | null;
+
+  private pending: Pending[] = [];
+  private tasks: Task[] = [];
+  private looping = false;
+  private failed: LlmauditError | null = null;
+  private closing: Promise<void> | null = null;
+  private syncTimer: NodeJS.Timeout | null = null;
+  private ageTimer: NodeJS.Timeout | null = null;
+  private cpTimer: NodeJS.Timeout | null = null;
+
+  constructor(o: OpenLogOptions, fs: LogFs, signer: NoteSigner, lock: HeldLock, rec: Awaited<ReturnType<typeof recoverChain>>) {
+    this.dir = o.dir;
+    this.origin = o.origin;
+    this.fs = fs;
+    this.signer = signer;
+    this.strict = (o.durability ?? 'batched') === 'strict';
+    this.signEntries = o.signEntries ?? true;
+    this.maxBytes = o.segmentMaxBytes ?? DEFAULTS.segmentMaxBytes;
+    this.maxAgeMs = o.segmentMaxAgeMs ?? DEFAULTS.segmentMaxAgeMs;
+    this.syncMs = o.syncIntervalMs ?? DEFAULTS.syncIntervalMs;
+    this.now = o.now ?? Date.now;
+    this.onBgError = o.onBackgroundError ?? (() => undefined);
+    this.lock = lock;
+    this.tiles = rec.tiles;
+    this.nextSeq = this.written = rec.size;
+    this.headHash = this.writtenHash = rec.lastHash;
+    this.segmentStarts = [...rec.segmentStarts];
+    const lastSeg = rec.segments.at(-1);
+    this.segNo = lastSeg?.number ?? 1;
+    if (lastSeg === undefined) this.segmentStarts.push(null);
+    this.segBytes = rec.lastSegmentBytes;
+    this.segFirstAt = rec.lastSegmentFirstAt;
+    this.lastCp = rec.latestCheckpoint === null ? null : { size: rec.latestCheckpoint.size, note: rec.latestCheckpoint.note, at: new Date(this.now()).toISOString() };
+    const cpMs = o.checkpointIntervalMs ?? DEFAULTS.checkpointIntervalMs;
+    if (cpMs > 0) {
+      this.cpTimer = setInterval(() => this.enqueue(() => this.checkpointIfGrown()).catch((e: unknown) => this.onBgError(e as LlmauditError)), cpMs);
+      this.cpTimer.unref();
+    }
+    if (this.segFirstAt !== null) this.armAgeTimer();
+  }
+
+  get size(): number {
+    return this.written;
+  }
+
+  append(payload: EntryPayload): Promise<AppendResult> {
+    if (this.closing !== null) return Promise.reject(logError('LLMAUDIT_E_LOG_CLOSED'));
+    if (this.failed !== null) return Promise.reject(logError('LLMAUDIT_E_LOG_FAILED', this.failed.message, { cause: this.failed }));
+    const ts = new Date(this.now()).toISOString();
+    let built;
+    try {
+      built = buildEntry(payload, { seq: this.nextSeq, ts, origin: this.origin, prevHash: this.headHash }, this.signEntries ? this.signer : null);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const seq = this.nextSeq++;
+    this.headHash = built.hash;
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.pending.push({ line: built.line, seq, hash: built.hash, hashBytes: built.hashBytes, ts, resolve, reject });
+      this.kick();
+    });
+  }
+
+  flush(): Promise<void> {
+    return this.enqueue(() => this.syncIfDirty());
+  }
+
+  async checkpoint(): Promise<string> {
+    let note = '';
+    await this.enqueue(async () => {
+      note = await this.writeCheckpoint();
+    });
+    return note;
+  }
+
+  latestCheckpoint(): string | null {
+    return this.lastCp?.note ?? null;
+  }
+
+  seal(): Promise<void> {
+    return this.enqueue(() => this.roll());
+  }
+
+  async inclusionProof(seq: number): Promise<InclusionProofBundle> {
+    let out: InclusionProofBundle | null = null;
+    await this.enqueue(async () => {
+      if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.written) throw logError('LLMAUDIT_E_LOG_NOT_FOUND', `seq ${seq} (the log has ${this.written} entries)`);
+      const note = this.lastCp !== null && this.lastCp.size > seq ? this.lastCp.note : await this.writeCheckpoint();
+      const entry = await findEntry(this.dir, this.segmentStarts, seq);
+      out = await buildInclusionBundle({ entry, note, tiles: this.tiles });
+    });
+    return out as unknown as InclusionProofBundle;
+  }
+
+  async consistencyProof(fromSize: number): Promise<ConsistencyProofBundle> {
+    let out: ConsistencyProofBundle | null = null;
+    await this.enqueue(async () => {
+      const note = this.lastCp !== null && this.lastCp.size === this.written ? this.lastCp.note : await this.writeCheckpoint();
+      out = await buildConsistencyBundle({ fromSize, note, tiles: this.tiles });
+    });
+    return out as unknown as ConsistencyProofBundle;
+  }
+
+  stats(): LogStats {
+    return { size: this.written, queueDepth: this.pending.length, segment: this.segNo, bytesWritten: this.bytesWritten, lastCheckpointAt: this.lastCp?.at ?? null };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const t of [this.syncTimer, this.ageTimer, this.cpTimer]) if (t !== null) clearTimeout(t);
+      try {
+        await this.enqueue(async () => {
+          if (this.failed === null && this.written > 0) {
+            await this.syncIfDirty();
+            await this.checkpointIfGrown();
+            await this.tiles.flush();
+          }
+        });
+      } finally {
+        for (const t of [this.syncTimer, this.ageTimer, this.cpTimer]) if (t !== null) clearTimeout(t);
+        await this.fh?.close().catch(() => undefined);
+        this.fh = null;
+        await this.lock.release();
+      }
+    })();
+    return this.closing;
+  }
+
+  // ---- the loop: the only code that touches the segment file ----
+
+  private enqueue(run: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.tasks.push({
+        run: () =>
+          run().then(resolve, (e: unknown) => {
+            reject(e);
+          }),
+      });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.looping) return;
+    this.looping = true;
+    queueMicrotask(() => void this.loop());
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.pending.length > 0) {
+          if (this.failed !== null) {
+            this.rejectPending(logError('LLMAUDIT_E_LOG_FAILED', this.failed.message, { cause: this.failed }));
+            continue;
+          }
+          const batch = this.pending;
+          this.pending = [];
+          await this.writeBatch(batch);
+          continue;
+        }
+        const task = this.tasks.shift();
+        if (task === undefined) break;
+        await task.run();
+      }
+    } finally {
+      this.looping = false;
+      if (this.pending.length > 0 || this.tasks.length > 0) this.kick();
+    }
+  }
+
+  private rejectPending(err: LlmauditError): void {
+    const p = this.pending;
+    this.pending = [];
+    for (const item of p) item.reject(err);
+    this.nextSeq = this.written;
+    this.headHash = this.writtenHash;
+  }
+
+  private async writeBatch(batch: Pending[]): Promise<void> {
+    const fail = (err: LlmauditError): void => {
+      for (const item of batch) item.reject(err);
+      // Everything queued behind the batch chained onto it: reject it too and rewind the head.
+      this.rejectPending(err);
+    };
+    if (this.fh !== null && this.segFirstAt !== null && (this.segBytes >= this.maxBytes || this.now() - this.segFirstAt >= this.maxAgeMs)) {
+      try {
+        await this.roll();
+      } catch (err) {
+        this.onBgError(err as LlmauditError); // keep writing into the unsealed segment; retried next batch
+      }
+    }
+    try {
+      await this.ensureSegment();
+    } catch (err) {
+      fail(ioErrorToLogError(err, `opening ${segmentName(this.segNo)}`));
+      return;
+    }
+    const fh = this.fh as LogFileHandle;
+    const data = batch.length === 1 ? (batch[0] as Pending).line : Buffer.concat(batch.map((b) => b.line));
+    const before = this.segBytes;
+    try {
+      await writeAll(fh, data);
+    } catch (err) {
+      const e = ioErrorToLogError(err, `appending to ${segmentName(this.segNo)}`);
+      try {
+        await fh.truncate(before);
+      } catch (cutErr) {
+        this.failed = logError('LLMAUDIT_E_LOG_FAILED', `cannot cut a failed write off ${segmentName(this.segNo)}`, { cause: cutErr });
+      }
+      fail(e);
+      return;
+    }
+    this.segBytes += data.length;
+    this.bytesWritten += data.length;
+    if (this.strict) {
+      try {
+        await fh.datasync();
+      } catch (err) {
+        // After a failed fsync the page cache state is unknown (Linux marks the pages clean): stop.
+        this.failed = ioErrorToLogError(err, `fdatasync of ${segmentName(this.segNo)}`);
+        fail(this.failed);
+        return;
+      }
+    } else {
+      this.dirty = true;
+      this.armSyncTimer();
+    }
+    if (this.segFirstAt === null) {
+      this.segFirstAt = this.now();
+      this.segmentStarts[this.segmentStarts.length - 1] = (batch[0] as Pending).seq;
+      this.armAgeTimer();
+    }
+    const tileBoundary = Math.floor(this.written / 256) !== Math.floor((this.written + batch.length) / 256);
+    for (const item of batch) this.tiles.append(leafHash(item.hashBytes));
+    const last = batch[batch.length - 1] as Pending;
+    this.written = last.seq + 1;
+    this.writtenHash = last.hash;
+    for (const item of batch) item.resolve({ seq: item.seq, hash: item.hash, ts: item.ts });
+    if (tileBoundary) await this.tiles.flush().catch((e: unknown) => this.onBgError(ioErrorToLogError(e, 'writing hash tiles')));
+  }
+
+  private async ensureSegment(): Promise<void> {
+    if (this.fh !== null) return;
+    const file = path.join(this.dir, segmentName(this.segNo));
+    this.fh = await this.fs.open(file, 'a', 0o644);
+    this.segBytes = (await this.fh.stat()).size;
+    await syncDir(this.fs, this.dir);
+  }
+
+  private async syncIfDirty(): Promise<void> {
+    if (!this.dirty || this.fh === null) return;
+    try {
+      await this.fh.datasync();
+      this.dirty = false;
+    } catch (err) {
+      this.failed = ioErrorToLogError(err, `fdatasync of ${segmentName(this.segNo)}`);
+      throw this.failed;
+    }
+  }
+
+  private armSyncTimer(): void {
+    if (this.syncTimer !== null) return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = null;
+      this.enqueue(() => this.syncIfDirty()).catch((e: unknown) => this.onBgError(e as LlmauditError));
+    }, this.syncMs);
+    this.syncTimer.unref();
+  }
+
+  private armAgeTimer(): void {
+    if (this.ageTimer !== null || this.segFirstAt === null) return;
+    const due = Math.max(0, this.segFirstAt + this.maxAgeMs - this.now());
+    this.ageTimer = setTimeout(() => {
+      this.ageTimer = null;
+      this.enqueue(async () => {
+        if (this.segFirstAt !== null && this.now() - this.segFirstAt >= this.maxAgeMs) await this.roll();
+        else this.armAgeTimer();
+      }).catch((e: unknown) => this.onBgError(e as LlmauditError));
+    }, due);
+    this.ageTimer.unref();
+  }
+
+  /** Seal: make the segment durable, sign a checkpoint at its end, start the next segment lazily. */
+  private async roll(): Promise<void> {
+    if (this.fh === null || this.segFirstAt === null || this.failed !== null) return;
+    await this.syncIfDirty();
+    await this.writeCheckpoint();
+    await this.fh.close();
+    this.fh = null;
+    this.segNo++;
+    this.segBytes = 0;
+    this.segFirstAt = null;
+    this.segmentStarts.push(null);
+    if (this.ageTimer !== null) clearTimeout(this.ageTimer);
+    this.ageTimer = null;
+  }
+
+  private async checkpointIfGrown(): Promise<void> {
+    if (this.failed === null && this.written > (this.lastCp?.size ?? 0)) await this.writeCheckpoint();
+  }
+
+  /** Signs and stores a checkpoint at the written size; only entries on disk are ever covered. */
+  private async writeCheckpoint(): Promise<string> {
+    if (this.failed !== null) throw logError('LLMAUDIT_E_LOG_FAILED', this.failed.message, { cause: this.failed });
+    await this.syncIfDirty();
+    const size = this.written;
+    if (this.lastCp !== null && this.lastCp.size === size) return this.lastCp.note;
+    const rootHash = await this.tiles.root(size);
+    const note = signCheckpoint(formatCheckpointBody({ origin: this.origin, size, rootHash }), this.signer);
+    try {
+      await storeCheckpoint(this.fs, this.dir, size, note);
+    } catch (err) {
+      throw ioErrorToLogError(err, `storing the checkpoint at size ${size}`);
+    }
+    this.lastCp = { size, note, at: new Date(this.now()).toISOString() };
+    return note;
+  }
+}

@@ -1,0 +1,25 @@
+// A writer in its own process, for the crash and lock tests (bundled by the test with esbuild).
+// argv: <dir> <origin> <signerKey> <mode: hold|append> <durability> <segmentMaxBytes>
+// stdout, one line per event: "locked" once the log is open, then "<seq> <hash>" for every append
+// that resolved. Pipes are synchronous on Linux, so a line written is in the pipe when the
+// process is SIGKILLed right after.
+import { openLog } from '../log-writer.ts';
+import { samplePayload } from '../test-support.ts';
+import type { Durability } from '../types.ts';
+
+const [dir, origin, signerKey, mode, durability, maxBytes] = process.argv.slice(2) as [string, string, string, string, Durability, string];
+const log = await openLog({ dir, origin, signerKey, durability, segmentMaxBytes: Number(maxBytes) });
+process.stdout.write('locked\n');
+if (mode === 'append') {
+  let i = log.size;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const r = await log.append(samplePayload(i++, 100 + (i % 7) * 300));
+      process.stdout.write(`${r.seq} ${r.hash}\n`);
+    }
+  };
+  // Eight appends in flight at all times: group commits of several entries.
+  await Promise.all(Array.from({ length: 8 }, worker));
+} else {
+  setInterval(() => undefined, 1 << 30);
+}

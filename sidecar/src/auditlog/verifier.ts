@@ -1,0 +1,279 @@
+// The streaming verifier (docs/audit-log-format.md "Verification"). It reads every segment once,
+// line by line, holding only the current line, the previous hash and the O(log n) right edge of the
+// Merkle tree (plus the list of checkpoint sizes), and stops at the first failure, which it
+// reports with its segment, line, seq and what is wrong. The exit statuses are the format's:
+// 0 intact, 1 file error, 2 chain broken, 3 entry tampered, 4 parse error, 5 signature invalid or
+// wrong key, 6 inconsistent with the given earlier checkpoint.
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { checkLine, isLineProblem } from './entry.ts';
+import { genesisPrevHash } from './hash.ts';
+import { LATEST_CHECKPOINT, listCheckpoints, listSegments, type CheckpointFile } from './layout.ts';
+import { LineTooLongError, readLines } from './line-reader.ts';
+import { MerkleAccumulator, leafHash } from './merkle.ts';
+import { verifyCheckpoint } from './checkpoint.ts';
+import type { NoteVerifier } from './signed-note.ts';
+
+export type VerifyExit = 0 | 1 | 2 | 3 | 4 | 5 | 6;
+
+export const VERIFY_EXIT_CODES: Readonly<Record<Exclude<VerifyExit, 0>, string>> = {
+  1: 'LLMAUDIT_E_VERIFY_FILE',
+  2: 'LLMAUDIT_E_CHAIN_BROKEN',
+  3: 'LLMAUDIT_E_ENTRY_TAMPERED',
+  4: 'LLMAUDIT_E_LOG_PARSE',
+  5: 'LLMAUDIT_E_VERIFY_SIGNATURE',
+  6: 'LLMAUDIT_E_CHECKPOINT_INCONSISTENT',
+};
+
+export interface VerifyFailure {
+  exit: Exclude<VerifyExit, 0>;
+  code: string;
+  message: string;
+  segment?: string;
+  line?: number;
+  seq?: number;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  exit: VerifyExit;
+  dir: string;
+  origin: string | null;
+  entries: number;
+  segments: number;
+  bytes: number;
+  checkpointsChecked: number;
+  latestCheckpoint: { size: number; rootHash: string } | null;
+  since: { size: number; rootHash: string } | null;
+  failure: VerifyFailure | null;
+  warnings: string[];
+}
+
+export interface VerifyOptions {
+  /** Verifier keys (signed-note form, parsed); a signature by any of them counts. */
+  keys: NoteVerifier[];
+  /** A signed checkpoint the log must be consistent with (one a witness or auditor kept). */
+  since?: string;
+  /**
+   * 'all' (default) checks every entry signature; 'uncovered' only those of entries after the
+   * newest checkpoint: the others are already authenticated by the checkpoint's signature over the
+   * Merkle root, which the verifier recomputes from their hashes.
+   */
+  entrySignatures?: 'all' | 'uncovered';
+  onProgress?: (p: { bytes: number; totalBytes: number; entries: number }) => void;
+}
+
+class Stop extends Error {
+  constructor(readonly failure: VerifyFailure) {
+    super(failure.message);
+  }
+}
+
+function fail(exit: Exclude<VerifyExit, 0>, message: string, at: { segment?: string; line?: number; seq?: number } = {}): never {
+  const where = [at.segment, at.line === undefined ? undefined : `line ${at.line}`, at.seq === undefined ? undefined : `seq ${at.seq}`].filter((x) => x !== undefined).join(' ');
+  throw new Stop({ exit, code: VERIFY_EXIT_CODES[exit], message: where === '' ? message : `${where}: ${message}`, ...at });
+}
+
+interface OpenedCheckpoint {
+  origin: string;
+  size: number;
+  rootHash: Buffer;
+}
+
+/** Verifies a checkpoint note with any of the keys; parse errors are exit 4, signature errors 5. */
+function openCheckpoint(note: string, keys: NoteVerifier[], label: string): OpenedCheckpoint {
+  let last: unknown = null;
+  for (const k of keys) {
+    try {
+      return verifyCheckpoint(note, k);
+    } catch (err) {
+      last = err;
+      if ((err as { code?: string }).code === 'LLMAUDIT_E_CHECKPOINT_PARSE') break;
+    }
+  }
+  const code = (last as { code?: string } | null)?.code;
+  const why = last instanceof Error ? last.message : 'no key given';
+  if (code === 'LLMAUDIT_E_CHECKPOINT_PARSE') fail(4, `${label}: ${why}`);
+  fail(5, `${label}: no valid signature by the given key (${why})`);
+}
+
+export async function verifyLog(dir: string, options: VerifyOptions): Promise<VerifyReport> {
+  const report: VerifyReport = {
+    ok: false,
+    exit: 1,
+    dir,
+    origin: null,
+    entries: 0,
+    segments: 0,
+    bytes: 0,
+    checkpointsChecked: 0,
+    latestCheckpoint: null,
+    since: null,
+    failure: null,
+    warnings: [],
+  };
+  try {
+    await run(dir, options, report);
+    report.ok = true;
+    report.exit = 0;
+  } catch (err) {
+    if (err instanceof Stop) report.failure = err.failure;
+    else if (err instanceof LineTooLongError) report.failure = { exit: 4, code: VERIFY_EXIT_CODES[4], message: err.message, line: err.lineNo };
+    else {
+      const code = (err as { code?: string }).code ?? '';
+      report.failure = { exit: 1, code: VERIFY_EXIT_CODES[1], message: `${code === '' ? '' : `${code}: `}${(err as Error).message}` };
+    }
+    report.exit = report.failure.exit;
+  }
+  return report;
+}
+
+async function run(dir: string, options: VerifyOptions, report: VerifyReport): Promise<void> {
+  const keys = options.keys;
+  try {
+    if (!(await stat(dir)).isDirectory()) fail(1, `${dir} is not a directory`);
+  } catch (err) {
+    if (err instanceof Stop) throw err;
+    fail(1, `${dir}: ${(err as { code?: string }).code ?? String(err)}`);
+  }
+  const segments = await listSegments(dir);
+  if (segments.length === 0) fail(1, `${dir} holds no log segments (seg-NNNNNN.jsonl)`);
+  for (const [i, seg] of segments.entries()) {
+    if (seg.number !== i + 1) fail(2, `segment ${path.basename(seg.name)} follows seg number ${i}: segment(s) missing`, { segment: seg.name });
+  }
+  report.segments = segments.length;
+  let totalBytes = 0;
+  for (const s of segments) totalBytes += (await stat(s.path)).size;
+
+  // Checkpoints: the newest one is opened first, so a wrong key is reported as such (exit 5)
+  // before anything else; the others are opened when the stream reaches their size.
+  const files: Array<CheckpointFile & { since?: boolean; note?: string }> = await listCheckpoints(dir);
+  let origin: string | null = null;
+  const newest = files.at(-1);
+  if (newest !== undefined) {
+    const cp = openCheckpoint(await readFile(newest.path, 'utf8'), keys, `checkpoints/${newest.name}`);
+    origin = cp.origin;
+    report.latestCheckpoint = { size: cp.size, rootHash: cp.rootHash.toString('base64') };
+  }
+  const latestFile = path.join(dir, LATEST_CHECKPOINT);
+  const latestNote = await readFile(latestFile, 'utf8').catch(() => null);
+  if (latestNote !== null) {
+    const cp = openCheckpoint(latestNote, keys, LATEST_CHECKPOINT);
+    files.push({ size: cp.size, name: LATEST_CHECKPOINT, path: latestFile, note: latestNote });
+  }
+  if (options.since !== undefined) {
+    const cp = openCheckpoint(options.since, keys, '--since checkpoint');
+    if (origin !== null && cp.origin !== origin) fail(6, `--since checkpoint is for origin ${cp.origin}, the log is ${origin}`);
+    report.since = { size: cp.size, rootHash: cp.rootHash.toString('base64') };
+    files.push({ size: cp.size, name: '--since', path: '', since: true, note: options.since });
+  }
+  files.sort((a, b) => a.size - b.size);
+  const maxCovered = files.reduce((m, f) => Math.max(m, f.since === true ? 0 : f.size), 0);
+  const sealSizes = new Set(files.filter((f) => f.since !== true).map((f) => f.size));
+  let nextCp = 0;
+
+  const acc = new MerkleAccumulator();
+  let prevHash: string | null = null;
+  let expected = 0;
+  let bytesDone = 0;
+  let lastProgress = 0;
+  let unsignedTail = 0;
+  let checkedSignature = false;
+  const checkAll = (options.entrySignatures ?? 'all') === 'all';
+  // A sealed segment ends where a checkpoint is. Checked once the next segment's first seq is
+  // known, so a missing entry is reported as such rather than as a missing seal.
+  let pendingSeal: { segment: string; end: number } | null = null;
+  const checkSeal = (): void => {
+    if (pendingSeal !== null && !sealSizes.has(pendingSeal.end)) {
+      fail(2, `segment is not sealed: no checkpoint at size ${pendingSeal.end}, where it ends`, { segment: pendingSeal.segment });
+    }
+    pendingSeal = null;
+  };
+
+  const reachCheckpoints = async (): Promise<void> => {
+    for (; nextCp < files.length && (files[nextCp] as CheckpointFile).size <= acc.size; nextCp++) {
+      const f = files[nextCp] as CheckpointFile & { since?: boolean; note?: string };
+      const label = f.since === true ? '--since checkpoint' : f.name === LATEST_CHECKPOINT ? LATEST_CHECKPOINT : `checkpoints/${f.name}`;
+      const cp = openCheckpoint(f.note ?? (await readFile(f.path, 'utf8')), keys, label);
+      if (f.since !== true && f.name !== LATEST_CHECKPOINT && String(cp.size).padStart(f.name.length, '0') !== f.name) fail(4, `${label} holds size ${cp.size}`);
+      if (origin !== null && cp.origin !== origin) fail(f.since === true ? 6 : 3, `${label} is for origin ${cp.origin}, the log is ${origin}`);
+      const root = acc.root();
+      if (!root.equals(cp.rootHash)) {
+        if (f.since === true) fail(6, `the log's tree at size ${cp.size} differs from the given checkpoint: the log was rewritten or forked`);
+        fail(3, `${label} signed a different tree at size ${cp.size}: entries before it were changed`);
+      }
+      report.checkpointsChecked++;
+    }
+  };
+  await reachCheckpoints(); // checkpoints at size 0
+
+  for (const [si, seg] of segments.entries()) {
+    const isLastSeg = si === segments.length - 1;
+    let lines = 0;
+    for await (const l of readLines(seg.path)) {
+      bytesDone += l.bytes;
+      const at = { segment: seg.name, line: l.lineNo };
+      if (!l.terminated) {
+        if (!isLastSeg) fail(4, 'incomplete last line inside a sealed segment', at);
+        // A torn write at the very end: harmless if no checkpoint covers it (the writer cuts it off
+        // on its next start); if one does, the end-of-log check below reports the missing entries.
+        report.warnings.push(`${seg.name} line ${l.lineNo}: incomplete last line (${l.bytes} bytes): a torn write, not an entry`);
+        break;
+      }
+      lines++;
+      const c = checkLine(l.text);
+      if (isLineProblem(c)) fail(4, c.message, at);
+      const e = c.entry;
+      const where = { ...at, seq: e.seq };
+      if (e.seq !== expected) {
+        if (lines === 1 && si > 0) fail(2, `segment starts at seq ${e.seq}, the previous segment ended at seq ${expected - 1}`, where);
+        if (e.seq < expected) fail(2, `seq ${e.seq} after seq ${expected - 1}: entry duplicated or out of order`, where);
+        fail(2, `seq ${e.seq} where ${expected} was expected: entries missing or out of order`, where);
+      }
+      if (lines === 1) checkSeal();
+      origin ??= e.origin;
+      if (e.origin !== origin) fail(3, `origin ${e.origin} differs from the log's ${origin}`, where);
+      if (e.seq === 0) {
+        if (e.prevHash !== genesisPrevHash(origin)) fail(3, "prevHash is not the genesis hash of the log's origin", where);
+      } else if (e.prevHash !== prevHash) {
+        fail(3, `prevHash does not match the hash of seq ${e.seq - 1}: one of the two entries was changed`, where);
+      }
+      if (c.computedHash.toString('hex') !== e.hash) fail(3, 'the content does not match its hash', where);
+      if (e.sig === undefined) {
+        if (e.seq >= maxCovered) unsignedTail++;
+      } else if (checkAll || e.seq >= maxCovered) {
+        const sig = Buffer.from(e.sig, 'base64');
+        if (!keys.some((k) => k.verify(c.computedHash, sig))) {
+          // With no checkpoint to establish the key, a first signature that fails is most likely a wrong key.
+          if (newest === undefined && !checkedSignature) fail(5, 'the entry signature does not verify with the given key (wrong key?)', where);
+          fail(3, 'the entry signature does not verify: the entry was changed and re-hashed', where);
+        }
+        checkedSignature = true;
+      }
+      acc.push(leafHash(c.computedHash));
+      prevHash = e.hash;
+      expected = e.seq + 1;
+      report.entries = expected;
+      await reachCheckpoints();
+      if (options.onProgress !== undefined && bytesDone - lastProgress >= 4 << 20) {
+        lastProgress = bytesDone;
+        options.onProgress({ bytes: bytesDone, totalBytes, entries: expected });
+      }
+    }
+    if (!isLastSeg) {
+      if (lines === 0) fail(2, 'empty segment before the last one', { segment: seg.name });
+      pendingSeal = { segment: seg.name, end: expected };
+    }
+  }
+  checkSeal();
+  report.bytes = bytesDone;
+  report.origin = origin;
+  options.onProgress?.({ bytes: bytesDone, totalBytes, entries: expected });
+  const beyond = files[nextCp];
+  if (beyond !== undefined) {
+    const label = beyond.since === true ? 'the given checkpoint' : beyond.name === LATEST_CHECKPOINT ? LATEST_CHECKPOINT : `checkpoints/${beyond.name}`;
+    if (beyond.since === true) fail(6, `${label} has size ${beyond.size} but the log ends at ${expected}: the log was rolled back or truncated`);
+    fail(2, `${label} covers ${beyond.size} entries but the log ends at ${expected}: entries at the end are missing (truncated)`);
+  }
+  if (unsignedTail > 0) report.warnings.push(`${unsignedTail} entries after the newest checkpoint carry no signature: they are hash-chained but not authenticated`);
+}

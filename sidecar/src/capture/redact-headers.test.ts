@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { redactHeaders, redactionSet, redactValue } from './redact-headers.ts';
+import { redactUrl } from './redact-url.ts';
+
+describe('redactValue', () => {
+  it('keeps the scheme, the key-type prefix and the last 4 characters', () => {
+    expect(redactValue('Bearer sk-abcdefghijklmnop')).toBe('Bearer sk-...mnop');
+    expect(redactValue('sk-ant-api03-0123456789abcdefWXYZ')).toBe('sk-...WXYZ');
+  });
+
+  it('masks short secrets whole', () => {
+    expect(redactValue('Bearer short')).toBe('Bearer ***');
+    expect(redactValue('abc')).toBe('***');
+  });
+
+  it('never returns more than the last 4 characters of a long secret', () => {
+    const secret = 'x'.repeat(40) + 'TAIL';
+    const out = redactValue(`Basic ${secret}`);
+    expect(out).toBe('Basic ...TAIL');
+    expect(out).not.toContain('xxxx');
+  });
+});
+
+describe('redactHeaders', () => {
+  it('redacts the default list and configured names, case-insensitively, and joins multi-values', () => {
+    const set = redactionSet(['X-Tenant-Secret']);
+    const out = redactHeaders(
+      {
+        authorization: 'Bearer sk-abcdefghijklmnop',
+        'x-api-key': 'sk-ant-0123456789abcdef',
+        'set-cookie': ['session=0123456789abcdef0123', 'other=ab'],
+        'x-tenant-secret': 'tenant-secret-value-1234',
+        'content-type': 'application/json',
+      },
+      set,
+    );
+    expect(out).toEqual({
+      authorization: 'Bearer sk-...mnop',
+      'x-api-key': 'sk-...cdef',
+      'set-cookie': '...0123, ***',
+      'x-tenant-secret': '...1234',
+      'content-type': 'application/json',
+    });
+  });
+});
+
+describe('redactUrl', () => {
+  it('masks key-like query parameters and leaves the rest', () => {
+    expect(redactUrl('/openai/deployments/d/chat/completions?api-version=2024-10-21&api-key=0123456789abcdefghij')).toBe(
+      '/openai/deployments/d/chat/completions?api-version=2024-10-21&api-key=...ghij',
+    );
+    expect(redactUrl('/v1/models')).toBe('/v1/models');
+  });
+});

@@ -1,0 +1,28 @@
+// `--key` takes a key file or the key text itself (issue 2, CLI). A signer key given where a
+// verifier key is expected is accepted too: its verifier key is derived from it.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseSignerKey, parseVerifierKey, type NoteSigner, type NoteVerifier } from '../auditlog/signed-note.ts';
+import { cryptoError } from '../auditlog/crypto-errors.ts';
+
+function keyText(value: string, cwd: string): string {
+  const trimmed = value.trim();
+  // Key text has the form name+hexid+base64 and no path separator in the name part.
+  if (/^(PRIVATE\+KEY\+)?[^\s+/]+\+[0-9a-fA-F]{8}\+[A-Za-z0-9+/=]+$/.test(trimmed)) return trimmed;
+  try {
+    return readFileSync(path.resolve(cwd, value), 'utf8').trim();
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? String(err);
+    throw cryptoError('LLMAUDIT_E_KEY_INVALID', `${value}: neither key text nor a readable key file (${code})`, { cause: err });
+  }
+}
+
+export function readVerifierKey(value: string, cwd: string): NoteVerifier {
+  const text = keyText(value, cwd);
+  if (text.startsWith('PRIVATE+KEY+')) return parseVerifierKey(parseSignerKey(text).verifierKey);
+  return parseVerifierKey(text);
+}
+
+export function readSignerKey(value: string, cwd: string): NoteSigner {
+  return parseSignerKey(keyText(value, cwd));
+}

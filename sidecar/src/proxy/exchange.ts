@@ -1,0 +1,178 @@
+/**
+ * One exchange, end to end (DESIGN.md "Data flow of one exchange"): route → read the request
+ * (bounded) → adapter + tracer.begin → forward with undici → relay the response chunk by chunk
+ * while teeing a bounded copy → entry → append → span end. Every request that reaches a route
+ * becomes exactly one entry, failures included.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
+import type { ListenerConfig, SidecarConfig } from '../config/schema.ts';
+import type { ExchangeTracer, TraceHandle } from '../telemetry/types.ts';
+import type { ProxyMetrics } from './metrics.ts';
+import type { Router, RouteTarget } from './router.ts';
+import type { Upstreams } from './upstreams.ts';
+import type { AuditSink } from './sink.ts';
+import type { MediaStore } from '../capture/media-store.ts';
+import { BodyCapture } from '../capture/body-capture.ts';
+import { uuidv7 } from './entry-id.ts';
+import { forwardRequestHeaders } from './hop-by-hop.ts';
+import { errorBody, errorFamily } from './error-shapes.ts';
+import { proxyError } from './errors.ts';
+import { readRequestHead, streamRest } from './request-body.ts';
+import { openAdapter, type ProxyAdapter } from './adapter-port.ts';
+import { UpstreamHandler, type UpstreamResult } from './upstream-handler.ts';
+import { classifyUpstreamError, describeError } from './upstream-errors.ts';
+import { recordExchange, type Finished } from './record.ts';
+import { sendProxyError } from './respond.ts';
+import { parseJsonBody } from '../capture/stored-body.ts';
+
+export interface ExchangeContext {
+  readonly config: SidecarConfig;
+  readonly router: Router;
+  readonly upstreams: Upstreams;
+  readonly sink: AuditSink;
+  readonly logger: Logger;
+  readonly tracer: ExchangeTracer;
+  readonly metrics: ProxyMetrics;
+  readonly media: MediaStore | null;
+  readonly origin: string;
+  readonly now: () => number;
+  /** Set while appends fail; with onLogFailure: block new exchanges get 503 until one succeeds. */
+  readonly logState: { down: boolean };
+}
+
+export async function handleExchange(ctx: ExchangeContext, listener: ListenerConfig, req: IncomingMessage, res: ServerResponse, shutdown: AbortSignal): Promise<void> {
+  const startedAt = ctx.now();
+  const t0 = performance.now();
+  const config = ctx.config; // one config per exchange, even across a reload
+  const id = uuidv7(startedAt);
+  res.setHeader('x-llmaudit-id', id);
+  const method = req.method ?? 'GET';
+  const url = req.url ?? '/';
+
+  const route = ctx.router.route(listener, url);
+  if (route === null) {
+    req.resume();
+    ctx.metrics.failures.inc({ reason: 'no_route' });
+    ctx.logger.warn({ id, method, path: url.split('?')[0] }, 'no route');
+    const msg = `${proxyError('LLMAUDIT_E_NO_ROUTE').message}: ${url.split('?')[0] ?? '/'}`;
+    sendProxyError(res, errorBody(errorFamily(null, null, url), 404, 'LLMAUDIT_E_NO_ROUTE', msg), 404);
+    return;
+  }
+
+  // The client may go away at any point: remember it, and abort the upstream if one is running.
+  let clientGone = false;
+  let handler: UpstreamHandler | null = null;
+  const onClose = () => {
+    if (res.writableFinished) return;
+    clientGone = true;
+    handler?.abort(proxyError('LLMAUDIT_E_CLIENT_ABORTED'));
+  };
+  res.on('close', onClose);
+  const onShutdown = () => handler?.abort(proxyError('LLMAUDIT_E_CLIENT_ABORTED', 'the proxy shut down'));
+  shutdown.addEventListener('abort', onShutdown, { once: true });
+
+  const reqCapture = new BodyCapture(config.capture.maxBodyBytes);
+  const base = { ctx, config, id, startedAt, t0, route, req, res, method, url, reqCapture };
+  try {
+    let head;
+    try {
+      head = await readRequestHead(req, reqCapture, Math.max(config.capture.maxBodyBytes, config.capture.maxDecodedBytes));
+    } catch (err) {
+      await recordExchange(base, {
+        adapter: null,
+        handle: beginTrace(ctx, route, req, method, startedAt, null),
+        reqJson: undefined,
+        result: { ok: false, err: proxyError('LLMAUDIT_E_CLIENT_ABORTED', describeError(err)), handler: null },
+        proxyError: { code: 'LLMAUDIT_E_CLIENT_ABORTED', status: 499, reason: 'client_abort', errorType: 'client_abort' },
+      });
+      return;
+    }
+    const reqBuf = head.ended ? (head.chunks.length === 1 ? (head.chunks[0] as Buffer) : Buffer.concat(head.chunks, head.bytes)) : null;
+    const reqJson = parseJsonBody(reqBuf, req.headers['content-type']);
+    let adapter: ProxyAdapter | null = null;
+    try {
+      adapter = openAdapter({
+        endpointApi: route.endpoint.api,
+        method,
+        apiPath: route.apiPath,
+        contentType: req.headers['content-type'],
+        body: reqBuf === null || reqBuf.length === 0 ? null : reqJson,
+        maxBodyBytes: Math.max(config.capture.maxBodyBytes, config.capture.maxDecodedBytes),
+      });
+    } catch (err) {
+      ctx.logger.warn({ id, err: describeError(err) }, 'adapter refused the request; recording it opaquely');
+    }
+    const handle = beginTrace(ctx, route, req, method, startedAt, adapter);
+    const fin: Finished = { adapter, handle, reqJson, result: { ok: false, err: null, handler: null }, proxyError: null };
+
+    if (config.log.onLogFailure === 'block' && ctx.logState.down) {
+      // Fail closed (DESIGN.md "Durability"): nothing is forwarded while the log cannot be written.
+      // Recording this refusal doubles as the probe: when it lands, the gate opens again.
+      fin.proxyError = { code: 'LLMAUDIT_E_LOG_UNAVAILABLE', status: 503, reason: 'log_unavailable', errorType: 'log_unavailable' };
+      await recordExchange(base, fin);
+      return;
+    }
+    if (clientGone) {
+      fin.result = { ok: false, err: proxyError('LLMAUDIT_E_CLIENT_ABORTED'), handler: null };
+      fin.proxyError = classifyUpstreamError(fin.result.err, false);
+      await recordExchange(base, fin);
+      return;
+    }
+
+    const body = head.ended ? (head.bytes === 0 ? null : reqBuf) : Readable.from(streamRest(req, head.chunks, reqCapture), { objectMode: false });
+    const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection, head.ended);
+    const up = handle.upstreamHeaders;
+    for (const name of Object.keys(up)) {
+      for (let i = headers.length - 2; i >= 0; i -= 2) if ((headers[i] as string).toLowerCase() === name) headers.splice(i, 2);
+      headers.push(name, up[name] as string);
+    }
+
+    const h = new UpstreamHandler(res, adapter, config, t0);
+    handler = h;
+    const opts: Dispatcher.DispatchOptions = { method: method as Dispatcher.HttpMethod, path: route.upstreamPath, headers, body };
+    let dispatcher: Dispatcher;
+    try {
+      dispatcher = ctx.upstreams.get(route.endpoint);
+    } catch (err) {
+      h.fail(err);
+      dispatcher = null as unknown as Dispatcher;
+    }
+    if (dispatcher !== null) {
+      try {
+        dispatcher.dispatch(opts, h);
+      } catch (err) {
+        h.fail(err);
+      }
+    }
+    const totalMs = config.timeouts.totalMs;
+    const timer = totalMs > 0 ? setTimeout(() => h.abort(proxyError('LLMAUDIT_E_UPSTREAM_TIMEOUT', `total ${totalMs} ms`)), totalMs) : null;
+    timer?.unref();
+    const result: UpstreamResult = await h.done;
+    if (timer !== null) clearTimeout(timer);
+    fin.result = result;
+    if (!result.ok) fin.proxyError = classifyUpstreamError(result.err, h.responseStarted);
+    await recordExchange(base, fin);
+  } finally {
+    res.off('close', onClose);
+    shutdown.removeEventListener('abort', onShutdown);
+  }
+}
+
+function beginTrace(ctx: ExchangeContext, route: RouteTarget, req: IncomingMessage, method: string, startedAt: number, adapter: ProxyAdapter | null): TraceHandle {
+  const u = new URL(route.endpoint.upstream);
+  const port = u.port !== '' ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
+  return ctx.tracer.begin({
+    endpoint: route.endpoint.name,
+    method,
+    path: route.apiPath,
+    headers: req.headers as Record<string, string | undefined>,
+    serverAddress: u.hostname,
+    serverPort: port,
+    startedAt,
+    request: adapter?.request ?? null,
+  });
+}
+

@@ -1,0 +1,141 @@
+/**
+ * The undici dispatch handler of one exchange: relays the upstream response to the client as it
+ * arrives and tees it into the capture and the adapter. Uses undici's controller API directly
+ * (pause/resume/abort) — the pattern of undici `docs/examples/proxy/proxy.js` — so backpressure
+ * is exact: when `res.write()` returns false the upstream socket is paused until 'drain'.
+ *
+ * `durability: strict` (DESIGN.md "Durability"): the response goes out chunked (no
+ * Content-Length) and res.end() — the terminating chunk, the last bytes — waits for the entry's
+ * append, so a client never sees a complete response whose record is not on disk.
+ */
+import type { ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { SidecarConfig } from '../config/schema.ts';
+import { BodyCapture } from '../capture/body-capture.ts';
+import { forwardResponseHeaders } from './hop-by-hop.ts';
+import { proxyError } from './errors.ts';
+import type { ProxyAdapter } from './adapter-port.ts';
+
+export type UpstreamResult = { ok: true; err: null; handler: UpstreamHandler } | { ok: false; err: unknown; handler: UpstreamHandler | null };
+
+const STREAM_TYPES = ['text/event-stream', 'application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/stream+json'];
+
+export function isStreamContentType(ct: string | undefined): boolean {
+  if (ct === undefined) return false;
+  const lower = ct.toLowerCase();
+  return STREAM_TYPES.some((t) => lower.startsWith(t));
+}
+
+export class UpstreamHandler implements Dispatcher.DispatchHandler {
+  controller: Dispatcher.DispatchController | null = null;
+  status = 0;
+  headers: IncomingHttpHeaders = {};
+  responseStarted = false;
+  streamed = false;
+  encoding: string | undefined;
+  rawChunks = 0;
+  firstByteMs: number | null = null;
+  readonly capture: BodyCapture;
+  readonly done: Promise<UpstreamResult>;
+  private resolveDone!: (r: UpstreamResult) => void;
+  private settled = false;
+  private pendingAbort: Error | null = null;
+  private waitingDrain = false;
+  private readonly feedAdapter: boolean;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly adapter: ProxyAdapter | null,
+    private readonly config: SidecarConfig,
+    private readonly t0: number,
+  ) {
+    this.capture = new BodyCapture(config.capture.maxBodyBytes);
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve;
+    });
+    this.feedAdapter = adapter !== null;
+  }
+
+  private readonly onDrain = (): void => {
+    this.waitingDrain = false;
+    this.controller?.resume();
+  };
+
+  private settle(r: UpstreamResult): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.waitingDrain) this.res.off('drain', this.onDrain);
+    this.resolveDone(r);
+  }
+
+  /** Aborts the upstream exchange (client gone, total timeout, shutdown). */
+  abort(reason: Error): void {
+    if (this.settled) return;
+    if (this.controller === null) {
+      this.pendingAbort = reason;
+      return;
+    }
+    this.controller.abort(reason);
+  }
+
+  /** A failure before dispatch (no dispatcher, invalid options). */
+  fail(err: unknown): void {
+    this.settle({ ok: false, err, handler: this });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.pendingAbort !== null) controller.abort(this.pendingAbort);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return; // 1xx informational: not forwarded (Node answers 100-continue itself)
+    this.status = statusCode;
+    this.headers = headers;
+    const ct = headers['content-type'];
+    this.streamed = isStreamContentType(typeof ct === 'string' ? ct : undefined);
+    const enc = headers['content-encoding'];
+    this.encoding = typeof enc === 'string' && enc !== '' && enc.toLowerCase() !== 'identity' ? enc : undefined;
+    this.adapter?.setResponse({ status: statusCode, contentType: typeof ct === 'string' ? ct : null });
+    const strict = this.config.log.durability === 'strict';
+    const out = forwardResponseHeaders(headers as Record<string, string | string[] | undefined>, strict);
+    delete out['x-llmaudit-id'];
+    try {
+      this.res.writeHead(statusCode, out);
+      // Streams: headers go now so the SDK sees the response begin; other bodies ride with their data.
+      if (this.streamed) this.res.flushHeaders();
+    } catch (err) {
+      // Node refuses header values it cannot send safely (ERR_INVALID_CHAR, RFC 9110 §5.5).
+      controller.abort(proxyError('LLMAUDIT_E_UPSTREAM_BAD_RESPONSE', (err as Error).message, { cause: err }));
+      return;
+    }
+    this.responseStarted = true;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.firstByteMs === null) this.firstByteMs = performance.now() - this.t0;
+    this.rawChunks++;
+    this.capture.push(chunk);
+    if (this.feedAdapter && this.streamed && this.encoding === undefined) {
+      try {
+        (this.adapter as ProxyAdapter).push(chunk);
+      } catch {
+        // An adapter bug must never break the relay; the entry records what the capture kept.
+      }
+    }
+    if (!this.res.write(chunk) && !this.waitingDrain) {
+      this.waitingDrain = true;
+      controller.pause();
+      this.res.once('drain', this.onDrain);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.settle({ ok: true, err: null, handler: this });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.settle({ ok: false, err, handler: this });
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * The sidecar assembled: config → audit log writer → tracer → proxy → admin server → config
+ * watcher. `startSidecar` is what `llmaudit proxy` (main.ts) runs, in a pod and on a laptop alike,
+ * and what tests and benchmarks start in-process.
+ *
+ * Shutdown order (DESIGN.md, STYLE.md "Streaming and lifecycle"): readiness turns 503 first, the
+ * proxy stops accepting and drains in-flight exchanges up to the deadline (their entries are
+ * appended), the tracer exports what it holds, the log writer drains its queue, fsyncs and signs
+ * a final checkpoint, and the admin server goes last so probes answer during the drain.
+ */
+import type { Logger } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { openLog, type AuditLog } from './auditlog/index.ts';
+import type { LlmauditError } from './errors.ts';
+import type { SidecarConfig } from './config/schema.ts';
+import { createConfigWatcher, type ConfigWatcher } from './config/watch.ts';
+import { createAdminServer, type AdminServer, type Readiness } from './proxy/admin-server.ts';
+import { createProxy, type ListenAddress, type Proxy, type ProxyDeps } from './proxy/create-proxy.ts';
+import { createProxyMetrics } from './proxy/metrics.ts';
+import { createTracer, type OtelTracer, type TracerResource } from './telemetry/otel-tracer.ts';
+
+export interface SidecarDeps {
+  logger: Logger;
+  /** Signer key text (C2SP signed-note PRIVATE+KEY+...). */
+  signerKey: string;
+  /** Resource attributes for spans (service and pod names). */
+  resource: TracerResource;
+  /** A fresh registry by default; default process metrics are added to it. */
+  registry?: Registry;
+  /** Hot reload of a config file; null or absent: no watching. */
+  watch?: {
+    file: string;
+    initialText: string;
+    parse: (text: string) => SidecarConfig;
+    debounceMs?: number;
+    pollMs?: number;
+  } | null;
+  /** Upstream dispatchers (tests and benchmarks); default: undici pools. */
+  dispatcherFactory?: ProxyDeps['dispatcherFactory'];
+}
+
+export interface Sidecar {
+  readonly listeners: readonly ListenAddress[];
+  readonly admin: ListenAddress;
+  readonly log: AuditLog;
+  readonly registry: Registry;
+  config(): SidecarConfig;
+  /** Applies a new config: routes, endpoints, capture, telemetry. Settings that need a restart are logged. */
+  reload(next: SidecarConfig): void;
+  readiness(): Readiness;
+  /** Stops accepting, drains, seals a checkpoint, fsyncs. Idempotent. Resolves false when a part failed to close (logged). */
+  close(opts?: { drainMs?: number }): Promise<boolean>;
+}
+
+/** Keys a running sidecar cannot change: they name or shape the open chain and the bound ports. */
+const RESTART_KEYS = ['origin', 'log', 'admin', 'listeners'] as const;
+
+export function restartOnlyChanges(a: SidecarConfig, b: SidecarConfig): string[] {
+  return RESTART_KEYS.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+}
+
+export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): Promise<Sidecar> {
+  const { logger } = deps;
+  const origin = initial.origin;
+  const chainDir = initial.log.chainDir;
+  if (origin === undefined || chainDir === undefined) throw new Error('startSidecar needs a resolved config (origin and log.chainDir): use loadConfig()');
+  let config = initial;
+  const registry = deps.registry ?? new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics = createProxyMetrics(registry);
+  let logFailure: string | null = null;
+  let closing: Promise<boolean> | null = null;
+
+  const log = await openLog({
+    dir: chainDir,
+    origin,
+    signerKey: deps.signerKey,
+    durability: config.log.durability,
+    signEntries: config.log.signEntries,
+    segmentMaxBytes: config.log.segmentMaxBytes,
+    segmentMaxAgeMs: config.log.segmentMaxAgeSeconds * 1000,
+    checkpointIntervalMs: config.log.checkpointIntervalSeconds * 1000,
+    onBackgroundError: (err: LlmauditError) => {
+      if (err.code === 'LLMAUDIT_E_LOG_FAILED') logFailure = err.code;
+      logger.error({ code: err.code, reason: err.message }, 'audit log background work failed');
+    },
+  });
+
+  const parts: { tracer?: OtelTracer; proxy?: Proxy; admin?: AdminServer; watcher?: ConfigWatcher } = {};
+  try {
+    const tracer = createTracer({ telemetry: config.telemetry, resource: deps.resource, registry, logger });
+    parts.tracer = tracer;
+    const proxy = createProxy({
+      config,
+      sink: log,
+      logger,
+      tracer,
+      metrics,
+      chainDir,
+      origin,
+      ...(deps.dispatcherFactory === undefined ? {} : { dispatcherFactory: deps.dispatcherFactory }),
+    });
+    parts.proxy = proxy;
+
+    const readiness = (): Readiness => {
+      const reasons: string[] = [];
+      if (closing !== null) reasons.push('shutting down');
+      if (!proxy.listening()) reasons.push('proxy listeners are not up');
+      if (logFailure !== null) reasons.push(`audit log failed (${logFailure})`);
+      return { ready: reasons.length === 0, reasons };
+    };
+    const admin = createAdminServer({
+      address: config.admin.address,
+      port: config.admin.port,
+      registry,
+      log: () => (logFailure === null ? log : null),
+      readiness,
+      logger,
+      beforeScrape: () => metrics.logQueueDepth.set(log.stats().queueDepth),
+    });
+    parts.admin = admin;
+    // The admin port first, so /healthz answers and /readyz says why while listeners bind.
+    const adminAddress = await admin.start();
+    const listeners = await proxy.start();
+
+    const reload = (next: SidecarConfig): void => {
+      const restart = restartOnlyChanges(config, next);
+      if (restart.length > 0) logger.warn({ keys: restart }, 'these settings take effect after a restart; the rest is applied now');
+      proxy.reload(next);
+      tracer.reload(next.telemetry);
+      config = next;
+    };
+    if (deps.watch != null) {
+      const w = deps.watch;
+      parts.watcher = createConfigWatcher({
+        file: w.file,
+        parse: w.parse,
+        apply: reload,
+        logger,
+        reloads: metrics.configReloads,
+        initialText: w.initialText,
+        ...(w.debounceMs === undefined ? {} : { debounceMs: w.debounceMs }),
+        ...(w.pollMs === undefined ? {} : { pollMs: w.pollMs }),
+      });
+      parts.watcher.start();
+    }
+
+    return {
+      listeners,
+      admin: adminAddress,
+      log,
+      registry,
+      config: () => config,
+      reload,
+      readiness,
+      close(opts = {}) {
+        if (closing !== null) return closing;
+        closing = (async () => {
+          const drainMs = opts.drainMs ?? config.shutdownDrainMs;
+          logger.info({ inflight: proxy.inflight(), drainMs }, 'shutting down: draining in-flight exchanges');
+          const ok = [
+            await step(logger, 'config watcher', () => parts.watcher?.close()),
+            await step(logger, 'proxy', () => proxy.close({ drainMs })),
+            await step(logger, 'tracer', () => tracer.close()),
+            await step(logger, 'audit log', () => log.close()),
+            await step(logger, 'admin server', () => admin.close()),
+          ].every(Boolean);
+          logger.info({ size: log.size, checkpoint: firstLine(log.latestCheckpoint()), clean: ok }, 'shut down: log sealed');
+          return ok;
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await parts.watcher?.close().catch(() => undefined);
+    await parts.proxy?.close({ drainMs: 0 }).catch(() => undefined);
+    await parts.admin?.close().catch(() => undefined);
+    await parts.tracer?.close().catch(() => undefined);
+    await log.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function step(logger: Logger, what: string, fn: () => Promise<void> | undefined): Promise<boolean> {
+  try {
+    await fn();
+    return true;
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    logger.error({ code: e.code, reason: e.message }, `shutdown: closing the ${what} failed`);
+    return false;
+  }
+}
+
+function firstLine(note: string | null): string | null {
+  if (note === null) return null;
+  // The checkpoint body is origin, size, root hash (C2SP tlog-checkpoint); size and root suffice here.
+  const lines = note.split('\n');
+  return `${lines[1] ?? ''} ${lines[2] ?? ''}`.trim();
+}

@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { CONVERSATION_DOMAIN, deriveConversation } from './conversation.ts';
+
+describe('deriveConversation', () => {
+  it('is the documented SHA-256 derivation (docs/tracing.md, ADR 0005)', () => {
+    const h = createHash('sha256').update('llmaudit/conversation/v1\n' + '["You are terse.","Hi"]').digest('hex');
+    expect(CONVERSATION_DOMAIN).toBe('llmaudit/conversation/v1\n');
+    expect(deriveConversation('You are terse.', 'Hi')).toEqual({ conversationId: h.slice(0, 32), traceId: h.slice(0, 32), rootSpanId: h.slice(32, 48) });
+  });
+
+  it('is stable for the same pair and different when either part changes', () => {
+    const a = deriveConversation('sys', 'hello')!;
+    expect(deriveConversation('sys', 'hello')).toEqual(a);
+    expect(deriveConversation('sys2', 'hello')!.traceId).not.toBe(a.traceId);
+    expect(deriveConversation('sys', 'hello!')!.traceId).not.toBe(a.traceId);
+    expect(deriveConversation(null, 'hello')!.traceId).not.toBe(a.traceId);
+  });
+
+  it('cannot be confused by moving text across the system/user boundary', () => {
+    expect(deriveConversation('ab', 'c')!.traceId).not.toBe(deriveConversation('a', 'bc')!.traceId);
+    expect(deriveConversation('', 'x')!.traceId).not.toBe(deriveConversation(null, 'x')!.traceId);
+  });
+
+  it('returns null without a first user message', () => {
+    expect(deriveConversation('sys', null)).toBeNull();
+  });
+
+  it('always yields valid W3C ids (32/16 lower-case hex, never all zero)', () => {
+    fc.assert(
+      fc.property(fc.option(fc.string()), fc.string(), (system, user) => {
+        const ids = deriveConversation(system, user)!;
+        return /^[0-9a-f]{32}$/.test(ids.traceId) && ids.traceId !== '0'.repeat(32) && /^[0-9a-f]{16}$/.test(ids.rootSpanId) && ids.rootSpanId !== '0'.repeat(16);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});

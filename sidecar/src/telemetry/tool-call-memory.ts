@@ -1,0 +1,111 @@
+/**
+ * Bounded memory of recent tool calls (issue 4 "TOOL_RESULT"): when a later request carries the
+ * result of a call, the tracer finds the TOOL_CALL span that asked for it and times the
+ * execute_tool span from that exchange's end. Bounded by count (least recently inserted goes
+ * first) and by age, so a sidecar in front of a busy agent never grows without limit; every
+ * eviction is reported to `onEvict` (a counter in /metrics).
+ *
+ * A call is claimed once: chat APIs re-send the whole history on every turn, so the same tool
+ * result arrives again and again, and only its first appearance is the moment the tool finished.
+ */
+
+export interface RememberedCall {
+  callId: string;
+  name: string;
+  traceId: string;
+  /** The TOOL_CALL exchange span. */
+  spanId: string;
+  sampled: boolean;
+  /** Epoch ms the TOOL_CALL exchange ended. */
+  endedAt: number;
+}
+
+interface Slot extends RememberedCall {
+  storedAt: number;
+  claimed: boolean;
+}
+
+export type EvictionReason = 'capacity' | 'age';
+
+export interface ToolCallMemoryOptions {
+  maxEntries: number;
+  maxAgeMs: number;
+  onEvict?: (reason: EvictionReason) => void;
+}
+
+export class ToolCallMemory {
+  // A Map iterates in insertion order: its first key is always the oldest entry.
+  readonly #slots = new Map<string, Slot>();
+  #maxEntries: number;
+  #maxAgeMs: number;
+  readonly #onEvict: (reason: EvictionReason) => void;
+
+  constructor(options: ToolCallMemoryOptions) {
+    this.#maxEntries = options.maxEntries;
+    this.#maxAgeMs = options.maxAgeMs;
+    this.#onEvict = options.onEvict ?? (() => {});
+  }
+
+  get size(): number {
+    return this.#slots.size;
+  }
+
+  resize(maxEntries: number, maxAgeMs: number): void {
+    this.#maxEntries = maxEntries;
+    this.#maxAgeMs = maxAgeMs;
+    this.#trimToCapacity();
+  }
+
+  remember(call: RememberedCall, now: number): void {
+    if (this.#maxEntries <= 0 || call.callId === '') return;
+    this.#expire(now);
+    this.#slots.delete(call.callId); // a re-used id moves to the newest end
+    this.#slots.set(call.callId, { ...call, storedAt: now, claimed: false });
+    this.#trimToCapacity();
+  }
+
+  /** The call with this id if it is remembered and not yet claimed; claims it. */
+  claim(callId: string, now: number): RememberedCall | undefined {
+    this.#expire(now);
+    const slot = this.#slots.get(callId);
+    if (slot === undefined || slot.claimed) return undefined;
+    slot.claimed = true;
+    return slot;
+  }
+
+  /**
+   * The most recent unclaimed call named `name` in `traceId`; claims it. For APIs whose results
+   * carry a tool name but no call id the client echoes back (Ollama's `tool_name`).
+   */
+  claimByName(name: string, traceId: string, now: number): RememberedCall | undefined {
+    this.#expire(now);
+    let found: Slot | undefined;
+    for (const slot of this.#slots.values()) {
+      if (!slot.claimed && slot.name === name && slot.traceId === traceId) found = slot;
+    }
+    if (found !== undefined) found.claimed = true;
+    return found;
+  }
+
+  /** True when the id is remembered (claimed or not): a result we have already turned into a span. */
+  has(callId: string): boolean {
+    return this.#slots.has(callId);
+  }
+
+  #expire(now: number): void {
+    for (const [id, slot] of this.#slots) {
+      if (now - slot.storedAt <= this.#maxAgeMs) break; // the rest are younger
+      this.#slots.delete(id);
+      this.#onEvict('age');
+    }
+  }
+
+  #trimToCapacity(): void {
+    while (this.#slots.size > Math.max(0, this.#maxEntries)) {
+      const oldest = this.#slots.keys().next();
+      if (oldest.done === true) return;
+      this.#slots.delete(oldest.value);
+      this.#onEvict('capacity');
+    }
+  }
+}
