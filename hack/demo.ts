@@ -15,7 +15,7 @@
  * default a new temp dir, kept so you can look at it). Exit 0 when everything verified.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -178,13 +178,23 @@ function run(args: string[], capture = false): { status: number | null; stdout: 
 }
 
 async function main(): Promise<number> {
-  const t0 = Date.now();
   say(bold('llmaudit demo: a recorded, signed and provable agent run'));
   if (!existsSync(cli) || process.env.LLMAUDIT_DEMO_BUILD !== '0') spawnSync(process.execPath, [path.join(root, 'hack/build.mjs')], { stdio: 'inherit' });
   const logDir = process.env.LLMAUDIT_DEMO_DIR ?? mkdtempSync(path.join(tmpdir(), 'llmaudit-demo-'));
-
-  step(1, 'Upstream');
   const model = await ollamaModel();
+  if (model !== null) {
+    const code = await demo(model, path.join(logDir, 'ollama'));
+    if (code !== 'model-failed') return code;
+    say(`\n${bold('The Ollama model could not run the tool conversation: running it again against the scripted upstream.')}`);
+  }
+  const code = await demo(null, model === null ? logDir : path.join(logDir, 'scripted'));
+  return code === 'model-failed' ? 1 : code;
+}
+
+async function demo(model: string | null, logDir: string): Promise<number | 'model-failed'> {
+  const t0 = Date.now();
+  mkdirSync(logDir, { recursive: true });
+  step(1, 'Upstream');
   let scripted: ScriptedUpstream | null = null;
   let upstream: string;
   if (model !== null) {
@@ -199,11 +209,19 @@ async function main(): Promise<number> {
   step(2, `Start \`llmaudit proxy --upstream ${upstream}\``);
   const proxy = await startProxy(upstream, logDir);
   let entries: EntryLine[] = [];
+  let failed = false;
   try {
     say(`   proxy on http://127.0.0.1:${proxy.port}; the app only changes its base URL`);
     step(3, 'A tool-using conversation through the proxy (openai SDK, streaming)');
     const client = new OpenAI({ baseURL: `http://127.0.0.1:${proxy.port}/v1`, apiKey: 'sk-demo-not-a-real-key-1234', maxRetries: 0, timeout: 120_000 });
-    await converse(client, model ?? SCRIPTED_MODEL);
+    try {
+      await converse(client, model ?? SCRIPTED_MODEL);
+    } catch (err) {
+      // Not every Ollama model supports tools (Ollama answers 400 "does not support tools").
+      if (model === null) throw err;
+      say(red(`   ${(err as Error).message}`));
+      failed = true;
+    }
   } finally {
     step(4, 'Stop the proxy with SIGTERM (drain, seal a checkpoint, fsync)');
     proxy.child.kill('SIGTERM');
@@ -212,6 +230,7 @@ async function main(): Promise<number> {
     await scripted?.close();
     if (code !== 0) throw new Error(`the proxy exited with status ${code}`);
   }
+  if (failed) return 'model-failed';
 
   step(5, `What was recorded in ${proxy.chainDir}`);
   entries = readEntries(proxy.chainDir);

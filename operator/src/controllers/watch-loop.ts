@@ -48,6 +48,7 @@ export class WatchLoop {
   private closed = false;
   private started = false;
   private stream: WatchStream | undefined;
+  private pending: AbortController | undefined;
   private wake: (() => void) | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private syncedResolve!: () => void;
@@ -97,6 +98,7 @@ export class WatchLoop {
   async close(): Promise<void> {
     this.closed = true;
     if (this.resyncTimer !== undefined) clearInterval(this.resyncTimer);
+    this.pending?.abort();
     this.stream?.close();
     this.wake?.();
     await this.runPromise;
@@ -113,7 +115,9 @@ export class WatchLoop {
           needList = false;
           attempt = 0;
         }
+        this.pending = new AbortController();
         this.stream = await this.o.api.watch(this.o.resource, {
+          signal: this.pending.signal,
           resourceVersion: rv,
           allowWatchBookmarks: true,
           timeoutSeconds: this.o.watchTimeoutSeconds,

@@ -171,7 +171,7 @@ describe('injectSidecar over the pod corpus', () => {
   });
 
   it('signing key mode: 0440 with a pod fsGroup, 0444 without (root-owned Secret files)', () => {
-    const mode = (pod: PodLike) => (pod.spec.volumes!.find((v) => v.name === 'llmaudit-signing') as { secret: { defaultMode: number } }).secret.defaultMode;
+    const mode = (pod: PodLike) => (pod.spec.volumes!.find((v) => v.name === 'llmaudit-signing') as unknown as { secret: { defaultMode: number } }).secret.defaultMode;
     expect(mode(injectSidecar(load('security-context.yaml'), TEST_POLICY, CLUSTER))).toBe(0o440);
     expect(mode(injectSidecar(load('none.yaml'), TEST_POLICY, CLUSTER))).toBe(0o444);
   });

@@ -66,19 +66,16 @@ describe('ClientNodeKubeApi', () => {
     expect(served.requests.every((r) => r.authorization === 'Bearer test-token')).toBe(true);
   });
 
-  it('drives the watch loop over a real HTTP stream: events, bookmarks, 410 relist, and a restart after the server drops', async () => {
+  it('drives the watch loop over a real HTTP stream: events, 410 relist, and a restart after the server drops', async () => {
     const { api, mem, served } = await setup();
     const events = new EventRecorder<WatchLoopEvent>();
-    const names: string[] = [];
-    const loop = new WatchLoop({ api, resource: 'pods', handler: { upsert: (o) => names.push(o.metadata.name ?? ''), delete: () => {} }, resyncMs: 0, backoff: { initialMs: 5, maxMs: 10 }, observer: events.record });
+    const names = new EventRecorder<string>();
+    const loop = new WatchLoop({ api, resource: 'pods', handler: { upsert: (o) => names.record(o.metadata.name ?? ''), delete: () => {} }, resyncMs: 0, backoff: { initialMs: 5, maxMs: 10 }, observer: events.record });
     cleanups.push(() => loop.close());
     loop.start();
     await events.next((e) => e.type === 'watching', { from: 0 });
     await mem.create('pods', { metadata: { name: 'p1', namespace: 'ns' } });
-    await new Promise<void>((resolve) => {
-      const check = () => (names.includes('p1') ? resolve() : setTimeout(check, 2));
-      check();
-    });
+    await names.next((n) => n === 'p1', { from: 0 });
     const watchReq = served.requests.find((r) => r.query.watch === 'true');
     expect(watchReq?.query).toMatchObject({ allowWatchBookmarks: 'true', resourceVersion: '0' });
     mem.compact();

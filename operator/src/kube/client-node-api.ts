@@ -76,7 +76,9 @@ export class ClientNodeKubeApi implements KubeApi {
     if (options.labelSelector !== undefined) query.labelSelector = options.labelSelector;
     if (options.allowWatchBookmarks === true) query.allowWatchBookmarks = 'true';
     if (options.timeoutSeconds !== undefined) query.timeoutSeconds = String(options.timeoutSeconds);
-    const { req, res } = await this.open('GET', resourcePath(resource, options.namespace), query, undefined, undefined, 0);
+    // The header wait is bounded like any request; the stream itself lives until we or the server end it.
+    const { req, res } = await this.open('GET', resourcePath(resource, options.namespace), query, undefined, undefined, this.timeoutMs, options.signal);
+    req.setTimeout(0);
     if (res.statusCode !== 200) throw await errorFrom(res);
     const channel = new EventChannel(() => req.destroy());
     let partial = '';
@@ -110,7 +112,7 @@ export class ClientNodeKubeApi implements KubeApi {
     return text === '' ? {} : JSON.parse(text);
   }
 
-  private async open(method: string, path: string, query: Record<string, string>, body: unknown, contentType: string | undefined, timeoutMs: number): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
+  private async open(method: string, path: string, query: Record<string, string>, body: unknown, contentType: string | undefined, timeoutMs: number, signal?: AbortSignal): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
     const cluster = this.kc.getCurrentCluster();
     if (cluster === null) throw new KubeApiError(0, 'NoCluster', 'kubeconfig has no current cluster');
     const url = new URL(cluster.server.replace(/\/+$/, '') + path);
@@ -127,7 +129,7 @@ export class ClientNodeKubeApi implements KubeApi {
     }
     const mod = url.protocol === 'http:' ? http : https;
     return new Promise((resolve, reject) => {
-      const req = mod.request(url, { method, headers, ...(this.agent === undefined ? {} : { agent: this.agent }), ...(opts.auth === undefined ? {} : { auth: opts.auth }) });
+      const req = mod.request(url, { method, headers, ...(this.agent === undefined ? {} : { agent: this.agent }), ...(opts.auth === undefined ? {} : { auth: opts.auth }), ...(signal === undefined ? {} : { signal }) });
       if (timeoutMs > 0) req.setTimeout(timeoutMs, () => req.destroy(new KubeApiError(0, 'Timeout', `${method} ${path} timed out after ${timeoutMs} ms`)));
       req.on('error', (err) => reject(err instanceof KubeApiError ? err : new KubeApiError(0, 'TransportError', err.message, { cause: err })));
       req.on('response', (res) => resolve({ req, res }));

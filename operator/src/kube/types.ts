@@ -67,6 +67,8 @@ export interface WatchOptions extends ListOptions {
   allowWatchBookmarks?: boolean;
   /** Server-side end of the watch (the server closes the stream cleanly after it). */
   timeoutSeconds?: number;
+  /** Aborts a watch request still waiting for the response headers. */
+  signal?: AbortSignal;
 }
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';

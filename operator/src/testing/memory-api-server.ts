@@ -55,6 +55,7 @@ export async function serveMemoryApi(api: MemoryKubeApi): Promise<{ url: string;
     if (method === 'GET' && name === undefined && query.watch === 'true') {
       const stream = await api.watch(resource, { ...opts, resourceVersion: query.resourceVersion ?? '', allowWatchBookmarks: query.allowWatchBookmarks === 'true' });
       res.writeHead(200, { 'content-type': 'application/json' });
+      res.flushHeaders(); // as the API server does: the client sees 200 before the first event
       res.on('close', () => stream.close());
       try {
         for await (const ev of stream) res.write(`${JSON.stringify(ev)}\n`);

@@ -152,3 +152,29 @@ describe('cosignatures (C2SP tlog-cosignature, type 0x04)', () => {
     expect(() => verifyCheckpoint(appendCosignatures(note, [witness.cosign(body, ts)]), asNoteKey)).toThrow(/no signature by a known key/);
   });
 });
+
+describe('the worked example of docs/audit-log-format.md', () => {
+  interface Example {
+    logSignerKey: string;
+    logVerifierKey: string;
+    witnessSignerKey: string;
+    witnessVerifierKey: string;
+    cosignedCheckpoint: string;
+    cosignatureTimestamp: number;
+  }
+  const E = JSON.parse(readFileSync(new URL('./testdata/format-example.json', import.meta.url), 'utf8')) as Example;
+
+  it('verifies: log signature, witness cosignature, root of the RFC 6962 reference tree', () => {
+    expect(parseSignerKey(E.logSignerKey).verifierKey).toBe(E.logVerifierKey);
+    expect(parseCosignerKey(E.witnessSignerKey).verifierKey).toBe(E.witnessVerifierKey);
+    const c = verifyCheckpoint(E.cosignedCheckpoint, parseVerifierKey(E.logVerifierKey));
+    expect(c.size).toBe(8);
+    expect(c.rootHash.toString('hex')).toBe('5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328');
+    expect(verifyCosignatures(E.cosignedCheckpoint, [parseCosignatureVerifierKey(E.witnessVerifierKey)])).toEqual([
+      { name: 'witness.llmaudit.dev/default', keyId: 0xa3c3dc03, timestamp: E.cosignatureTimestamp },
+    ]);
+    // Ed25519 is deterministic: re-signing reproduces the example byte for byte.
+    const resigned = signCheckpoint(c.text, parseSignerKey(E.logSignerKey));
+    expect(appendCosignatures(resigned, [parseCosignerKey(E.witnessSignerKey).cosign(c.text, E.cosignatureTimestamp)])).toBe(E.cosignedCheckpoint);
+  });
+});

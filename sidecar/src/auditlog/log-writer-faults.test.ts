@@ -1,0 +1,120 @@
+// Disk full and read-only volumes are typed errors, never a crash or a half-written chain (issue 2).
+// Two ways: (1) an injected LogFs adapter whose segment writes fail with ENOSPC/EROFS after a
+// partial write, which works everywhere; (2) a real 256 KiB tmpfs that fills up and is remounted
+// read-only, which needs mount(2) (root, not in every CI container): it runs only where mounting works.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openLog } from './log-writer.ts';
+import { verifyLog } from './verifier.ts';
+import { nodeLogFs, type LogFs } from './log-fs.ts';
+import { samplePayload, tempDir, testKeys, TEST_ORIGIN, type TestKeys } from './test-support.ts';
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let keys: TestKeys;
+beforeEach(async () => {
+  tmp = await tempDir('llmaudit-faults-');
+  keys = testKeys();
+});
+afterEach(async () => {
+  await tmp.cleanup();
+});
+
+/** A LogFs whose segment-file writes fail with `code` while `broken()` is true, after writing half. */
+function faultyFs(code: string, broken: () => boolean): LogFs {
+  return {
+    rename: nodeLogFs.rename,
+    open: async (file, flags, mode) => {
+      const fh = await nodeLogFs.open(file, flags, mode);
+      if (!path.basename(file).startsWith('seg-')) return fh;
+      return {
+        datasync: () => fh.datasync(),
+        sync: () => fh.sync(),
+        truncate: (n) => fh.truncate(n),
+        stat: () => fh.stat(),
+        close: () => fh.close(),
+        write: async (buf, offset = 0, length = buf.length - offset) => {
+          if (!broken()) return fh.write(buf, offset, length);
+          const half = Math.max(1, Math.floor(length / 2));
+          if (length > 1) return fh.write(buf, offset, half); // a short write first, as write(2) does on ENOSPC
+          throw Object.assign(new Error(`${code}: injected`), { code });
+        },
+      };
+    },
+  };
+}
+
+describe('disk full / read-only (injected fs adapter)', () => {
+  for (const [code, expected] of [
+    ['ENOSPC', 'LLMAUDIT_E_LOG_DISK_FULL'],
+    ['EROFS', 'LLMAUDIT_E_LOG_READONLY'],
+  ] as const) {
+    it(`${code}: the failed appends reject ${expected}, no partial line stays, the chain continues`, async () => {
+      let broken = false;
+      const dir = path.join(tmp.dir, code);
+      const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'strict', fs: faultyFs(code, () => broken) });
+      await log.append(samplePayload(0));
+      broken = true;
+      const failing = [log.append(samplePayload(1)), log.append(samplePayload(2))];
+      for (const p of failing) await expect(p).rejects.toMatchObject({ code: expected });
+      const text = await readFile(path.join(dir, 'seg-000001.jsonl'), 'utf8');
+      expect(text.split('\n').filter((l) => l !== '')).toHaveLength(1);
+      expect(text.endsWith('\n')).toBe(true);
+      broken = false; // space freed / volume writable again
+      expect((await log.append(samplePayload(3))).seq).toBe(1);
+      await log.close();
+      expect((await verifyLog(dir, { keys: [keys.verifier] })).exit).toBe(0);
+    });
+  }
+});
+
+function canMount(): boolean {
+  const probe = path.join('/tmp', `llmaudit-mount-probe-${process.pid}`);
+  try {
+    mkdirSync(probe, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
+    execFileSync('umount', [probe], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+}
+
+describe.runIf(canMount())('disk full / read-only (a real 256 KiB tmpfs)', () => {
+  it('fills up: appends reject LLMAUDIT_E_LOG_DISK_FULL and the chain on disk verifies; remounted read-only: LLMAUDIT_E_LOG_READONLY', async () => {
+    const mnt = path.join(tmp.dir, 'mnt');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt]);
+    try {
+      const dir = path.join(mnt, 'chain');
+      const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'strict' });
+      let full: unknown = null;
+      let written = 0;
+      for (let i = 0; i < 1000 && full === null; i++) {
+        try {
+          await log.append(samplePayload(i, 4000));
+          written++;
+        } catch (err) {
+          full = err;
+        }
+      }
+      expect(full).toMatchObject({ code: 'LLMAUDIT_E_LOG_DISK_FULL' });
+      expect(log.size).toBe(written);
+      // The writer is still usable: a smaller entry may still fit or fail typed, never crash.
+      await log.append(samplePayload(9999, 10)).catch((err: unknown) => expect(err).toMatchObject({ code: 'LLMAUDIT_E_LOG_DISK_FULL' }));
+      await log.close().catch(() => undefined); // the final checkpoint may not fit either
+      const report = await verifyLog(dir, { keys: [keys.verifier] });
+      expect(report.failure).toBeNull();
+      expect(report.entries).toBeGreaterThanOrEqual(written);
+
+      execFileSync('mount', ['-o', 'remount,ro', mnt]);
+      await expect(openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey })).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_READONLY' });
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
+});
