@@ -6,14 +6,13 @@ import { parseSignerKey, parseVerifierKey, type NoteSigner, type NoteVerifier } 
 import { cryptoError } from '../auditlog/crypto-errors.ts';
 
 function keyText(value: string, cwd: string): string {
-  const trimmed = value.trim();
-  // Key text has the form name+hexid+base64 and no path separator in the name part.
-  if (/^(PRIVATE\+KEY\+)?[^\s+/]+\+[0-9a-fA-F]{8}\+[A-Za-z0-9+/=]+$/.test(trimmed)) return trimmed;
   try {
     return readFileSync(path.resolve(cwd, value), 'utf8').trim();
   } catch (err) {
-    const code = (err as { code?: string }).code ?? String(err);
-    throw cryptoError('LLMAUDIT_E_KEY_INVALID', `${value}: neither key text nor a readable key file (${code})`, { cause: err });
+    const code = (err as { code?: string }).code;
+    // Not a file: the value is the key text itself (name+hexid+base64; names may contain '/').
+    if (code === 'ENOENT' || code === 'ENAMETOOLONG' || code === 'ENOTDIR') return value.trim();
+    throw cryptoError('LLMAUDIT_E_KEY_INVALID', `${value}: cannot read the key file (${code ?? String(err)})`, { cause: err });
   }
 }
 

@@ -12,7 +12,7 @@ import type { ExchangeTracer } from '../telemetry/types.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { createRouter, type Router } from './router.ts';
 import { createUpstreams, defaultDispatcherFactory, type Upstreams } from './upstreams.ts';
-import { handleExchange, type ExchangeContext } from './exchange.ts';
+import { handleExchange, ShutdownSignal, type ExchangeContext } from './exchange.ts';
 import { proxyError } from './errors.ts';
 
 import type { AuditSink } from './sink.ts';
@@ -68,7 +68,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
   const upstreams: Upstreams = createUpstreams(config, deps.dispatcherFactory ?? defaultDispatcherFactory);
   const servers: Server[] = [];
   const active = new Set<Promise<void>>();
-  const aborters = new Set<AbortController>();
+  const aborters = new Set<ShutdownSignal>();
   let started = false;
   let closing: Promise<void> | null = null;
   let idleWaiters: Array<() => void> = [];
@@ -92,10 +92,10 @@ export function createProxy(deps: ProxyDeps): Proxy {
   };
 
   const track = (listener: ListenerConfig) => (req: IncomingMessage, res: ServerResponse) => {
-    const abort = new AbortController();
+    const abort = new ShutdownSignal();
     aborters.add(abort);
     deps.metrics.inflight.inc();
-    const p = handleExchange(ctx, listener, req, res, abort.signal)
+    const p = handleExchange(ctx, listener, req, res, abort)
       .catch((err: unknown) => {
         deps.logger.error({ err }, 'exchange failed unexpectedly');
         if (!res.headersSent) {
@@ -170,6 +170,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
           clearTimeout(timer);
           // Past the deadline: abort what is left; each still writes its (incomplete) entry.
           for (const a of aborters) a.abort();
+          for (const s of servers) s.closeAllConnections(); // also ends requests still sending their body
           await Promise.allSettled([...active]);
         }
         for (const s of servers) s.closeAllConnections();

@@ -43,7 +43,29 @@ export interface ExchangeContext {
   readonly logState: { down: boolean };
 }
 
-export async function handleExchange(ctx: ExchangeContext, listener: ListenerConfig, req: IncomingMessage, res: ServerResponse, shutdown: AbortSignal): Promise<void> {
+/** Aborts one exchange when close() passes its drain deadline (lighter than an AbortController per request). */
+export class ShutdownSignal {
+  aborted = false;
+  onAbort: (() => void) | null = null;
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.onAbort?.();
+  }
+}
+
+const upstreamAddr = new WeakMap<object, { host: string; port: number }>();
+function upstreamAddress(endpoint: RouteTarget['endpoint']): { host: string; port: number } {
+  let a = upstreamAddr.get(endpoint);
+  if (a === undefined) {
+    const u = new URL(endpoint.upstream);
+    a = { host: u.hostname, port: u.port !== '' ? Number(u.port) : u.protocol === 'https:' ? 443 : 80 };
+    upstreamAddr.set(endpoint, a);
+  }
+  return a;
+}
+
+export async function handleExchange(ctx: ExchangeContext, listener: ListenerConfig, req: IncomingMessage, res: ServerResponse, shutdown: ShutdownSignal): Promise<void> {
   const startedAt = ctx.now();
   const t0 = performance.now();
   const config = ctx.config; // one config per exchange, even across a reload
@@ -72,7 +94,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
   };
   res.on('close', onClose);
   const onShutdown = () => handler?.abort(proxyError('LLMAUDIT_E_CLIENT_ABORTED', 'the proxy shut down'));
-  shutdown.addEventListener('abort', onShutdown, { once: true });
+  shutdown.onAbort = onShutdown;
 
   const reqCapture = new BodyCapture(config.capture.maxBodyBytes);
   const base = { ctx, config, id, startedAt, t0, route, req, res, method, url, reqCapture };
@@ -115,8 +137,8 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
       await recordExchange(base, fin);
       return;
     }
-    if (clientGone) {
-      fin.result = { ok: false, err: proxyError('LLMAUDIT_E_CLIENT_ABORTED'), handler: null };
+    if (clientGone || shutdown.aborted) {
+      fin.result = { ok: false, err: proxyError('LLMAUDIT_E_CLIENT_ABORTED', shutdown.aborted ? 'the proxy shut down' : undefined), handler: null };
       fin.proxyError = classifyUpstreamError(fin.result.err, false);
       await recordExchange(base, fin);
       return;
@@ -157,20 +179,19 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
     await recordExchange(base, fin);
   } finally {
     res.off('close', onClose);
-    shutdown.removeEventListener('abort', onShutdown);
+    shutdown.onAbort = null;
   }
 }
 
 function beginTrace(ctx: ExchangeContext, route: RouteTarget, req: IncomingMessage, method: string, startedAt: number, adapter: ProxyAdapter | null): TraceHandle {
-  const u = new URL(route.endpoint.upstream);
-  const port = u.port !== '' ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
+  const a = upstreamAddress(route.endpoint);
   return ctx.tracer.begin({
     endpoint: route.endpoint.name,
     method,
     path: route.apiPath,
     headers: req.headers as Record<string, string | undefined>,
-    serverAddress: u.hostname,
-    serverPort: port,
+    serverAddress: a.host,
+    serverPort: a.port,
     startedAt,
     request: adapter?.request ?? null,
   });
