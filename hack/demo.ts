@@ -210,6 +210,7 @@ async function demo(model: string | null, logDir: string): Promise<number | 'mod
   const proxy = await startProxy(upstream, logDir);
   let entries: EntryLine[] = [];
   let failed = false;
+  let exitCode: number | null = null;
   try {
     say(`   proxy on http://127.0.0.1:${proxy.port}; the app only changes its base URL`);
     step(3, 'A tool-using conversation through the proxy (openai SDK, streaming)');
@@ -225,11 +226,11 @@ async function demo(model: string | null, logDir: string): Promise<number | 'mod
   } finally {
     step(4, 'Stop the proxy with SIGTERM (drain, seal a checkpoint, fsync)');
     proxy.child.kill('SIGTERM');
-    const code = await proxy.exited;
-    say(`   proxy exited with status ${code}`);
+    exitCode = await proxy.exited;
+    say(`   proxy exited with status ${exitCode}`);
     await scripted?.close();
-    if (code !== 0) throw new Error(`the proxy exited with status ${code}`);
   }
+  if (exitCode !== 0) throw new Error(`the proxy exited with status ${exitCode}`);
   if (failed) return 'model-failed';
 
   step(5, `What was recorded in ${proxy.chainDir}`);

@@ -114,6 +114,19 @@ describe('llmaudit proxy (the sidecar entry) shutdown', () => {
     expect(child.stderr[0]).toContain('pass --upstream URL');
   });
 
+  it('a second proxy on the same chain refuses to start (LLMAUDIT_E_LOG_LOCKED) and the first keeps running', async () => {
+    const args = ['proxy', '--upstream', upstream.url, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', dir];
+    child = startCli(args);
+    const started = await child.waitFor('proxy started');
+    const second = startCli(args);
+    expect(await second.exited).toBe(1);
+    expect(second.stderr.join('\n')).toMatch(/^llmaudit: LLMAUDIT_E_LOG_LOCKED: /m);
+    const admin = started.admin as { port: number };
+    expect((await fetch(`http://127.0.0.1:${admin.port}/readyz`)).status).toBe(200);
+    child.proc.kill('SIGTERM');
+    expect(await child.exited).toBe(0);
+  });
+
   it('in a pod: origin and chain directory come from the downward API, the key from the mounted file', async () => {
     const keygen = spawnSync(process.execPath, [cli, 'keygen', '--out', path.join(dir, 'keys'), '--name', 'llmaudit.dev/shop/policy', '--json'], { encoding: 'utf8' });
     expect(keygen.status).toBe(0);

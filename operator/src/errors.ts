@@ -5,7 +5,6 @@ export const OPERATOR_ERRORS = {
   // controllers, watch loop, leader election, run flags (helper G)
   LLMAUDIT_E_KUBE_API: { message: 'Kubernetes API request failed' },
   LLMAUDIT_E_KUBE_WATCH: { message: 'Kubernetes watch failed or stalled' },
-  LLMAUDIT_E_SIGNING_SECRET_INVALID: { message: 'signing Secret has no usable signed-note key' },
   LLMAUDIT_E_POLICY_CONFIG_INVALID: { message: 'AuditPolicy does not render into a valid sidecar config' },
   LLMAUDIT_E_OPERATOR_CONFIG_INVALID: { message: 'operator flags or environment are invalid', exit: 1 },
   // AuditPolicy, injection, webhook, certificates, inject CLI (helper F)
@@ -14,6 +13,6 @@ export const OPERATOR_ERRORS = {
   LLMAUDIT_E_INJECT_FAILED: { message: 'sidecar injection failed' },
   LLMAUDIT_E_ADMISSION_REVIEW_INVALID: { message: 'malformed AdmissionReview' },
   LLMAUDIT_E_WEBHOOK_TLS: { message: 'webhook TLS certificate cannot be loaded or renewed' },
-  LLMAUDIT_E_MANIFEST_INVALID: { message: 'manifest cannot be parsed', exit: 1 },
+  LLMAUDIT_E_MANIFEST_INVALID: { message: 'manifest or policy file cannot be read or parsed', exit: 1 },
 } as const satisfies ErrorRegistry;
 export const operatorError = errorFactory(OPERATOR_ERRORS);

@@ -27,6 +27,7 @@ async function run(config: RunConfig): Promise<number> {
 
 process.exitCode = await runProgram({
   argv: process.argv.slice(2),
+  stdin: process.stdin,
   env: process.env,
   stdout: process.stdout,
   stderr: process.stderr,

@@ -1,11 +1,15 @@
+import https from 'node:https';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LABEL_INJECT } from './api/names.ts';
+import path from 'node:path';
 import { parseRunConfig } from './config/run-config.ts';
 import { silentLog } from './controllers/types.ts';
 import { MemoryKubeApi } from './kube/memory-api.ts';
 import { createOperatorMetrics } from './metrics.ts';
 import { startOperator, type RunningOperator, type WebhookContext } from './operator.ts';
 import { eventually } from './testing/event-recorder.ts';
-import { asObject, testPolicy } from './testing/fixtures.ts';
+import { asObject, deployment, pod, testPolicy } from './testing/fixtures.ts';
+import { contractGrants, recordRbac } from './testing/rbac-recorder.ts';
 
 const running: RunningOperator[] = [];
 afterEach(async () => {
@@ -21,7 +25,7 @@ async function replica(api: MemoryKubeApi, identity: string, webhookCtx: Webhook
     metrics: createOperatorMetrics({ defaultMetrics: false }),
     startWebhook: async (ctx) => {
       webhookCtx.push(ctx);
-      return { close: async () => {} };
+      return { close: async () => {}, ready: () => true, leadershipChanged: () => {} };
     },
     election: { leaseDurationMs: 2000, renewDeadlineMs: 1000, retryPeriodMs: 10 },
     watch: { resyncMs: 0 },
@@ -86,10 +90,69 @@ describe('startOperator', () => {
     const api = new MemoryKubeApi();
     await api.create('auditpolicies', asObject(testPolicy('chat', 'apps')));
     const config = parseRunConfig({ healthPort: '0', leaderElect: 'false' }, { POD_NAMESPACE: 'llmaudit' });
-    const op = await startOperator({ api, config, log: silentLog, metrics: createOperatorMetrics({ defaultMetrics: false }) });
+    const op = await startOperator({ api, config, log: silentLog, metrics: createOperatorMetrics({ defaultMetrics: false }), startWebhook: false });
     running.push(op);
     expect(op.isLeader()).toBe(true);
     await eventually(() => api.peek('configmaps', 'apps', 'llmaudit-chat-config') !== undefined);
     expect(api.all('leases')).toEqual([]);
+  });
+
+  it('runs the real HTTPS webhook on every replica: the leader issues the certificate and patches the caBundle, a follower serves injections', async () => {
+    const api = new MemoryKubeApi({ version: { major: '1', minor: '31' } });
+    // Every call the replicas make is checked against the RBAC operator/CONTRACT.md grants.
+    const rbac = recordRbac(api);
+    await api.create('mutatingwebhookconfigurations', { metadata: { name: 'llmaudit-sidecar-injector' }, webhooks: [{ name: 'pods.llmaudit.dev', clientConfig: { service: { name: 'llmaudit-webhook', namespace: 'llmaudit', path: '/mutate-v1-pod' } } }] });
+    await api.create('auditpolicies', asObject(testPolicy('chat', 'apps')));
+    const start = async (identity: string) => {
+      const config = parseRunConfig({ healthPort: '0', webhookPort: '0', sidecarImage: 'llmaudit-sidecar:test' }, { POD_NAMESPACE: 'llmaudit', POD_NAME: identity });
+      const op = await startOperator({
+        api: rbac.api, config, log: silentLog, metrics: createOperatorMetrics({ defaultMetrics: false }),
+        election: { leaseDurationMs: 2000, renewDeadlineMs: 1000, retryPeriodMs: 10 },
+        webhookOptions: { certs: { intervalMs: 20 } },
+        watch: { resyncMs: 0 },
+      });
+      running.push(op);
+      return op;
+    };
+    const leader = await start('op-a');
+    await eventually(() => leader.isLeader());
+    const follower = await start('op-b');
+    await eventually(async () => (await get(follower.healthPort, '/readyz')).status === 200, 15_000);
+
+    const secret = api.peek('secrets', 'llmaudit', 'llmaudit-webhook-tls');
+    expect(secret?.type).toBe('kubernetes.io/tls');
+    const ca = Buffer.from((secret?.data as Record<string, string>)['ca.crt'] ?? '', 'base64').toString();
+    const mwc = api.peek('mutatingwebhookconfigurations', undefined, 'llmaudit-sidecar-injector');
+    const caBundle = (mwc?.webhooks as { clientConfig: { caBundle?: string } }[])[0]?.clientConfig.caBundle;
+    expect(Buffer.from(caBundle ?? '', 'base64').toString()).toContain(ca.trim());
+
+    const review = {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid: 'u-1', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'apps',
+        object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'chat-1', namespace: 'apps', labels: { [LABEL_INJECT]: 'true' } }, spec: { containers: [{ name: 'app', image: 'app:1' }] } },
+      },
+    };
+    const answer = await new Promise<{ response: { uid: string; allowed: boolean; patchType?: string; patch?: string } }>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: follower.webhookPort, path: '/mutate-v1-pod', method: 'POST', ca, servername: 'llmaudit-webhook.llmaudit.svc', headers: { 'content-type': 'application/json' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString())));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(review));
+    });
+    expect(answer.response).toMatchObject({ uid: 'u-1', allowed: true, patchType: 'JSONPatch' });
+    expect(Buffer.from(answer.response.patch ?? '', 'base64').toString()).toContain('llmaudit-sidecar:test');
+    expect(follower.isLeader()).toBe(false);
+
+    // Exercise the remaining writers (workload patch, status, Events) before checking RBAC.
+    await api.create('deployments', deployment('web', 'apps', { [LABEL_INJECT]: 'true' }));
+    await api.create('pods', pod('bare', 'apps', { labels: { [LABEL_INJECT]: 'true' } }));
+    await eventually(() => api.all('events').length > 0 && (api.peek('auditpolicies', 'apps', 'chat')?.status as { workloads?: number } | undefined)?.workloads === 1);
+    const granted = contractGrants(path.join(import.meta.dirname, '..', 'CONTRACT.md'));
+    expect([...rbac.used].filter((u) => !granted.has(u)).sort()).toEqual([]);
+    expect([...rbac.used].sort()).toEqual(expect.arrayContaining(['update coordination.k8s.io/leases', 'patch llmaudit.dev/auditpolicies/status', 'patch apps/deployments', 'create /events', 'patch admissionregistration.k8s.io/mutatingwebhookconfigurations']));
   });
 });

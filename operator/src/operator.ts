@@ -11,26 +11,28 @@ import type { KubeApi } from './kube/types.ts';
 import { LeaderElector } from './leader/lease-elector.ts';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.ts';
 import { renderConfigMapData } from './render/render-config.ts';
+import { startWebhookRuntime, type WebhookRuntimeOptions } from './webhook-runtime.ts';
 
 export interface Closable {
   close(): Promise<void>;
 }
 
+export interface WebhookHandle extends Closable {
+  /** Can answer AdmissionReviews (has a certificate). */
+  ready(): boolean;
+  leadershipChanged(leading: boolean): void;
+}
+
 /** What the webhook server (operator/src/webhook) gets from the operator. */
 export interface WebhookContext {
+  api: KubeApi;
   config: RunConfig;
+  isLeader: () => boolean;
   /** The pod's policy from the local cache: the named one, else the namespace's only one, else `default`. */
   lookupPolicy: (namespace: string, name?: string) => AuditPolicy | undefined;
   emitEvent: EmitEvent;
   log: Log;
   metrics: OperatorMetrics;
-}
-
-/** What the leader-only tasks (self-managed webhook certificates, caBundle patching) get. */
-export interface LeaderContext {
-  api: KubeApi;
-  config: RunConfig;
-  log: Log;
 }
 
 export interface OperatorDeps {
@@ -40,16 +42,18 @@ export interface OperatorDeps {
   metrics?: OperatorMetrics;
   keys?: typeof signingKeys;
   render?: (policy: AuditPolicy) => Record<string, string>;
-  /** Starts the HTTPS admission server (every replica). */
-  startWebhook?: (ctx: WebhookContext) => Promise<Closable>;
-  /** Starts the tasks only the leader runs besides the controllers (certificate renewal). */
-  startLeaderTasks?: (ctx: LeaderContext) => Promise<Closable>;
+  /** Starts the HTTPS admission server on every replica (default: webhook-runtime.ts); false: none. */
+  startWebhook?: ((ctx: WebhookContext) => Promise<WebhookHandle>) | false;
+  /** Options of the default webhook runtime (tests: fast certificate ticks). */
+  webhookOptions?: WebhookRuntimeOptions;
   election?: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
   watch?: WatchTuning;
 }
 
 export interface RunningOperator extends Closable {
   healthPort: number;
+  /** The webhook's port when the default runtime serves it. */
+  webhookPort: number | undefined;
   isLeader(): boolean;
   /** The running controllers while leading (tests). */
   controllers(): ControllerManager | undefined;
@@ -68,7 +72,7 @@ export async function startOperator(deps: OperatorDeps): Promise<RunningOperator
   const watch: WatchTuning = { resyncMs: config.resyncSeconds * 1000, ...deps.watch };
 
   let manager: ControllerManager | undefined;
-  let leaderTasks: Closable | undefined;
+  let leading = false;
   // Leadership changes are applied one after another, never interleaved.
   let transition: Promise<void> = Promise.resolve();
 
@@ -92,12 +96,11 @@ export async function startOperator(deps: OperatorDeps): Promise<RunningOperator
     return chosen === undefined ? undefined : (policies.get(`${namespace}/${chosen}`) as unknown as AuditPolicy | undefined);
   };
 
-  let webhook: Closable | undefined;
-  let webhookReady = deps.startWebhook === undefined;
-  const health = await startHealthServer({ port: config.healthPort, registry: metrics.registry, ready: () => policies.hasSynced && webhookReady });
-  if (deps.startWebhook !== undefined) {
-    webhook = await deps.startWebhook({ config, lookupPolicy, emitEvent, log, metrics });
-    webhookReady = true;
+  let webhook: (WebhookHandle & { port?: number }) | undefined;
+  const health = await startHealthServer({ port: config.healthPort, registry: metrics.registry, ready: () => policies.hasSynced && (deps.startWebhook === false || webhook?.ready() === true) });
+  if (deps.startWebhook !== false) {
+    const start = deps.startWebhook ?? ((ctx: WebhookContext) => startWebhookRuntime(ctx, deps.webhookOptions));
+    webhook = await start({ api, config, isLeader: () => leading, lookupPolicy, emitEvent, log, metrics });
   }
 
   const lead = (): void => {
@@ -106,7 +109,7 @@ export async function startOperator(deps: OperatorDeps): Promise<RunningOperator
       log.info({ identity: config.identity }, 'started leading');
       manager = new ControllerManager({ api, policies, log, metrics, render: deps.render ?? ((p) => renderConfigMapData(p)), ...keys, emitEvent, watch });
       void manager.start().catch((err: unknown) => log.error({ err }, 'controllers failed to start'));
-      if (deps.startLeaderTasks !== undefined) leaderTasks = await deps.startLeaderTasks({ api, config, log });
+      webhook?.leadershipChanged(true);
     }).catch((err: unknown) => log.error({ err }, 'leader start failed'));
   };
   const unlead = (): void => {
@@ -114,15 +117,13 @@ export async function startOperator(deps: OperatorDeps): Promise<RunningOperator
       metrics.leader.set(0);
       log.info({ identity: config.identity }, 'stopped leading');
       const m = manager;
-      const t = leaderTasks;
       manager = undefined;
-      leaderTasks = undefined;
-      await Promise.all([m?.close(), t?.close()]);
+      webhook?.leadershipChanged(false);
+      await m?.close();
     }).catch((err: unknown) => log.error({ err }, 'leader stop failed'));
   };
 
   let elector: LeaderElector | undefined;
-  let leading = false;
   if (config.leaderElect) {
     elector = new LeaderElector({
       api,
@@ -152,6 +153,7 @@ export async function startOperator(deps: OperatorDeps): Promise<RunningOperator
   let closing: Promise<void> | undefined;
   return {
     healthPort: health.port,
+    webhookPort: webhook?.port,
     isLeader: () => leading,
     controllers: () => manager,
     close: () => {

@@ -1,11 +1,13 @@
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { Command, CommanderError, Option } from 'commander';
 import { isLlmauditError } from '@llmaudit/sidecar/errors';
 import { runCrd } from './cli/crd.ts';
+import { runInject } from './cli/inject.ts';
 import { RUN_DEFAULTS, RUN_FLAGS, envName, parseRunConfig, type RunConfig } from './config/run-config.ts';
 
 export interface ProgramIo {
   argv: string[];
+  stdin: Readable;
   env: Readonly<Record<string, string | undefined>>;
   stdout: Writable;
   stderr: Writable;
@@ -19,6 +21,8 @@ export interface ProgramIo {
  * parseRunConfig can apply flag > LLMAUDIT_OPERATOR_* env > default in one place.
  */
 export async function runProgram(io: ProgramIo): Promise<number> {
+  // `inject` parses its own arguments (operator/src/cli/inject.ts); commander only lists it.
+  if (io.argv[0] === 'inject') return runInject({ argv: io.argv.slice(1), stdin: io.stdin, stdout: io.stdout, stderr: io.stderr });
   const program = new Command('llmaudit-operator')
     .description('llmaudit control plane: AuditPolicy controllers, sidecar injection webhook')
     .exitOverride()
@@ -33,6 +37,8 @@ export async function runProgram(io: ProgramIo): Promise<number> {
   run.action(async (opts: Record<string, string | undefined>) => {
     code = await io.run(parseRunConfig(opts, io.env, io.hostname));
   });
+
+  program.command('inject').description('inject the sidecar into Deployments/StatefulSets/Pods of a YAML manifest, offline (inject --help)');
 
   program
     .command('crd')

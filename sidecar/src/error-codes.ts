@@ -5,6 +5,7 @@ import { CONFIG_ERRORS } from './config/validate.ts';
 import { PROXY_ERRORS } from './proxy/errors.ts';
 import { ADMIN_ERRORS } from './proxy/admin-errors.ts';
 import { CRYPTO_ERRORS } from './auditlog/crypto-errors.ts';
+import { LOG_ERRORS } from './auditlog/log-errors.ts';
 
 export const SIDECAR_ERROR_REGISTRIES: Readonly<Record<string, ErrorRegistry>> = {
   common: COMMON_ERRORS,
@@ -12,4 +13,5 @@ export const SIDECAR_ERROR_REGISTRIES: Readonly<Record<string, ErrorRegistry>> =
   proxy: PROXY_ERRORS,
   admin: ADMIN_ERRORS,
   'auditlog-crypto': CRYPTO_ERRORS,
+  'auditlog-log': LOG_ERRORS,
 };

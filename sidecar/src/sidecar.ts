@@ -159,11 +159,13 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
           const drainMs = opts.drainMs ?? config.shutdownDrainMs;
           logger.info({ inflight: proxy.inflight(), drainMs }, 'shutting down: draining in-flight exchanges');
           const ok = [
-            await step(logger, 'config watcher', () => parts.watcher?.close()),
-            await step(logger, 'proxy', () => proxy.close({ drainMs })),
-            await step(logger, 'tracer', () => tracer.close()),
-            await step(logger, 'audit log', () => log.close()),
-            await step(logger, 'admin server', () => admin.close()),
+            await step(logger, 'closing the config watcher', () => parts.watcher?.close()),
+            await step(logger, 'closing the proxy', () => proxy.close({ drainMs })),
+            await step(logger, 'closing the tracer', () => tracer.close()),
+            // Sealed even when nothing was recorded: a size-0 checkpoint still pins the origin and key.
+            await step(logger, 'signing the final checkpoint', async () => void (await log.checkpoint())),
+            await step(logger, 'closing the audit log', () => log.close()),
+            await step(logger, 'closing the admin server', () => admin.close()),
           ].every(Boolean);
           logger.info({ size: log.size, checkpoint: firstLine(log.latestCheckpoint()), clean: ok }, 'shut down: log sealed');
           return ok;
@@ -187,7 +189,7 @@ async function step(logger: Logger, what: string, fn: () => Promise<void> | unde
     return true;
   } catch (err) {
     const e = err as { code?: string; message?: string };
-    logger.error({ code: e.code, reason: e.message }, `shutdown: closing the ${what} failed`);
+    logger.error({ code: e.code, reason: e.message }, `shutdown: ${what} failed`);
     return false;
   }
 }

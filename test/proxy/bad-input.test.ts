@@ -2,9 +2,9 @@
 // injection and request smuggling attempts (issue 3 "Tests that must exist": bad input).
 import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startReplayUpstream, type ReplayUpstream } from '../support/replay-upstream.ts';
+import { loadWireFixture, startReplayUpstream, type ReplayUpstream } from '../support/replay-upstream.ts';
 import { MemorySink, startStack, type Stack } from './harness.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -107,6 +107,37 @@ describe('bodies', () => {
     expect(s.sink.entries[0]?.response.body).toEqual({ object: 'list', data: [] });
   });
 
+  it('reconstructs a gzip-compressed SSE stream from the decoded copy', async () => {
+    const fx = loadWireFixture('openai-chat-stream-parallel-tools');
+    const up = await upstream({ ...fx.script, gzip: true });
+    const s = await stack({ endpoints: [{ name: 'openai', upstream: up.url, api: 'openai' }] });
+    const { res, body } = await send(`${s.base}/openai/v1/chat/completions`, { body: JSON.stringify(fx.request), headers: { ...JSON_HEADERS, 'accept-encoding': 'gzip' } });
+    expect(res.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(body).equals(fx.body)).toBe(true);
+    await s.sink.count(1);
+    const e = s.sink.entries[0];
+    expect(e?.response.streamed).toBe(true);
+    expect(e?.usage).toMatchObject({ inputTokens: 112, outputTokens: 58 });
+    expect(e?.trace.toolCalls).toHaveLength(2);
+    expect(e?.response.complete).toBe(true);
+  });
+
+  it('forwards a gzip request body as sent and stores it decoded', async () => {
+    const up = await upstream({ frames: ['{"object":"list","data":[],"model":"m","usage":{"prompt_tokens":3,"total_tokens":3}}'], headers: JSON_HEADERS });
+    const s = await stack({ endpoints: [{ name: 'openai', upstream: up.url, api: 'openai' }] });
+    const json = { model: 'text-embedding-3-small', input: 'hello' };
+    const gz = gzipSync(Buffer.from(JSON.stringify(json)));
+    await send(`${s.base}/openai/v1/embeddings`, { body: gz, headers: { ...JSON_HEADERS, 'content-encoding': 'gzip' } });
+    expect(up.requests[0]?.body.equals(gz)).toBe(true);
+    expect(up.requests[0]?.headers['content-encoding']).toBe('gzip');
+    await s.sink.count(1);
+    const e = s.sink.entries[0];
+    expect(e?.api).toBe('openai.embeddings');
+    expect(e?.request.body).toEqual(json);
+    expect(e?.request.bytes).toBe(gz.length);
+    expect(e?.usage.inputTokens).toBe(3);
+  });
+
   it('forwards invalid UTF-8 unchanged and stores it as base64', async () => {
     const up = await upstream({ frames: [Buffer.from([0xc3, 0x28, 0xff])], headers: { 'content-type': 'text/plain' } });
     const s = await stack({ endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }] });
@@ -129,11 +160,14 @@ describe('header injection and smuggling', () => {
     ['an obs-folded header line', 'GET /llm/x HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n'],
     ['a header name with a space', 'GET /llm/x HTTP/1.1\r\nHost: a\r\nX A: one\r\n\r\n'],
     ['two different Content-Length values', 'POST /llm/x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'],
+    ['a Transfer-Encoding whose last coding is not chunked', 'POST /llm/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n'],
+    ['a NUL byte in a header value', 'GET /llm/x HTTP/1.1\r\nHost: a\r\nX-A: one\u0000two\r\n\r\n'],
   ])('refuses %s with 400 and forwards nothing', async (_name, bytes) => {
     const up = await upstream();
     const s = await stack({ endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }] });
     const answer = await raw(s.ports[0] as number, bytes);
     expect(answer.startsWith('HTTP/1.1 400')).toBe(true);
+    expect(answer).toContain('"code":"LLMAUDIT_E_BAD_REQUEST"');
     expect(up.requests).toHaveLength(0);
   });
 

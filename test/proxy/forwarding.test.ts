@@ -2,7 +2,7 @@
 // resets, aborts and the proxy's own errors in each API family's shape (issue 3 "Forwarding").
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startReplayUpstream, type ReplayUpstream } from '../support/replay-upstream.ts';
+import { loadWireFixture, startReplayUpstream, type ReplayUpstream } from '../support/replay-upstream.ts';
 import { MemorySink, startStack, type Stack } from './harness.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -167,6 +167,20 @@ describe('failures', () => {
     expect(e?.response.status).toBe(200);
     expect((e?.response.error as { code: string }).code).toBe('LLMAUDIT_E_UPSTREAM_RESET');
     expect(e?.response.bytes).toBe(Buffer.byteLength('data: {"n":0}\n\n'));
+  });
+
+  it('records a stream cut by a mid-stream error event as incomplete and ERROR', async () => {
+    const fx = loadWireFixture('anthropic-stream-error');
+    const up = await upstream(fx.script);
+    const s = await stack({ endpoints: [{ name: 'anthropic', upstream: up.url, api: 'anthropic' }] });
+    const res = await get(`${s.base}/anthropic/v1/messages`, { method: 'POST', body: JSON.stringify(fx.request), headers: { 'content-type': 'application/json' } });
+    expect((await readAll(res)).equals(fx.body)).toBe(true);
+    await s.sink.count(1);
+    const e = s.sink.entries[0];
+    expect(e?.api).toBe('anthropic.messages');
+    expect(e?.response.complete).toBe(false);
+    expect(e?.response.error).toBeUndefined(); // the transport was fine; the API reported the error
+    expect(e?.trace.spanType).toBe('ERROR');
   });
 
   it('aborts the upstream when the client goes away mid-stream and records what arrived', async () => {

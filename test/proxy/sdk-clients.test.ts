@@ -3,7 +3,7 @@
 // what it receives directly, the entry holds the reconstructed response and usage, and the real
 // verifier accepts the log.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import OpenAI from 'openai';
+import OpenAI, { AzureOpenAI } from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { Ollama } from 'ollama';
 import type { Entry } from '../../sidecar/src/auditlog/index.ts';
@@ -30,6 +30,7 @@ beforeAll(async () => {
         { name: 'openai', upstream: `${up.url}/v1`, api: 'openai' },
         { name: 'anthropic', upstream: up.url, api: 'anthropic' },
         { name: 'ollama', upstream: up.url, api: 'ollama' },
+        { name: 'azure', upstream: up.url, api: 'azure-openai' },
       ],
     },
     sink: log.log,
@@ -141,6 +142,41 @@ describe('openai', () => {
   });
 });
 
+describe('openai (Azure and Ollama /v1)', () => {
+  it('AzureOpenAI: deployment path, prompt filter and content-filter chunks', async () => {
+    const r = await both('azure-chat-stream-content-filter', async (direct, f) => {
+      const client = new AzureOpenAI({ apiKey: API_KEY, endpoint: direct ? up.url : `${stack.base}/azure`, apiVersion: '2024-10-21', deployment: 'gpt-4o', fetch: f, maxRetries: 0 });
+      const req = current.request as OpenAI.ChatCompletionCreateParamsStreaming;
+      return collect(await client.chat.completions.create({ ...req, stream: true }));
+    });
+    expect(r.proxiedBytes.equals(r.directBytes)).toBe(true);
+    expect(r.proxied).toEqual(r.direct);
+    expect(up.requests[up.requests.length - 1]?.url).toBe('/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21');
+    const e = r.entry;
+    expect(e.api).toBe('openai.chat');
+    expect(e.request.path).toBe('/azure/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21');
+    expect(e.request.headers['api-key']).toBe('sk-...2345');
+    const usageChunk = r.direct.find((c) => c.usage != null);
+    expect(e.usage).toMatchObject({ inputTokens: usageChunk?.usage?.prompt_tokens, outputTokens: usageChunk?.usage?.completion_tokens });
+    expect(e.response.complete).toBe(true);
+  });
+
+  it("Ollama's OpenAI-compatible /v1: parallel tool calls that all say index 0", async () => {
+    const r = await both('ollama-v1-chat-stream-parallel-tools', async (direct, f) => {
+      const client = new OpenAI({ apiKey: 'ollama', baseURL: direct ? `${up.url}/v1` : `${ollamaBase}/v1`, fetch: f, maxRetries: 0 });
+      const req = current.request as OpenAI.ChatCompletionCreateParamsStreaming;
+      return collect(await client.chat.completions.create({ ...req, stream: true }));
+    });
+    expect(r.proxiedBytes.equals(r.directBytes)).toBe(true);
+    const e = r.entry;
+    expect(e.api).toBe('openai.chat');
+    expect(e.usage).toMatchObject({ inputTokens: 219, outputTokens: 58 });
+    const ids = r.direct.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []).map((t) => t.id);
+    expect(e.trace.toolCalls.map((c) => c.id)).toEqual(ids);
+    expect(ids.length).toBeGreaterThan(1);
+  });
+});
+
 describe('@anthropic-ai/sdk', () => {
   it('messages streaming with thinking and tool_use', async () => {
     const r = await both('anthropic-stream-thinking-tool-use', async (direct, f) => {
@@ -159,6 +195,21 @@ describe('@anthropic-ai/sdk', () => {
     expect(body.stop_reason).toBe('tool_use');
     expect(e.trace.spanType).toBe('TOOL_CALL');
     expect(e.request.headers['x-api-key']).toBe('sk-...ghij');
+  });
+});
+
+describe('@anthropic-ai/sdk, second turn', () => {
+  it('records the tool results the request carries', async () => {
+    const r = await both('anthropic-stream-text', async (direct, f) => {
+      const client = new Anthropic({ apiKey: ANTHROPIC_KEY, baseURL: direct ? up.url : `${stack.base}/anthropic`, fetch: f, maxRetries: 0 });
+      return client.messages.stream(current.request as Anthropic.MessageStreamParams).finalMessage();
+    });
+    expect(r.proxiedBytes.equals(r.directBytes)).toBe(true);
+    const req = current.request as { messages: Array<{ content: unknown }> };
+    const results = req.messages.flatMap((m) => (Array.isArray(m.content) ? (m.content as Array<{ type: string; tool_use_id?: string }>) : [])).filter((b) => b.type === 'tool_result');
+    expect(r.entry.trace.toolResults.map((t) => t.callId)).toEqual(results.map((b) => b.tool_use_id));
+    expect(r.entry.trace.spanType).toBe('FINAL_RESPONSE');
+    expect((r.entry.response.body as { content: unknown }).content).toEqual(JSON.parse(JSON.stringify(r.direct.content)));
   });
 });
 
@@ -204,7 +255,7 @@ describe('the log', () => {
     expect(report.failure).toBeNull();
     expect(report.ok).toBe(true);
     expect(report.entries).toBe(log.log.size);
-    expect(report.entries).toBeGreaterThanOrEqual(6);
+    expect(report.entries).toBeGreaterThanOrEqual(9);
     for (const f of await allFiles(log.dir)) {
       const text = (await import('node:fs')).readFileSync(f).toString('latin1');
       expect(text).not.toContain('SDKsecret');

@@ -282,6 +282,23 @@ describe('sampling and export', () => {
     expect(receiver.requests).toBe(1);
   });
 
+  it('hot-reloads the endpoint and content capture for new exchanges', async () => {
+    tracer = makeTracer();
+    const second = await startOtlpReceiver();
+    cleanups.push(() => second.close());
+    const x = exchange({ firstUser: 'before' });
+    tracer.begin(requestInfo(x)).end(outcome(x, 'FINAL_RESPONSE'));
+    await tracer.flush();
+    tracer.reload(telemetryConfig({ otlpEndpoint: second.url, captureContent: true }));
+    const y = exchange({ firstUser: 'after' });
+    tracer.begin(requestInfo(y)).end(outcome(y, 'FINAL_RESPONSE'));
+    await tracer.flush();
+    const [moved] = await second.waitFor((sp) => sp.length >= 1);
+    expect(receiver.spans).toHaveLength(1);
+    expect(receiver.spans[0]!.attributes['gen_ai.output.messages']).toBeUndefined();
+    expect(moved!.attributes['gen_ai.output.messages']).toBeDefined();
+  });
+
   it('keeps working when the collector refuses exports: drops are counted, logged once per interval', async () => {
     const warnings: object[] = [];
     tracer = makeTracer({}, { warn: (o: object) => void warnings.push(o), info() {} });

@@ -8,7 +8,7 @@ describe('parseRunConfig', () => {
     expect(c).toEqual({
       namespace: 'llmaudit', webhookPort: 9443, healthPort: 8081, witnessPort: 8444, webhookConfigName: 'llmaudit-sidecar-injector',
       serviceName: 'llmaudit-webhook', certMode: 'self', certSecret: 'llmaudit-webhook-tls', certDir: '/etc/llmaudit/webhook-tls',
-      sidecarImage: undefined, leaderElect: true, leaseName: 'llmaudit-operator', resyncSeconds: 300, logLevel: 'info', identity: 'op-0',
+      sidecarImage: undefined, sidecarImagePullPolicy: undefined, openshift: 'auto', leaderElect: true, leaseName: 'llmaudit-operator', resyncSeconds: 300, logLevel: 'info', identity: 'op-0',
     });
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -16,6 +16,8 @@ describe('parseRunConfig', () => {
   it('flags beat LLMAUDIT_OPERATOR_* env, which beats defaults', () => {
     const c = parseRunConfig({ webhookPort: '10443' }, { LLMAUDIT_OPERATOR_WEBHOOK_PORT: '1', LLMAUDIT_OPERATOR_LEADER_ELECT: 'false', LLMAUDIT_OPERATOR_NAMESPACE: 'x', LLMAUDIT_OPERATOR_SIDECAR_IMAGE: 'img:1' });
     expect(c).toMatchObject({ webhookPort: 10443, leaderElect: false, namespace: 'x', sidecarImage: 'img:1' });
+    // The chart's exact argument style (--flag=value) through commander is covered in program.test.ts.
+    expect(parseRunConfig({ openshift: 'true', sidecarImagePullPolicy: 'Always' }, { POD_NAMESPACE: 'n' })).toMatchObject({ openshift: 'true', sidecarImagePullPolicy: 'Always' });
   });
 
   it('reports every problem at once', () => {

@@ -15,6 +15,9 @@ export interface RunConfig {
   readonly certSecret: string;
   readonly certDir: string;
   readonly sidecarImage: string | undefined;
+  readonly sidecarImagePullPolicy: 'Always' | 'IfNotPresent' | 'Never' | undefined;
+  /** auto: detect OpenShift by its security.openshift.io API group. */
+  readonly openshift: 'true' | 'false' | 'auto';
   readonly leaderElect: boolean;
   readonly leaseName: string;
   readonly resyncSeconds: number;
@@ -37,6 +40,8 @@ export const RUN_FLAGS: Readonly<Record<Key, string>> = {
   certSecret: 'cert-secret',
   certDir: 'cert-dir',
   sidecarImage: 'sidecar-image',
+  sidecarImagePullPolicy: 'sidecar-image-pull-policy',
+  openshift: 'openshift',
   leaderElect: 'leader-elect',
   leaseName: 'lease-name',
   resyncSeconds: 'resync-seconds',
@@ -52,6 +57,7 @@ export const RUN_DEFAULTS = {
   certMode: 'self',
   certSecret: 'llmaudit-webhook-tls',
   certDir: '/etc/llmaudit/webhook-tls',
+  openshift: 'auto',
   leaderElect: 'true',
   leaseName: 'llmaudit-operator',
   resyncSeconds: '300',
@@ -101,6 +107,10 @@ export function parseRunConfig(flags: Readonly<Record<string, string | boolean |
   const logLevel = raw('logLevel') ?? '';
   if (!LEVELS.includes(logLevel)) problems.push(`--log-level: ${JSON.stringify(logLevel)} must be one of ${LEVELS.join(', ')}`);
   const sidecarImage = raw('sidecarImage');
+  const pullPolicy = raw('sidecarImagePullPolicy');
+  if (pullPolicy !== undefined && pullPolicy !== '' && !['Always', 'IfNotPresent', 'Never'].includes(pullPolicy)) problems.push(`--sidecar-image-pull-policy: ${JSON.stringify(pullPolicy)} must be Always, IfNotPresent or Never`);
+  const openshift = (raw('openshift') ?? '').toLowerCase();
+  if (!['true', 'false', 'auto'].includes(openshift)) problems.push(`--openshift: ${JSON.stringify(openshift)} must be true, false or auto`);
   const config: RunConfig = {
     namespace: str('namespace', DNS_LABEL),
     webhookPort: int('webhookPort', 0, 65535),
@@ -112,6 +122,8 @@ export function parseRunConfig(flags: Readonly<Record<string, string | boolean |
     certSecret: str('certSecret'),
     certDir: str('certDir'),
     sidecarImage: sidecarImage === undefined || sidecarImage === '' ? undefined : sidecarImage,
+    sidecarImagePullPolicy: pullPolicy === undefined || pullPolicy === '' ? undefined : (pullPolicy as RunConfig['sidecarImagePullPolicy']),
+    openshift: openshift as RunConfig['openshift'],
     leaderElect: bool('leaderElect'),
     leaseName: str('leaseName'),
     resyncSeconds: int('resyncSeconds', 0, 86_400),

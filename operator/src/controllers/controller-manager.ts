@@ -43,6 +43,8 @@ export class ControllerManager {
   private readonly pods: WatchLoop;
   private readonly workloads: Record<WorkloadResource, WatchLoop>;
   private started = false;
+  /** Pods and workloads are cached: policy status computed now is complete. */
+  private synced = false;
   private closed = false;
 
   constructor(deps: ControllerManagerDeps) {
@@ -68,12 +70,13 @@ export class ControllerManager {
     for (const r of WORKLOADS) this.workloads[r].start();
     await Promise.all([this.d.policies.synced, this.pods.synced, ...WORKLOADS.map((r) => this.workloads[r].synced)]);
     if (this.closed) return;
+    this.synced = true;
     for (const p of this.d.policies.list()) this.policyQueue.add(objectKey(p));
   }
 
   /** Feed from the AuditPolicy watch (upserts and deletes alike). */
   policyChanged(policy: KubeObject): void {
-    if (this.started && this.pods.hasSynced) this.policyQueue.add(objectKey(policy));
+    if (this.synced) this.policyQueue.add(objectKey(policy));
   }
 
   async close(): Promise<void> {
@@ -118,7 +121,7 @@ export class ControllerManager {
   }
 
   private podChanged(pod: KubeObject): void {
-    if (!this.pods.hasSynced) return;
+    if (!this.synced) return;
     const ns = pod.metadata.namespace ?? '';
     const policy = injectedWith(pod) ?? resolvePolicyName(this.policyNames(ns), requestedPolicy(pod.metadata));
     if (policy !== undefined) this.policyQueue.add(`${ns}/${policy}`);
@@ -126,7 +129,7 @@ export class ControllerManager {
 
   private workloadChanged(resource: WorkloadResource, workload: KubeObject): void {
     this.workloadQueue.add(`${resource}|${objectKey(workload)}`);
-    if (!this.workloads[resource].hasSynced) return;
+    if (!this.synced) return;
     const ns = workload.metadata.namespace ?? '';
     for (const p of this.policyNames(ns)) this.policyQueue.add(`${ns}/${p}`);
   }

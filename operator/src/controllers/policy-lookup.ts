@@ -3,7 +3,8 @@ import type { KubeObject } from '../kube/types.ts';
 
 /**
  * Which AuditPolicy a pod (or pod template) belongs to, the one rule the webhook and the
- * controllers share: the policy it names (annotation, then label `llmaudit.dev/policy`), else the
+ * controllers share: the policy it names (label, then annotation `llmaudit.dev/policy`, as the
+ * webhook's admission.ts reads it), else the
  * only policy in its namespace, else the one named `default`; otherwise none.
  */
 export function resolvePolicyName(policiesInNamespace: readonly string[], requested: string | undefined): string | undefined {
@@ -14,10 +15,10 @@ export function resolvePolicyName(policiesInNamespace: readonly string[], reques
 
 /** The policy a pod or template asks for, if it names one. */
 export function requestedPolicy(meta: KubeObject['metadata'] | undefined): string | undefined {
-  const a = meta?.annotations?.[LABEL_POLICY];
-  if (a !== undefined && a !== '') return a;
   const l = meta?.labels?.[LABEL_POLICY];
-  return l !== undefined && l !== '' ? l : undefined;
+  if (l !== undefined && l !== '') return l;
+  const a = meta?.annotations?.[LABEL_POLICY];
+  return a !== undefined && a !== '' ? a : undefined;
 }
 
 /** The policy an injected pod was injected with (the marker annotation's value), if injected. */

@@ -16,7 +16,7 @@ const corpus: [string, PodLike][] = readdirSync(DIR)
   .map((f) => [f, parse(readFileSync(new URL(f, DIR), 'utf8')) as PodLike]);
 const load = (name: string): PodLike => structuredClone(corpus.find(([f]) => f === name)![1]);
 
-export const TEST_POLICY: AuditPolicy = parseAuditPolicy({
+const TEST_POLICY: AuditPolicy = parseAuditPolicy({
   apiVersion: 'llmaudit.dev/v1alpha1',
   kind: 'AuditPolicy',
   metadata: { name: 'default', namespace: 'shop' },
@@ -28,7 +28,7 @@ export const TEST_POLICY: AuditPolicy = parseAuditPolicy({
     ],
   },
 });
-export const CLUSTER: ClusterInfo = { serverVersion: { major: '1', minor: '31' }, openshift: false, sidecarImage: 'ghcr.io/llmaudit/sidecar:0.1.0' };
+const CLUSTER: ClusterInfo = { serverVersion: { major: '1', minor: '31' }, openshift: false, sidecarImage: 'ghcr.io/llmaudit/sidecar:0.1.0' };
 const OLD_CLUSTER: ClusterInfo = { ...CLUSTER, serverVersion: { major: '1', minor: '28' } };
 const OPENSHIFT: ClusterInfo = { ...CLUSTER, openshift: true, serverVersion: { major: '1', minor: '30+' } };
 

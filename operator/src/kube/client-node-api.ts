@@ -4,7 +4,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError } from './api-error.ts';
 import { EventChannel } from './event-channel.ts';
 import { RESOURCES, apiVersionOf, resourcePath } from './resources.ts';
-import type { KubeApi, KubeObject, ListOptions, ListResult, PatchOptions, ResourceName, WatchEvent, WatchOptions, WatchStream } from './types.ts';
+import type { KubeApi, KubeObject, ListOptions, ListResult, PatchOptions, ResourceName, ServerVersion, WatchEvent, WatchOptions, WatchStream } from './types.ts';
 
 export interface ClientNodeKubeApiOptions {
   /** Per-request timeout for non-watch calls. */
@@ -69,6 +69,21 @@ export class ClientNodeKubeApi implements KubeApi {
 
   async delete(resource: ResourceName, namespace: string | undefined, name: string): Promise<void> {
     await this.request('DELETE', resourcePath(resource, namespace, name), { propagationPolicy: 'Background' });
+  }
+
+  async version(): Promise<ServerVersion> {
+    const v = (await this.request('GET', '/version')) as { major?: string; minor?: string; gitVersion?: string };
+    return { major: v.major ?? '', minor: v.minor ?? '', ...(v.gitVersion === undefined ? {} : { gitVersion: v.gitVersion }) };
+  }
+
+  async hasApiGroup(group: string): Promise<boolean> {
+    try {
+      await this.request('GET', `/apis/${encodeURIComponent(group)}`);
+      return true;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.statusCode === 404) return false;
+      throw err;
+    }
   }
 
   async watch(resource: ResourceName, options: WatchOptions): Promise<WatchStream> {

@@ -4,7 +4,7 @@ import { EventChannel } from './event-channel.ts';
 import { matchesLabelSelector } from './label-selector.ts';
 import { applyMergePatch, jsonEqual } from './merge-patch.ts';
 import { RESOURCES, apiVersionOf } from './resources.ts';
-import type { KubeApi, KubeObject, ListOptions, ListResult, PatchOptions, ResourceName, WatchEvent, WatchOptions, WatchStream } from './types.ts';
+import type { KubeApi, KubeObject, ListOptions, ListResult, PatchOptions, ResourceName, ServerVersion, WatchEvent, WatchOptions, WatchStream } from './types.ts';
 
 type Op = 'list' | 'watch' | 'get' | 'create' | 'replace' | 'patch' | 'delete';
 
@@ -50,9 +50,13 @@ export class MemoryKubeApi implements KubeApi {
   readonly watchCount = new Map<ResourceName, number>();
   readonly listCount = new Map<ResourceName, number>();
   private readonly now: () => Date;
+  private readonly serverVersion: ServerVersion;
+  private readonly apiGroups: ReadonlySet<string>;
 
-  constructor(options: { now?: () => Date } = {}) {
+  constructor(options: { now?: () => Date; version?: ServerVersion; apiGroups?: string[] } = {}) {
     this.now = options.now ?? (() => new Date());
+    this.serverVersion = options.version ?? { major: '1', minor: '31', gitVersion: 'v1.31.0' };
+    this.apiGroups = new Set(options.apiGroups ?? ['apps', 'coordination.k8s.io', 'admissionregistration.k8s.io', 'llmaudit.dev']);
   }
 
   // ---- test knobs -------------------------------------------------------------------------
@@ -230,6 +234,14 @@ export class MemoryKubeApi implements KubeApi {
     const key = keyOf(resource, namespace, name);
     const current = this.mustGet(resource, key);
     this.remove(resource, key, current);
+  }
+
+  async version(): Promise<ServerVersion> {
+    return { ...this.serverVersion };
+  }
+
+  async hasApiGroup(group: string): Promise<boolean> {
+    return this.apiGroups.has(group);
   }
 
   // ---- internals --------------------------------------------------------------------------

@@ -105,6 +105,17 @@ export interface KubeApi {
   replace(resource: ResourceName, object: KubeObject, options?: { subresource?: 'status' }): Promise<KubeObject>;
   patch(resource: ResourceName, namespace: string | undefined, name: string, body: unknown, options: PatchOptions): Promise<KubeObject>;
   delete(resource: ResourceName, namespace: string | undefined, name: string): Promise<void>;
+  /** GET /version (allowed to every authenticated user by the system:discovery ClusterRole). */
+  version(): Promise<ServerVersion>;
+  /** Whether the server serves an API group (discovery), e.g. security.openshift.io on OpenShift. */
+  hasApiGroup(group: string): Promise<boolean>;
+}
+
+export interface ServerVersion {
+  major: string;
+  /** May carry a suffix, e.g. "29+" on EKS and GKE. */
+  minor: string;
+  gitVersion?: string;
 }
 
 export function objectKey(obj: KubeObject): string {

@@ -98,6 +98,8 @@ export function checkLine(line: string): CheckedLine | LineProblem {
   if (typeof e.prevHash !== 'string' || !HEX64.test(e.prevHash)) return { kind: 'parse', message: 'prevHash is not 64 lowercase hex digits' };
   if (typeof e.hash !== 'string' || !HEX64.test(e.hash)) return { kind: 'parse', message: 'hash is not 64 lowercase hex digits' };
   if (e.sig !== undefined && (typeof e.sig !== 'string' || !BASE64.test(e.sig))) return { kind: 'parse', message: 'sig is not base64' };
+  const fast = canonicalHashOfWriterLine(line, e);
+  if (fast !== null) return { entry: e as unknown as Entry, computedHash: fast };
   const { hash: _hash, sig: _sig, ...rest } = e;
   let canonical: string;
   try {
@@ -110,4 +112,44 @@ export function checkLine(line: string): CheckedLine | LineProblem {
 
 export function isLineProblem(x: CheckedLine | LineProblem): x is LineProblem {
   return (x as LineProblem).kind === 'parse';
+}
+
+const SURROGATE = /[\uD800-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function badString(s: string): boolean {
+  return SURROGATE.test(s) && LONE_SURROGATE.test(s);
+}
+
+/** Every object's keys in UTF-16 code-unit order (RFC 8785 §3.2.3), no lone surrogates, from `skipLast` on excluded at the top. */
+function canonicalShape(v: unknown, skipLast = 0): boolean {
+  if (typeof v === 'string') return !badString(v);
+  if (v === null || typeof v !== 'object') return true;
+  if (Array.isArray(v)) {
+    for (const x of v) if (!canonicalShape(x)) return false;
+    return true;
+  }
+  const keys = Object.keys(v);
+  const n = keys.length - skipLast;
+  for (let i = 0; i < n; i++) {
+    const k = keys[i] as string;
+    if ((i > 0 && !((keys[i - 1] as string) < k)) || badString(k)) return false;
+    if (!canonicalShape((v as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
+
+/**
+ * Fast, exact path for lines in the writer's form (canonical JSON + hash/sig before the final
+ * brace): if JSON.stringify of the parsed entry reproduces the line byte for byte (so no
+ * whitespace, ECMAScript escapes and number forms, and key order as in the text) and every
+ * object's keys are in UTF-16 order, the line minus the hash/sig members IS the JCS text, and
+ * hashing it directly equals hashing JCS(parsed entry). Anything else (a reformatted line,
+ * integer-like keys, -0, 1e400, ...) returns null and takes the general path.
+ */
+function canonicalHashOfWriterLine(line: string, e: Record<string, unknown>): Buffer | null {
+  const suffix = e.sig === undefined ? `,"hash":"${String(e.hash)}"}` : `,"hash":"${String(e.hash)}","sig":"${String(e.sig)}"}`;
+  if (!line.endsWith(suffix) || JSON.stringify(e) !== line) return null;
+  if (!canonicalShape(e, e.sig === undefined ? 1 : 2)) return null;
+  return sha256(`${line.slice(0, line.length - suffix.length)}}`);
 }

@@ -45,6 +45,10 @@ describe('canonicalJson (RFC 8785)', () => {
     expect(() => canonicalJson(value)).toThrow(expect.objectContaining({ code: 'LLMAUDIT_E_ENTRY_INVALID' }));
   });
 
+  it('names the path of the offending value', () => {
+    expect(() => canonicalJson({ a: [1, { b: undefined }] })).toThrow(/\$\.a\[1\]\.b: undefined is not a JSON value/);
+  });
+
   it('rejects cycles but accepts shared (acyclic) references', () => {
     const shared = { x: 1 };
     expect(canonicalJson({ a: shared, b: shared })).toBe('{"a":{"x":1},"b":{"x":1}}');

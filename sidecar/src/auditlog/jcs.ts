@@ -16,11 +16,20 @@ const canonicalize = canonicalizeModule as unknown as (value: unknown) => string
 const ANY_SURROGATE = /[\uD800-\uDFFF]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-function checkString(s: string, path: string): void {
-  if (ANY_SURROGATE.test(s) && LONE_SURROGATE.test(s)) throw cryptoError('LLMAUDIT_E_ENTRY_INVALID', `${path}: string contains a lone UTF-16 surrogate`);
+// The path to the value being checked, kept as a stack and only joined into text for an error:
+// building a path string per value would cost more than the check itself.
+type Path = (string | number)[];
+
+function fail(path: Path, what: string): never {
+  const where = path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
+  throw cryptoError('LLMAUDIT_E_ENTRY_INVALID', `$${where}: ${what}`);
 }
 
-function check(value: unknown, path: string, seen: Set<object>): void {
+function checkString(s: string, path: Path): void {
+  if (ANY_SURROGATE.test(s) && LONE_SURROGATE.test(s)) fail(path, 'string contains a lone UTF-16 surrogate');
+}
+
+function check(value: unknown, path: Path, seen: Set<object>): void {
   switch (typeof value) {
     case 'string':
       checkString(value, path);
@@ -28,16 +37,16 @@ function check(value: unknown, path: string, seen: Set<object>): void {
     case 'boolean':
       return;
     case 'number':
-      if (!Number.isFinite(value)) throw cryptoError('LLMAUDIT_E_ENTRY_INVALID', `${path}: ${String(value)} is not a JSON number`);
+      if (!Number.isFinite(value)) fail(path, `${String(value)} is not a JSON number`);
       return;
     case 'object':
       break;
     default:
       // undefined, bigint, function, symbol
-      throw cryptoError('LLMAUDIT_E_ENTRY_INVALID', `${path}: ${typeof value} is not a JSON value`);
+      fail(path, `${typeof value} is not a JSON value`);
   }
   if (value === null) return;
-  if (seen.has(value)) throw cryptoError('LLMAUDIT_E_ENTRY_INVALID', `${path}: circular reference`);
+  if (seen.has(value)) fail(path, 'circular reference');
   const toJSON = (value as { toJSON?: unknown }).toJSON;
   if (typeof toJSON === 'function') {
     // Date, Buffer, ...: canonicalize serializes what toJSON returns, so that is what we check.
@@ -46,15 +55,20 @@ function check(value: unknown, path: string, seen: Set<object>): void {
   }
   seen.add(value);
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) check(value[i], `${path}[${i}]`, seen);
+    for (let i = 0; i < value.length; i++) {
+      path.push(i);
+      check(value[i], path, seen);
+      path.pop();
+    }
   } else {
     const proto = Object.getPrototypeOf(value) as unknown;
-    if (proto !== Object.prototype && proto !== null) {
-      throw cryptoError('LLMAUDIT_E_ENTRY_INVALID', `${path}: ${(value as object).constructor?.name ?? 'object'} is not a plain JSON object`);
-    }
-    for (const key of Object.keys(value)) {
-      checkString(key, `${path} key ${JSON.stringify(key)}`);
-      check((value as Record<string, unknown>)[key], `${path}.${key}`, seen);
+    if (proto !== Object.prototype && proto !== null) fail(path, `${(value as object).constructor?.name ?? 'object'} is not a plain JSON object`);
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue;
+      path.push(key);
+      checkString(key, path);
+      check((value as Record<string, unknown>)[key], path, seen);
+      path.pop();
     }
   }
   seen.delete(value);
@@ -66,7 +80,7 @@ function check(value: unknown, path: string, seen: Set<object>): void {
  * functions, symbols, lone surrogates, cycles and non-plain objects without toJSON (Map, Set, ...).
  */
 export function canonicalJson(value: unknown): string {
-  check(value, '$', new Set());
+  check(value, [], new Set());
   const text = canonicalize(value);
   if (text === undefined) throw cryptoError('LLMAUDIT_E_ENTRY_INVALID', '$: not a JSON value');
   return text;

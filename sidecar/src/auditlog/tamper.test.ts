@@ -96,6 +96,19 @@ describe('tamper suite', () => {
     expect(r.failure?.message).toContain('signature');
   });
 
+  it('a damaged signature of an entry a checkpoint covers: intact by default (the signed root covers it), 3 with all signatures', async () => {
+    const dir = await copyOf();
+    const ls = await lines(seg(dir, 2));
+    const e = JSON.parse(ls[0] as string) as Record<string, unknown>;
+    e.sig = Buffer.alloc(64, 1).toString('base64');
+    ls[0] = JSON.stringify(e);
+    await writeLines(seg(dir, 2), ls);
+    expect((await verify(dir)).exit).toBe(0);
+    const all = await verifyLog(dir, { keys: [keys.verifier], entrySignatures: 'all' });
+    expect(all.exit).toBe(3);
+    expect(all.failure).toMatchObject({ segment: 'seg-000002.jsonl', line: 1, seq: 3 });
+  });
+
   it('editing and re-hashing an unsigned entry: tampered (3), the next link breaks', async () => {
     const dir = await copyOf(unsigned);
     const ls = await lines(seg(dir, 2));

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, readdir, rm, truncate, unlink, writeFile, copyFile, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MerkleAccumulator, consistencyProof, inclusionProof, leafHash, memoryHashReader, verifyConsistency, verifyInclusion, type HashReader } from './merkle.ts';
 import { TileStore, parseTileIndex, tilePath } from './tiles.ts';
@@ -154,6 +155,22 @@ describe('TileStore', () => {
     expect(await store.root()).toEqual(refRoot(3000));
   });
 
+  it('read-only: a reader beside the live writer never deletes, truncates or writes anything', async () => {
+    const dir = await tempDir();
+    await (await build(dir, 3000)).close();
+    await unlink(path.join(dir, 'tile/0/005'));
+    await writeFile(path.join(dir, 'tile/0/011.tmp-999'), 'the writer is writing this');
+    const before = (await filesUnder(path.join(dir, 'tile'))).sort();
+    const reader = await TileStore.open(dir, { readOnly: true });
+    expect(reader.size).toBe(5 * 256);
+    for (let i = reader.size; i < 3000; i++) reader.append(leaves[i] as Buffer);
+    expect(await reader.root()).toEqual(refRoot(3000));
+    await reader.truncateTo(2000);
+    await reader.flush();
+    await reader.close();
+    expect((await filesUnder(path.join(dir, 'tile'))).sort()).toEqual(before);
+  });
+
   it('reports a corrupt tile as LLMAUDIT_E_TILE_INVALID', async () => {
     const dir = await tempDir();
     await (await build(dir, 70_000)).close();
@@ -201,5 +218,47 @@ describe('TileStore', () => {
     expect(copy.fullLeafCount()).toBe(768);
     for (let i = copy.size; i < 1300; i++) copy.append(leaves[i] as Buffer);
     expect(await copy.root()).toEqual(await store.root());
+  });
+
+  it('any sequence of appends, flushes, truncations and reopenings keeps the tree right (fast-check)', async () => {
+    type Op = { kind: 'append'; n: number } | { kind: 'flush' } | { kind: 'truncate'; frac: number } | { kind: 'reopen' };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ kind: fc.constant('append' as const), n: fc.integer({ min: 1, max: 700 }) }),
+      fc.constant({ kind: 'flush' as const }),
+      fc.record({ kind: fc.constant('truncate' as const), frac: fc.double({ min: 0, max: 1, noNaN: true }) }),
+      fc.constant({ kind: 'reopen' as const }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 8 }), fc.nat(), async (ops, salt) => {
+        const dir = await tempDir();
+        let store = await TileStore.open(dir);
+        let logSize = 0; // what "the log" holds: the writer re-appends up to here after a reopen
+        for (const o of ops) {
+          if (o.kind === 'append') {
+            const end = Math.min(logSize + o.n, 3000);
+            for (let i = logSize; i < end; i++) store.append(leaves[i] as Buffer);
+            logSize = end;
+          } else if (o.kind === 'flush') {
+            await store.flush();
+          } else if (o.kind === 'truncate') {
+            logSize = Math.floor(logSize * o.frac);
+            await store.truncateTo(logSize);
+          } else {
+            await store.close();
+            store = await TileStore.open(dir);
+            expect(store.size).toBeLessThanOrEqual(logSize);
+            for (let i = store.size; i < logSize; i++) store.append(leaves[i] as Buffer);
+          }
+          expect(store.size).toBe(logSize);
+          expect(await store.root()).toEqual(refRoot(logSize));
+          if (logSize > 0) {
+            const index = salt % logSize;
+            expect(await store.inclusionProof(index, logSize)).toEqual(await inclusionProof(index, logSize, reference));
+          }
+        }
+        await store.close();
+      }),
+      { numRuns: 25 },
+    );
   });
 });

@@ -96,18 +96,23 @@ export class TileStore {
   #cache = new Map<string, Promise<Tile>>();
   #flushing: Promise<void> = Promise.resolve();
   #closed = false;
+  readonly #readOnly: boolean;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, readOnly: boolean) {
     this.dir = dir;
+    this.#readOnly = readOnly;
   }
 
   /**
    * Opens (creating if needed) the tiles of the chain directory `dir` (tiles go under dir/tile/).
    * Reads only directory listings and the tiles needed to rebuild the in-memory right edge of
    * levels >= 1; size() is then fullLeafCount(), and the caller re-appends the leaves after it.
+   * The writer (which holds the chain's lock) opens it read-write: stray temporary files and
+   * tiles past the usable prefix are deleted, and flush() writes. Everyone else (CLI, verifier)
+   * passes `{ readOnly: true }`: nothing on disk is touched and flush() does nothing.
    */
-  static async open(dir: string): Promise<TileStore> {
-    const store = new TileStore(dir);
+  static async open(dir: string, options: { readOnly?: boolean } = {}): Promise<TileStore> {
+    const store = new TileStore(dir, options.readOnly === true);
     const counts: number[] = [];
     for (let level = 0; ; level++) {
       const n = await store.#contiguousOnDisk(level);
@@ -139,6 +144,7 @@ export class TileStore {
 
   /** Writes every full tile completed since the last flush (tmp + fsync + rename, then the directory fsync). */
   flush(): Promise<void> {
+    if (this.#readOnly) return Promise.resolve();
     const run = this.#flushing.then(() => this.#flushNow());
     this.#flushing = run.catch(() => undefined);
     return run;
@@ -156,9 +162,15 @@ export class TileStore {
    * Forgets every leaf from `size` on (recovery after the log was truncated): in memory, in
    * unflushed tiles and on disk.
    */
-  async truncateTo(size: number): Promise<void> {
+  truncateTo(size: number): Promise<void> {
+    // Queued behind (and ahead of) flushes: they must never interleave with a truncation.
+    const run = this.#flushing.then(() => this.#truncateNow(size));
+    this.#flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  async #truncateNow(size: number): Promise<void> {
     if (!Number.isSafeInteger(size) || size < 0 || size > this.#size) throw cryptoError('LLMAUDIT_E_TREE_RANGE', `truncate to ${size} of ${this.#size}`);
-    await this.#flushing;
     if (size === this.#size) return;
     const fullTiles = Math.floor(size / TILE_WIDTH);
     const tail = size % TILE_WIDTH;
@@ -333,13 +345,16 @@ export class TileStore {
     const out: string[] = [];
     for (const name of names) {
       const rel = name.split(path.sep).join('/');
-      if (rel.includes('.tmp-')) await unlink(path.join(root, name)).catch(() => undefined);
+      if (rel.includes('.tmp-')) {
+        if (!this.#readOnly) await unlink(path.join(root, name)).catch(() => undefined);
+      }
       else if (!rel.includes('.p/')) out.push(rel);
     }
     return out;
   }
 
   async #deleteBeyond(): Promise<void> {
+    if (this.#readOnly) return;
     for (let level = 0; ; level++) {
       const rels = await this.#listLevel(level);
       if (rels.length === 0 && level >= this.#full.length) return;

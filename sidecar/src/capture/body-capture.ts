@@ -18,6 +18,7 @@ export class BodyCapture {
   private chunks: Buffer[] = [];
   private kept = 0;
   private over = false;
+  private keep = true;
   bytes = 0;
 
   constructor(private readonly cap: number) {}
@@ -26,13 +27,24 @@ export class BodyCapture {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     if (this.over) return;
-    if (this.kept + chunk.length > this.cap) {
+    if (this.bytes > this.cap) {
       this.over = true;
       this.chunks = [];
       return;
     }
+    if (!this.keep) return;
     this.chunks.push(chunk);
     this.kept += chunk.length;
+  }
+
+  /**
+   * Digest and size only from now on: for a stream the adapter reconstructs, the raw frames are
+   * not needed, and not keeping them halves the memory of a long-lived stream.
+   */
+  digestOnly(): void {
+    this.keep = false;
+    this.chunks = [];
+    this.kept = 0;
   }
 
   get truncated(): boolean {
@@ -41,7 +53,7 @@ export class BodyCapture {
 
   /** The bytes kept so far (whole body while under the cap). */
   peek(): Buffer | null {
-    if (this.over) return null;
+    if (this.over || !this.keep) return null;
     return this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.kept);
   }
 

@@ -25,7 +25,7 @@ export type ReloadResult = 'ok' | 'invalid' | 'unchanged';
 export interface ConfigWatcherOptions<T> {
   /** The config file; may be a symlink (the kubelet layout). */
   file: string;
-  /** Text of the file → validated config; throws (LLMAUDIT_E_CONFIG_*) when invalid. */
+  /** Text of the file → validated config; throws (a configuration error code) when invalid. */
   parse: (text: string) => T;
   /** Applies a new valid config; a throw counts as a failed reload and keeps the old config. */
   apply: (next: T) => void | Promise<void>;

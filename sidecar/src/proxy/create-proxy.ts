@@ -13,7 +13,8 @@ import type { ProxyMetrics } from './metrics.ts';
 import { createRouter, type Router } from './router.ts';
 import { createUpstreams, defaultDispatcherFactory, type Upstreams } from './upstreams.ts';
 import { handleExchange, ShutdownSignal, type ExchangeContext } from './exchange.ts';
-import { proxyError } from './errors.ts';
+import { PROXY_ERRORS, proxyError } from './errors.ts';
+import { errorBody } from './error-shapes.ts';
 
 import type { AuditSink } from './sink.ts';
 import { createMediaStore } from '../capture/media-store.ts';
@@ -56,6 +57,10 @@ export interface Proxy {
   /** True between a successful start() and close(). */
   listening(): boolean;
 }
+
+// The framing is unknown, so the family is too: the OpenAI shape, the most common.
+const BAD_REQUEST_BODY = errorBody('openai', 400, 'LLMAUDIT_E_BAD_REQUEST', PROXY_ERRORS.LLMAUDIT_E_BAD_REQUEST.message);
+const BAD_REQUEST = `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(BAD_REQUEST_BODY)}\r\n\r\n${BAD_REQUEST_BODY}`;
 
 function sameListeners(a: readonly ListenerConfig[], b: readonly ListenerConfig[]): boolean {
   return a.length === b.length && a.every((l, i) => l.address === b[i]?.address && l.port === b[i]?.port);
@@ -127,13 +132,18 @@ export function createProxy(deps: ProxyDeps): Proxy {
         server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
           // Malformed requests (bare CR/LF in headers, Transfer-Encoding with Content-Length...)
           // are refused by Node's parser before any handler runs (RFC 9112 §6.3, §11.2).
+          // A peer that merely went away (reset, idle keep-alive timeout) is not a bad request.
+          if (err.code === 'ECONNRESET' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || !socket.writable) {
+            socket.destroy();
+            return;
+          }
           deps.metrics.failures.inc({ reason: 'bad_request' });
           deps.logger.warn({ code: err.code, listener: `${listener.address}:${listener.port}` }, 'malformed request refused');
-          if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+          if (socket.writable) socket.end(BAD_REQUEST);
           else socket.destroy();
         });
         servers.push(server);
-        await new Promise<void>((resolve, reject) => {
+        const bound = new Promise<void>((resolve, reject) => {
           const onError = (err: Error) => reject(proxyError('LLMAUDIT_E_LISTEN', `${listener.address}:${listener.port}: ${err.message}`, { cause: err }));
           server.once('error', onError);
           server.listen(listener.port, listener.address, () => {
@@ -141,6 +151,15 @@ export function createProxy(deps: ProxyDeps): Proxy {
             resolve();
           });
         });
+        try {
+          await bound;
+        } catch (err) {
+          // Leave nothing half-started: listeners bound so far are closed again.
+          for (const s of servers) s.close();
+          servers.length = 0;
+          started = false;
+          throw err;
+        }
         const a = server.address() as AddressInfo;
         addrs.push({ address: a.address, port: a.port });
       }

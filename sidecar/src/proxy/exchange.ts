@@ -27,6 +27,8 @@ import { classifyUpstreamError, describeError } from './upstream-errors.ts';
 import { recordExchange, type Finished } from './record.ts';
 import { sendProxyError } from './respond.ts';
 import { parseJsonBody } from '../capture/stored-body.ts';
+import { decodeBody } from '../capture/decode-body.ts';
+import { NOOP_TRACER } from '../telemetry/noop-tracer.ts';
 
 export interface ExchangeContext {
   readonly config: SidecarConfig;
@@ -113,7 +115,17 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
       return;
     }
     const reqBuf = head.ended ? (head.chunks.length === 1 ? (head.chunks[0] as Buffer) : Buffer.concat(head.chunks, head.bytes)) : null;
-    const reqJson = parseJsonBody(reqBuf, req.headers['content-type']);
+    // A compressed request body (Content-Encoding on the request, RFC 9110 §8.4) is decoded for
+    // parsing and the stored copy; the upstream gets it as sent.
+    const reqEnc = req.headers['content-encoding'];
+    let plainReq: Buffer | null = reqBuf;
+    let reqEncoding: string | undefined;
+    if (reqBuf !== null && reqBuf.length > 0 && reqEnc !== undefined && reqEnc !== '' && reqEnc.toLowerCase() !== 'identity') {
+      const d = await decodeBody(reqBuf, reqEnc, config.capture.maxDecodedBytes);
+      plainReq = d.ok ? d.buf : null;
+      if (!d.ok) reqEncoding = reqEnc;
+    }
+    const reqJson = parseJsonBody(plainReq, req.headers['content-type']);
     let adapter: ProxyAdapter | null = null;
     try {
       adapter = openAdapter({
@@ -121,7 +133,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
         method,
         apiPath: route.apiPath,
         contentType: req.headers['content-type'],
-        body: reqBuf === null || reqBuf.length === 0 ? null : reqJson,
+        body: plainReq === null || plainReq.length === 0 ? null : reqJson,
         maxBodyBytes: Math.max(config.capture.maxBodyBytes, config.capture.maxDecodedBytes),
       });
     } catch (err) {
@@ -129,6 +141,8 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
     }
     const handle = beginTrace(ctx, route, req, method, startedAt, adapter);
     const fin: Finished = { adapter, handle, reqJson, result: { ok: false, err: null, handler: null }, proxyError: null };
+    if (plainReq !== reqBuf) fin.reqPlain = plainReq;
+    if (reqEncoding !== undefined) fin.reqEncoding = reqEncoding;
 
     if (config.log.onLogFailure === 'block' && ctx.logState.down) {
       // Fail closed (DESIGN.md "Durability"): nothing is forwarded while the log cannot be written.
@@ -155,19 +169,10 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
     const h = new UpstreamHandler(res, adapter, config, t0);
     handler = h;
     const opts: Dispatcher.DispatchOptions = { method: method as Dispatcher.HttpMethod, path: route.upstreamPath, headers, body };
-    let dispatcher: Dispatcher;
     try {
-      dispatcher = ctx.upstreams.get(route.endpoint);
+      ctx.upstreams.get(route.endpoint).dispatch(opts, h);
     } catch (err) {
-      h.fail(err);
-      dispatcher = null as unknown as Dispatcher;
-    }
-    if (dispatcher !== null) {
-      try {
-        dispatcher.dispatch(opts, h);
-      } catch (err) {
-        h.fail(err);
-      }
+      h.fail(err); // no dispatcher for the endpoint, or options undici refuses
     }
     const totalMs = config.timeouts.totalMs;
     const timer = totalMs > 0 ? setTimeout(() => h.abort(proxyError('LLMAUDIT_E_UPSTREAM_TIMEOUT', `total ${totalMs} ms`)), totalMs) : null;
@@ -185,7 +190,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
 
 function beginTrace(ctx: ExchangeContext, route: RouteTarget, req: IncomingMessage, method: string, startedAt: number, adapter: ProxyAdapter | null): TraceHandle {
   const a = upstreamAddress(route.endpoint);
-  return ctx.tracer.begin({
+  const info = {
     endpoint: route.endpoint.name,
     method,
     path: route.apiPath,
@@ -194,6 +199,13 @@ function beginTrace(ctx: ExchangeContext, route: RouteTarget, req: IncomingMessa
     serverPort: a.port,
     startedAt,
     request: adapter?.request ?? null,
-  });
+  };
+  try {
+    return ctx.tracer.begin(info);
+  } catch (err) {
+    // Telemetry never breaks traffic (DESIGN.md "Telemetry"): the exchange goes on with fresh ids.
+    ctx.logger.warn({ err: describeError(err) }, 'tracer.begin failed; exchange continues untraced');
+    return NOOP_TRACER.begin(info);
+  }
 }
 

@@ -54,6 +54,10 @@ export interface Finished {
   reqJson: unknown;
   result: UpstreamResult;
   proxyError: Classified | null;
+  /** The decoded request body when it came compressed (null: could not be decoded). */
+  reqPlain?: Buffer | null;
+  /** Set when a compressed request body could not be decoded: stored as digest + size only. */
+  reqEncoding?: string;
 }
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
@@ -97,8 +101,10 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
         }
       }
       reqSide = { captured: reqCaptured, body };
+    } else if (fin.reqEncoding !== undefined) {
+      reqSide = { captured: reqCaptured, body: null, encoding: fin.reqEncoding };
     } else {
-      const s = storedBody(reqCaptured.buf, undefined);
+      const s = storedBody(fin.reqPlain ?? reqCaptured.buf, undefined);
       reqSide = { captured: reqCaptured, body: s.body, ...(s.encoding === undefined ? {} : { encoding: s.encoding }) };
     }
   }
@@ -136,7 +142,9 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
       }
     }
     let body: unknown = null;
-    if (decoded !== null) {
+    if (decoded === null && !captured.truncated && h.streamed && exchange !== null && h.encoding === undefined) {
+      body = exchange.reconstructed ?? null; // digest-only stream: the adapter's reconstruction is the stored body
+    } else if (decoded !== null) {
       if (exchange !== null && exchange.reconstructed !== null && exchange.reconstructed !== undefined) body = exchange.reconstructed;
       else {
         const ct = h.headers['content-type'];
@@ -152,9 +160,14 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
     status = pe?.status ?? 502;
     const family = errorFamily(fin.adapter?.kind ?? null, route.endpoint.api, route.apiPath);
     errorText = errorBody(family, status, pe?.code ?? 'LLMAUDIT_E_UPSTREAM_UNREACHABLE', describeError(fin.result.err ?? proxyError(pe?.code ?? 'LLMAUDIT_E_UPSTREAM_UNREACHABLE')));
-    respHeaders = { 'content-type': 'application/json' };
-    const captured = digestOf(errorText);
-    respSide = { captured, body: JSON.parse(errorText) as unknown };
+    if (pe?.code === 'LLMAUDIT_E_CLIENT_ABORTED') {
+      // Nobody is left to answer: the entry says so instead of storing an answer never sent.
+      respHeaders = {};
+      respSide = { captured: digestOf(''), body: null };
+    } else {
+      respHeaders = { 'content-type': 'application/json' };
+      respSide = { captured: digestOf(errorText), body: JSON.parse(errorText) as unknown };
+    }
     if (fin.adapter !== null) {
       try {
         exchange = fin.adapter.finish({ complete: false });
@@ -187,7 +200,9 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
       chunks: streamed ? (exchange?.chunks ?? h?.rawChunks ?? 0) : 0,
       ttfbMs,
       durationMs,
-      complete: fin.result.ok,
+      // Transport and protocol: a stream that ended without its terminator ([DONE], message_stop,
+      // done:true) or with an error event was not completed either.
+      complete: fin.result.ok && (!streamed || exchange === null || exchange.api === 'opaque' || (exchange.complete && exchange.apiError === null)),
       error: pe === null ? null : { code: pe.code, message: describeError(fin.result.err ?? proxyError(pe.code)) },
     },
     exchange,
@@ -228,17 +243,21 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   if (pe !== null) ctx.metrics.failures.inc({ reason: pe.reason });
 
   // 7. Span, metrics, one pino line (no content, no credentials).
-  fin.handle.end({
-    exchange,
-    status: sentStatus,
-    errorType,
-    spanType,
-    endedAt: ctx.now(),
-    ttfbMs,
-    seq: appended?.seq ?? null,
-    entryHash: appended?.hash ?? null,
-    origin: ctx.origin,
-  });
+  try {
+    fin.handle.end({
+      exchange,
+      status: sentStatus,
+      errorType,
+      spanType,
+      endedAt: ctx.now(),
+      ttfbMs,
+      seq: appended?.seq ?? null,
+      entryHash: appended?.hash ?? null,
+      origin: ctx.origin,
+    });
+  } catch (err) {
+    ctx.logger.warn({ id: base.id, err: describeError(err) }, 'tracer end failed');
+  }
   ctx.metrics.exchanges.inc({ endpoint, api, status: String(sentStatus) });
   ctx.metrics.latency.observe({ endpoint, api }, durationMs / 1000);
   if (ttfbMs !== null) ctx.metrics.ttfb.observe({ endpoint, api }, ttfbMs / 1000);

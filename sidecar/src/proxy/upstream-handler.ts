@@ -98,6 +98,7 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     const enc = headers['content-encoding'];
     this.encoding = typeof enc === 'string' && enc !== '' && enc.toLowerCase() !== 'identity' ? enc : undefined;
     this.adapter?.setResponse({ status: statusCode, contentType: typeof ct === 'string' ? ct : null });
+    if (this.streamed && this.encoding === undefined && this.adapter !== null && this.adapter.api !== 'opaque' && statusCode < 300) this.capture.digestOnly();
     const strict = this.config.log.durability === 'strict';
     const out = forwardResponseHeaders(headers as Record<string, string | string[] | undefined>, strict);
     delete out['x-llmaudit-id'];

@@ -267,12 +267,12 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
   function toolResultSpans(results: readonly ToolResult[], carrier: SpanContext, startedAt: number, conversationId: string | null): void {
     const now = Date.now();
     for (const result of results) {
-      let call: RememberedCall | undefined = memory.claim(result.callId, now);
-      if (call === undefined && result.name !== undefined && !memory.has(result.callId)) {
+      let call: RememberedCall | undefined = memory.claim(result.callId, carrier.traceId, now);
+      if (call === undefined && result.name !== undefined && !memory.has(result.callId, carrier.traceId)) {
         call = memory.claimByName(result.name, carrier.traceId, now); // APIs that echo a tool name, not an id
       }
       if (call !== undefined) executeToolSpan(call, result, carrier, startedAt, conversationId);
-      else if (result.callId !== '' && !memory.has(result.callId)) {
+      else if (result.callId !== '' && !memory.has(result.callId, carrier.traceId)) {
         // The exchange that asked for it may not have ended yet (its end() can run after the
         // client already has the last byte): keep the result briefly, end() looks here.
         early.delete(result.callId);
@@ -290,7 +290,7 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
       if (waiting === undefined) continue;
       early.delete(c.id);
       if (now - waiting.at > EARLY_RESULT_MS) continue;
-      const call = memory.claim(c.id, now);
+      const call = memory.claim(c.id, sc.traceId, now);
       if (call !== undefined) executeToolSpan(call, waiting.result, waiting.carrier, waiting.startedAt, waiting.conversationId);
     }
   }

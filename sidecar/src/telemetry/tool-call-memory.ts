@@ -7,6 +7,11 @@
  *
  * A call is claimed once: chat APIs re-send the whole history on every turn, so the same tool
  * result arrives again and again, and only its first appearance is the moment the tool finished.
+ *
+ * Entries are keyed by trace and call id: ids synthesized for Ollama (position, name, arguments)
+ * repeat across agent runs that make the same call, and each run must find its own. A lookup
+ * from another trace (the app changed its traceparent between turns) falls back to the newest
+ * call with that id.
  */
 
 export interface RememberedCall {
@@ -36,6 +41,8 @@ export interface ToolCallMemoryOptions {
 export class ToolCallMemory {
   // A Map iterates in insertion order: its first key is always the oldest entry.
   readonly #slots = new Map<string, Slot>();
+  /** call id → key of the newest slot with that id. */
+  readonly #newest = new Map<string, string>();
   #maxEntries: number;
   #maxAgeMs: number;
   readonly #onEvict: (reason: EvictionReason) => void;
@@ -59,15 +66,24 @@ export class ToolCallMemory {
   remember(call: RememberedCall, now: number): void {
     if (this.#maxEntries <= 0 || call.callId === '') return;
     this.#expire(now);
-    this.#slots.delete(call.callId); // a re-used id moves to the newest end
-    this.#slots.set(call.callId, { ...call, storedAt: now, claimed: false });
+    const key = `${call.traceId}/${call.callId}`;
+    this.#slots.delete(key); // a re-used id moves to the newest end
+    this.#slots.set(key, { ...call, storedAt: now, claimed: false });
+    this.#newest.set(call.callId, key);
     this.#trimToCapacity();
   }
 
-  /** The call with this id if it is remembered and not yet claimed; claims it. */
-  claim(callId: string, now: number): RememberedCall | undefined {
+  #find(callId: string, traceId: string): Slot | undefined {
+    const own = this.#slots.get(`${traceId}/${callId}`);
+    if (own !== undefined) return own;
+    const key = this.#newest.get(callId);
+    return key === undefined ? undefined : this.#slots.get(key);
+  }
+
+  /** The call with this id (in `traceId` if there is one there) if remembered and not yet claimed; claims it. */
+  claim(callId: string, traceId: string, now: number): RememberedCall | undefined {
     this.#expire(now);
-    const slot = this.#slots.get(callId);
+    const slot = this.#find(callId, traceId);
     if (slot === undefined || slot.claimed) return undefined;
     slot.claimed = true;
     return slot;
@@ -88,24 +104,29 @@ export class ToolCallMemory {
   }
 
   /** True when the id is remembered (claimed or not): a result we have already turned into a span. */
-  has(callId: string): boolean {
-    return this.#slots.has(callId);
+  has(callId: string, traceId: string): boolean {
+    return this.#find(callId, traceId) !== undefined;
   }
 
   #expire(now: number): void {
     for (const [id, slot] of this.#slots) {
       if (now - slot.storedAt <= this.#maxAgeMs) break; // the rest are younger
-      this.#slots.delete(id);
+      this.#forget(id, slot);
       this.#onEvict('age');
     }
   }
 
   #trimToCapacity(): void {
     while (this.#slots.size > Math.max(0, this.#maxEntries)) {
-      const oldest = this.#slots.keys().next();
+      const oldest = this.#slots.entries().next();
       if (oldest.done === true) return;
-      this.#slots.delete(oldest.value);
+      this.#forget(oldest.value[0], oldest.value[1]);
       this.#onEvict('capacity');
     }
+  }
+
+  #forget(key: string, slot: Slot): void {
+    this.#slots.delete(key);
+    if (this.#newest.get(slot.callId) === key) this.#newest.delete(slot.callId);
   }
 }

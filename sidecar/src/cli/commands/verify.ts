@@ -16,7 +16,7 @@ interface VerifyOpts {
   key: string[];
   since?: string;
   json?: boolean;
-  fast?: boolean;
+  allSignatures?: boolean;
   progress?: boolean;
 }
 
@@ -27,7 +27,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<dir>', 'chain directory (seg-NNNNNN.jsonl, checkpoints/, tile/)')
     .option('--key <vkey>', 'verifier key file or text (name+hexid+base64); repeat for a rotated key', collect, [])
     .option('--since <checkpoint>', 'a signed checkpoint file kept earlier: the log must still contain it (else exit 6)')
-    .option('--fast', 'check entry signatures only after the newest checkpoint (earlier ones are authenticated by its Merkle root)')
+    .option('--all-signatures', 'also check the signature of every entry a checkpoint covers (those are authenticated by the signed Merkle root already; slower)')
     .option('--json', 'print the full report as JSON on stdout')
     .option('--no-progress', 'no progress bar even on a terminal')
     .action(async (dir: string, opts: VerifyOpts) => {
@@ -45,7 +45,7 @@ export function register(program: Command, ctx: CliContext): void {
       const report = await verifyLog(path.resolve(ctx.io.cwd, dir), {
         keys,
         ...(since === undefined ? {} : { since }),
-        entrySignatures: opts.fast === true ? 'uncovered' : 'all',
+        entrySignatures: opts.allSignatures === true ? 'all' : 'uncovered',
         onProgress: (p) => progress.update(p.bytes, p.totalBytes, `${p.entries} entries`),
       });
       progress.done();

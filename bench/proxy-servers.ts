@@ -1,0 +1,114 @@
+/**
+ * The processes `npm run bench -- proxy` measures against, each run as its own child process so
+ * its RSS is its own and the load generator does not share its event loop:
+ *
+ *   upstream   a fake OpenAI-compatible provider: 1 KiB chat.completion JSON, or 200 SSE frames
+ *              (`"stream": true`), or one frame then silence until POST /__release (`"hold": true`)
+ *   floor      the minimal undici pass-through proxy (undici docs/examples/proxy: pool.request +
+ *              pipe), the floor any recording proxy is compared with
+ *
+ *   node --import tsx bench/proxy-servers.ts upstream
+ *   node --import tsx bench/proxy-servers.ts floor http://127.0.0.1:<upstream port>
+ *
+ * Each prints one JSON line {"port":N} on stdout once listening, and exits on SIGTERM. Loopback only.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Pool } from 'undici';
+
+export const STREAM_FRAMES = 200;
+
+function completionBody(): string {
+  const base = { id: 'chatcmpl-bench', object: 'chat.completion', created: 1_790_000_000, model: 'bench-model', choices: [{ index: 0, message: { role: 'assistant', content: '' }, finish_reason: 'stop' }], usage: { prompt_tokens: 20, completion_tokens: 200, total_tokens: 220 } };
+  const len = JSON.stringify(base).length;
+  base.choices[0]!.message.content = 'x'.repeat(Math.max(0, 1024 - len));
+  return JSON.stringify(base);
+}
+
+function frame(i: number): string {
+  const chunk = { id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_790_000_000, model: 'bench-model', choices: [{ index: 0, delta: i === 0 ? { role: 'assistant', content: '' } : { content: `tok${i} ` }, finish_reason: null }] };
+  return `data: ${JSON.stringify(chunk)}\n\n`;
+}
+const FINAL = `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_790_000_000, model: 'bench-model', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\ndata: [DONE]\n\n`;
+
+async function readJson(req: IncomingMessage): Promise<{ stream?: boolean; hold?: boolean }> {
+  const chunks: Buffer[] = [];
+  for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as { stream?: boolean; hold?: boolean };
+  } catch {
+    return {};
+  }
+}
+
+function startUpstream(): void {
+  const body = completionBody();
+  const frames = Array.from({ length: STREAM_FRAMES - 1 }, (_, i) => frame(i));
+  let held: ServerResponse[] = [];
+  const server = createServer(async (req, res) => {
+    if (req.url === '/__release') {
+      const n = held.length;
+      for (const r of held) r.end(FINAL);
+      held = [];
+      res.end(JSON.stringify({ released: n }));
+      return;
+    }
+    const reqBody = await readJson(req);
+    if (reqBody.stream !== true) {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    if (reqBody.hold === true) {
+      res.write(frames[0]);
+      held.push(res);
+      return;
+    }
+    for (const f of frames) if (!res.write(f)) await new Promise((r) => res.once('drain', r));
+    res.end(FINAL);
+  });
+  server.keepAliveTimeout = 65_000;
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`));
+  process.once('SIGTERM', () => {
+    server.closeAllConnections();
+    server.close(() => process.exit(0));
+  });
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host']);
+
+function startFloor(upstream: string): void {
+  const pool = new Pool(upstream, { keepAliveTimeout: 60_000 });
+  const server = createServer((req, res) => {
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+    pool
+      .request({ method: req.method as 'POST', path: req.url ?? '/', headers, body: req })
+      .then(({ statusCode, headers: h, body }) => {
+        const out: Record<string, string | string[]> = {};
+        for (const [k, v] of Object.entries(h)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+        res.writeHead(statusCode, out);
+        body.pipe(res);
+        res.on('close', () => body.destroy());
+      })
+      .catch(() => {
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`));
+  process.once('SIGTERM', () => {
+    server.closeAllConnections();
+    server.close(() => void pool.close().then(() => process.exit(0)));
+  });
+}
+
+const role = process.argv[2];
+if (role === 'upstream') startUpstream();
+else if (role === 'floor' && process.argv[3] !== undefined) startFloor(process.argv[3]);
+else if (role !== undefined) {
+  process.stderr.write('usage: proxy-servers.ts upstream | floor <upstream-url>\n');
+  process.exitCode = 1;
+}

@@ -1,0 +1,408 @@
+/**
+ * What the proxy costs an exchange (issue 3 "Benchmark", issue 4 "Docs and benchmark").
+ *
+ * One run, one upstream (bench/proxy-servers.ts `upstream`, its own process), and in turn:
+ *   direct                      client → upstream
+ *   llmaudit (batched)          the real `llmaudit proxy` CLI (sidecar/dist/llmaudit.mjs), own process
+ *   llmaudit (strict)           the same, `--durability strict`
+ *   llmaudit (tracing 100%)     batched, `--otlp-endpoint` to an OTLP/HTTP receiver on port 0, sampling 1
+ *   undici pass-through (floor) bench/proxy-servers.ts `floor`, own process
+ *   Portkey gateway             @portkey-ai/gateway's start-server.js, own process (if installed)
+ *
+ * Workloads: non-streaming 1 KiB JSON, one request at a time for the added p50/p99 (what one
+ * exchange costs, without queueing behind 49 others on a small machine) and at 50 concurrent for
+ * throughput; streaming 200 SSE frames one at a time for added TTFB; 1,000 concurrent idle streams
+ * (one frame, then silence) for RSS. Every loop is bounded by a count and
+ * a deadline; everything is on 127.0.0.1. The load generator (undici pools) runs in this process,
+ * so on a small machine all processes share the CPUs: compare rows of one run, not across runs.
+ *
+ *   npm run bench -- proxy [--quick] [--json] [--only direct,batched,strict,tracing,floor,portkey]
+ *   LLMAUDIT_BENCH_PROFILE=/tmp/prof npm run bench -- proxy --only direct,batched   (CPU profiles)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { existsSync } from 'node:fs';
+import { Pool } from 'undici';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const cli = path.join(root, 'sidecar/dist/llmaudit.mjs');
+const portkeyBin = path.join(root, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+
+interface Settings {
+  warmup: number;
+  /** Sequential requests for added latency (one at a time: per-request cost, not queueing). */
+  latencyRequests: number;
+  requests: number;
+  concurrency: number;
+  streams: number;
+  streamConcurrency: number;
+  idle: number;
+  phaseSeconds: number;
+}
+const FULL: Settings = { warmup: 500, latencyRequests: 3000, requests: 5000, concurrency: 50, streams: 500, streamConcurrency: 1, idle: 1000, phaseSeconds: 30 };
+const QUICK: Settings = { warmup: 200, latencyRequests: 1000, requests: 1500, concurrency: 50, streams: 150, streamConcurrency: 1, idle: 1000, phaseSeconds: 15 };
+
+export interface ProxyBenchRow {
+  target: string;
+  /** Sequential: p50/p99 of one request at a time. Under load: 50 concurrent, throughput and its latency. */
+  nonStream: { requests: number; p50Ms: number; p99Ms: number; rps: number; loadP50Ms: number; loadP99Ms: number } | null;
+  stream: { requests: number; ttfbP50Ms: number; ttfbP99Ms: number; p50Ms: number; p99Ms: number; frames: number } | null;
+  idleStreams: { open: number; rssMb: number | null } | null;
+  rssMb: number | null; // peak RSS of the target's process over the run (VmHWM)
+  error?: string;
+}
+
+interface Child {
+  proc: ChildProcess;
+  lines: string[];
+  exited: Promise<number | null>;
+}
+
+function spawnChild(args: string[], env: Record<string, string> = {}): Child {
+  const proc = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const keep = (l: string) => {
+    if (lines.length < 200) lines.push(l);
+  };
+  createInterface({ input: proc.stdout! }).on('line', keep);
+  createInterface({ input: proc.stderr! }).on('line', keep);
+  return { proc, lines, exited: new Promise((resolve) => proc.once('exit', (c) => resolve(c))) };
+}
+
+async function waitForLine<T>(child: Child, pick: (l: string) => T | null, what: string, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let seen = 0;
+  while (Date.now() < deadline) {
+    for (; seen < child.lines.length; seen++) {
+      const v = pick(child.lines[seen] as string);
+      if (v !== null) return v;
+    }
+    if (child.proc.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`${what} did not start: ${child.lines.slice(-5).join(' | ')}`);
+}
+
+async function stopChild(child: Child): Promise<void> {
+  if (child.proc.exitCode !== null) return;
+  child.proc.kill('SIGTERM');
+  const t = setTimeout(() => child.proc.kill('SIGKILL'), 10_000);
+  await child.exited;
+  clearTimeout(t);
+}
+
+const jsonPort = (l: string): number | null => {
+  try {
+    const v = JSON.parse(l) as { port?: number; msg?: string; listeners?: Array<{ port: number }> };
+    if (v.msg === 'proxy started') return v.listeners?.[0]?.port ?? null;
+    return typeof v.port === 'number' ? v.port : null;
+  } catch {
+    return null;
+  }
+};
+
+async function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number | null> {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? null : Number(m[1]);
+  } catch {
+    return null; // not Linux
+  }
+}
+const mb = (kb: number | null) => (kb === null ? null : Math.round(kb / 102.4) / 10);
+
+async function freePort(): Promise<number> {
+  const s = createNetServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+const r3 = (n: number) => Math.round(n * 1000) / 1000;
+
+interface Target {
+  name: string;
+  key: string;
+  url: string;
+  headers: Record<string, string>;
+  pid: number | null;
+  stop: () => Promise<void>;
+}
+
+const REQUEST = JSON.stringify({ model: 'bench-model', messages: [{ role: 'system', content: 'You are a benchmark.' }, { role: 'user', content: 'Say something about latency, please.' }] });
+
+async function nonStreaming(t: Target, s: Settings, count: number, concurrency: number): Promise<{ lat: number[]; wallMs: number }> {
+  const pool = new Pool(t.url, { connections: concurrency, keepAliveTimeout: 60_000 });
+  const lat: number[] = [];
+  const deadline = Date.now() + s.phaseSeconds * 1000;
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < count && Date.now() < deadline) {
+      next++;
+      const a = performance.now();
+      const res = await pool.request({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench-0000', ...t.headers }, body: REQUEST });
+      await res.body.arrayBuffer();
+      if (res.statusCode !== 200) throw new Error(`${t.name}: status ${res.statusCode}`);
+      lat.push(performance.now() - a);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const wallMs = performance.now() - t0;
+  await pool.close();
+  return { lat: lat.sort((a, b) => a - b), wallMs };
+}
+
+async function streaming(t: Target, s: Settings): Promise<{ ttfb: number[]; total: number[]; frames: number }> {
+  const pool = new Pool(t.url, { connections: s.streamConcurrency, keepAliveTimeout: 60_000 });
+  const ttfb: number[] = [];
+  const total: number[] = [];
+  let frames = 0;
+  const deadline = Date.now() + s.phaseSeconds * 1000;
+  let next = 0;
+  const body = JSON.stringify({ ...(JSON.parse(REQUEST) as object), stream: true });
+  const worker = async () => {
+    while (next < s.streams && Date.now() < deadline) {
+      next++;
+      const a = performance.now();
+      const res = await pool.request({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench-0000', ...t.headers }, body });
+      let first = true;
+      let text = '';
+      for await (const chunk of res.body) {
+        if (first) {
+          ttfb.push(performance.now() - a);
+          first = false;
+        }
+        text += (chunk as Buffer).toString('utf8');
+      }
+      total.push(performance.now() - a);
+      frames = text.split('\n\n').filter((f) => f.startsWith('data:')).length;
+    }
+  };
+  await Promise.all(Array.from({ length: s.streamConcurrency }, worker));
+  await pool.close();
+  return { ttfb: ttfb.sort((a, b) => a - b), total: total.sort((a, b) => a - b), frames };
+}
+
+async function idleStreams(t: Target, s: Settings, upstreamUrl: string): Promise<{ open: number; rssKb: number | null }> {
+  const pool = new Pool(t.url, { connections: s.idle, keepAliveTimeout: 60_000 });
+  const body = JSON.stringify({ ...(JSON.parse(REQUEST) as object), stream: true, hold: true });
+  let open = 0;
+  let allOpen: () => void = () => undefined;
+  const opened = new Promise<void>((r) => (allOpen = r));
+  const done = Array.from({ length: s.idle }, async () => {
+    const res = await pool.request({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench-0000', ...t.headers }, body, bodyTimeout: 0, headersTimeout: 60_000 });
+    let first = true;
+    for await (const _ of res.body) {
+      if (first && ++open === s.idle) allOpen();
+      first = false;
+    }
+  });
+  const timer = new Promise<void>((r) => setTimeout(r, s.phaseSeconds * 1000).unref());
+  await Promise.race([opened, timer]);
+  const rssKb = t.pid === null ? null : await statusKb(t.pid, 'VmRSS');
+  const count = open;
+  await fetch(`${upstreamUrl}/__release`, { method: 'POST' });
+  await Promise.race([Promise.allSettled(done), new Promise((r) => setTimeout(r, 20_000).unref())]);
+  await pool.destroy();
+  return { open: count, rssKb };
+}
+
+async function startOtlpSink(): Promise<{ url: string; spans: () => number; close: () => Promise<void> }> {
+  let requests = 0;
+  const server: Server = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      requests++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    spans: () => requests,
+    close: () => new Promise((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
+
+async function startLlmaudit(name: string, key: string, upstreamUrl: string, extra: string[]): Promise<Target> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'llmaudit-bench-'));
+  // LLMAUDIT_BENCH_PROFILE=DIR: a V8 CPU profile of each llmaudit process, written at its exit.
+  const profile = process.env.LLMAUDIT_BENCH_PROFILE;
+  const nodeArgs = profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
+  const child = spawnChild([...nodeArgs, cli, 'proxy', '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', dir, ...extra]);
+  const port = await waitForLine(child, jsonPort, name);
+  return { name, key, url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: async () => (await stopChild(child), await rm(dir, { recursive: true, force: true })) };
+}
+
+export async function runProxyBench(opts: { quick?: boolean; only?: string[]; log?: (s: string) => void } = {}): Promise<{ rows: ProxyBenchRow[]; notes: string[] }> {
+  const s = opts.quick === true ? QUICK : FULL;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
+  const notes: string[] = [];
+  const upstream = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', 'upstream']);
+  const upPort = await waitForLine(upstream, jsonPort, 'upstream');
+  const upstreamUrl = `http://127.0.0.1:${upPort}`;
+  const otlp = await startOtlpSink();
+  const want = (k: string) => opts.only === undefined || opts.only.includes(k);
+
+  const factories: Array<{ key: string; name: string; start: () => Promise<Target> }> = [
+    { key: 'direct', name: 'direct', start: async () => ({ name: 'direct', key: 'direct', url: upstreamUrl, headers: {}, pid: null, stop: async () => undefined }) },
+    { key: 'batched', name: 'llmaudit (batched)', start: () => startLlmaudit('llmaudit (batched)', 'batched', upstreamUrl, ['--durability', 'batched']) },
+    { key: 'strict', name: 'llmaudit (strict)', start: () => startLlmaudit('llmaudit (strict)', 'strict', upstreamUrl, ['--durability', 'strict']) },
+    { key: 'tracing', name: 'llmaudit (tracing 100%)', start: () => startLlmaudit('llmaudit (tracing 100%)', 'tracing', upstreamUrl, ['--durability', 'batched', '--otlp-endpoint', otlp.url]) },
+    {
+      key: 'floor',
+      name: 'undici pass-through (floor)',
+      start: async () => {
+        const child = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', 'floor', upstreamUrl]);
+        const port = await waitForLine(child, jsonPort, 'floor');
+        return { name: 'undici pass-through (floor)', key: 'floor', url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: () => stopChild(child) };
+      },
+    },
+    {
+      key: 'portkey',
+      name: 'Portkey gateway',
+      start: async () => {
+        if (!existsSync(portkeyBin)) throw new Error('@portkey-ai/gateway is not installed (root devDependency)');
+        const port = await freePort();
+        // --headless: no UI; NODE_ENV=production skips its dev-only console UI too.
+        const child = spawnChild([portkeyBin, `--port=${port}`, '--headless'], { NODE_ENV: 'production' });
+        const deadline = Date.now() + 20_000;
+        for (;;) {
+          try {
+            await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(500) });
+            break;
+          } catch {
+            if (Date.now() > deadline || child.proc.exitCode !== null) throw new Error(`Portkey did not start: ${child.lines.slice(-3).join(' | ')}`);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+        // Portkey routes by headers: provider openai at a custom host (loopback is trusted by default).
+        return { name: 'Portkey gateway', key: 'portkey', url: `http://127.0.0.1:${port}`, headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${upstreamUrl}/v1` }, pid: child.proc.pid ?? null, stop: () => stopChild(child) };
+      },
+    },
+  ];
+
+  const rows: ProxyBenchRow[] = [];
+  try {
+    for (const f of factories.filter((x) => want(x.key))) {
+      log(`bench proxy: ${f.name} ...`);
+      let t: Target | null = null;
+      try {
+        t = await f.start();
+        await nonStreaming(t, s, s.warmup, s.concurrency);
+        const seq = await nonStreaming(t, s, s.latencyRequests, 1);
+        const ns = await nonStreaming(t, s, s.requests, s.concurrency);
+        const st = await streaming(t, s);
+        const idle = await idleStreams(t, s, upstreamUrl);
+        const peak = t.pid === null ? null : await statusKb(t.pid, 'VmHWM');
+        rows.push({
+          target: f.name,
+          nonStream: { requests: seq.lat.length, p50Ms: r3(pct(seq.lat, 50)), p99Ms: r3(pct(seq.lat, 99)), rps: Math.round((ns.lat.length / ns.wallMs) * 1000), loadP50Ms: r3(pct(ns.lat, 50)), loadP99Ms: r3(pct(ns.lat, 99)) },
+          stream: { requests: st.total.length, ttfbP50Ms: r3(pct(st.ttfb, 50)), ttfbP99Ms: r3(pct(st.ttfb, 99)), p50Ms: r3(pct(st.total, 50)), p99Ms: r3(pct(st.total, 99)), frames: st.frames },
+          idleStreams: { open: idle.open, rssMb: mb(idle.rssKb) },
+          rssMb: mb(peak),
+        });
+      } catch (err) {
+        const msg = (err as Error).message;
+        rows.push({ target: f.name, nonStream: null, stream: null, idleStreams: null, rssMb: null, error: msg });
+        notes.push(`${f.name}: could not run: ${msg}`);
+      } finally {
+        await t?.stop();
+      }
+    }
+  } finally {
+    await stopChild(upstream);
+    if (want('tracing')) notes.push(`OTLP receiver got ${otlp.spans()} export requests`);
+    await otlp.close();
+  }
+  return { rows, notes };
+}
+
+interface Derived {
+  target: string;
+  addedP50Ms: number | null;
+  addedP99Ms: number | null;
+  addedTtfbP50Ms: number | null;
+}
+
+export function derive(rows: ProxyBenchRow[]): Derived[] {
+  const direct = rows.find((r) => r.target === 'direct');
+  return rows.map((r) => ({
+    target: r.target,
+    addedP50Ms: direct?.nonStream && r.nonStream ? r3(r.nonStream.p50Ms - direct.nonStream.p50Ms) : null,
+    addedP99Ms: direct?.nonStream && r.nonStream ? r3(r.nonStream.p99Ms - direct.nonStream.p99Ms) : null,
+    addedTtfbP50Ms: direct?.stream && r.stream ? r3(r.stream.ttfbP50Ms - direct.stream.ttfbP50Ms) : null,
+  }));
+}
+
+/** The issue's targets, checked against llmaudit (batched). */
+export function checkTargets(rows: ProxyBenchRow[]): Array<{ target: string; value: string; ok: boolean | null }> {
+  const d = derive(rows);
+  const get = (name: string) => d.find((x) => x.target === name);
+  const b = get('llmaudit (batched)');
+  const floor = get('undici pass-through (floor)');
+  const pk = get('Portkey gateway');
+  const tr = get('llmaudit (tracing 100%)');
+  const idle = rows.find((r) => r.target === 'llmaudit (batched)')?.idleStreams;
+  const chk = (v: number | null | undefined, f: (n: number) => boolean) => (v === null || v === undefined || Number.isNaN(v) ? null : f(v));
+  const ratio = (a: number | null | undefined, c: number | null | undefined) => (a == null || c == null || c <= 0 ? null : r3(a / c));
+  return [
+    { target: 'p50 added ≤ 0.3 ms', value: `${b?.addedP50Ms ?? '-'} ms`, ok: chk(b?.addedP50Ms, (v) => v <= 0.3) },
+    { target: 'p99 added ≤ 1.5 ms', value: `${b?.addedP99Ms ?? '-'} ms`, ok: chk(b?.addedP99Ms, (v) => v <= 1.5) },
+    { target: '≤ 1.5× the floor\'s overhead (p50)', value: `${ratio(b?.addedP50Ms, floor?.addedP50Ms) ?? '-'}×`, ok: chk(ratio(b?.addedP50Ms, floor?.addedP50Ms), (v) => v <= 1.5) },
+    { target: '≥ 5× lower than Portkey (p50 added)', value: `${ratio(pk?.addedP50Ms, b?.addedP50Ms) ?? '-'}×`, ok: chk(ratio(pk?.addedP50Ms, b?.addedP50Ms), (v) => v >= 5) },
+    { target: 'added TTFB ≤ 0.5 ms', value: `${b?.addedTtfbP50Ms ?? '-'} ms`, ok: chk(b?.addedTtfbP50Ms, (v) => v <= 0.5) },
+    { target: '1,000 idle streams ≤ 300 MB', value: `${idle?.rssMb ?? '-'} MB (${idle?.open ?? 0} open)`, ok: idle?.open === 1000 ? chk(idle.rssMb, (v) => v <= 300) : false },
+    { target: 'tracing adds ≤ 0.1 ms p50', value: `${tr?.addedP50Ms != null && b?.addedP50Ms != null ? r3(tr.addedP50Ms - b.addedP50Ms) : '-'} ms`, ok: chk(tr?.addedP50Ms != null && b?.addedP50Ms != null ? tr.addedP50Ms - b.addedP50Ms : null, (v) => v <= 0.1) },
+  ];
+}
+
+export function printProxyTable(rows: ProxyBenchRow[], notes: string[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
+  const d = derive(rows);
+  const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
+  out('p50/p99/+p50/+p99: one request at a time (added = minus direct); req/s and @50 p50: 50 concurrent; ttfb/str: streaming, 200 frames');
+  out(`${'target'.padEnd(30)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('+p50', 8)}${pad('+p99', 8)}${pad('req/s', 8)}${pad('@50 p50', 9)}${pad('ttfb50', 8)}${pad('+ttfb', 8)}${pad('str p50', 9)}${pad('RSS MB', 8)}${pad('1k idle MB', 11)}`);
+  for (const r of rows) {
+    const x = d.find((y) => y.target === r.target);
+    if (r.error !== undefined) {
+      out(`${r.target.padEnd(30)} not run: ${r.error}`);
+      continue;
+    }
+    out(
+      `${r.target.padEnd(30)}${pad(r.nonStream?.p50Ms, 9)}${pad(r.nonStream?.p99Ms, 9)}${pad(x?.addedP50Ms, 8)}${pad(x?.addedP99Ms, 8)}${pad(r.nonStream?.rps, 8)}${pad(r.nonStream?.loadP50Ms, 9)}${pad(r.stream?.ttfbP50Ms, 8)}${pad(x?.addedTtfbP50Ms, 8)}${pad(r.stream?.p50Ms, 9)}${pad(r.rssMb, 8)}${pad(r.idleStreams === null ? null : `${r.idleStreams.rssMb ?? '-'}${r.idleStreams.open < 1000 ? ` (${r.idleStreams.open})` : ''}`, 11)}`,
+    );
+  }
+  out('');
+  for (const c of checkTargets(rows)) out(`${c.ok === null ? '?' : c.ok ? '✓' : '✗'} ${c.target.padEnd(40)} ${c.value}`);
+  for (const n of notes) out(`note: ${n}`);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const args = process.argv.slice(2);
+  const at = args.indexOf('--only');
+  const only = at === -1 ? undefined : (args[at + 1] ?? '').split(',');
+  const { rows, notes } = await runProxyBench({ quick: args.includes('--quick'), ...(only === undefined ? {} : { only }) });
+  const result = { bench: 'proxy', at: new Date().toISOString(), node: process.version, rows, derived: derive(rows), targets: checkTargets(rows), notes };
+  if (args.includes('--json')) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else {
+    printProxyTable(rows, notes);
+    process.stdout.write(`\n${JSON.stringify(result)}\n`);
+  }
+}

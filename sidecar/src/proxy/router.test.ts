@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { parseSidecarConfig } from '../config/index.ts';
+import { createRouter } from './router.ts';
+
+const config = parseSidecarConfig({
+  listeners: [{ port: 0 }, { port: 0, defaultEndpoint: 'ollama' }],
+  endpoints: [
+    { name: 'openai', upstream: 'https://api.openai.com/v1', api: 'openai' },
+    { name: 'azure', upstream: 'https://x.openai.azure.com/', api: 'azure-openai', pathPrefix: '/az/' },
+    { name: 'azure-eu', upstream: 'https://eu.openai.azure.com', api: 'azure-openai', pathPrefix: '/az/eu' },
+    { name: 'ollama', upstream: 'http://127.0.0.1:11435', api: 'ollama' },
+  ],
+});
+const [plain, takeover] = config.listeners as [(typeof config.listeners)[0], (typeof config.listeners)[0]];
+const router = createRouter(config);
+
+describe('createRouter', () => {
+  it('strips the prefix and joins onto the upstream base path, keeping the query', () => {
+    const r = router.route(plain, '/openai/chat/completions?a=1');
+    expect(r?.endpoint.name).toBe('openai');
+    expect(r?.upstreamPath).toBe('/v1/chat/completions?a=1');
+    expect(r?.apiPath).toBe('/chat/completions');
+  });
+
+  it('prefers the longest prefix and honours pathPrefix with a trailing slash', () => {
+    expect(router.route(plain, '/az/eu/openai/deployments/d/chat/completions')?.endpoint.name).toBe('azure-eu');
+    expect(router.route(plain, '/az/openai/v1/responses')?.upstreamPath).toBe('/openai/v1/responses');
+  });
+
+  it('matches prefixes on segment boundaries only', () => {
+    expect(router.route(plain, '/openaiX/v1')).toBeNull();
+    expect(router.route(plain, '/openai')?.upstreamPath).toBe('/v1/');
+  });
+
+  it('sends unmatched paths to the listener default endpoint, else nowhere', () => {
+    expect(router.route(takeover, '/api/chat')).toMatchObject({ upstreamPath: '/api/chat', apiPath: '/api/chat' });
+    expect(router.route(takeover, '/api/chat')?.endpoint.name).toBe('ollama');
+    expect(router.route(plain, '/api/chat')).toBeNull();
+  });
+
+  it('takes the path of an absolute-form request target', () => {
+    expect(router.route(plain, 'http://evil.example/openai/models')?.upstreamPath).toBe('/v1/models');
+  });
+});
