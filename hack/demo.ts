@@ -83,7 +83,13 @@ async function startProxy(upstream: string, logDir: string): Promise<Proxy> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  createInterface({ input: child.stderr! }).on('line', (l) => say(dim(`   ${l}`)));
+  // Wait for the proxy's own banner (stderr) too, so its lines print before the conversation.
+  let bannerSeen: () => void = () => undefined;
+  const banner = new Promise<void>((r) => (bannerSeen = r));
+  createInterface({ input: child.stderr! }).on('line', (l) => {
+    say(dim(`   ${l}`));
+    if (l.startsWith('llmaudit: proxy on ')) bannerSeen();
+  });
   const started = new Promise<{ port: number; chainDir: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the proxy did not start within 15 s')), 15_000);
     void exited.then((code) => reject(new Error(`the proxy exited with status ${code} before it started`)));
@@ -102,7 +108,9 @@ async function startProxy(upstream: string, logDir: string): Promise<Proxy> {
     });
   });
   try {
-    return { child, exited, ...(await started) };
+    const info = await started;
+    await Promise.race([banner, new Promise((r) => setTimeout(r, 2000).unref())]);
+    return { child, exited, ...info };
   } catch (err) {
     child.kill('SIGKILL');
     throw err;

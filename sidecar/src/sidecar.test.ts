@@ -10,7 +10,7 @@ import { generateSignerKey, parseVerifierKey } from './auditlog/signed-note.ts';
 import { verifyConsistencyBundle, verifyProofBundle } from './auditlog/proof-bundle.ts';
 import type { ConsistencyProofBundle, InclusionProofBundle } from './auditlog/types.ts';
 import { resolveConfig } from './config/load.ts';
-import { startSidecar, type Sidecar } from './sidecar.ts';
+import { restartOnlyChanges, startSidecar, type Sidecar } from './sidecar.ts';
 
 const ENV = { POD_NAME: 'chat-0', POD_NAMESPACE: 'shop', POD_UID: 'uid-1' };
 const configYaml = (upstream: string, logDir: string) => `
@@ -155,5 +155,15 @@ describe('startSidecar', () => {
     expect(s.log.latestCheckpoint()?.split('\n')[1]).toBe('1');
     expect(await s.close()).toBe(true); // idempotent
     sidecar = null;
+  });
+});
+
+describe('restartOnlyChanges', () => {
+  const parse = (text: string) => resolveConfig({ flags: {}, env: ENV, hostname: 'h', cwd: '/', file: { path: '/c.yaml', text } }).config;
+  const base = 'listeners: [{port: 1, defaultEndpoint: a}]\nendpoints: [{name: a, upstream: "http://a"}, {name: b, upstream: "http://b"}]\n';
+  it('names what needs a restart and nothing that reloads', () => {
+    expect(restartOnlyChanges(parse(base), parse(base.replace('defaultEndpoint: a', 'defaultEndpoint: b').replace('http://a', 'http://c')))).toEqual([]);
+    expect(restartOnlyChanges(parse(base), parse(`${base}log: {durability: strict}\nadmin: {port: 1}\n`))).toEqual(['log', 'admin']);
+    expect(restartOnlyChanges(parse(base), parse(base.replace('port: 1', 'port: 2')))).toEqual(['listeners']);
   });
 });

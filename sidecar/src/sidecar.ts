@@ -56,7 +56,9 @@ export interface Sidecar {
 const RESTART_KEYS = ['origin', 'log', 'admin', 'listeners'] as const;
 
 export function restartOnlyChanges(a: SidecarConfig, b: SidecarConfig): string[] {
-  return RESTART_KEYS.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  // A listener's defaultEndpoint is a route (reloaded); only its address and port are bound.
+  const view = (c: SidecarConfig, k: (typeof RESTART_KEYS)[number]) => JSON.stringify(k === 'listeners' ? c.listeners.map((l) => [l.address, l.port]) : c[k]);
+  return RESTART_KEYS.filter((k) => view(a, k) !== view(b, k));
 }
 
 export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): Promise<Sidecar> {

@@ -8,6 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { chartDir, helm, renderChart, type K8sObject } from '../support/helm.ts';
 import { validateK8sObject } from '../support/k8s-schema.ts';
+import { contractGrants } from '../../operator/src/testing/rbac-recorder.ts';
+import { repoRoot } from '../support/helm.ts';
 
 const valueSets: Record<string, string[]> = {
   default: [],
@@ -91,6 +93,18 @@ describe('helm template', () => {
         }
       }
     }
+  });
+
+  // The operator's tests record every API call it makes and check it against CONTRACT.md; this
+  // closes the loop: the chart grants exactly the CONTRACT.md list, nothing more, nothing less.
+  it('RBAC grants exactly what operator/CONTRACT.md lists', () => {
+    const granted = new Set<string>();
+    for (const r of (rendered.default ?? []).filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')) {
+      for (const rule of (r as any).rules as Array<Record<string, string[] | undefined>>) {
+        for (const g of rule.apiGroups ?? []) for (const res of rule.resources ?? []) for (const v of rule.verbs ?? []) granted.add(`${v} ${g}/${res}`);
+      }
+    }
+    expect([...granted].sort()).toEqual([...contractGrants(path.join(repoRoot, 'operator/CONTRACT.md'))].sort());
   });
 
   it('the webhook never blocks pods and excludes its own namespace and kube-system', () => {

@@ -72,7 +72,8 @@ describe('bodies', () => {
 
   it('streams an oversize request body upstream whole and stores only its digest and size', async () => {
     const up = await upstream({ frames: ['{}'], headers: JSON_HEADERS });
-    const s = await stack({ endpoints: [{ name: 'openai', upstream: up.url, api: 'openai' }], capture: { maxBodyBytes: 1024 } });
+    // Beyond both caps the body is not even parsed: it streams upstream as it arrives.
+    const s = await stack({ endpoints: [{ name: 'openai', upstream: up.url, api: 'openai' }], capture: { maxBodyBytes: 1024, maxDecodedBytes: 4096 } });
     const big = Buffer.from(JSON.stringify({ model: 'm', input: 'x'.repeat(300_000) }));
     const { res } = await send(`${s.base}/openai/v1/embeddings`, { body: big, headers: JSON_HEADERS });
     expect(res.statusCode).toBe(200);
@@ -81,6 +82,19 @@ describe('bodies', () => {
     const e = s.sink.entries[0];
     expect(e?.request).toMatchObject({ body: null, bytes: big.length, truncated: true });
     expect(e?.request.bodySha256).toBe((await import('node:crypto')).createHash('sha256').update(big).digest('hex'));
+  });
+
+  it('still understands a request above the storage cap but under the parse cap (usage recorded, body not stored)', async () => {
+    const up = await upstream({ frames: ['{"object":"list","data":[],"model":"m","usage":{"prompt_tokens":77,"total_tokens":77}}'], headers: JSON_HEADERS });
+    const s = await stack({ endpoints: [{ name: 'openai', upstream: up.url, api: 'openai' }], capture: { maxBodyBytes: 1024 } });
+    const big = JSON.stringify({ model: 'text-embedding-3-small', input: 'x'.repeat(50_000) });
+    await send(`${s.base}/openai/v1/embeddings`, { body: big, headers: JSON_HEADERS });
+    await s.sink.count(1);
+    const e = s.sink.entries[0];
+    expect(e?.api).toBe('openai.embeddings');
+    expect(e?.model).toBe('m');
+    expect(e?.usage.inputTokens).toBe(77);
+    expect(e?.request).toMatchObject({ body: null, truncated: true, bytes: big.length });
   });
 
   it('relays a gzip bomb untouched to the client but stops decoding the stored copy at the cap', async () => {

@@ -6,7 +6,7 @@ import { Agent, request } from 'undici';
 import type { Entry } from '../../sidecar/src/auditlog/index.ts';
 import type { ExchangeOutcome, ExchangeTracer, TraceRequestInfo } from '../../sidecar/src/telemetry/types.ts';
 import { loadWireFixture, startReplayUpstream } from '../support/replay-upstream.ts';
-import { openRealLog, startStack } from './harness.ts';
+import { MemorySink, openRealLog, startStack } from './harness.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -90,5 +90,24 @@ describe('tracing', () => {
     expect(entry.trace).toMatchObject({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), parentSpanId: 'c'.repeat(16), conversationId: 'conv-1', requestType: 'USER_PROMPT', spanType: 'TOOL_CALL' });
     expect(ended[0]).toMatchObject({ seq: 0, entryHash: entry.hash, spanType: 'TOOL_CALL', status: 200, origin: log.origin, errorType: null });
     expect(ended[0]?.exchange?.toolCalls).toHaveLength(2);
+  });
+
+  it('keeps forwarding and recording when the tracer throws', async () => {
+    const up = await startReplayUpstream({ frames: ['{"ok":1}'], headers: { 'content-type': 'application/json' } });
+    cleanups.push(() => up.close());
+    const sink = new MemorySink();
+    const broken: ExchangeTracer = {
+      begin() {
+        throw new Error('exporter exploded');
+      },
+      close: async () => {},
+    };
+    const s = await startStack({ config: { endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }] }, sink, tracer: broken });
+    cleanups.push(() => s.close());
+    const res = await request(`${s.base}/llm/x`);
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toBe('{"ok":1}');
+    await sink.count(1);
+    expect(sink.entries[0]?.trace.traceId).toMatch(/^[0-9a-f]{32}$/);
   });
 });

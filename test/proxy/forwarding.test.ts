@@ -213,6 +213,7 @@ describe('failures', () => {
     const body = JSON.parse((await readAll(res)).toString()) as Record<string, unknown>;
     expect(codeOf(body)).toBe('LLMAUDIT_E_UPSTREAM_UNREACHABLE');
     await s.sink.count(1);
+    expect(res.headers['x-llmaudit-id']).toBe(s.sink.entries[0]?.id);
     expect(s.sink.entries[0]?.response.status).toBe(502);
     expect(s.sink.entries[0]?.response.complete).toBe(false);
     expect(s.sink.entries[0]?.trace.spanType).toBe('ERROR');

@@ -256,7 +256,10 @@ describe('the log', () => {
     expect(report.ok).toBe(true);
     expect(report.entries).toBe(log.log.size);
     expect(report.entries).toBeGreaterThanOrEqual(9);
-    for (const f of await allFiles(log.dir)) {
+    expect(stack.logLines.join('')).not.toContain('SDKsecret');
+    const files = await allFiles(log.dir);
+    expect(files.some((f) => f.endsWith('.jsonl'))).toBe(true);
+    for (const f of files) {
       const text = (await import('node:fs')).readFileSync(f).toString('latin1');
       expect(text).not.toContain('SDKsecret');
     }

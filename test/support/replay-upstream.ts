@@ -128,7 +128,15 @@ export async function startReplayUpstream(initial?: ReplayScript): Promise<Repla
       const g = gates.get(i);
       if (g !== undefined) await g.promise;
       if (res.destroyed) return;
-      await write(res, s.frames[i] as string | Buffer, track);
+      const frame = s.frames[i] as string | Buffer;
+      if (i === s.frames.length - 1 && s.resetAfter === undefined) {
+        // The last frame and the end of the body in one write, as servers usually send them.
+        res.end(frame);
+        track.written++;
+        markSent(i);
+        return;
+      }
+      await write(res, frame, track);
       track.written++;
       markSent(i);
       if (s.resetAfter !== undefined && track.written >= s.resetAfter) {

@@ -30,6 +30,8 @@ function sidecarDefault<T>(section: 'capture' | 'log' | 'telemetry', key: string
 
 const Port = (description: string, def?: number) => Type.Integer({ minimum: 1, maximum: 65535, description, ...(def === undefined ? {} : { default: def }) });
 const Name = (description: string) => Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63, description });
+/** An object name (RFC 1123 subdomain), as for Secrets and PersistentVolumeClaims. */
+const ObjectName = (description: string) => Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$', maxLength: 253, description });
 const EnvName = Type.String({
   pattern: '^([A-Za-z_][A-Za-z0-9_]*)?$',
   maxLength: 128,
@@ -98,7 +100,7 @@ export const ACCESS_MODES = ['ReadWriteOnce', 'ReadWriteOncePod', 'ReadWriteMany
 
 export const StorageSpec = Type.Object(
   {
-    existingClaim: Type.Optional(Name('Name of an existing PersistentVolumeClaim in the policy namespace to hold the logs.')),
+    existingClaim: Type.Optional(ObjectName('Name of an existing PersistentVolumeClaim in the policy namespace to hold the logs.')),
     create: Type.Optional(
       Type.Object(
         {
@@ -133,7 +135,7 @@ export const SigningSpec = Type.Object(
     secretRef: Type.Optional(
       Type.Object(
         {
-          name: Name('Secret in the policy namespace.'),
+          name: ObjectName('Secret in the policy namespace.'),
           key: Type.String({ default: 'signing.key', maxLength: 253, description: 'Key in the Secret holding the Ed25519 signer key (signed-note PRIVATE+KEY text).' }),
         },
         { description: 'Use this Secret. Unset: the operator generates llmaudit-<policy>-signing and publishes the verifier key in status.publicKey.' },

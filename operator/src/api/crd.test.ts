@@ -142,7 +142,7 @@ describe('CEL rules (evaluated with a real CEL engine) agree with crossFieldProb
   const valid = [
     { endpoints: [openai] },
     { endpoints: [openai, ollama, { name: 'claude', upstream: 'https://api.anthropic.com', api: 'anthropic', port: 15081 }] },
-    { endpoints: [openai], storage: { existingClaim: 'logs' } },
+    { endpoints: [openai], storage: { existingClaim: 'logs.v2' }, signing: { secretRef: { name: 'keys.team-a' } } },
     { endpoints: [{ ...ollama, takeOverBackendPort: 11500, takeOverContainer: 'llm' }] },
     { endpoints: [{ ...openai, env: 'A' }, { name: 'b', upstream: 'http://b', env: '' }, { name: 'c', upstream: 'http://c', env: '' }] },
   ];
@@ -162,6 +162,14 @@ describe('CEL rules (evaluated with a real CEL engine) agree with crossFieldProb
   ];
   const schema = auditPolicySchema().properties as Record<string, Record<string, unknown>>;
   const specSchema = schema.spec as Record<string, unknown>;
+
+  it('the root rule limits the policy name to a label value', () => {
+    const root = auditPolicySchema();
+    const long = { ...policy({ endpoints: [openai] }), metadata: { name: 'x'.repeat(64) } };
+    expect(celFailures({ 'x-kubernetes-validations': root['x-kubernetes-validations'] }, long)).toEqual(['AuditPolicy names are at most 63 characters: they are used as a label value']);
+    expect(celFailures({ 'x-kubernetes-validations': root['x-kubernetes-validations'] }, { ...long, metadata: { name: 'ok' } })).toEqual([]);
+    expect(() => parseAuditPolicy(long)).toThrow(/at most 63/);
+  });
 
   it.each(valid.map((s, i) => [i, s] as const))('valid policy %i passes both', (_i, spec) => {
     const p = parseAuditPolicy(policy(spec));

@@ -56,6 +56,9 @@ export function auditPolicySchema(): JsonSchema {
     type: 'object',
     description: 'AuditPolicy says which LLM traffic the llmaudit sidecar records for the workloads that opt in (annotation llmaudit.dev/inject=true), and how.',
     required: ['spec'],
+    // The name becomes the llmaudit.dev/policy label value on pods (at most 63 characters) and
+    // part of the names of the objects the operator creates.
+    'x-kubernetes-validations': [{ rule: 'self.metadata.name.size() <= 63', message: 'AuditPolicy names are at most 63 characters: they are used as a label value' }],
     properties: {
       apiVersion: { type: 'string', description: 'APIVersion defines the versioned schema of this representation of an object.' },
       kind: { type: 'string', description: 'Kind is a string value representing the REST resource this object represents.' },

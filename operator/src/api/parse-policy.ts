@@ -69,6 +69,7 @@ export function parseAuditPolicy(raw: unknown): AuditPolicy {
   if (obj.apiVersion !== API_VERSION || obj.kind !== KIND) problems.push(`/: expected apiVersion ${API_VERSION}, kind ${KIND}`);
   const meta = obj.metadata as { name?: unknown } | undefined;
   if (meta === undefined || typeof meta !== 'object' || typeof meta.name !== 'string' || meta.name === '') problems.push('/metadata/name: required');
+  else if (meta.name.length > 63) problems.push('/metadata/name: AuditPolicy names are at most 63 characters: they are used as a label value');
   const check = validator();
   if (!check(obj.spec)) {
     for (const e of check.errors ?? []) problems.push(describe(e));

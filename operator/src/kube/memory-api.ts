@@ -34,7 +34,8 @@ export interface MemoryWrite {
  * An in-memory API server behind {@link KubeApi}, for tests: one global resourceVersion counter
  * (like etcd's revision), watch streams resumable from a resourceVersion, 410 Gone once history is
  * compacted, status subresources, generation, optimistic concurrency, owner-reference garbage
- * collection, and knobs to inject errors, break, expire and silently stall watches.
+ * collection, and knobs to inject errors, break, expire and silently stall watches. (Longer than
+ * most files: it is a small API server, and splitting it would scatter one state machine.)
  */
 export class MemoryKubeApi implements KubeApi {
   private rv = 0;

@@ -24,7 +24,7 @@ export interface ChainPosition {
 }
 
 export interface BuiltEntry {
-  line: Buffer; // with the trailing \n
+  line: string; // with the trailing \n (a string: the writer joins a batch and encodes it once)
   hash: string;
   hashBytes: Buffer;
 }
@@ -62,7 +62,7 @@ export function buildEntry(payload: EntryPayload, at: ChainPosition, signer: Ent
   const hash = hashBytes.toString('hex');
   let tail = `,"hash":"${hash}"`;
   if (signer !== null) tail += `,"sig":"${Buffer.from(signer.sign(hashBytes)).toString('base64')}"`;
-  const line = Buffer.from(`${canonical.slice(0, -1)}${tail}}\n`, 'utf8');
+  const line = `${canonical.slice(0, -1)}${tail}}\n`;
   return { line, hash, hashBytes };
 }
 

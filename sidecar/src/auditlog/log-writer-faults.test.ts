@@ -70,6 +70,40 @@ describe('disk full / read-only (injected fs adapter)', () => {
   }
 });
 
+describe('fdatasync failure (injected fs adapter)', () => {
+  it('EIO on fdatasync stops the writer: that append rejects typed, later ones LLMAUDIT_E_LOG_FAILED, reported once; a reopen continues', async () => {
+    let failSync = false;
+    const dir = path.join(tmp.dir, 'eio');
+    const fs: LogFs = {
+      rename: nodeLogFs.rename,
+      open: async (file, flags, mode) => {
+        const fh = await nodeLogFs.open(file, flags, mode);
+        if (!path.basename(file).startsWith('seg-')) return fh;
+        return {
+          write: (b, o, l) => fh.write(b, o, l),
+          sync: () => fh.sync(),
+          truncate: (n) => fh.truncate(n),
+          stat: () => fh.stat(),
+          close: () => fh.close(),
+          datasync: () => (failSync ? Promise.reject(Object.assign(new Error('EIO: injected'), { code: 'EIO' })) : fh.datasync()),
+        };
+      },
+    };
+    const reported: string[] = [];
+    const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'strict', fs, onBackgroundError: (e) => reported.push(e.code) });
+    await log.append(samplePayload(0));
+    failSync = true;
+    await expect(log.append(samplePayload(1))).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_WRITE' });
+    await expect(log.append(samplePayload(2))).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_FAILED' });
+    expect(reported).toEqual(['LLMAUDIT_E_LOG_FAILED']);
+    await log.close();
+    const again = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey });
+    await again.append(samplePayload(3));
+    await again.close();
+    expect((await verifyLog(dir, { keys: [keys.verifier] })).exit).toBe(0);
+  });
+});
+
 function canMount(): boolean {
   const probe = path.join('/tmp', `llmaudit-mount-probe-${process.pid}`);
   try {

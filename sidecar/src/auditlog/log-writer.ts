@@ -10,6 +10,9 @@
 // (ftruncate to where it began), its appends and those queued behind it reject with a typed error
 // and the chain continues from the last written entry; if even the cut fails, the writer stops
 // (LLMAUDIT_E_LOG_FAILED) and the recovery of the next open repairs the tail.
+//
+// Longer than most files on purpose: the Writer class is the single owner of the segment file
+// descriptor, and keeping every state transition of that file in one place is the point.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { buildEntry } from './entry.ts';
@@ -21,6 +24,7 @@ import { acquireLock, type HeldLock } from './lock.ts';
 import { ioErrorToLogError, logError } from './log-errors.ts';
 import { nodeLogFs, syncDir, writeAll, type LogFileHandle, type LogFs } from './log-fs.ts';
 import { recoverChain } from './recovery.ts';
+import { createBatchSigner, type BatchSigner } from './batch-signer.ts';
 import { storeCheckpoint } from './checkpoint-store.ts';
 import { buildConsistencyBundle, buildInclusionBundle } from './proof-bundle.ts';
 import { findEntry } from './log-reader.ts';
@@ -72,7 +76,7 @@ export interface AuditLog {
 }
 
 interface Pending {
-  line: Buffer;
+  line: string;
   seq: number;
   hash: string;
   hashBytes: Buffer;
@@ -126,6 +130,7 @@ class Writer implements AuditLog {
   private readonly tiles: TileStore;
   private readonly lock: HeldLock;
   private readonly segmentStarts: Array<number | null>;
+  private readonly batchSigner: BatchSigner | null;
 
   // The chain head including queued entries, and the written (durable in strict mode) state.
   private nextSeq: number;
@@ -163,6 +168,7 @@ class Writer implements AuditLog {
     this.now = o.now ?? Date.now;
     this.onBgError = o.onBackgroundError ?? (() => undefined);
     this.lock = lock;
+    this.batchSigner = this.signEntries ? createBatchSigner(signer, typeof o.signerKey === 'string' ? o.signerKey : null) : null;
     this.tiles = rec.tiles;
     this.nextSeq = this.written = rec.size;
     this.headHash = this.writtenHash = rec.lastHash;
@@ -191,7 +197,8 @@ class Writer implements AuditLog {
     const ts = new Date(this.now()).toISOString();
     let built;
     try {
-      built = buildEntry(payload, { seq: this.nextSeq, ts, origin: this.origin, prevHash: this.headHash }, this.signEntries ? this.signer : null);
+      // Signed later, per batch, by the loop (batch-signer.ts).
+      built = buildEntry(payload, { seq: this.nextSeq, ts, origin: this.origin, prevHash: this.headHash }, null);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -262,6 +269,7 @@ class Writer implements AuditLog {
         for (const t of [this.syncTimer, this.ageTimer, this.cpTimer]) if (t !== null) clearTimeout(t);
         await this.fh?.close().catch(() => undefined);
         this.fh = null;
+        await this.batchSigner?.close();
         await this.lock.release();
       }
     })();
@@ -331,6 +339,10 @@ class Writer implements AuditLog {
       } catch (err) {
         this.onBgError(err as LlmauditError); // keep writing into the unsealed segment; retried next batch
       }
+      if (this.failed !== null) {
+        fail(logError('LLMAUDIT_E_LOG_FAILED', this.failed.message, { cause: this.failed }));
+        return;
+      }
     }
     try {
       await this.ensureSegment();
@@ -339,7 +351,13 @@ class Writer implements AuditLog {
       return;
     }
     const fh = this.fh as LogFileHandle;
-    const data = batch.length === 1 ? (batch[0] as Pending).line : Buffer.concat(batch.map((b) => b.line));
+    let lines = batch.map((b) => b.line);
+    if (this.batchSigner !== null) {
+      const sigs = await this.batchSigner.sign(batch.map((b) => b.hashBytes));
+      // The line ends in `"}\n`: the signature member goes before the final brace (entry.ts).
+      lines = lines.map((l, i) => `${l.slice(0, -2)},"sig":"${(sigs[i] as Buffer).toString('base64')}"}\n`);
+    }
+    const data = Buffer.from(lines.length === 1 ? (lines[0] as string) : lines.join(''), 'utf8');
     const before = this.segBytes;
     try {
       await writeAll(fh, data);
@@ -348,7 +366,7 @@ class Writer implements AuditLog {
       try {
         await fh.truncate(before);
       } catch (cutErr) {
-        this.failed = logError('LLMAUDIT_E_LOG_FAILED', `cannot cut a failed write off ${segmentName(this.segNo)}`, { cause: cutErr });
+        this.markFailed(`cannot cut a failed write off ${segmentName(this.segNo)}`, cutErr);
       }
       fail(e);
       return;
@@ -360,8 +378,9 @@ class Writer implements AuditLog {
         await fh.datasync();
       } catch (err) {
         // After a failed fsync the page cache state is unknown (Linux marks the pages clean): stop.
-        this.failed = ioErrorToLogError(err, `fdatasync of ${segmentName(this.segNo)}`);
-        fail(this.failed);
+        const e = ioErrorToLogError(err, `fdatasync of ${segmentName(this.segNo)}`);
+        this.markFailed(e.message, e);
+        fail(e);
         return;
       }
     } else {
@@ -396,9 +415,17 @@ class Writer implements AuditLog {
       await this.fh.datasync();
       this.dirty = false;
     } catch (err) {
-      this.failed = ioErrorToLogError(err, `fdatasync of ${segmentName(this.segNo)}`);
-      throw this.failed;
+      const e = ioErrorToLogError(err, `fdatasync of ${segmentName(this.segNo)}`);
+      this.markFailed(e.message, e);
+      throw e;
     }
+  }
+
+  /** Stops the writer: every later append rejects LLMAUDIT_E_LOG_FAILED; reported once to onBackgroundError. */
+  private markFailed(why: string, cause: unknown): void {
+    if (this.failed !== null) return;
+    this.failed = logError('LLMAUDIT_E_LOG_FAILED', why, { cause });
+    this.onBgError(this.failed);
   }
 
   private armSyncTimer(): void {

@@ -3,39 +3,11 @@
 // empty tree = SHA-256(""). Proofs are generated from complete-subtree hashes only (what
 // C2SP tlog-tiles store), read through a HashReader, and verified with the algorithms of
 // RFC 9162 §2.1.3.2 and §2.1.4.2.
-import { hash } from 'node:crypto';
 import { cryptoError } from './crypto-errors.ts';
+import { EMPTY_ROOT, HASH_SIZE, nodeHash } from './merkle-hash.ts';
 
-export const HASH_SIZE = 32;
-
-/** SHA-256(""), the root of the empty tree (RFC 9162 §2.1.1). */
-export const EMPTY_ROOT: Buffer = hash('sha256', new Uint8Array(0), 'buffer');
-
-// Scratch buffers: JS is single-threaded and nothing awaits between filling and hashing, so one
-// buffer per shape avoids an allocation per hash on the append hot path.
-const leafScratch = Buffer.alloc(1 + 64);
-const nodeScratch = Buffer.alloc(1 + 2 * HASH_SIZE);
-nodeScratch[0] = 0x01;
-
-/** SHA-256(0x00 || entryHash). Any length is accepted (the RFC 6962 test vectors use short leaves). */
-export function leafHash(entryHash: Uint8Array): Buffer {
-  if (entryHash.length <= 64) {
-    leafScratch[0] = 0x00;
-    leafScratch.set(entryHash, 1);
-    return hash('sha256', leafScratch.subarray(0, 1 + entryHash.length), 'buffer');
-  }
-  return hash('sha256', Buffer.concat([Buffer.of(0x00), entryHash]), 'buffer');
-}
-
-/** SHA-256(0x01 || left || right). */
-export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  if (left.length === HASH_SIZE && right.length === HASH_SIZE) {
-    nodeScratch.set(left, 1);
-    nodeScratch.set(right, 1 + HASH_SIZE);
-    return hash('sha256', nodeScratch, 'buffer');
-  }
-  return hash('sha256', Buffer.concat([Buffer.of(0x01), left, right]), 'buffer');
-}
+export { EMPTY_ROOT, HASH_SIZE, leafHash, nodeHash } from './merkle-hash.ts';
+export { verifyConsistency, verifyInclusion } from './merkle-verify.ts';
 
 /**
  * Hash of the complete subtree of height `level` covering leaves [index·2^level, (index+1)·2^level).
@@ -50,14 +22,12 @@ export function splitPoint(n: number): number {
   return k;
 }
 
-function isPowerOfTwo(n: number): boolean {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p === n;
-}
-
 function isSize(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 0;
+}
+
+function allHashes(hashes: Uint8Array[]): boolean {
+  return hashes.every((h) => h.length === HASH_SIZE);
 }
 
 /**
@@ -137,108 +107,6 @@ export async function consistencyProof(m: number, n: number, hashAt: HashReader)
   // path, so it is sent; SUBPROOF(m, D[m], true) = {} (the verifier has it).
   if (!b) items.push(rangeHash(start, start + size, hashAt));
   return (await Promise.all(items)).reverse();
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
-}
-
-function allHashes(proof: Uint8Array[]): boolean {
-  return proof.every((p) => p.length === HASH_SIZE);
-}
-
-// fn and sn may exceed 2^32, so shifts are divisions (bitwise operators are 32-bit in JS).
-const lsb = (x: number): boolean => x % 2 === 1;
-const shr = (x: number): number => Math.floor(x / 2);
-
-/** RFC 9162 §2.1.3.2, step by step. `leafHash` is the leaf's hash (leafHash(entryHash)). */
-export function verifyInclusion(index: number, size: number, leafHashBytes: Uint8Array, proof: Uint8Array[], root: Uint8Array): boolean {
-  if (!isSize(index) || !isSize(size) || root.length !== HASH_SIZE || leafHashBytes.length !== HASH_SIZE || !allHashes(proof)) return false;
-  // 1. Compare leaf_index against tree_size. If leaf_index is greater than or equal to tree_size, fail.
-  if (index >= size) return false;
-  // 2. Set fn to leaf_index and sn to tree_size - 1.
-  let fn = index;
-  let sn = size - 1;
-  // 3. Set r to hash.
-  let r: Uint8Array = leafHashBytes;
-  // 4. For each value p in the inclusion_path array:
-  for (const p of proof) {
-    // a. If sn is 0, then stop the iteration and fail the proof verification.
-    if (sn === 0) return false;
-    // b. If LSB(fn) is set, or if fn is equal to sn, then:
-    if (lsb(fn) || fn === sn) {
-      // i. Set r to HASH(0x01 || p || r).
-      r = nodeHash(p, r);
-      // ii. If LSB(fn) is not set, then right-shift both fn and sn equally until either LSB(fn) is set or fn is 0.
-      if (!lsb(fn)) {
-        while (!lsb(fn) && fn !== 0) {
-          fn = shr(fn);
-          sn = shr(sn);
-        }
-      }
-    } else {
-      // Otherwise: i. Set r to HASH(0x01 || r || p).
-      r = nodeHash(r, p);
-    }
-    // c. Finally, right-shift both fn and sn one time.
-    fn = shr(fn);
-    sn = shr(sn);
-  }
-  // 5. Compare sn to 0. Compare r against the root_hash. If sn is equal to 0 and r and the root_hash are equal, then the log has proven the inclusion of hash.
-  return sn === 0 && bytesEqual(r, root);
-}
-
-/**
- * RFC 9162 §2.1.4.2 for 0 < m < n, step by step; m = n and m = 0 as C2SP merkle-tree
- * "Verification" says (equal roots and an empty proof; any tree extends the empty one).
- */
-export function verifyConsistency(m: number, n: number, rootM: Uint8Array, rootN: Uint8Array, proof: Uint8Array[]): boolean {
-  if (!isSize(m) || !isSize(n) || m > n || !allHashes(proof)) return false;
-  if (m === n) return proof.length === 0 && bytesEqual(rootM, rootN);
-  if (m === 0) return proof.length === 0;
-  if (rootM.length !== HASH_SIZE || rootN.length !== HASH_SIZE) return false;
-  // 1. If consistency_path is an empty array, stop and fail the proof verification.
-  if (proof.length === 0) return false;
-  // 2. If first is an exact power of 2, then prepend first_hash to the consistency_path array.
-  const path = isPowerOfTwo(m) ? [rootM, ...proof] : proof;
-  // 3. Set fn to first - 1 and sn to second - 1.
-  let fn = m - 1;
-  let sn = n - 1;
-  // 4. If LSB(fn) is set, then right-shift both fn and sn equally until LSB(fn) is not set.
-  while (lsb(fn)) {
-    fn = shr(fn);
-    sn = shr(sn);
-  }
-  // 5. Set both fr and sr to the first value in the consistency_path array.
-  let fr: Uint8Array = path[0] as Uint8Array;
-  let sr: Uint8Array = fr;
-  // 6. For each subsequent value c in the consistency_path array:
-  for (let i = 1; i < path.length; i++) {
-    const c = path[i] as Uint8Array;
-    // a. If sn is 0, then stop the iteration and fail the proof verification.
-    if (sn === 0) return false;
-    // b. If LSB(fn) is set, or if fn is equal to sn, then:
-    if (lsb(fn) || fn === sn) {
-      // i. Set fr to HASH(0x01 || c || fr). ii. Set sr to HASH(0x01 || c || sr).
-      fr = nodeHash(c, fr);
-      sr = nodeHash(c, sr);
-      // iii. If LSB(fn) is not set, then right-shift both fn and sn equally until either LSB(fn) is set or fn is 0.
-      if (!lsb(fn)) {
-        while (!lsb(fn) && fn !== 0) {
-          fn = shr(fn);
-          sn = shr(sn);
-        }
-      }
-    } else {
-      // Otherwise: i. Set sr to HASH(0x01 || sr || c).
-      sr = nodeHash(sr, c);
-    }
-    // c. Finally, right-shift both fn and sn one time.
-    fn = shr(fn);
-    sn = shr(sn);
-  }
-  // 7. Verify that fr equals first_hash, sr equals second_hash, and sn is 0.
-  return sn === 0 && bytesEqual(fr, rootM) && bytesEqual(sr, rootN);
 }
 
 /**

@@ -220,13 +220,14 @@ describe('TileStore', () => {
     expect(await copy.root()).toEqual(await store.root());
   });
 
-  it('any sequence of appends, flushes, truncations and reopenings keeps the tree right (fast-check)', async () => {
-    type Op = { kind: 'append'; n: number } | { kind: 'flush' } | { kind: 'truncate'; frac: number } | { kind: 'reopen' };
+  it('any sequence of appends, flushes, truncations, reopenings and crashes keeps the tree right (fast-check)', async () => {
+    type Op = { kind: 'append'; n: number } | { kind: 'flush' } | { kind: 'truncate'; frac: number } | { kind: 'reopen' } | { kind: 'crash' };
     const op: fc.Arbitrary<Op> = fc.oneof(
       fc.record({ kind: fc.constant('append' as const), n: fc.integer({ min: 1, max: 700 }) }),
       fc.constant({ kind: 'flush' as const }),
       fc.record({ kind: fc.constant('truncate' as const), frac: fc.double({ min: 0, max: 1, noNaN: true }) }),
       fc.constant({ kind: 'reopen' as const }),
+      fc.constant({ kind: 'crash' as const }), // reopen without close: unflushed tiles are lost
     );
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 8 }), fc.nat(), async (ops, salt) => {
@@ -244,7 +245,7 @@ describe('TileStore', () => {
             logSize = Math.floor(logSize * o.frac);
             await store.truncateTo(logSize);
           } else {
-            await store.close();
+            if (o.kind === 'reopen') await store.close();
             store = await TileStore.open(dir);
             expect(store.size).toBeLessThanOrEqual(logSize);
             for (let i = store.size; i < logSize; i++) store.append(leaves[i] as Buffer);

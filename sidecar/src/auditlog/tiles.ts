@@ -11,72 +11,12 @@
 import { mkdir, open as openFile, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { cryptoError } from './crypto-errors.ts';
-import { EMPTY_ROOT, HASH_SIZE, consistencyProof, inclusionProof, nodeHash, rootFromReader, type HashReader } from './merkle.ts';
+import { EMPTY_ROOT, HASH_SIZE, consistencyProof, inclusionProof, rootFromReader, type HashReader } from './merkle.ts';
+import { TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, Tile, tilePath, parseTileIndex } from './tile.ts';
 
-export const TILE_HEIGHT = 8;
-export const TILE_WIDTH = 256;
-const TILE_BYTES = TILE_WIDTH * HASH_SIZE;
+export { TILE_HEIGHT, TILE_WIDTH, parseTileIndex, tilePath } from './tile.ts';
+
 const CACHE_TILES = 64;
-
-/** `tile/<L>/<N>` relative path of a full tile (C2SP tlog-tiles). */
-export function tilePath(level: number, index: number): string {
-  let digits = String(index);
-  digits = digits.padStart(Math.ceil(digits.length / 3) * 3, '0');
-  const groups: string[] = [];
-  for (let i = 0; i < digits.length; i += 3) groups.push(digits.slice(i, i + 3));
-  return ['tile', String(level), ...groups.map((g, i) => (i < groups.length - 1 ? `x${g}` : g))].join('/');
-}
-
-/** Inverse of the N encoding of tilePath: "x001/x234/067" -> 1234067; undefined if not one. */
-export function parseTileIndex(rel: string): number | undefined {
-  const parts = rel.split('/');
-  let n = 0;
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i] as string;
-    const last = i === parts.length - 1;
-    const m = (last ? /^(\d{3})$/ : /^x(\d{3})$/).exec(p);
-    if (m === null) return undefined;
-    n = n * 1000 + Number(m[1]);
-  }
-  return parts.length > 0 ? n : undefined;
-}
-
-/** One tile and the 8 levels inside it: rows[k][i] is the hash at tile-internal level k. */
-class Tile {
-  readonly bytes: Buffer;
-  readonly rows: Buffer[][] = [[], [], [], [], [], [], [], [], []];
-
-  constructor(bytes: Buffer = Buffer.alloc(TILE_BYTES)) {
-    this.bytes = bytes;
-  }
-
-  get width(): number {
-    return (this.rows[0] as Buffer[]).length;
-  }
-
-  push(h: Uint8Array): void {
-    let i = this.width;
-    const slot = this.bytes.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
-    if (slot.buffer !== h.buffer || slot.byteOffset !== h.byteOffset) slot.set(h);
-    (this.rows[0] as Buffer[]).push(slot);
-    // Complete every parent that this hash closes (i odd = right child).
-    for (let k = 0; i % 2 === 1; k++) {
-      const row = this.rows[k] as Buffer[];
-      (this.rows[k + 1] as Buffer[]).push(nodeHash(row[i - 1] as Buffer, row[i] as Buffer));
-      i = (i - 1) / 2;
-    }
-  }
-
-  static fromBytes(bytes: Buffer): Tile {
-    const t = new Tile(bytes);
-    for (let i = 0; i < TILE_WIDTH; i++) t.push(bytes.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE));
-    return t;
-  }
-
-  root(): Buffer {
-    return (this.rows[TILE_HEIGHT] as Buffer[])[0] as Buffer;
-  }
-}
 
 const key = (level: number, index: number): string => `${level}/${index}`;
 

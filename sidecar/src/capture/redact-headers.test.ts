@@ -52,3 +52,22 @@ describe('redactUrl', () => {
     expect(redactUrl('/v1/models')).toBe('/v1/models');
   });
 });
+
+describe('redactValue (property)', () => {
+  it('never lets 6 consecutive characters of a secret through', async () => {
+    const fc = (await import('fast-check')).default;
+    const secretChar = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_ '.split(''));
+    fc.assert(
+      fc.property(fc.array(secretChar, { minLength: 1, maxLength: 80 }), fc.constantFrom('', 'Bearer ', 'Basic ', 'token '), (chars, scheme) => {
+        const secret = chars.join('');
+        const out = redactValue(scheme + secret);
+        for (let i = 0; i + 6 <= secret.length; i++) {
+          const w = secret.slice(i, i + 6);
+          if (!scheme.includes(w) && w.trim().length === 6) expect(out.includes(w)).toBe(false);
+        }
+        expect(out.startsWith(scheme.split(' ')[0] ?? '')).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -18,14 +18,20 @@ export const DEFAULT_REDACTED_HEADERS: readonly string[] = [
 const MIN_REVEAL = 16;
 // A key-type prefix like `sk-` or `pk_` (letters only, at most 4): identifies the kind of key.
 const KEY_PREFIX = /^[A-Za-z]{1,4}[-_]/;
-// Auth schemes (RFC 9110 §11.1): a token followed by whitespace.
-const SCHEME = /^([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)\s+(.*)$/s;
+// Auth schemes (RFC 9110 §11.1) kept in clear: only known ones (the IANA HTTP Authentication
+// Scheme Registry plus common unregistered ones), so a secret that happens to contain a space
+// never has its first word taken for a scheme.
+const SCHEMES = new Set([
+  'basic', 'bearer', 'digest', 'hoba', 'mutual', 'negotiate', 'ntlm', 'oauth', 'scram-sha-1', 'scram-sha-256', 'vapid', 'dpop', 'gnap', 'concealed', 'privatetoken',
+  'token', 'apikey', 'api-key', 'key', 'aws4-hmac-sha256',
+]);
+const SCHEME = /^([A-Za-z][A-Za-z0-9-]{0,31})\s+(.*)$/s;
 
 export function redactValue(value: string): string {
   let scheme = '';
   let secret = value;
   const m = SCHEME.exec(value);
-  if (m !== null) {
+  if (m !== null && SCHEMES.has((m[1] as string).toLowerCase())) {
     scheme = `${m[1] as string} `;
     secret = m[2] as string;
   }

@@ -48,7 +48,7 @@ afterAll(async () => {
   await tmp.cleanup();
 });
 
-describe.concurrent('llmaudit CLI', () => {
+describe.concurrent('llmaudit CLI', { timeout: 60_000 }, () => {
   it('--help lists the commands', async () => {
     const r = await llmaudit('--help');
     expect(r.code).toBe(0);

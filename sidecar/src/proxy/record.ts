@@ -77,8 +77,13 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   const endpoint = route.endpoint.name;
 
   // 1. The client's side first, where policy allows.
-  if (started && pe !== null) res.destroy(); // cut mid-response (reset, abort, timeout): the client must not see it complete
-  else if (started && !strict) res.end();
+  if (started && pe !== null) {
+    // Cut mid-response (reset, abort, timeout): what arrived is relayed, but the client must not
+    // see the response complete.
+    const held = h.takeHeld();
+    if (held !== null && !res.destroyed) res.write(held);
+    res.destroy();
+  } else if (started && !strict) res.end();
   const durationMs = round(performance.now() - base.t0);
 
   // 2. Request side.
@@ -229,8 +234,10 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   let sentStatus = status;
   if (started) {
     if (pe === null && strict) {
+      const held = h.takeHeld();
       if (block) res.destroy();
-      else res.end();
+      else if (held === null) res.end();
+      else res.end(held);
     }
   } else if (errorText !== null) {
     if (block && pe?.code !== 'LLMAUDIT_E_CLIENT_ABORTED') {

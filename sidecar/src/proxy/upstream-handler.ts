@@ -43,6 +43,9 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   private pendingAbort: Error | null = null;
   private waitingDrain = false;
   private readonly feedAdapter: boolean;
+  private readonly strict: boolean;
+  private held: Buffer | null = null;
+  private flushScheduled = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -55,6 +58,7 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
       this.resolveDone = resolve;
     });
     this.feedAdapter = adapter !== null;
+    this.strict = config.log.durability === 'strict';
   }
 
   private readonly onDrain = (): void => {
@@ -99,8 +103,7 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     this.encoding = typeof enc === 'string' && enc !== '' && enc.toLowerCase() !== 'identity' ? enc : undefined;
     this.adapter?.setResponse({ status: statusCode, contentType: typeof ct === 'string' ? ct : null });
     if (this.streamed && this.encoding === undefined && this.adapter !== null && this.adapter.api !== 'opaque' && statusCode < 300) this.capture.digestOnly();
-    const strict = this.config.log.durability === 'strict';
-    const out = forwardResponseHeaders(headers as Record<string, string | string[] | undefined>, strict);
+    const out = forwardResponseHeaders(headers as Record<string, string | string[] | undefined>, this.strict);
     delete out['x-llmaudit-id'];
     try {
       this.res.writeHead(statusCode, out);
@@ -125,11 +128,43 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
         // An adapter bug must never break the relay; the entry records what the capture kept.
       }
     }
+    if (this.strict) {
+      // Hold each chunk for one turn of the event loop: if the upstream's end arrives in the same
+      // read (undici parses a whole socket read at once, so the final frame — `[DONE]`,
+      // `message_stop`, `done: true` — and the end usually come together), that last chunk stays
+      // held until the entry is on disk; otherwise it is flushed on the next turn.
+      if (this.held !== null) this.writeOut(controller, this.held);
+      this.held = chunk;
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(this.flushHeld);
+      }
+      return;
+    }
+    this.writeOut(controller, chunk);
+  }
+
+  private writeOut(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.res.write(chunk) && !this.waitingDrain) {
       this.waitingDrain = true;
       controller.pause();
       this.res.once('drain', this.onDrain);
     }
+  }
+
+  private readonly flushHeld = (): void => {
+    this.flushScheduled = false;
+    if (this.settled || this.held === null || this.controller === null) return;
+    const c = this.held;
+    this.held = null;
+    this.writeOut(this.controller, c);
+  };
+
+  /** The chunk held back under strict durability (null if none): written with res.end() after the append. */
+  takeHeld(): Buffer | null {
+    const c = this.held;
+    this.held = null;
+    return c;
   }
 
   onResponseEnd(): void {
