@@ -78,24 +78,37 @@ const SECRET_BEARER = 'sk-proj-SECRETbearer0123456789abcdefWXYZ';
 const SECRET_KEY = 'sk-ant-api03-SECRETxapikey0123456789QRST';
 
 describe('durability', () => {
-  it('strict: the last bytes of the response wait until the entry is appended', async () => {
-    const body = '{"object":"list","data":[]}';
-    const up = await upstream({ frames: [body], headers: { ...JSON_HEADERS, 'content-length': String(body.length) } });
+  it('strict: the final frame and the end of the response wait until the entry is appended', async () => {
+    const frames = ['data: {"n":0}\n\n', 'data: {"n":1}\n\n', 'data: [DONE]\n\n'];
+    const up = await upstream({ frames, headers: { 'content-type': 'text/event-stream' } });
     const s = await stack({ endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }], log: { durability: 'strict' } }, new GatedSink());
     const r = send(`${s.base}/llm/x`, { method: 'GET' });
     let ended = false;
     void r.done.then(() => (ended = true));
     await s.sink.called();
-    while (r.received() < body.length) await new Promise<void>((res) => setImmediate(res));
-    // Another full exchange through the proxy: the held response had every chance to end by now.
-    const other = send(`${s.base}/nope`, { method: 'GET' });
-    await other.done;
+    const before = (frames[0] as string).length + (frames[1] as string).length;
+    while (r.received() < before) await new Promise<void>((res) => setImmediate(res));
+    // Another full exchange through the proxy: the held frame had every chance to arrive by now.
+    await send(`${s.base}/nope`, { method: 'GET' }).done;
     expect(ended).toBe(false);
-    expect((await r.head).headers['content-length']).toBeUndefined(); // chunked, so the terminator is what we hold
+    expect(r.received()).toBe(before); // [DONE] is held with the end
+    expect((await r.head).headers['content-length']).toBeUndefined(); // chunked, so the terminator can be held
     s.sink.releaseAll();
     const reply = await r.done;
     expect(reply.ended).toBe(true);
-    expect(reply.body.toString()).toBe(body);
+    expect(reply.body.toString()).toBe(frames.join(''));
+  });
+
+  it('strict: a non-streamed body is held whole until the entry is appended', async () => {
+    const body = '{"object":"list","data":[]}';
+    const up = await upstream({ frames: [body], headers: { 'content-type': 'application/json', 'content-length': String(body.length) } });
+    const s = await stack({ endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }], log: { durability: 'strict' } }, new GatedSink());
+    const r = send(`${s.base}/llm/x`, { method: 'GET' });
+    await s.sink.called();
+    await send(`${s.base}/nope`, { method: 'GET' }).done;
+    expect(r.received()).toBe(0);
+    s.sink.releaseAll();
+    expect((await r.done).body.toString()).toBe(body);
   });
 
   it('batched: the response ends without waiting for the append', async () => {
@@ -115,8 +128,9 @@ describe('onLogFailure', () => {
     const sink = new MemorySink();
     sink.fail = true;
     const s = await stack({ endpoints: [{ name: 'openai', upstream: up.url, api: 'openai' }], log: { durability: 'strict', onLogFailure: 'block' } }, sink);
-    const first = await send(`${s.base}/openai/v1/models`, { method: 'GET' }).done;
-    expect(first.ended).toBe(false); // never seen complete: it was not recorded
+    // Never seen complete (here: not at all, the single chunk was held): it was not recorded.
+    const first = await send(`${s.base}/openai/v1/models`, { method: 'GET' }).done.catch((err: unknown) => ({ ended: false, err }));
+    expect(first.ended).toBe(false);
     expect(up.requests).toHaveLength(1);
 
     const refused = await send(`${s.base}/openai/v1/models`, { method: 'GET' }).done;

@@ -22,7 +22,8 @@ let current: WireFixture;
 beforeAll(async () => {
   up = await startReplayUpstream();
   up.script(() => current.script);
-  log = await openRealLog('batched');
+  // strict: every SDK must cope with the held final frame and chunked re-framing.
+  log = await openRealLog('strict');
   stack = await startStack({
     config: {
       listeners: [{ port: 0 }, { port: 0, defaultEndpoint: 'ollama' }],
@@ -32,6 +33,7 @@ beforeAll(async () => {
         { name: 'ollama', upstream: up.url, api: 'ollama' },
         { name: 'azure', upstream: up.url, api: 'azure-openai' },
       ],
+      log: { durability: 'strict' },
     },
     sink: log.log,
     chainDir: log.dir,

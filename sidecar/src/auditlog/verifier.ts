@@ -95,7 +95,7 @@ function openCheckpoint(note: string, keys: NoteVerifier[], label: string): Open
   const code = (last as { code?: string } | null)?.code;
   const why = last instanceof Error ? last.message : 'no key given';
   if (code === 'LLMAUDIT_E_CHECKPOINT_PARSE') fail(4, `${label}: ${why}`);
-  fail(5, `${label}: no valid signature by the given key (${why})`);
+  fail(5, `${label}: ${last instanceof Error ? why : 'no valid signature by the given key'}`);
 }
 
 export async function verifyLog(dir: string, options: VerifyOptions): Promise<VerifyReport> {

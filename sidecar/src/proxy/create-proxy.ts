@@ -190,7 +190,12 @@ export function createProxy(deps: ProxyDeps): Proxy {
           // Past the deadline: abort what is left; each still writes its (incomplete) entry.
           for (const a of aborters) a.abort();
           for (const s of servers) s.closeAllConnections(); // also ends requests still sending their body
-          await Promise.allSettled([...active]);
+          // Aborted exchanges still write their entries; a log that does not answer at all must not
+          // hold the shutdown forever either.
+          let grace: NodeJS.Timeout | undefined;
+          await Promise.race([Promise.allSettled([...active]), new Promise<void>((resolve) => (grace = setTimeout(resolve, Math.max(1000, drainMs))))]);
+          clearTimeout(grace);
+          if (active.size > 0) deps.logger.error({ pending: active.size }, 'shutdown: entries still unwritten after the grace period');
         }
         for (const s of servers) s.closeAllConnections();
         await upstreams.destroy();
