@@ -185,6 +185,15 @@ describe('header injection and smuggling', () => {
     expect(up.requests).toHaveLength(0);
   });
 
+  it('refuses dot segments that would step out of the upstream base path', async () => {
+    const up = await upstream();
+    const s = await stack({ endpoints: [{ name: 'openai', upstream: `${up.url}/v1`, api: 'openai' }] });
+    const answer = await raw(s.ports[0] as number, 'GET /openai/%2e%2e/admin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    expect(answer.startsWith('HTTP/1.1 400')).toBe(true);
+    expect(answer).toContain('LLMAUDIT_E_BAD_REQUEST');
+    expect(up.requests).toHaveLength(0);
+  });
+
   it('re-frames a chunked request so a smuggled second request cannot reach the upstream inside the first', async () => {
     const up = await upstream({ frames: ['ok'], headers: { 'content-type': 'text/plain' } });
     const s = await stack({ endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }] });

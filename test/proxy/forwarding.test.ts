@@ -107,10 +107,10 @@ describe('pass-through', () => {
     expect(r?.body.toString()).toBe('hello');
   });
 
-  it('delivers the first SSE frame before the upstream sends the rest', async () => {
+  it.each(['batched', 'strict'])('delivers the first SSE frame before the upstream sends the rest (%s)', async (durability) => {
     const up = await upstream({ headers: SSE, frames: ['data: {"n":0}\n\n', 'data: {"n":1}\n\n', 'data: [DONE]\n\n'] });
     up.gate(1);
-    const s = await stack({ endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }] });
+    const s = await stack({ endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }], log: { durability } });
     const res = await get(`${s.base}/llm/stream`, { method: 'POST', body: '{}' });
     const first = await new Promise<Buffer>((resolve) => res.once('data', resolve));
     expect(first.toString()).toBe('data: {"n":0}\n\n');

@@ -11,7 +11,7 @@ import type { Dispatcher } from 'undici';
 import type { ListenerConfig, SidecarConfig } from '../config/schema.ts';
 import type { ExchangeTracer, TraceHandle } from '../telemetry/types.ts';
 import type { ProxyMetrics } from './metrics.ts';
-import type { Router, RouteTarget } from './router.ts';
+import { hasDotSegment, type Router, type RouteTarget } from './router.ts';
 import type { Upstreams } from './upstreams.ts';
 import type { AuditSink } from './sink.ts';
 import type { MediaStore } from '../capture/media-store.ts';
@@ -76,6 +76,13 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
   const method = req.method ?? 'GET';
   const url = req.url ?? '/';
 
+  if (hasDotSegment(url)) {
+    req.resume();
+    ctx.metrics.failures.inc({ reason: 'bad_request' });
+    ctx.logger.warn({ id, method }, 'dot segments in the request path refused');
+    sendProxyError(res, errorBody('openai', 400, 'LLMAUDIT_E_BAD_REQUEST', `${proxyError('LLMAUDIT_E_BAD_REQUEST').message}: dot segments in the path`), 400);
+    return;
+  }
   const route = ctx.router.route(listener, url);
   if (route === null) {
     req.resume();

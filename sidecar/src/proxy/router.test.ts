@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseSidecarConfig } from '../config/index.ts';
-import { createRouter } from './router.ts';
+import { createRouter, hasDotSegment } from './router.ts';
 
 const config = parseSidecarConfig({
   listeners: [{ port: 0 }, { port: 0, defaultEndpoint: 'ollama' }],
@@ -41,4 +41,9 @@ describe('createRouter', () => {
   it('takes the path of an absolute-form request target', () => {
     expect(router.route(plain, 'http://evil.example/openai/models')?.upstreamPath).toBe('/v1/models');
   });
+});
+
+describe('hasDotSegment', () => {
+  it.each(['/openai/../admin', '/a/./b', '/a/%2e%2E/b', '/a/..', '/..?x=1', '/a/%2e/b'])('finds one in %s', (p) => expect(hasDotSegment(p)).toBe(true));
+  it.each(['/v1/chat/completions', '/a/..b/c', '/a/b.c', '/v1/models?x=../y', '/a/...'])('finds none in %s', (p) => expect(hasDotSegment(p)).toBe(false));
 });

@@ -77,3 +77,15 @@ export function createRouter(config: SidecarConfig): Router {
     },
   };
 }
+
+const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|$)/i;
+
+/**
+ * True when the path has `.` or `..` segments, literal or percent-encoded. They would be
+ * resolved against the upstream base path (RFC 3986 §5.2.4) and could step out of it
+ * (`/openai/../admin` → `/admin`); SDKs never send them, so such requests are refused.
+ */
+export function hasDotSegment(url: string): boolean {
+  const q = url.indexOf('?');
+  return DOT_SEGMENT.test(q === -1 ? url : url.slice(0, q));
+}
