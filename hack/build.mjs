@@ -9,9 +9,11 @@ import path from 'node:path';
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const standalone = process.argv.includes('--standalone');
 
+// Code splitting keeps what a command does not use out of its startup: `llmaudit verify` does not
+// load undici, OpenTelemetry or prom-client, which only `llmaudit proxy` imports (dynamically).
 const targets = [
-  { entry: 'sidecar/src/cli/main.ts', out: 'sidecar/dist/llmaudit.mjs' },
-  { entry: 'operator/src/main.ts', out: 'operator/dist/llmaudit-operator.mjs' },
+  { entry: 'sidecar/src/cli/main.ts', outdir: 'sidecar/dist', name: 'llmaudit' },
+  { entry: 'operator/src/main.ts', outdir: 'operator/dist', name: 'llmaudit-operator' },
 ];
 
 const externalExceptWorkspaces = {
@@ -25,8 +27,11 @@ for (const t of targets) {
   const entry = path.join(root, t.entry);
   if (!existsSync(entry)) continue;
   await build({
-    entryPoints: [entry],
-    outfile: path.join(root, t.out),
+    entryPoints: [{ in: entry, out: t.name }],
+    outdir: path.join(root, t.outdir),
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     platform: 'node',
     target: 'node20',

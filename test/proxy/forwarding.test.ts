@@ -229,4 +229,26 @@ describe('failures', () => {
     await s.sink.count(1);
     expect((s.sink.entries[0]?.response.error as { code: string }).code).toBe('LLMAUDIT_E_UPSTREAM_TIMEOUT');
   });
+
+  it.each([
+    ['idle (between chunks)', { idleMs: 50 }],
+    ['total', { totalMs: 100 }],
+  ])('cuts a stream that exceeds the %s timeout and records it as a timeout', async (_name, timeouts) => {
+    const up = await upstream({ headers: SSE, frames: ['data: {"n":0}\n\n', 'data: {"n":1}\n\n'] });
+    up.gate(1); // never released: the upstream goes silent after the first frame
+    const s = await stack({ endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }], timeouts });
+    const res = await get(`${s.base}/llm/stream`, { method: 'POST', body: '{}' });
+    const outcome = await new Promise<string>((resolve) => {
+      res.on('data', () => {});
+      res.on('end', () => resolve('end'));
+      res.on('error', () => resolve('error'));
+      res.on('aborted', () => resolve('aborted'));
+    });
+    expect(outcome).not.toBe('end');
+    await s.sink.count(1);
+    const e = s.sink.entries[0];
+    expect(e?.response.complete).toBe(false);
+    expect((e?.response.error as { code: string }).code).toBe('LLMAUDIT_E_UPSTREAM_TIMEOUT');
+    expect(e?.response.bytes).toBe(Buffer.byteLength('data: {"n":0}\n\n'));
+  });
 });

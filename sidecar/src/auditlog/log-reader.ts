@@ -69,7 +69,9 @@ export async function openLogReader(dir: string): Promise<LogReader> {
   const segments = await listSegments(dir);
   const segmentStarts = await segmentStartsOf(segments);
   const latestCheckpoint = await readLatestCheckpoint(dir);
-  const tiles = await TileStore.open(dir);
+  // Read-only: a reader (prove, the admin server's proofs) runs beside a live writer and must never
+  // delete the temp files or tiles the writer is in the middle of writing.
+  const tiles = await TileStore.open(dir, { readOnly: true });
   // Rebuild the edge only up to the newest checkpoint: that is all a proof is made against.
   const need = latestCheckpoint?.size ?? 0;
   if (tiles.size < need) {

@@ -239,6 +239,20 @@ describe('proofs', () => {
     expect(verifyProofBundle(rb, [keys.verifier])).toMatchObject({ index: 39, treeSize: 40 });
   });
 
+  it('a reader opened beside a live writer leaves the tile directory untouched', async () => {
+    // Bug: openLogReader opened the TileStore read-write, which deletes in-flight tile temp files,
+    // so `llmaudit prove` next to a running sidecar could break the writer's tile flush.
+    const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey });
+    for (let i = 0; i < 300; i++) await log.append(samplePayload(i));
+    await log.checkpoint();
+    const inFlight = path.join(dir, 'tile', '0', '001.tmp-writer');
+    await writeFile(inFlight, 'partial');
+    const reader = await openLogReader(dir);
+    expect(verifyProofBundle(await reader.prove(260), [keys.verifier]).index).toBe(260);
+    expect(await readFile(inFlight, 'utf8')).toBe('partial');
+    await log.close();
+  });
+
   it('consistency proofs between a kept checkpoint and the grown log verify', async () => {
     const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey });
     for (let i = 0; i < 7; i++) await log.append(samplePayload(i));

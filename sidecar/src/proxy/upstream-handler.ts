@@ -5,11 +5,11 @@
  * is exact: when `res.write()` returns false the upstream socket is paused until 'drain'.
  *
  * `durability: strict` (DESIGN.md "Durability"): the response goes out chunked (no
- * Content-Length) and res.end() — the terminating chunk, the last bytes — waits for the entry's
- * append, so a client never sees a complete response whose record is not on disk.
+ * Content-Length); the final data chunk (see onResponseData) and res.end() — the terminating
+ * chunk — wait for the entry's append, so a client never sees a complete response whose record
+ * is not on disk.
  */
-import type { ServerResponse } from 'node:http';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { SidecarConfig } from '../config/schema.ts';
 import { BodyCapture } from '../capture/body-capture.ts';
@@ -50,7 +50,7 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   constructor(
     private readonly res: ServerResponse,
     private readonly adapter: ProxyAdapter | null,
-    private readonly config: SidecarConfig,
+    config: SidecarConfig,
     private readonly t0: number,
   ) {
     this.capture = new BodyCapture(config.capture.maxBodyBytes);

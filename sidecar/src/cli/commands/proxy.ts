@@ -3,7 +3,6 @@
 // (docs/configuration.md lists every key, env variable and flag).
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { runProxy } from '../../main.ts';
 import type { CliContext } from '../cli-context.ts';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -36,6 +35,9 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--durability <mode>', 'strict (hold a response\'s end until its entry is on disk) or batched (default)')
     .option('--otlp-endpoint <url>', 'OTLP/HTTP base URL for spans (e.g. http://127.0.0.1:4318)')
     .action(async (o: ProxyOptions) => {
+      // Loaded on use: the proxy pulls in undici, OpenTelemetry and prom-client, which every other
+      // command (verify, prove, ...) would otherwise pay for at startup.
+      const { runProxy } = await import('../../main.ts');
       ctx.exitCode = await runProxy({
         flags: {
           config: o.config,
