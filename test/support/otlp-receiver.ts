@@ -6,6 +6,9 @@
  * answered 415: our exporter is configured for JSON, so a protobuf request is a bug.
  *
  * `failWith(status)` makes it refuse exports (a collector in trouble); `close()` stops it.
+ * `waitFor` gives up after `timeoutMs` (default 10 s, under vitest's 30 s test timeout) with the
+ * spans received so far in its message: when the proxy never ends a span, the test fails fast
+ * and says what it saw, instead of hanging until the test timeout with no clue.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -108,8 +111,10 @@ export interface OtlpReceiver {
   readonly spans: ReceivedSpan[];
   /** Export requests received (accepted or refused). */
   readonly requests: number;
-  /** Resolves once `predicate(spans)` holds; checked on every export that arrives. */
-  waitFor(predicate: (spans: ReceivedSpan[]) => boolean): Promise<ReceivedSpan[]>;
+  /** Request headers of the last export request (lower-cased names). */
+  readonly lastHeaders: Readonly<Record<string, string | string[] | undefined>>;
+  /** Resolves once `predicate(spans)` holds; checked on every export that arrives. Rejects after `timeoutMs`. */
+  waitFor(predicate: (spans: ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<ReceivedSpan[]>;
   failWith(status: number | null): void;
   close(): Promise<void>;
 }
@@ -128,10 +133,12 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const waiters: Array<{ predicate: (s: ReceivedSpan[]) => boolean; resolve: (s: ReceivedSpan[]) => void }> = [];
   let failStatus: number | null = null;
   let requests = 0;
+  let lastHeaders: IncomingMessage['headers'] = {};
 
   const server: Server = createServer((req, res) => {
     void (async () => {
       requests += 1;
+      lastHeaders = req.headers;
       let body = await readBody(req);
       if (req.method !== 'POST' || req.url !== '/v1/traces') {
         res.writeHead(404).end();
@@ -166,9 +173,26 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     get requests() {
       return requests;
     },
-    waitFor(predicate) {
+    get lastHeaders() {
+      return lastHeaders;
+    },
+    waitFor(predicate, timeoutMs = 10_000) {
       if (predicate(spans)) return Promise.resolve(spans);
-      return new Promise((resolve) => waiters.push({ predicate, resolve }));
+      return new Promise((resolve, reject) => {
+        const waiter = {
+          predicate,
+          resolve: (s: ReceivedSpan[]) => {
+            clearTimeout(timer);
+            resolve(s);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          const seen = spans.map((s) => `${s.name} [${String(s.attributes['llmaudit.span_type'] ?? '-')}]`);
+          reject(new Error(`OTLP receiver: condition not met after ${timeoutMs} ms; ${requests} export requests, ${spans.length} spans: ${seen.join(', ') || 'none'}`));
+        }, timeoutMs);
+        waiters.push(waiter);
+      });
     },
     failWith(status) {
       failStatus = status;

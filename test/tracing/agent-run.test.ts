@@ -14,7 +14,7 @@ import { createTracer, type OtelTracer, type TelemetryConfig } from '../../sidec
 import { startOtlpReceiver, SPAN_KIND_CLIENT, SPAN_KIND_INTERNAL, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.ts';
 import { startReplayUpstream, type RecordedRequest, type ReplayScript, type ReplayUpstream } from '../support/replay-upstream.ts';
 import { MemorySink, startStack, type Stack } from '../proxy/harness.ts';
-import { silentLogger, telemetryConfig } from './exchange-builders.ts';
+import { observeEnds, silentLogger, telemetryConfig } from './exchange-builders.ts';
 
 const WIRE = new URL('../fixtures/wire/', import.meta.url);
 const cleanups: Array<() => Promise<void>> = [];
@@ -56,6 +56,8 @@ interface Harness {
   receiver: OtlpReceiver;
   tracer: OtelTracer;
   registry: Registry;
+  /** Resolves once the proxy has ended `n` exchange spans. */
+  ended: (n: number) => Promise<void>;
 }
 
 async function harness(api: string, script: (req: RecordedRequest) => ReplayScript, telemetry: Partial<TelemetryConfig> = {}): Promise<Harness> {
@@ -72,10 +74,11 @@ async function harness(api: string, script: (req: RecordedRequest) => ReplayScri
     logger: silentLogger,
   });
   cleanups.push(() => tracer.close());
+  const observed = observeEnds(tracer);
   const sink = new MemorySink();
-  const stack = await startStack({ config: { endpoints: [{ name: api, upstream: upstream.url, api }] }, sink, tracer, deps: { origin: 'llmaudit.dev/demo/agent-0' } });
+  const stack = await startStack({ config: { endpoints: [{ name: api, upstream: upstream.url, api }] }, sink, tracer: observed.tracer, deps: { origin: 'llmaudit.dev/demo/agent-0' } });
   cleanups.push(() => stack.close());
-  return { stack, sink, upstream, receiver, tracer, registry };
+  return { stack, sink, upstream, receiver, tracer, registry, ended: observed.ended };
 }
 
 const hasToolResults = (req: RecordedRequest) => /"role":"tool"|"tool_result"/.test(req.body.toString('utf8'));
@@ -83,6 +86,7 @@ const hasToolResults = (req: RecordedRequest) => /"role":"tool"|"tool_result"/.t
 /** Every check the issue lists for one agent run (3 exchanges: tool call, final; 2 tool results). */
 async function expectOneTracedRun(h: Harness, toolName: string): Promise<void> {
   await h.sink.count(2);
+  await h.ended(2);
   await h.tracer.flush();
   const spans = await h.receiver.waitFor((s) => s.length >= 4);
   expect(spans).toHaveLength(4);

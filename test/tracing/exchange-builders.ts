@@ -6,7 +6,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { ApiKind, MessageSummary, NormalizedExchange, OperationName, ProviderName, ToolCall, ToolResult } from '../../sidecar/src/adapters/types.ts';
 import { TelemetrySchema } from '../../sidecar/src/config/schema.ts';
 import type { TelemetryConfig } from '../../sidecar/src/telemetry/otel-tracer.ts';
-import type { ExchangeOutcome, SpanType, TraceRequestInfo } from '../../sidecar/src/telemetry/types.ts';
+import type { ExchangeOutcome, ExchangeTracer, SpanType, TraceRequestInfo } from '../../sidecar/src/telemetry/types.ts';
 
 export function telemetryConfig(over: Partial<TelemetryConfig> = {}): TelemetryConfig {
   return { ...(Value.Default(TelemetrySchema, {}) as TelemetryConfig), exportIntervalMs: 10, ...over };
@@ -81,3 +81,35 @@ export function outcome(x: NormalizedExchange | null, spanType: SpanType, over: 
 }
 
 export const silentLogger = { warn() {}, info() {} };
+
+/**
+ * Wraps a tracer to await the proxy's handle.end() calls. The proxy ends a span after the entry
+ * is appended, which (batched durability) can be after the client already has its last byte: a
+ * test that flushes right after the client returns could flush before the last span exists.
+ */
+export function observeEnds<T extends ExchangeTracer>(tracer: T): { tracer: ExchangeTracer; ended: (n: number) => Promise<void> } {
+  let count = 0;
+  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  const wrapped: ExchangeTracer = {
+    begin(info) {
+      const h = tracer.begin(info);
+      return {
+        ids: h.ids,
+        upstreamHeaders: h.upstreamHeaders,
+        end(o) {
+          h.end(o);
+          count += 1;
+          for (const w of waiters.filter((x) => count >= x.n)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve();
+          }
+        },
+      };
+    },
+    close: () => tracer.close(),
+  };
+  return {
+    tracer: wrapped,
+    ended: (n) => (count >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
+  };
+}

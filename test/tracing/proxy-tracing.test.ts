@@ -3,13 +3,13 @@
  * with the openai SDK and the real tracer (issue 4 "Tests that must exist").
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import OpenAI from 'openai';
+import OpenAI, { AzureOpenAI } from 'openai';
 import { Registry } from 'prom-client';
 import { createTracer, type OtelTracer, type TelemetryConfig } from '../../sidecar/src/telemetry/otel-tracer.ts';
-import { startOtlpReceiver, type OtlpReceiver } from '../support/otlp-receiver.ts';
+import { SPAN_KIND_CLIENT, startOtlpReceiver, type OtlpReceiver } from '../support/otlp-receiver.ts';
 import { startReplayUpstream, type ReplayScript, type ReplayUpstream } from '../support/replay-upstream.ts';
 import { MemorySink, startStack, type Stack } from '../proxy/harness.ts';
-import { silentLogger, telemetryConfig } from './exchange-builders.ts';
+import { observeEnds, silentLogger, telemetryConfig } from './exchange-builders.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -38,10 +38,12 @@ interface H {
   receiver: OtlpReceiver;
   tracer: OtelTracer;
   registry: Registry;
+  /** Resolves once the proxy has ended `n` exchange spans. */
+  ended: (n: number) => Promise<void>;
   client: OpenAI;
 }
 
-async function harness(telemetry: Partial<TelemetryConfig> = {}, upstreamUrl?: string): Promise<H> {
+async function harness(telemetry: Partial<TelemetryConfig> = {}, upstreamUrl?: string, endpoint: { name: string; api: string } = { name: 'openai', api: 'openai' }): Promise<H> {
   const receiver = await startOtlpReceiver();
   cleanups.push(() => receiver.close());
   const upstream = await startReplayUpstream(answer('Hello.'));
@@ -49,11 +51,12 @@ async function harness(telemetry: Partial<TelemetryConfig> = {}, upstreamUrl?: s
   const registry = new Registry();
   const tracer = createTracer({ telemetry: telemetryConfig({ otlpEndpoint: receiver.url, ...telemetry }), resource: { serviceName: 'app' }, registry, logger: silentLogger });
   cleanups.push(() => tracer.close());
+  const observed = observeEnds(tracer);
   const sink = new MemorySink();
-  const stack = await startStack({ config: { endpoints: [{ name: 'openai', upstream: upstreamUrl ?? upstream.url, api: 'openai' }] }, sink, tracer });
+  const stack = await startStack({ config: { endpoints: [{ name: endpoint.name, upstream: upstreamUrl ?? upstream.url, api: endpoint.api }] }, sink, tracer: observed.tracer });
   cleanups.push(() => stack.close());
-  const client = new OpenAI({ baseURL: `${stack.base}/openai/v1`, apiKey: 'sk-test', maxRetries: 0 });
-  return { stack, sink, upstream, receiver, tracer, registry, client };
+  const client = new OpenAI({ baseURL: `${stack.base}/${endpoint.name}/v1`, apiKey: 'sk-test', maxRetries: 0 });
+  return { stack, sink, upstream, receiver, tracer, registry, client, ended: observed.ended };
 }
 
 const ask = (h: H, messages: OpenAI.Chat.ChatCompletionMessageParam[], headers: Record<string, string> = {}) =>
@@ -136,8 +139,36 @@ describe('errors and outages', () => {
       expect(r.choices[0]!.message.content).toBe('Hello.');
     }
     expect(h.sink.entries).toHaveLength(5);
+    // The span ends after the append, possibly after the client has its answer: wait for all
+    // five, else the flush below can run before the last span exists (and count 4).
+    await h.ended(5);
     await h.tracer.flush();
     const dropped = (await h.registry.getSingleMetric('llmaudit_telemetry_spans_dropped_total')!.get()).values;
     expect(dropped.filter((v) => v.labels['reason'] === 'export_failed').reduce((n, v) => n + v.value, 0)).toBe(5);
+  });
+});
+
+describe('providers behind the OpenAI wire format', () => {
+  it('Azure OpenAI (deployment path, AzureOpenAI client): gen_ai.provider.name azure.ai.openai, named after the deployment', async () => {
+    const h = await harness({}, undefined, { name: 'azure', api: 'azure-openai' });
+    const azure = new AzureOpenAI({ endpoint: `${h.stack.base}/azure`, apiKey: 'azure-key', apiVersion: '2024-10-21', deployment: 'gpt-4o-prod', maxRetries: 0 });
+    await azure.chat.completions.create({ model: 'gpt-4o-prod', messages: [{ role: 'user', content: 'hi from azure' }] });
+    await h.ended(1);
+    await h.tracer.flush();
+    const [span] = await h.receiver.waitFor((s) => s.length >= 1);
+    expect(h.upstream.requests[0]!.url).toMatch(/^\/openai\/deployments\/gpt-4o-prod\/chat\/completions\?api-version=/);
+    expect(span).toMatchObject({ name: 'chat gpt-4o-prod', kind: SPAN_KIND_CLIENT });
+    expect(span!.attributes).toMatchObject({ 'gen_ai.provider.name': 'azure.ai.openai', 'gen_ai.request.model': 'gpt-4o-prod', 'gen_ai.response.model': 'gpt-4o-mini-2024-07-18', 'llmaudit.span_type': 'FINAL_RESPONSE' });
+    expect(h.sink.entries[0]!.trace.spanId).toBe(span!.spanId);
+  });
+
+  it('Ollama\'s OpenAI-compatible /v1 (openai client): gen_ai.provider.name ollama', async () => {
+    const h = await harness({}, undefined, { name: 'ollama', api: 'ollama' });
+    await h.client.chat.completions.create({ model: 'qwen3:8b', messages: [{ role: 'user', content: 'hi from ollama' }] });
+    await h.ended(1);
+    await h.tracer.flush();
+    const [span] = await h.receiver.waitFor((s) => s.length >= 1);
+    expect(span!.name).toBe('chat qwen3:8b');
+    expect(span!.attributes).toMatchObject({ 'gen_ai.provider.name': 'ollama', 'llmaudit.api': 'openai.chat', 'gen_ai.usage.input_tokens': 12 });
   });
 });

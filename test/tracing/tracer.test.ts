@@ -80,6 +80,26 @@ describe('exchange spans', () => {
     expect(h.upstreamHeaders['traceparent']).toBe(`00-${h.ids.traceId}-${h.ids.spanId}-01`);
   });
 
+  it('reports cache and reasoning tokens where the API does, and the provider as detected (azure.ai.openai, ollama)', async () => {
+    tracer = makeTracer();
+    const azure = { ...exchange({ model: 'gpt-4o-deploy' }), provider: 'azure.ai.openai' as const, usage: { inputTokens: 100, outputTokens: 50, cacheReadTokens: 60, reasoningTokens: 30 } };
+    const claude = { ...exchange({ family: 'anthropic', firstUser: 'b' }), usage: { inputTokens: 5, outputTokens: 9, cacheReadTokens: 0, cacheCreationTokens: 400 } };
+    const ollama = { ...exchange({ family: 'ollama', firstUser: 'c' }), usage: { inputTokens: 3, outputTokens: 4 } };
+    for (const x of [azure, claude, ollama]) tracer.begin(requestInfo(x)).end(outcome(x, 'FINAL_RESPONSE'));
+    await tracer.flush();
+    const spans = await receiver.waitFor((sp) => sp.length >= 3);
+    const by = (p: string) => spans.find((s) => s.attributes['gen_ai.provider.name'] === p)!.attributes;
+    expect(by('azure.ai.openai')).toMatchObject({ 'gen_ai.usage.cache_read.input_tokens': 60, 'gen_ai.usage.reasoning.output_tokens': 30 });
+    expect(by('anthropic')).toMatchObject({ 'gen_ai.usage.cache_read.input_tokens': 0, 'gen_ai.usage.cache_creation.input_tokens': 400 });
+    expect(by('anthropic')['gen_ai.usage.reasoning.output_tokens']).toBeUndefined();
+    expect(by('ollama')).toMatchObject({ 'gen_ai.usage.input_tokens': 3, 'gen_ai.usage.output_tokens': 4 });
+    for (const k of ['gen_ai.usage.cache_read.input_tokens', 'gen_ai.usage.cache_creation.input_tokens', 'gen_ai.usage.reasoning.output_tokens']) {
+      expect(by('ollama')[k]).toBeUndefined(); // not reported: absent, not 0
+    }
+    // Non-streamed: no time to first chunk (semconv defines it for streamed responses only).
+    expect(by('ollama')['gen_ai.response.time_to_first_chunk']).toBeUndefined();
+  });
+
   it('puts message content on spans only when captureContent is on', async () => {
     tracer = makeTracer({ captureContent: true });
     const x = exchange();
@@ -317,6 +337,39 @@ describe('sampling and export', () => {
     await tracer.flush();
     await receiver.waitFor((sp) => sp.length >= 1);
     expect(await metric('llmaudit_telemetry_spans_exported_total')).toBe(1);
+  });
+
+  it('sends the configured headers to the collector, and a reload changes them', async () => {
+    tracer = makeTracer({ headers: { authorization: 'Bearer otlp-1', 'x-tenant': 'shop' } });
+    const x = exchange({ firstUser: 'h1' });
+    tracer.begin(requestInfo(x)).end(outcome(x, 'FINAL_RESPONSE'));
+    await tracer.flush();
+    await receiver.waitFor((sp) => sp.length >= 1);
+    expect(receiver.lastHeaders).toMatchObject({ authorization: 'Bearer otlp-1', 'x-tenant': 'shop' });
+    tracer.reload(telemetryConfig({ otlpEndpoint: receiver.url, headers: { authorization: 'Bearer otlp-2' }, timeoutMs: 2_000 }));
+    const y = exchange({ firstUser: 'h2' });
+    tracer.begin(requestInfo(y)).end(outcome(y, 'FINAL_RESPONSE'));
+    await tracer.flush();
+    await receiver.waitFor((sp) => sp.length >= 2);
+    expect(receiver.lastHeaders['authorization']).toBe('Bearer otlp-2');
+    expect(receiver.lastHeaders['x-tenant']).toBeUndefined();
+  });
+
+  it('an unreachable collector (nothing listening) costs no exchange, is counted, and is logged once per interval', async () => {
+    const warnings: Array<Record<string, unknown>> = [];
+    await receiver.close(); // connection refused from now on
+    tracer = makeTracer({ timeoutMs: 200 }, { warn: (o: object) => void warnings.push(o as Record<string, unknown>), info() {} });
+    for (let i = 0; i < 6; i++) {
+      const x = exchange({ firstUser: `down ${i}` });
+      const h = tracer.begin(requestInfo(x)); // returns at once: nothing waits on the collector
+      expect(h.ids.traceId).toMatch(/^[0-9a-f]{32}$/);
+      h.end(outcome(x, 'FINAL_RESPONSE'));
+      if (i % 2 === 1) await tracer.flush();
+    }
+    await tracer.flush();
+    expect(await metric('llmaudit_telemetry_spans_dropped_total', { reason: 'export_failed' })).toBe(6);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ reason: 'export_failed' });
   });
 
   it('drops and counts spans beyond the bounded queue instead of growing', async () => {

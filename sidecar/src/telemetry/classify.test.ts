@@ -10,6 +10,11 @@ const FAMILY: Record<string, { api: ApiKind; provider: ProviderName; operation: 
   'anthropic.messages': { api: 'anthropic.messages', provider: 'anthropic', operation: 'chat' },
   'ollama.chat': { api: 'ollama.chat', provider: 'ollama', operation: 'chat' },
   'ollama.generate': { api: 'ollama.generate', provider: 'ollama', operation: 'text_completion' },
+  // Same wire shapes as OpenAI's, other providers (adapters/detect.ts): Azure OpenAI
+  // (/openai/deployments/{d}/chat/completions, /openai/v1/responses) and Ollama's OpenAI-compatible /v1.
+  'azure.ai.openai chat': { api: 'openai.chat', provider: 'azure.ai.openai', operation: 'chat' },
+  'azure.ai.openai responses': { api: 'openai.responses', provider: 'azure.ai.openai', operation: 'chat' },
+  'ollama /v1/chat/completions': { api: 'openai.chat', provider: 'ollama', operation: 'chat' },
 };
 
 function messages(over: Partial<MessageSummary> = {}): MessageSummary {
@@ -55,6 +60,9 @@ const NATIVE: Record<string, { toolStop: string; stop: string; truncated: string
   'anthropic.messages': { toolStop: 'tool_use', stop: 'end_turn', truncated: 'max_tokens' },
   'ollama.chat': { toolStop: 'stop', stop: 'stop', truncated: 'length' },
   'ollama.generate': { toolStop: 'stop', stop: 'stop', truncated: 'length' },
+  'azure.ai.openai chat': { toolStop: 'tool_calls', stop: 'stop', truncated: 'length' },
+  'azure.ai.openai responses': { toolStop: 'completed', stop: 'completed', truncated: 'max_output_tokens' },
+  'ollama /v1/chat/completions': { toolStop: 'tool_calls', stop: 'stop', truncated: 'length' },
 };
 
 interface Row {
@@ -95,6 +103,18 @@ rows.push(
 );
 
 describe('classifyExchange', () => {
+  it('the table covers every conversational API family and every provider', () => {
+    const all: Record<ApiKind, true> = {
+      'openai.chat': true, 'openai.responses': true, 'openai.completions': true, 'openai.embeddings': true,
+      'anthropic.messages': true, 'ollama.chat': true, 'ollama.generate': true, 'ollama.embed': true, opaque: true,
+    };
+    const conversational = Object.keys(all).filter((k) => !['openai.embeddings', 'ollama.embed', 'opaque'].includes(k));
+    expect(new Set(Object.values(FAMILY).map((f) => f.api))).toEqual(new Set(conversational));
+    expect(new Set(Object.values(FAMILY).map((f) => f.provider))).toEqual(new Set(['openai', 'azure.ai.openai', 'anthropic', 'ollama']));
+    const classes = new Set(rows.map((r) => r.want));
+    for (const c of ['ERROR', 'TOOL_CALL', 'FINAL_RESPONSE', 'AGENT_THINKING'] as const) expect(classes).toContain(c);
+  });
+
   it.each(rows)('$name → $want', ({ exchange, status, errorType, want }) => {
     expect(classifyExchange({ exchange, status: status ?? 200, errorType: errorType ?? null })).toBe(want);
   });
