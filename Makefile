@@ -33,7 +33,7 @@ crds: ## Regenerate the CRD YAML from the TypeScript types
 crds-check: ## Fail if the committed CRD YAML differs from the generated one
 	npx tsx hack/gen-crds.ts --check
 
-ci: install test ## What CI runs: install, generated-file drift check, tests
+ci: install crds-check test ## What CI runs: install, generated-file drift check, tests
 
 demo: ## The main job: run the proxy in front of Ollama or a scripted upstream, record, prove, verify
 	npx tsx hack/demo.ts

@@ -16,7 +16,8 @@
  * a deadline; everything is on 127.0.0.1. The load generator (undici pools) runs in this process,
  * so on a small machine all processes share the CPUs: compare rows of one run, not across runs.
  *
- *   npm run bench -- proxy [--quick] [--json] [--only direct,batched,strict,tracing,floor,portkey]
+ *   npm run bench -- proxy [--quick] [--json] [--only direct,batched,strict,tracing,floor,portkey,baseline]
+ *                          [--baseline OTHER/llmaudit.mjs]   (another build, batched, side by side)
  *   LLMAUDIT_BENCH_PROFILE=/tmp/prof npm run bench -- proxy --only direct,batched   (CPU profiles)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -240,17 +241,17 @@ async function startOtlpSink(): Promise<{ url: string; spans: () => number; clos
   };
 }
 
-async function startLlmaudit(name: string, key: string, upstreamUrl: string, extra: string[]): Promise<Target> {
+async function startLlmaudit(name: string, key: string, upstreamUrl: string, extra: string[], cliPath = cli): Promise<Target> {
   const dir = await mkdtemp(path.join(tmpdir(), 'llmaudit-bench-'));
   // LLMAUDIT_BENCH_PROFILE=DIR: a V8 CPU profile of each llmaudit process, written at its exit.
   const profile = process.env.LLMAUDIT_BENCH_PROFILE;
   const nodeArgs = profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
-  const child = spawnChild([...nodeArgs, cli, 'proxy', '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', dir, ...extra]);
+  const child = spawnChild([...nodeArgs, cliPath, 'proxy', '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', dir, ...extra]);
   const port = await waitForLine(child, jsonPort, name);
   return { name, key, url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: async () => (await stopChild(child), await rm(dir, { recursive: true, force: true })) };
 }
 
-export async function runProxyBench(opts: { quick?: boolean; only?: string[]; log?: (s: string) => void } = {}): Promise<{ rows: ProxyBenchRow[]; notes: string[] }> {
+export async function runProxyBench(opts: { quick?: boolean; only?: string[]; baseline?: string; log?: (s: string) => void } = {}): Promise<{ rows: ProxyBenchRow[]; notes: string[] }> {
   const s = opts.quick === true ? QUICK : FULL;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
@@ -259,11 +260,14 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; lo
   const upPort = await waitForLine(upstream, jsonPort, 'upstream');
   const upstreamUrl = `http://127.0.0.1:${upPort}`;
   const otlp = await startOtlpSink();
-  const want = (k: string) => opts.only === undefined || opts.only.includes(k);
+  const want = (k: string) => (opts.only === undefined ? k !== 'baseline' || opts.baseline !== undefined : opts.only.includes(k));
+  const baseline = opts.baseline;
 
   const factories: Array<{ key: string; name: string; start: () => Promise<Target> }> = [
     { key: 'direct', name: 'direct', start: async () => ({ name: 'direct', key: 'direct', url: upstreamUrl, headers: {}, pid: null, stop: async () => undefined }) },
     { key: 'batched', name: 'llmaudit (batched)', start: () => startLlmaudit('llmaudit (batched)', 'batched', upstreamUrl, ['--durability', 'batched']) },
+    // --baseline DIR/llmaudit.mjs: another build (e.g. before a change), batched, for a side-by-side comparison in one run.
+    { key: 'baseline', name: 'baseline build (batched)', start: () => (baseline === undefined ? Promise.reject(new Error('no --baseline PATH given')) : startLlmaudit('baseline build (batched)', 'baseline', upstreamUrl, ['--durability', 'batched'], baseline)) },
     { key: 'strict', name: 'llmaudit (strict)', start: () => startLlmaudit('llmaudit (strict)', 'strict', upstreamUrl, ['--durability', 'strict']) },
     { key: 'tracing', name: 'llmaudit (tracing 100%)', start: () => startLlmaudit('llmaudit (tracing 100%)', 'tracing', upstreamUrl, ['--durability', 'batched', '--otlp-endpoint', otlp.url]) },
     {
@@ -398,7 +402,9 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const args = process.argv.slice(2);
   const at = args.indexOf('--only');
   const only = at === -1 ? undefined : (args[at + 1] ?? '').split(',');
-  const { rows, notes } = await runProxyBench({ quick: args.includes('--quick'), ...(only === undefined ? {} : { only }) });
+  const b = args.indexOf('--baseline');
+  const baseline = b === -1 ? undefined : args[b + 1];
+  const { rows, notes } = await runProxyBench({ quick: args.includes('--quick'), ...(only === undefined ? {} : { only }), ...(baseline === undefined ? {} : { baseline }) });
   const result = { bench: 'proxy', at: new Date().toISOString(), node: process.version, rows, derived: derive(rows), targets: checkTargets(rows), notes };
   if (args.includes('--json')) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {

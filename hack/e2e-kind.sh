@@ -79,7 +79,9 @@ wait_for "pod-template label set by the operator" 120 \
   bash -c "kubectl -n $NS_APP get deploy chat -o jsonpath='{.spec.template.metadata.labels.llmaudit\.dev/inject}' | grep -qx true"
 kubectl -n "$NS_APP" rollout status deploy/chat --timeout=600s
 
-POD=$(kubectl -n "$NS_APP" get pods -l app=chat -o jsonpath='{.items[0].metadata.name}')
+# Right after the rollout the old, uninjected pod may still be terminating: pick a labelled one.
+POD=$(kubectl -n "$NS_APP" get pods -l app=chat,llmaudit.dev/inject=true --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}')
+[[ -n $POD ]] || die "no running pod labelled llmaudit.dev/inject=true"
 log "injected pod $POD"
 kubectl -n "$NS_APP" get pod "$POD" -o json >"$WORK/pod.json"
 node -e '
@@ -95,11 +97,18 @@ node -e '
   console.log("sidecar present and hardened");
 ' "$WORK/pod.json"
 
-wait_for "entries recorded in the AuditPolicy status" 600 \
-  bash -c "[[ \$(kubectl -n $NS_APP get auditpolicies demo -o jsonpath='{.status.entries}') -gt 2 ]]"
+# `kubectl get auditpolicies`: Ready, Workloads, Pods, Missing come from the operator now;
+# Entries and Last Checkpoint are filled by the witness (a later issue), so they are printed, not
+# asserted.
+ap() { kubectl -n "$NS_APP" get auditpolicies demo -o jsonpath="$1"; }
+wait_for "AuditPolicy demo Ready with the injected pod counted" 300 \
+  bash -c "[[ \$(kubectl -n $NS_APP get auditpolicies demo -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}') == True && \$(kubectl -n $NS_APP get auditpolicies demo -o jsonpath='{.status.podsInjected}') -ge 1 ]]"
 kubectl -n "$NS_APP" get auditpolicies
-kubectl -n "$NS_APP" get auditpolicies demo -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True \
-  || die "AuditPolicy demo is not Ready"
+[[ $(ap '{.status.workloads}') == 1 ]] || die "AuditPolicy demo: status.workloads is not 1"
+[[ $(ap '{.status.podsMissing}') == 0 ]] || die "AuditPolicy demo: status.podsMissing is not 0"
+kubectl get auditpolicies -A --no-headers | grep -q '^demo' || die "kubectl get auditpolicies -A does not list demo"
+kubectl -n "$NS_APP" get ap demo >/dev/null || die "short name ap does not resolve"
+kubectl get llmaudit -A --no-headers | grep -q demo || die "category llmaudit does not list the AuditPolicy"
 
 log "spans in Jaeger"
 kubectl -n observability port-forward svc/jaeger 16686:16686 >/dev/null 2>&1 &

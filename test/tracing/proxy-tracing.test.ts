@@ -43,7 +43,7 @@ interface H {
   client: OpenAI;
 }
 
-async function harness(telemetry: Partial<TelemetryConfig> = {}, upstreamUrl?: string, endpoint: { name: string; api: string } = { name: 'openai', api: 'openai' }): Promise<H> {
+async function harness(telemetry: Partial<TelemetryConfig> = {}, upstreamUrl?: string, endpoint: { name: string; api: string } = { name: 'openai', api: 'openai' }, config: Record<string, unknown> = {}): Promise<H> {
   const receiver = await startOtlpReceiver();
   cleanups.push(() => receiver.close());
   const upstream = await startReplayUpstream(answer('Hello.'));
@@ -53,7 +53,7 @@ async function harness(telemetry: Partial<TelemetryConfig> = {}, upstreamUrl?: s
   cleanups.push(() => tracer.close());
   const observed = observeEnds(tracer);
   const sink = new MemorySink();
-  const stack = await startStack({ config: { endpoints: [{ name: endpoint.name, upstream: upstreamUrl ?? upstream.url, api: endpoint.api }] }, sink, tracer: observed.tracer });
+  const stack = await startStack({ config: { endpoints: [{ name: endpoint.name, upstream: upstreamUrl ?? upstream.url, api: endpoint.api }], ...config }, sink, tracer: observed.tracer });
   cleanups.push(() => stack.close());
   const client = new OpenAI({ baseURL: `${stack.base}/${endpoint.name}/v1`, apiKey: 'sk-test', maxRetries: 0 });
   return { stack, sink, upstream, receiver, tracer, registry, client, ended: observed.ended };
@@ -129,6 +129,17 @@ describe('errors and outages', () => {
     expect(span!.attributes['llmaudit.span_type']).toBe('ERROR');
     expect(span!.attributes['error.type']).toMatch(/upstream/);
     expect(h.sink.entries[0]!.trace.spanType).toBe('ERROR');
+  });
+
+  it('classifies an upstream that never answers (headers timeout) as ERROR with error.type timeout', async () => {
+    const h = await harness({}, undefined, undefined, { timeouts: { headersMs: 100 } });
+    h.upstream.script({ frames: [], hang: true });
+    await expect(ask(h, [{ role: 'user', content: 'hi' }])).rejects.toThrow();
+    await h.ended(1);
+    await h.tracer.flush();
+    const [span] = await h.receiver.waitFor((s) => s.length >= 1);
+    expect(span!.attributes).toMatchObject({ 'llmaudit.span_type': 'ERROR', 'error.type': 'timeout', 'http.response.status_code': 504 });
+    expect(h.sink.entries[0]!.trace).toMatchObject({ spanType: 'ERROR', spanId: span!.spanId });
   });
 
   it('keeps traffic flowing when the collector is down, and counts the dropped spans', async () => {

@@ -3,6 +3,12 @@ import jsonpatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import { diffJson, escapePointer } from './json-patch.ts';
 
+// Regression: fc.jsonValue sometimes yields a `__proto__` (or constructor/prototype) key, which
+// fast-json-patch refuses by design (prototype-pollution guard), so the property failed on some
+// seeds. Kubernetes objects never carry such keys; the generators drop them.
+const noProtoKeys = (v: unknown): unknown =>
+  JSON.parse(JSON.stringify(v), (k, x: unknown) => (k === '__proto__' || k === 'constructor' || k === 'prototype' ? undefined : x)) as unknown;
+
 const apply = (doc: unknown, ops: ReturnType<typeof diffJson>) =>
   jsonpatch.applyPatch(structuredClone(doc), jsonpatch.deepClone(ops) as jsonpatch.Operation[], true, false).newDocument as unknown;
 
@@ -27,7 +33,7 @@ describe('diffJson (RFC 6902)', () => {
   });
 
   it('applied by an independent implementation, turns any JSON value into any other', () => {
-    const json = fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown);
+    const json = fc.jsonValue({ maxDepth: 4 }).map(noProtoKeys);
     fc.assert(
       fc.property(json, json, (a, b) => {
         expect(apply(a, diffJson(a, b))).toEqual(b);
@@ -37,7 +43,7 @@ describe('diffJson (RFC 6902)', () => {
   });
 
   it('turns a value into a grown copy of itself', () => {
-    const arr = fc.array(fc.jsonValue({ maxDepth: 2 }), { maxLength: 5 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown[]);
+    const arr = fc.array(fc.jsonValue({ maxDepth: 2 }), { maxLength: 5 }).map((v) => noProtoKeys(v) as unknown[]);
     fc.assert(
       fc.property(arr, arr, arr, (front, mid, back) => {
         const from = { xs: mid };

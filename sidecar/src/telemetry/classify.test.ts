@@ -89,7 +89,7 @@ for (const family of Object.keys(FAMILY)) {
     { name: `${family}: HTTP 500`, exchange: null, status: 500, want: 'ERROR' },
     { name: `${family}: error in body after 200`, exchange: exchangeOf(family, { apiError: { type: 'overloaded_error', message: 'x' } }), want: 'ERROR' },
     { name: `${family}: stream cut before its terminator`, exchange: exchangeOf(family, { stream: true, complete: false }), want: 'ERROR' },
-    { name: `${family}: upstream timeout`, exchange: null, status: 504, errorType: 'upstream_timeout', want: 'ERROR' },
+    { name: `${family}: upstream timeout`, exchange: null, status: 504, errorType: 'timeout', want: 'ERROR' },
     { name: `${family}: policy block`, exchange: exchangeOf(family), status: 403, errorType: 'policy_block', want: 'ERROR' },
     { name: `${family}: tool calls but transport failed`, exchange: exchangeOf(family, { toolCalls: CALL }), status: 200, errorType: 'upstream_reset', want: 'ERROR' },
   );
