@@ -12,7 +12,6 @@ CLUSTER=${CLUSTER:-llmaudit-e2e}
 TAG=${TAG:-e2e}
 NS_SYS=llmaudit-system
 NS_APP=demo
-WORK=$(mktemp -d)
 
 log() { printf '\033[36m[e2e]\033[0m %s\n' "$*"; }
 die() { printf '\033[31m[e2e] FAIL:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -26,6 +25,8 @@ if ! command -v kind >/dev/null; then
   exit 0
 fi
 bash hack/install-tools.sh >/dev/null
+# Created only once the run goes ahead (a skipped run leaves nothing behind); removed by cleanup.
+WORK=$(mktemp -d)
 
 cleanup() {
   local rc=$?
@@ -35,6 +36,7 @@ cleanup() {
     kubectl -n "$NS_SYS" logs deploy/llmaudit-operator --tail=100 || true
     kubectl -n "$NS_APP" describe pods || true
   fi
+  [[ -z ${PF:-} ]] || kill "$PF" 2>/dev/null || true
   [[ ${KEEP:-0} == 1 ]] || kind delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
   rm -rf "$WORK"
   exit $rc
@@ -53,7 +55,15 @@ wait_for() {
 }
 
 log "cluster $CLUSTER"
-kind get clusters | grep -qx "$CLUSTER" || kind create cluster --name "$CLUSTER" --config infra/kind/cluster.yaml --wait 120s
+# infra/kind/cluster.yaml maps the Jaeger UI to host port 16686 for the demo cluster; the e2e
+# cluster drops that mapping so it can run beside a demo cluster, and port-forwards instead.
+node -e '
+  const fs = require("fs"); const yaml = require("yaml");
+  const c = yaml.parse(fs.readFileSync("infra/kind/cluster.yaml", "utf8"));
+  for (const n of c.nodes ?? []) delete n.extraPortMappings;
+  fs.writeFileSync(process.argv[1], yaml.stringify(c));
+' "$WORK/kind-cluster.yaml"
+kind get clusters | grep -qx "$CLUSTER" || kind create cluster --name "$CLUSTER" --config "$WORK/kind-cluster.yaml" --wait 120s
 
 log "images"
 docker build -q -f Dockerfile.sidecar -t "llmaudit/sidecar:$TAG" .
@@ -111,11 +121,12 @@ kubectl -n "$NS_APP" get ap demo >/dev/null || die "short name ap does not resol
 kubectl get llmaudit -A --no-headers | grep -q demo || die "category llmaudit does not list the AuditPolicy"
 
 log "spans in Jaeger"
-kubectl -n observability port-forward svc/jaeger 16686:16686 >/dev/null 2>&1 &
+JAEGER_PORT=${JAEGER_PORT:-26686}
+kubectl -n observability port-forward svc/jaeger "$JAEGER_PORT:16686" >/dev/null 2>&1 &
 PF=$!
-wait_for "Jaeger API" 60 curl -sf http://127.0.0.1:16686/api/services
+wait_for "Jaeger API" 60 curl -sf "http://127.0.0.1:$JAEGER_PORT/api/services"
 wait_for "TOOL_CALL and FINAL_RESPONSE spans for service chat" 300 bash -c '
-  curl -sf "http://127.0.0.1:16686/api/traces?service=chat&limit=50" >'"$WORK"'/traces.json &&
+  curl -sf "http://127.0.0.1:'"$JAEGER_PORT"'/api/traces?service=chat&limit=50" >'"$WORK"'/traces.json &&
   grep -q "TOOL_CALL" '"$WORK"'/traces.json && grep -q "FINAL_RESPONSE" '"$WORK"'/traces.json'
 kill $PF 2>/dev/null || true
 

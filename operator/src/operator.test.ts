@@ -11,6 +11,12 @@ import { eventually } from './testing/event-recorder.ts';
 import { asObject, deployment, pod, testPolicy } from './testing/fixtures.ts';
 import { contractGrants, recordRbac } from './testing/rbac-recorder.ts';
 
+// Regression: with a 2 s lease and a 1 s renew deadline, an event loop starved for a second on a
+// loaded machine made the leader step down mid-test ("exactly one reconciles" then failed).
+// Handovers in these tests come from the leader releasing the lease on close, never from expiry,
+// so long durations cost nothing.
+const ELECTION = { leaseDurationMs: 60_000, renewDeadlineMs: 40_000, retryPeriodMs: 10 };
+
 const running: RunningOperator[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((o) => o.close()));
@@ -27,7 +33,7 @@ async function replica(api: MemoryKubeApi, identity: string, webhookCtx: Webhook
       webhookCtx.push(ctx);
       return { close: async () => {}, ready: () => true, leadershipChanged: () => {} };
     },
-    election: { leaseDurationMs: 2000, renewDeadlineMs: 1000, retryPeriodMs: 10 },
+    election: ELECTION,
     watch: { resyncMs: 0 },
   });
   running.push(op);
@@ -64,7 +70,7 @@ describe('startOperator', () => {
     await eventually(() => api.peek('configmaps', 'apps', 'llmaudit-batch-config') !== undefined);
     const lease = api.peek('leases', 'llmaudit', 'llmaudit-operator');
     expect(lease?.spec).toMatchObject({ holderIdentity: 'op-b', leaseTransitions: 1 });
-  });
+  }, 120_000);
 
   it('gives the webhook a policy lookup over the cache on every replica, leader or not', async () => {
     const api = new MemoryKubeApi();
@@ -107,7 +113,7 @@ describe('startOperator', () => {
       const config = parseRunConfig({ healthPort: '0', webhookPort: '0', sidecarImage: 'llmaudit-sidecar:test' }, { POD_NAMESPACE: 'llmaudit', POD_NAME: identity });
       const op = await startOperator({
         api: rbac.api, config, log: silentLog, metrics: createOperatorMetrics({ defaultMetrics: false }),
-        election: { leaseDurationMs: 2000, renewDeadlineMs: 1000, retryPeriodMs: 10 },
+        election: ELECTION,
         webhookOptions: { certs: { intervalMs: 20 } },
         watch: { resyncMs: 0 },
       });
@@ -117,7 +123,7 @@ describe('startOperator', () => {
     const leader = await start('op-a');
     await eventually(() => leader.isLeader());
     const follower = await start('op-b');
-    await eventually(async () => (await get(follower.healthPort, '/readyz')).status === 200, 15_000);
+    await eventually(async () => (await get(follower.healthPort, '/readyz')).status === 200, 60_000);
 
     const secret = api.peek('secrets', 'llmaudit', 'llmaudit-webhook-tls');
     expect(secret?.type).toBe('kubernetes.io/tls');
@@ -154,5 +160,5 @@ describe('startOperator', () => {
     const granted = contractGrants(path.join(import.meta.dirname, '..', 'CONTRACT.md'));
     expect([...rbac.used].filter((u) => !granted.has(u)).sort()).toEqual([]);
     expect([...rbac.used].sort()).toEqual(expect.arrayContaining(['update coordination.k8s.io/leases', 'patch llmaudit.dev/auditpolicies/status', 'patch apps/deployments', 'create /events', 'patch admissionregistration.k8s.io/mutatingwebhookconfigurations']));
-  });
+  }, 120_000);
 });

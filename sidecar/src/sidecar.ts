@@ -11,6 +11,7 @@
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { openLog, type AuditLog } from './auditlog/index.ts';
+import type { LogFs } from './auditlog/log-fs.ts';
 import type { LlmauditError } from './errors.ts';
 import type { SidecarConfig } from './config/schema.ts';
 import { createConfigWatcher, type ConfigWatcher } from './config/watch.ts';
@@ -37,6 +38,8 @@ export interface SidecarDeps {
   } | null;
   /** Upstream dispatchers (tests and benchmarks); default: undici pools. */
   dispatcherFactory?: ProxyDeps['dispatcherFactory'];
+  /** The audit log's file system (fault-injection tests); default: node:fs. */
+  logFs?: LogFs;
 }
 
 export interface Sidecar {
@@ -82,6 +85,7 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
     segmentMaxBytes: config.log.segmentMaxBytes,
     segmentMaxAgeMs: config.log.segmentMaxAgeSeconds * 1000,
     checkpointIntervalMs: config.log.checkpointIntervalSeconds * 1000,
+    ...(deps.logFs === undefined ? {} : { fs: deps.logFs }),
     onBackgroundError: (err: LlmauditError) => {
       if (err.code === 'LLMAUDIT_E_LOG_FAILED') logFailure = err.code;
       logger.error({ code: err.code, reason: err.message }, 'audit log background work failed');
@@ -109,6 +113,9 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
       if (closing !== null) reasons.push('shutting down');
       if (!proxy.listening()) reasons.push('proxy listeners are not up');
       if (logFailure !== null) reasons.push(`audit log failed (${logFailure})`);
+      // Fail closed (onLogFailure: block): while appends fail the proxy answers 503, so the pod is
+      // not ready either; the gate (and readiness) reopen with the first append that lands.
+      else if (config.log.onLogFailure === 'block' && proxy.logDown()) reasons.push('audit log appends are failing (onLogFailure: block)');
       return { ready: reasons.length === 0, reasons };
     };
     const admin = createAdminServer({

@@ -3,6 +3,7 @@
 // is told (Service, webhook configuration, TLS Secret, Lease, ports, cert dir) must be the one the
 // chart actually renders and grants RBAC for. A drift here passes `helm lint` and fails only in a
 // cluster (a webhook nobody answers, a caBundle patched on the wrong object), hence this test.
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,11 +11,11 @@ import { PassThrough, Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { auditPolicyCrd, parseAuditPolicy } from '../../operator/src/api/index.ts';
-import type { RunConfig } from '../../operator/src/config/run-config.ts';
+import { RUN_FLAGS, type RunConfig } from '../../operator/src/config/run-config.ts';
 import { runProgram } from '../../operator/src/program.ts';
 import { renderSidecarConfig } from '../../operator/src/render/render-config.ts';
 import { MUTATE_PATH } from '../../operator/src/webhook/server.ts';
-import { chartDir, helm, renderChart, type K8sObject } from '../support/helm.ts';
+import { chartDir, helm, renderChart, repoRoot, type K8sObject } from '../support/helm.ts';
 
 const NS = 'audit-system';
 const valueSets: Record<string, { args: string[]; certMode: RunConfig['certMode']; openshift: 'true' | 'false' }> = {
@@ -28,9 +29,10 @@ const valueSets: Record<string, { args: string[]; certMode: RunConfig['certMode'
 };
 
 const rendered: Record<string, K8sObject[]> = {};
+// helm runs as a child process per values set; on a loaded CI machine that takes a while.
 beforeAll(async () => {
   await Promise.all(Object.entries(valueSets).map(async ([name, v]) => (rendered[name] = await renderChart(v.args, NS))));
-});
+}, 120_000);
 
 const one = (objs: K8sObject[], kind: string): any => {
   const found = objs.filter((o) => o.kind === kind);
@@ -106,6 +108,19 @@ describe('chart ↔ operator contract', () => {
     expect(testPod.spec.containers[0].args).toContain(`http://${cfg.serviceName}.${NS}.svc:${cfg.healthPort}/readyz`);
     expect(svc.spec.ports.find((p: { targetPort: string }) => p.targetPort === 'health').port).toBe(cfg.healthPort);
 
+    // The pods run as the ServiceAccount the bindings grant the roles to.
+    const sa = one(objs, 'ServiceAccount');
+    expect(sa.metadata.namespace).toBe(NS);
+    expect(deployment.spec.template.spec.serviceAccountName).toBe(sa.metadata.name);
+    const bindings = objs.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding') as any[];
+    expect(bindings.map((b) => b.kind).sort()).toEqual(['ClusterRoleBinding', 'RoleBinding']);
+    for (const b of bindings) {
+      expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: NS }]);
+      const role = objs.find((o) => o.kind === b.roleRef.kind && o.metadata.name === b.roleRef.name);
+      expect(role, `${b.kind}/${b.metadata.name} → ${b.roleRef.kind}/${b.roleRef.name}`).toBeDefined();
+      if (b.kind === 'RoleBinding') expect([b.metadata.namespace, role?.metadata.namespace]).toEqual([NS, NS]);
+    }
+
     // Leader election and the self-managed TLS Secret live under the names the Role allows.
     expect(resourceNames(objs, 'coordination.k8s.io', 'leases')).toEqual([cfg.leaseName]);
     expect(resourceNames(objs, '', 'secrets')).toEqual([cfg.certSecret]);
@@ -136,6 +151,17 @@ describe('chart ↔ operator contract', () => {
     const { config: def } = await parseDeploymentArgs(one(rendered.default ?? [], 'Deployment'));
     const chart = parse(await helm(['show', 'chart', chartDir]).then((r) => r.stdout)) as { appVersion: string };
     expect(def?.sidecarImage).toBe(`ghcr.io/llmaudit/sidecar:${chart.appVersion}`);
+  });
+
+  it('operator/CONTRACT.md lists exactly the run flags the parser knows, and the chart passes only those', () => {
+    const contract = readFileSync(path.join(repoRoot, 'operator/CONTRACT.md'), 'utf8');
+    const runSection = contract.slice(contract.indexOf('`run` flags'), contract.indexOf('Labels/annotations'));
+    const documented = [...runSection.matchAll(/^ {2}--([a-z-]+)/gm)].map((m) => m[1]);
+    expect(documented.sort()).toEqual(Object.values(RUN_FLAGS).sort());
+    for (const name of Object.keys(valueSets)) {
+      const args = (one(rendered[name] ?? [], 'Deployment').spec.template.spec.containers[0].args as string[]).slice(1);
+      for (const a of args) expect(Object.values(RUN_FLAGS), `${name}: ${a}`).toContain(/^--([a-z-]+)=/.exec(a)?.[1]);
+    }
   });
 
   it('the chart ships the generated CRD unchanged', () => {

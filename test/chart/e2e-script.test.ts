@@ -2,7 +2,7 @@
 // demo and the injection without a cluster: the names and values keys it uses must exist, and
 // without Docker it must say so and exit 0.
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,8 +26,12 @@ describe('hack/e2e-kind.sh', () => {
       // A docker whose `docker info` fails, like a machine without a running engine.
       await writeFile(path.join(bin, 'docker'), '#!/bin/sh\nexit 1\n');
       await chmod(path.join(bin, 'docker'), 0o755);
-      const { stdout } = await run('bash', [SCRIPT], { env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` } });
+      const tmp = path.join(bin, 'tmp');
+      await mkdir(tmp);
+      const { stdout } = await run('bash', [SCRIPT], { env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, TMPDIR: tmp } });
       expect(stdout).toContain('skipped: no Docker engine');
+      // Regression: the work directory was made before the skip, outside the cleanup trap.
+      expect(await readdir(tmp)).toEqual([]);
     } finally {
       await rm(bin, { recursive: true, force: true });
     }

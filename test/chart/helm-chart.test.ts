@@ -27,7 +27,7 @@ beforeAll(async () => {
       rendered[name] = await renderChart(args);
     }),
   );
-});
+}, 120_000); // one helm process per values set: slow on a loaded machine, never a hang
 
 function podSpecs(objs: K8sObject[]): Array<{ where: string; spec: Record<string, any> }> {
   const out: Array<{ where: string; spec: Record<string, any> }> = [];

@@ -200,7 +200,7 @@ describe('capture', () => {
     await send(`${s.base}/llm/v1/chat/completions`, { body: JSON.stringify(req), headers: JSON_HEADERS }).done;
     await s.sink.count(1);
     const e = s.sink.entries[0] as EntryPayload;
-    expect(e.media).toEqual([{ sha256: sha, path: `media/${sha}.png`, mediaType: 'image/png', bytes: png.length, pointer: '/messages/0/content/0/image_url/url' }]);
+    expect(e.media).toEqual([{ sha256: sha, path: `media/${sha}.png`, mediaType: 'image/png', bytes: png.length, pointer: '/request/body/messages/0/content/0/image_url/url' }]);
     expect(JSON.stringify(e.request.body)).toContain(`llmaudit-media:sha256:${sha}`);
     expect(JSON.stringify(e.request.body)).not.toContain(png.toString('base64').slice(0, 64));
     expect((await readFile(join(dir, 'media', `${sha}.png`))).equals(png)).toBe(true);

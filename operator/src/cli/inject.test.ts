@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PassThrough, Readable } from 'node:stream';
 import { parseAllDocuments } from 'yaml';
@@ -92,6 +94,44 @@ describe('llmaudit-operator inject', () => {
     const badPolicy = await inject(['-f', '-', '--policy', file('app.yaml').replace('app.yaml', 'nope.yaml')], APP);
     expect(badPolicy.err).toMatch(/^llmaudit-operator inject: LLMAUDIT_E_MANIFEST_INVALID: .*cannot read .*nope\.yaml.*\n$/);
   });
+});
+
+// The built binary (node hack/build.mjs; the test global setup runs it): the user's command line,
+// stdin to stdout, exactly like `linkerd inject`.
+const BIN = path.resolve(import.meta.dirname, '../../bin/llmaudit-operator.mjs');
+function runBin(args: string[], stdin: string): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, [BIN, ...args], { maxBuffer: 16 * 1024 * 1024 }, (error, out, err) => {
+      if (error !== null && typeof error.code !== 'number') reject(error);
+      else resolve({ code: error === null ? 0 : Number(error.code), out, err });
+    });
+    child.stdin!.end(stdin);
+  });
+}
+
+describe('the built llmaudit-operator binary', () => {
+  it('inject -f - --policy p.yaml: stdin to stdout, same output as in-process, idempotent', async () => {
+    // Each spawn loads the bundle and its dependencies (~1-2 s): independent runs go in parallel.
+    const [viaBin, fromFile] = await Promise.all([
+      runBin(['inject', '-f', '-', '--policy', file('policy.yaml')], APP),
+      runBin(['inject', '-f', file('app.yaml'), '--policy', file('policy.yaml')], ''),
+    ]);
+    expect(viaBin.err).toBe('Deployment/chat injected\nStatefulSet/ollama injected\nCronJob/nightly-eval injected\n');
+    expect(viaBin.code).toBe(0);
+    expect(viaBin.out).toBe((await inject(['-f', '-', '--policy', file('policy.yaml')], APP)).out);
+    const again = await runBin(['inject', '-f', '-', '--policy', file('policy.yaml')], viaBin.out);
+    expect(again.code).toBe(0);
+    expect(docsOf(again.out)).toEqual(docsOf(viaBin.out));
+    expect(fromFile.out).toBe(viaBin.out);
+  }, 120_000);
+
+  it('crd and a usage error through the binary', async () => {
+    const [crd, bad] = await Promise.all([runBin(['crd'], ''), runBin(['inject', '-f', '-'], APP)]);
+    expect(crd.code).toBe(0);
+    expect(docsOf(crd.out)[0]).toEqual(auditPolicyCrd());
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/LLMAUDIT_E_POLICY_NOT_FOUND/);
+  }, 120_000);
 });
 
 describe('llmaudit-operator crd', () => {

@@ -228,8 +228,8 @@ export function createAnthropicAccumulator(requestBody: unknown, options: Adapte
   };
 }
 
-export function fromAnthropicResponse(requestBody: unknown, responseBody: unknown, options: AdapterOptions = {}): NormalizedExchange {
-  const ex = baseExchange(summarizeAnthropicRequest(requestBody, options));
+export function fromAnthropicResponse(requestBody: unknown, responseBody: unknown, options: AdapterOptions = {}, summary?: RequestSide): NormalizedExchange {
+  const ex = baseExchange(summary ?? summarizeAnthropicRequest(requestBody, options));
   const res = asRecord(responseBody);
   const max = options.maxTextBytes ?? DEFAULT_MAX_TEXT_BYTES;
   ex.reconstructed = responseBody ?? null;

@@ -98,22 +98,23 @@ function accumulatorFor(kind: ApiKind, body: unknown, options: AdapterOptions): 
   }
 }
 
-function fromBody(kind: ApiKind, body: unknown, response: unknown, options: AdapterOptions): NormalizedExchange {
+/** `summary`: the request side already summarized when the adapter was made (not redone per response). */
+function fromBody(kind: ApiKind, body: unknown, response: unknown, options: AdapterOptions, summary: RequestSide): NormalizedExchange {
   switch (kind) {
     case 'openai.chat':
-      return fromOpenAIChatResponse(body, response, options);
+      return fromOpenAIChatResponse(body, response, options, summary);
     case 'openai.responses':
-      return fromOpenAIResponsesResponse(body, response, options);
+      return fromOpenAIResponsesResponse(body, response, options, summary);
     case 'openai.embeddings':
-      return fromOpenAIEmbeddingsResponse(body, response, options);
+      return fromOpenAIEmbeddingsResponse(body, response, options, summary);
     case 'openai.completions':
-      return fromOpenAICompletionsResponse(body, response, options);
+      return fromOpenAICompletionsResponse(body, response, options, summary);
     case 'anthropic.messages':
-      return fromAnthropicResponse(body, response, options);
+      return fromAnthropicResponse(body, response, options, summary);
     case 'ollama.chat':
     case 'ollama.generate':
     case 'ollama.embed':
-      return fromOllamaResponse(kind, body, response, options);
+      return fromOllamaResponse(kind, body, response, options, summary);
     case 'opaque':
       return opaqueExchange(body, { complete: true }, options);
   }
@@ -217,7 +218,7 @@ export function createAdapter(kind: ApiKind, requestBody: unknown, options: Crea
       ex.apiError = (isRecord(parsed) ? openAIError(parsed) : null) ?? { type: `http_${status}`, message: '' };
       return ex;
     }
-    const ex = fromBody(api, body, parsed, familyOptions);
+    const ex = fromBody(api, body, parsed, familyOptions, request);
     ex.complete = complete && ex.complete;
     return ex;
   }
@@ -237,7 +238,12 @@ export function createAdapter(kind: ApiKind, requestBody: unknown, options: Crea
     },
     push,
     pushBody(buf) {
-      if (mode === null && api !== 'opaque') mode = 'body';
+      // Without a content-type the proxy cannot tell a stream from a body: frame it as decideMode
+      // does, by the request's `stream` flag (Ollama streams NDJSON by default).
+      if (mode === null && api !== 'opaque') {
+        if (contentType === null || contentType === '') start();
+        else mode = 'body';
+      }
       push(buf);
     },
     finish({ complete }) {

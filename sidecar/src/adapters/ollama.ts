@@ -178,8 +178,8 @@ export function createOllamaAccumulator(kind: 'ollama.chat' | 'ollama.generate',
 }
 
 /** A `stream: false` body of /api/chat, /api/generate or /api/embed (`kind` says which). */
-export function fromOllamaResponse(kind: ApiKind, requestBody: unknown, responseBody: unknown, options: AdapterOptions = {}): NormalizedExchange {
-  const ex = baseExchange(summarizeOllamaRequest(kind, requestBody, options));
+export function fromOllamaResponse(kind: ApiKind, requestBody: unknown, responseBody: unknown, options: AdapterOptions = {}, summary?: RequestSide): NormalizedExchange {
+  const ex = baseExchange(summary ?? summarizeOllamaRequest(kind, requestBody, options));
   const res = asRecord(responseBody);
   const max = options.maxTextBytes ?? DEFAULT_MAX_TEXT_BYTES;
   ex.reconstructed = responseBody ?? null;

@@ -262,8 +262,8 @@ export function createOpenAIChatAccumulator(requestBody: unknown, options: Adapt
 }
 
 /** Non-streamed body: the `chat.completion` object (or an error object) as the API returned it. */
-export function fromOpenAIChatResponse(requestBody: unknown, responseBody: unknown, options: AdapterOptions = {}): NormalizedExchange {
-  const ex = baseExchange(summarizeOpenAIChatRequest(requestBody, options));
+export function fromOpenAIChatResponse(requestBody: unknown, responseBody: unknown, options: AdapterOptions = {}, summary?: RequestSide): NormalizedExchange {
+  const ex = baseExchange(summary ?? summarizeOpenAIChatRequest(requestBody, options));
   const res = asRecord(responseBody);
   ex.reconstructed = responseBody ?? null;
   ex.apiError = openAIError(res);

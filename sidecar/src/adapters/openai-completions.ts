@@ -96,8 +96,8 @@ export function createOpenAICompletionsAccumulator(requestBody: unknown, options
   };
 }
 
-export function fromOpenAICompletionsResponse(requestBody: unknown, responseBody: unknown, options: AdapterOptions = {}): NormalizedExchange {
-  const ex = baseExchange(summarizeOpenAICompletionsRequest(requestBody, options));
+export function fromOpenAICompletionsResponse(requestBody: unknown, responseBody: unknown, options: AdapterOptions = {}, summary?: RequestSide): NormalizedExchange {
+  const ex = baseExchange(summary ?? summarizeOpenAICompletionsRequest(requestBody, options));
   const res = asRecord(responseBody);
   ex.reconstructed = responseBody ?? null;
   ex.responseModel = str(res['model']);

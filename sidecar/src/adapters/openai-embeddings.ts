@@ -20,8 +20,8 @@ export function summarizeOpenAIEmbeddingsRequest(body: unknown, options: Adapter
   return requestSide('openai.embeddings', options.provider ?? 'openai', 'embeddings', { requestModel: str(req['model']), stream: false, messages });
 }
 
-export function fromOpenAIEmbeddingsResponse(requestBody: unknown, responseBody: unknown, options: AdapterOptions = {}): NormalizedExchange {
-  const ex = baseExchange(summarizeOpenAIEmbeddingsRequest(requestBody, options));
+export function fromOpenAIEmbeddingsResponse(requestBody: unknown, responseBody: unknown, options: AdapterOptions = {}, summary?: RequestSide): NormalizedExchange {
+  const ex = baseExchange(summary ?? summarizeOpenAIEmbeddingsRequest(requestBody, options));
   const res = asRecord(responseBody);
   ex.reconstructed = responseBody ?? null;
   ex.responseModel = str(res['model']);

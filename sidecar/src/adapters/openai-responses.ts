@@ -249,8 +249,8 @@ export function createOpenAIResponsesAccumulator(requestBody: unknown, options: 
   };
 }
 
-export function fromOpenAIResponsesResponse(requestBody: unknown, responseBody: unknown, options: AdapterOptions = {}): NormalizedExchange {
-  const ex = baseExchange(summarizeOpenAIResponsesRequest(requestBody, options));
+export function fromOpenAIResponsesResponse(requestBody: unknown, responseBody: unknown, options: AdapterOptions = {}, summary?: RequestSide): NormalizedExchange {
+  const ex = baseExchange(summary ?? summarizeOpenAIResponsesRequest(requestBody, options));
   const res = asRecord(responseBody);
   ex.reconstructed = responseBody ?? null;
   const filled = fillFromResponse(ex, res, options.maxTextBytes ?? DEFAULT_MAX_TEXT_BYTES);

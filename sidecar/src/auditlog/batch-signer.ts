@@ -1,9 +1,11 @@
 // Signs entry hashes for the writer (ADR 0004 "Signing off the event loop"). An Ed25519 signature
-// costs about as much CPU as hashing and canonicalizing a 4 KiB entry together, and the writer runs
-// on the proxy's event loop. So large group-commit batches are signed on a worker thread (the
-// second core), while small ones (the latency-bound case: one appender waiting) are signed inline,
-// where a thread round trip would cost more than the signature. If the worker fails, signing falls
-// back to inline for good.
+// costs more CPU than canonicalizing and hashing a 4 KiB entry together, and the writer runs on
+// the proxy's event loop. So large group-commit batches are signed on a worker thread (the second
+// core), while small ones are signed inline when the caller waits for them (strict durability: one
+// appender waiting for its fdatasync), where a thread round trip would cost more than the
+// signature. Under batched durability nobody waits for the signature, so even a single entry goes
+// to the worker (`workerMinBatch: 1`): posting a message costs the event loop a fraction of a
+// signature. If the worker fails, signing falls back to inline for good.
 import { Worker } from 'node:worker_threads';
 import type { KeyObject } from 'node:crypto';
 import { ed25519PrivateKeyFromSeed } from './keys.ts';
@@ -14,7 +16,7 @@ export interface BatchSigner {
   close(): Promise<void>;
 }
 
-/** Batches at least this large go to the worker. */
+/** By default, batches at least this large go to the worker. */
 const WORKER_MIN_BATCH = 8;
 
 // Plain JavaScript run with `eval: true`, so it works unchanged from the sources and the bundle.
@@ -47,7 +49,8 @@ function keyObjectOf(signerKeyText: string, signer: NoteSigner): KeyObject | nul
   }
 }
 
-export function createBatchSigner(signer: NoteSigner, signerKeyText: string | null): BatchSigner {
+export function createBatchSigner(signer: NoteSigner, signerKeyText: string | null, opts: { workerMinBatch?: number } = {}): BatchSigner {
+  const minBatch = opts.workerMinBatch ?? WORKER_MIN_BATCH;
   const inline = (hashes: Buffer[]): Promise<Buffer[]> => Promise.resolve(hashes.map((h) => signer.sign(h)));
   const key = signerKeyText === null ? null : keyObjectOf(signerKeyText, signer);
   if (key === null) return { sign: inline, close: () => Promise.resolve() };
@@ -76,14 +79,18 @@ export function createBatchSigner(signer: NoteSigner, signerKeyText: string | nu
   let failed = false;
   return {
     async sign(hashes) {
-      if (hashes.length < WORKER_MIN_BATCH || failed) return inline(hashes);
+      if (hashes.length < minBatch || failed) return inline(hashes);
       try {
         worker ??= start();
         const w = worker;
         const id = nextId++;
         const sigs = await new Promise<Buffer>((resolve, reject) => {
           waiting.set(id, { resolve, reject });
-          w.postMessage({ id, hashes: Buffer.concat(hashes) });
+          // A buffer of its own, transferred: Buffer.concat of a few hashes returns a view into
+          // Node's shared 8 KiB pool, and posting a view clones its whole ArrayBuffer.
+          const all = new Uint8Array(32 * hashes.length);
+          for (let i = 0; i < hashes.length; i++) all.set(hashes[i] as Buffer, i * 32);
+          w.postMessage({ id, hashes: all }, [all.buffer]);
         });
         return hashes.map((_, i) => sigs.subarray(i * 64, i * 64 + 64));
       } catch {

@@ -32,3 +32,13 @@ export async function readLatestCheckpoint(dir: string): Promise<StoredCheckpoin
   if (last === undefined) return null;
   return { size: last.size, note: await readFile(last.path, 'utf8'), path: last.path };
 }
+
+/** The checkpoint signed at exactly `size` (kept forever under checkpoints/), or null when none was. */
+export async function readCheckpointAt(dir: string, size: number): Promise<string | null> {
+  try {
+    return await readFile(path.join(dir, CHECKPOINT_DIR, checkpointName(size)), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}

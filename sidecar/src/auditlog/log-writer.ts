@@ -25,7 +25,7 @@ import { ioErrorToLogError, logError } from './log-errors.ts';
 import { nodeLogFs, syncDir, writeAll, type LogFileHandle, type LogFs } from './log-fs.ts';
 import { recoverChain } from './recovery.ts';
 import { createBatchSigner, type BatchSigner } from './batch-signer.ts';
-import { storeCheckpoint } from './checkpoint-store.ts';
+import { readCheckpointAt, storeCheckpoint } from './checkpoint-store.ts';
 import { buildConsistencyBundle, buildInclusionBundle } from './proof-bundle.ts';
 import { findEntry } from './log-reader.ts';
 import type { TileStore } from './tiles.ts';
@@ -69,7 +69,11 @@ export interface AuditLog {
   /** Seals the current segment now (fdatasync + checkpoint); the next append starts a new one. */
   seal(): Promise<void>;
   inclusionProof(seq: number): Promise<InclusionProofBundle>;
-  consistencyProof(fromSize: number): Promise<ConsistencyProofBundle>;
+  /**
+   * From `fromSize` to `toSize` (default: the current size, signing a checkpoint there if needed).
+   * A smaller `toSize` needs a checkpoint signed at exactly that size (checkpoints/ keeps them all).
+   */
+  consistencyProof(fromSize: number, toSize?: number): Promise<ConsistencyProofBundle>;
   stats(): LogStats;
   /** Drains the queue, fsyncs, writes a final checkpoint, releases the lock. Idempotent. */
   close(): Promise<void>;
@@ -81,9 +85,19 @@ interface Pending {
   hash: string;
   hashBytes: Buffer;
   ts: string;
+  /** Signatures already requested for a run of entries including this one, and its index there. */
+  sigs: Promise<Buffer[]> | null;
+  sigIndex: number;
   resolve: (r: AppendResult) => void;
   reject: (e: unknown) => void;
 }
+
+/**
+ * Under load, every this many queued entries are sent to the signing worker at once, while later
+ * appends are still being built: signing (second core) overlaps canonicalizing and hashing (event
+ * loop) instead of starting only when the loop takes the batch.
+ */
+const PRESIGN_RUN = 32;
 
 interface Task {
   run: () => Promise<void>;
@@ -147,6 +161,8 @@ class Writer implements AuditLog {
   private lastCp: { size: number; note: string; at: string } | null;
 
   private pending: Pending[] = [];
+  /** Entries of `pending` whose signatures have not been requested yet. */
+  private unsigned: Pending[] = [];
   private tasks: Task[] = [];
   private looping = false;
   private failed: LlmauditError | null = null;
@@ -168,7 +184,8 @@ class Writer implements AuditLog {
     this.now = o.now ?? Date.now;
     this.onBgError = o.onBackgroundError ?? (() => undefined);
     this.lock = lock;
-    this.batchSigner = this.signEntries ? createBatchSigner(signer, typeof o.signerKey === 'string' ? o.signerKey : null) : null;
+    // batched: nobody waits for a signature, so even one entry is signed off the event loop.
+    this.batchSigner = this.signEntries ? createBatchSigner(signer, typeof o.signerKey === 'string' ? o.signerKey : null, this.strict ? {} : { workerMinBatch: 1 }) : null;
     this.tiles = rec.tiles;
     this.nextSeq = this.written = rec.size;
     this.headHash = this.writtenHash = rec.lastHash;
@@ -205,9 +222,25 @@ class Writer implements AuditLog {
     const seq = this.nextSeq++;
     this.headHash = built.hash;
     return new Promise<AppendResult>((resolve, reject) => {
-      this.pending.push({ line: built.line, seq, hash: built.hash, hashBytes: built.hashBytes, ts, resolve, reject });
+      const item: Pending = { line: built.line, seq, hash: built.hash, hashBytes: built.hashBytes, ts, sigs: null, sigIndex: 0, resolve, reject };
+      this.pending.push(item);
+      if (this.batchSigner !== null) {
+        this.unsigned.push(item);
+        if (this.unsigned.length >= PRESIGN_RUN) this.requestSigs(this.unsigned.splice(0));
+      }
       this.kick();
     });
+  }
+
+  /** Asks the signer for the signatures of `items` (in order) and notes where each one will be. */
+  private requestSigs(items: Pending[]): void {
+    const sigs = (this.batchSigner as BatchSigner).sign(items.map((b) => b.hashBytes));
+    sigs.catch(() => undefined); // awaited by writeBatch; an entry dropped by a failure never is
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as Pending;
+      item.sigs = sigs;
+      item.sigIndex = i;
+    }
   }
 
   flush(): Promise<void> {
@@ -241,10 +274,15 @@ class Writer implements AuditLog {
     return out as unknown as InclusionProofBundle;
   }
 
-  async consistencyProof(fromSize: number): Promise<ConsistencyProofBundle> {
+  async consistencyProof(fromSize: number, toSize?: number): Promise<ConsistencyProofBundle> {
     let out: ConsistencyProofBundle | null = null;
     await this.enqueue(async () => {
-      const note = this.lastCp !== null && this.lastCp.size === this.written ? this.lastCp.note : await this.writeCheckpoint();
+      let note: string | null;
+      if (toSize === undefined || toSize === this.written) note = this.lastCp !== null && this.lastCp.size === this.written ? this.lastCp.note : await this.writeCheckpoint();
+      else {
+        note = Number.isSafeInteger(toSize) && toSize >= 0 && toSize < this.written ? await readCheckpointAt(this.dir, toSize).catch((err: unknown) => Promise.reject(ioErrorToLogError(err, `reading the checkpoint at size ${toSize}`))) : null;
+        if (note === null) throw logError('LLMAUDIT_E_LOG_NOT_FOUND', `no checkpoint signed at size ${toSize} (the log has ${this.written} entries)`);
+      }
       out = await buildConsistencyBundle({ fromSize, note, tiles: this.tiles });
     });
     return out as unknown as ConsistencyProofBundle;
@@ -306,6 +344,7 @@ class Writer implements AuditLog {
           }
           const batch = this.pending;
           this.pending = [];
+          if (this.unsigned.length > 0) this.requestSigs(this.unsigned.splice(0));
           await this.writeBatch(batch);
           continue;
         }
@@ -322,6 +361,7 @@ class Writer implements AuditLog {
   private rejectPending(err: LlmauditError): void {
     const p = this.pending;
     this.pending = [];
+    this.unsigned = [];
     for (const item of p) item.reject(err);
     this.nextSeq = this.written;
     this.headHash = this.writtenHash;
@@ -353,9 +393,15 @@ class Writer implements AuditLog {
     const fh = this.fh as LogFileHandle;
     let lines = batch.map((b) => b.line);
     if (this.batchSigner !== null) {
-      const sigs = await this.batchSigner.sign(batch.map((b) => b.hashBytes));
+      // Requested in runs as the entries were queued (requestSigs); await each run once.
+      const runs = new Map<Promise<Buffer[]>, Buffer[]>();
+      for (const b of batch) if (b.sigs !== null && !runs.has(b.sigs)) runs.set(b.sigs, await b.sigs);
       // The line ends in `"}\n`: the signature member goes before the final brace (entry.ts).
-      lines = lines.map((l, i) => `${l.slice(0, -2)},"sig":"${(sigs[i] as Buffer).toString('base64')}"}\n`);
+      lines = lines.map((l, i) => {
+        const b = batch[i] as Pending;
+        const sig = (runs.get(b.sigs as Promise<Buffer[]>) as Buffer[])[b.sigIndex] as Buffer;
+        return `${l.slice(0, -2)},"sig":"${sig.toString('base64')}"}\n`;
+      });
     }
     const data = Buffer.from(lines.length === 1 ? (lines[0] as string) : lines.join(''), 'utf8');
     const before = this.segBytes;

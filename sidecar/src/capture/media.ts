@@ -1,15 +1,18 @@
 /**
- * Large base64 media move out of the stored request into content-addressed files
- * `media/<sha256>.<ext>` beside the chain (DESIGN.md "The audit log"), replaced by a placeholder
- * string `llmaudit-media:sha256:<hex>` and listed in the entry's `media[]` with a JSON pointer
- * (RFC 6901) to where they were. The request's `bodySha256` still covers the original bytes.
+ * Large base64 media move out of the stored request and response bodies into content-addressed
+ * files `media/<sha256>.<ext>` beside the chain (DESIGN.md "The audit log"), replaced by a
+ * placeholder string `llmaudit-media:sha256:<hex>` and listed in the entry's `media[]` with a JSON
+ * pointer (RFC 6901) into the entry (`/request/body/...`, `/response/body/...`) to where they
+ * were. Each side's `bodySha256` still covers the original bytes.
  *
- * Where the request shapes carry base64:
+ * Where the shapes carry base64:
  * - any string `data:<type>;base64,<payload>` (OpenAI `image_url.url`, Responses `input_image`,
  *   `input_file.file_data`, Ollama /v1 the same);
  * - Anthropic `source: {type: "base64", media_type, data}` (image and document blocks);
  * - OpenAI `input_audio: {data, format}`;
- * - Ollama `images: ["<base64>", ...]` on chat messages and /api/generate.
+ * - Ollama `images: ["<base64>", ...]` on chat messages and /api/generate;
+ * - responses: OpenAI Images `data[].b64_json`, Responses `image_generation_call.result`, and any
+ *   of the above (e.g. `images` in an Ollama answer).
  * Pure: extractMedia() returns the rewritten body (copied only along changed paths) and the blobs.
  */
 import { createHash } from 'node:crypto';
@@ -70,7 +73,8 @@ function escapePointer(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-export function extractMedia(body: unknown, thresholdBytes: number): { body: unknown; blobs: MediaBlob[] } {
+/** `base`: the JSON pointer of `body` itself within the entry (e.g. `/request/body`). */
+export function extractMedia(body: unknown, thresholdBytes: number, base = ''): { body: unknown; blobs: MediaBlob[] } {
   const blobs: MediaBlob[] = [];
   if (thresholdBytes <= 0 || body === null || typeof body !== 'object') return { body, blobs };
   // base64 is 4 chars per 3 bytes: skip strings that cannot decode above the threshold.
@@ -118,7 +122,8 @@ export function extractMedia(body: unknown, thresholdBytes: number): { body: unk
     let out: Record<string, unknown> | null = null;
     for (const k of Object.keys(o)) {
       let childType: string | null = null;
-      if (k === 'images') childType = ''; // Ollama
+      if (k === 'images' || k === 'b64_json') childType = ''; // Ollama; OpenAI Images API response
+      else if (k === 'result' && o['type'] === 'image_generation_call') childType = ''; // Responses API image tool
       else if (k === 'data' && o['type'] === 'base64' && typeof o['media_type'] === 'string') childType = o['media_type']; // Anthropic source
       else if (k === 'data' && typeof o['format'] === 'string') childType = `audio/${o['format'] === 'mp3' ? 'mpeg' : o['format']}`; // OpenAI input_audio
       const nv = visit(o[k], `${pointer}/${escapePointer(k)}`, childType);
@@ -130,5 +135,5 @@ export function extractMedia(body: unknown, thresholdBytes: number): { body: unk
     return out ?? o;
   };
 
-  return { body: visit(body, '', null), blobs };
+  return { body: visit(body, base, null), blobs };
 }

@@ -7,7 +7,8 @@
  *   GET /metrics                  Prometheus text exposition (prom-client registry)
  *   GET /v1/checkpoint            the latest signed checkpoint (C2SP signed-note), text/plain
  *   GET /v1/proof/inclusion?seq=N InclusionProofBundle JSON (the `llmaudit prove --json` shape)
- *   GET /v1/proof/consistency?from=A[&to=B]  ConsistencyProofBundle JSON, to the latest checkpoint
+ *   GET /v1/proof/consistency?from=A[&to=B]  ConsistencyProofBundle JSON, to B (a size a checkpoint
+ *                                 was signed at) or, without `to`, to the latest checkpoint
  *
  * Errors are JSON `{"error":{"code":"LLMAUDIT_E_...","message":"..."}}` (docs/errors.md).
  * Kubernetes probe semantics: https://kubernetes.io/docs/concepts/configuration/liveness-readiness-startup-probes/
@@ -24,7 +25,7 @@ import { adminError, type AdminErrorCode } from './admin-errors.ts';
 export interface AdminLogView {
   latestCheckpoint(): string | null;
   inclusionProof(seq: number): Promise<InclusionProofBundle>;
-  consistencyProof(fromSize: number): Promise<ConsistencyProofBundle>;
+  consistencyProof(fromSize: number, toSize?: number): Promise<ConsistencyProofBundle>;
 }
 
 export interface Readiness {
@@ -120,12 +121,18 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
         return sendJson(res, 200, await openLog().inclusionProof(seq));
       }
       default: {
-        // /v1/proof/consistency: the writer proves from A to its latest checkpoint, the one a
-        // witness is shown (C2SP tlog-witness add-checkpoint); `to` must name that size.
+        // /v1/proof/consistency: from A to B, or to the latest checkpoint (the one a witness is
+        // shown, C2SP tlog-witness add-checkpoint). The bundle carries the signed checkpoint of
+        // size B, so B must be a size the log signed a checkpoint at (checkpoints/ keeps them all).
         const from = intParam(url, 'from', true) as number;
         const to = intParam(url, 'to', false);
-        const bundle = await openLog().consistencyProof(from);
-        if (to !== undefined && to !== bundle.toSize) throw adminError('LLMAUDIT_E_ADMIN_PROOF_RANGE', `to=${to}: only proofs to the latest checkpoint (size ${bundle.toSize}) are served`);
+        if (to !== undefined && from > to) throw adminError('LLMAUDIT_E_ADMIN_PROOF_RANGE', `from=${from} is after to=${to}`);
+        const bundle = await openLog()
+          .consistencyProof(from, to)
+          .catch((err: unknown) => {
+            if (to !== undefined && isLlmauditError(err) && err.code === 'LLMAUDIT_E_LOG_NOT_FOUND') throw adminError('LLMAUDIT_E_ADMIN_PROOF_RANGE', err.message, { cause: err });
+            throw err;
+          });
         return sendJson(res, 200, bundle);
       }
     }

@@ -56,6 +56,8 @@ export interface Proxy {
   inflight(): number;
   /** True between a successful start() and close(). */
   listening(): boolean;
+  /** True while the last append failed (with onLogFailure: block, new exchanges get 503 until one lands). */
+  logDown(): boolean;
 }
 
 // The framing is unknown, so the family is too: the OpenAI shape, the most common.
@@ -205,6 +207,9 @@ export function createProxy(deps: ProxyDeps): Proxy {
     },
     inflight() {
       return active.size;
+    },
+    logDown() {
+      return ctx.logState.down;
     },
     listening() {
       return started && closing === null && servers.length > 0 && servers.every((s) => s.listening);

@@ -62,6 +62,6 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
     failures: new Counter({ name: 'llmaudit_failures_total', help: 'Failed or refused exchanges, by reason.', labelNames: ['reason'], registers }),
     configReloads: new Counter({ name: 'llmaudit_config_reloads_total', help: 'Configuration hot reloads, by result.', labelNames: ['result'], registers }),
     inflight: new Gauge({ name: 'llmaudit_inflight_exchanges', help: 'Exchanges in flight.', registers }),
-    mediaExtracted: new Counter({ name: 'llmaudit_media_extracted_total', help: 'base64 media blobs moved from request bodies to media files.', registers }),
+    mediaExtracted: new Counter({ name: 'llmaudit_media_extracted_total', help: 'base64 media blobs moved from request and response bodies to media files.', registers }),
   };
 }

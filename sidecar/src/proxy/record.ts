@@ -28,6 +28,7 @@ import { decodeBody } from '../capture/decode-body.ts';
 import { extractMedia } from '../capture/media.ts';
 import { parseJsonBody, storedBody } from '../capture/stored-body.ts';
 import { buildEntry, type StoredSide } from './build-entry.ts';
+import { moveResponseMedia } from './move-media.ts';
 import { errorBody, errorFamily } from './error-shapes.ts';
 import { proxyError } from './errors.ts';
 import { describeError } from './upstream-errors.ts';
@@ -94,7 +95,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
     if (fin.reqJson !== undefined) {
       let body: unknown = fin.reqJson;
       if (ctx.media !== null && config.capture.mediaThresholdBytes > 0) {
-        const ex = extractMedia(fin.reqJson, config.capture.mediaThresholdBytes);
+        const ex = extractMedia(fin.reqJson, config.capture.mediaThresholdBytes, '/request/body');
         if (ex.blobs.length > 0) {
           try {
             media = await ctx.media.put(ex.blobs);
@@ -159,6 +160,11 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
       }
     }
     if (captured.truncated) ctx.metrics.truncations.inc({ direction: 'response', reason: 'cap' });
+    if (body !== null && typeof body === 'object' && ctx.media !== null) {
+      const moved = await moveResponseMedia(ctx, config, base.id, body); // e.g. OpenAI Images b64_json
+      body = moved.body;
+      if (moved.media.length > 0) media = media.concat(moved.media);
+    }
     respSide = { captured, body, ...(encoding === undefined ? {} : { encoding }) };
   } else {
     // The proxy answers itself (upstream unreachable, timeout, log gate, client gone first).
