@@ -212,6 +212,19 @@ describe('injectSidecar over the pod corpus', () => {
     expect(isLlmauditError(err, 'LLMAUDIT_E_INJECT_FAILED')).toBe(true);
   });
 
+  // Regression: pods injected by the namespace-wide webhook (no llmaudit.dev/inject label) were
+  // invisible to the operator's label-selected pod watch, so status.podsInjected missed them.
+  it('an injected pod always carries the opt-in label, so the operator counts it', () => {
+    const bare = load('none.yaml');
+    delete bare.metadata?.labels?.['llmaudit.dev/inject'];
+    const { pod: out, patch } = injectionPatch(bare, TEST_POLICY, CLUSTER);
+    expect(out.metadata?.labels?.['llmaudit.dev/inject']).toBe('true');
+    expect(patch.some((op) => op.path === '/metadata/labels/llmaudit.dev~1inject' || (op.path === '/metadata/labels' && op.op === 'add'))).toBe(true);
+    const labelled = load('multi-container.yaml');
+    const before = { ...(labelled.metadata?.labels ?? {}) };
+    expect(injectSidecar(labelled, TEST_POLICY, CLUSTER).metadata?.labels).toEqual({ ...before, 'llmaudit.dev/inject': 'true' });
+  });
+
   it('native sidecars from 1.29 on (suffixed minors too)', () => {
     expect(supportsNativeSidecars({ major: '1', minor: '29' })).toBe(true);
     expect(supportsNativeSidecars({ major: '1', minor: '30+' })).toBe(true);

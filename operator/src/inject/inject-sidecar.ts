@@ -8,7 +8,7 @@
  * `inject` run are no-ops.
  */
 import type { AuditPolicy, EndpointSpec } from '../api/audit-policy.ts';
-import { ANNOTATION_ENV_KEPT, ANNOTATION_INJECTED, DEFAULT_RUN_AS_USER, SIDECAR_CONTAINER_NAME, VOLUME_NAMES } from '../api/names.ts';
+import { ANNOTATION_ENV_KEPT, ANNOTATION_INJECTED, DEFAULT_RUN_AS_USER, LABEL_INJECT, SIDECAR_CONTAINER_NAME, VOLUME_NAMES } from '../api/names.ts';
 import { operatorError } from '../errors.ts';
 import { takeOverBackendPort } from '../render/render-config.ts';
 import { diffJson, type JsonPatchOp } from './json-patch.ts';
@@ -147,6 +147,9 @@ export function injectSidecar<P extends PodLike>(pod: P, policy: AuditPolicy, cl
   const meta = (out.metadata ??= {});
   meta.annotations = { ...(meta.annotations ?? {}), [ANNOTATION_INJECTED]: policy.metadata.name ?? '' };
   if (kept.length > 0) meta.annotations[ANNOTATION_ENV_KEPT] = kept.join(',');
+  // Pods injected through the namespace-wide webhook carry no opt-in label; the operator counts
+  // pods by that label (a label-selected watch), so every injected pod gets it.
+  if (meta.labels?.[LABEL_INJECT] !== 'true') meta.labels = { ...(meta.labels ?? {}), [LABEL_INJECT]: 'true' };
   return out;
 }
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import canonicalizeModule from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from './jcs.ts';
@@ -8,6 +9,8 @@ interface JcsVectors {
   cases: { name: string; source: string; input: string; output: string }[];
   numbers: { valid: [string, string][]; invalid: [string, string][] };
 }
+// The library our own serializer must agree with (ADR 0009); CommonJS, see jcs.ts.
+const canonicalize = canonicalizeModule as unknown as (value: unknown) => string | undefined;
 const V = JSON.parse(readFileSync(new URL('./testdata/jcs-vectors.json', import.meta.url), 'utf8')) as JcsVectors;
 
 function float64(bitsHex: string): number {
@@ -75,6 +78,63 @@ describe('canonicalJson (RFC 8785)', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('canonicalJson agrees with the canonicalize library (ADR 0009)', () => {
+  // Rebuilds every object of a JSON value with its members in reverse order, so the serializer's
+  // sorting (not JSON.parse's insertion order) decides.
+  const reversedKeys = (v: unknown): unknown =>
+    v === null || typeof v !== 'object' ? v : Array.isArray(v) ? v.map(reversedKeys) : Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reversedKeys(x)]));
+
+  it('over random JSON, any string units (lone surrogates must be refused instead) (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.jsonValue({ maxDepth: 5 }), fc.jsonValue({ maxDepth: 3, stringUnit: 'binary' }), fc.jsonValue({ maxDepth: 3, stringUnit: 'grapheme' })), (value) => {
+        for (const v of [value, reversedKeys(value)]) {
+          const expected = canonicalize(v) as string;
+          if (/[\uD800-\uDFFF]/.test(expected) || /\\ud[89a-f]/.test(JSON.stringify(expected))) {
+            // A lone surrogate somewhere (or one escaped by JSON.stringify): I-JSON refuses it.
+            let refused = false;
+            try {
+              expect(canonicalJson(v)).toBe(expected);
+            } catch (err) {
+              refused = (err as { code?: string }).code === 'LLMAUDIT_E_ENTRY_INVALID';
+              if (!refused) throw err;
+            }
+            continue;
+          }
+          expect(canonicalJson(v)).toBe(expected);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('keeps a member named __proto__ when members are reordered', () => {
+    // Found by the property above: copying members into `{}` turned "__proto__" into a prototype.
+    const v = JSON.parse('{"__proto__":false,"":""}') as unknown;
+    expect(canonicalJson(v)).toBe('{"":"","__proto__":false}');
+  });
+
+  it('orders array-index-like member names by UTF-16 code units, not numerically', () => {
+    const v = { b: 1, '10': 2, '9': 3, a: { '2': [], '100': null, '1x': true } };
+    expect(canonicalJson(v)).toBe('{"10":2,"9":3,"a":{"100":null,"1x":true,"2":[]},"b":1}');
+    expect(canonicalJson(v)).toBe(canonicalize(v));
+  });
+
+  it('keeps text that merely looks like an escaped surrogate, -0, and deep nesting exact', () => {
+    const v = { s: '\\ud800 is text', z: -0, e: 1e21, small: 1e-7, pair: '\ud83d\ude00' };
+    expect(canonicalJson(v)).toBe(canonicalize(v));
+    let deep: unknown = { leaf: 'x' };
+    for (let i = 0; i < 100; i++) deep = i % 2 === 0 ? [deep] : { z: 1, a: deep };
+    expect(canonicalJson(deep)).toBe(canonicalize(deep));
+  });
+
+  it('serializes entry-shaped values without changing the objects passed in', () => {
+    const v = { v: 1, seq: 3, request: { headers: { 'x-b': '1', 'content-type': 'application/json' }, body: { messages: [{ role: 'user', content: 'hi\n"there"' }] } } };
+    const before = JSON.stringify(v);
+    expect(canonicalJson(v)).toBe(canonicalize(v));
+    expect(JSON.stringify(v)).toBe(before);
   });
 });
 

@@ -147,10 +147,10 @@ const BAIL = Symbol('bail');
  * `value` itself if it is plain I-JSON whose objects' members are already in RFC 8785 order, else
  * a copy whose objects have their members inserted in that order (so JSON.stringify emits them so),
  * or BAIL for anything else: non-plain objects, toJSON, non-finite numbers, undefined, BigInt,
- * functions, symbols, deep nesting, and member names starting with a digit (V8 enumerates
- * array-index names first in numeric order whatever the insertion order, ECMA-262
- * OrdinaryOwnPropertyKeys, so insertion cannot put "10" before "9"). Strings are checked later,
- * on the output.
+ * functions, symbols, deep nesting, a member named "__proto__", and member names starting with a
+ * digit (V8 enumerates array-index names first in numeric order whatever the insertion order,
+ * ECMA-262 OrdinaryOwnPropertyKeys, so insertion cannot put "10" before "9"). Strings are checked
+ * later, on the output.
  */
 function sortedForm(value: unknown, depth: number): unknown {
   switch (typeof value) {
@@ -184,7 +184,8 @@ function sortedForm(value: unknown, depth: number): unknown {
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i] as string;
     const c = k.charCodeAt(0);
-    if (c >= 0x30 && c <= 0x39) return BAIL;
+    // "__proto__": assigning it on a copy would set the prototype, not a member.
+    if ((c >= 0x30 && c <= 0x39) || k === '__proto__') return BAIL;
     if (i > 0 && (keys[i - 1] as string) > k) sorted = false;
   }
   if (!sorted) keys.sort();
