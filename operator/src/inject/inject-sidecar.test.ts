@@ -83,7 +83,8 @@ describe('injectSidecar over the pod corpus', () => {
         }
         expect(injected.metadata?.annotations?.['llmaudit.dev/injected']).toBe('default');
         expect(injected.spec.volumes?.map((v) => v.name)).toEqual(expect.arrayContaining(['llmaudit-config', 'llmaudit-signing', 'llmaudit-log', 'llmaudit-tmp']));
-        expect(sidecar.env?.map((e) => e.name)).toEqual(['POD_NAME', 'POD_NAMESPACE', 'POD_UID', 'NODE_NAME']);
+        expect(sidecar.env?.map((e) => e.name).slice(0, 4)).toEqual(['POD_NAME', 'POD_NAMESPACE', 'POD_UID', 'NODE_NAME']);
+        expect(sidecar.env?.find((e) => e.name === 'LLMAUDIT_APP_CONTAINER')?.value).toBe(pod.spec.containers.find((c) => !/ollama\/ollama/.test(c.image ?? ''))?.name);
         expect(sidecar.volumeMounts).toEqual(expect.arrayContaining([
           { name: 'llmaudit-config', mountPath: '/etc/llmaudit/config', readOnly: true },
           { name: 'llmaudit-signing', mountPath: '/etc/llmaudit/signing', readOnly: true },

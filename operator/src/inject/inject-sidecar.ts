@@ -14,6 +14,7 @@ import { takeOverBackendPort } from '../render/render-config.ts';
 import { diffJson, type JsonPatchOp } from './json-patch.ts';
 import type { Container, EnvVar, PodLike } from './pod-types.ts';
 import { buildSidecarContainer, buildSidecarVolumes, type PullPolicy } from './sidecar-container.ts';
+import { appContainerName, workloadName } from './workload-identity.ts';
 
 export interface ClusterInfo {
   /** The API server's version (/version); minor may carry a suffix such as "29+" (EKS, GKE). */
@@ -89,9 +90,8 @@ function findTakeOverTarget(pod: PodLike, ep: EndpointSpec): Container | undefin
 }
 
 /** Points each app container at the sidecar; returns the `container/ENV` pairs left as the user set them. */
-function pointAppsAtSidecar(pod: PodLike, policy: AuditPolicy): string[] {
+function pointAppsAtSidecar(pod: PodLike, policy: AuditPolicy, moved: Set<Container>): string[] {
   const kept: string[] = [];
-  const moved = new Set<Container>();
   for (const ep of policy.spec.endpoints) {
     if (ep.takeOverPort === undefined) continue;
     const target = findTakeOverTarget(pod, ep);
@@ -131,15 +131,20 @@ export function injectSidecar<P extends PodLike>(pod: P, policy: AuditPolicy, cl
   }
   const native = supportsNativeSidecars(cluster.serverVersion);
   const runAsUser = chooseRunAsUser(pod, cluster.openshift);
+  const moved = new Set<Container>();
+  const kept = pointAppsAtSidecar(out, policy, moved);
+  const serviceName = policy.spec.telemetry.serviceName ?? workloadName(pod);
+  const appContainer = appContainerName(out, new Set([...moved].map((c) => c.name)));
   const sidecar = buildSidecarContainer(policy, {
     image: cluster.sidecarImage,
     ...(cluster.sidecarImagePullPolicy === undefined ? {} : { imagePullPolicy: cluster.sidecarImagePullPolicy }),
     ...(runAsUser === undefined ? {} : { runAsUser }),
     native,
+    ...(serviceName === null ? {} : { serviceName }),
+    ...(appContainer === null ? {} : { appContainer }),
     // On OpenShift the SCC owns the GID too (pod fsGroup / supplemental groups).
     setGroup: !cluster.openshift,
   });
-  const kept = pointAppsAtSidecar(out, policy);
   // Native: first init container, so it is up before other init containers and the app.
   if (native) spec.initContainers = [sidecar, ...(spec.initContainers ?? [])];
   else spec.containers.push(sidecar);

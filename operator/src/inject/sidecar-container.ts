@@ -24,6 +24,10 @@ export interface SidecarOptions {
   /** undefined: leave the UID to the platform (OpenShift's SCC) and the image. */
   runAsUser?: number;
   native: boolean;
+  /** service.name of the sidecar's spans (workloadName), when known. */
+  serviceName?: string;
+  /** k8s.container.name of the sidecar's spans: the app container. */
+  appContainer?: string;
 }
 
 export function sidecarSecurityContext(runAsUser: number | undefined, setGroup: boolean): SecurityContext {
@@ -73,6 +77,9 @@ export function buildSidecarContainer(policy: AuditPolicy, opts: SidecarOptions 
       fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
       fieldEnv('POD_UID', 'metadata.uid'),
       fieldEnv('NODE_NAME', 'spec.nodeName'),
+      // Span resource attributes the sidecar cannot look up itself (workload-identity.ts).
+      ...(opts.serviceName === undefined ? [] : [{ name: 'LLMAUDIT_SERVICE_NAME', value: opts.serviceName }]),
+      ...(opts.appContainer === undefined ? [] : [{ name: 'LLMAUDIT_APP_CONTAINER', value: opts.appContainer }]),
     ],
     resources: resources(policy),
     volumeMounts: [
