@@ -46,6 +46,9 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   private readonly strict: boolean;
   private held: Buffer | null = null;
   private flushScheduled = false;
+  /** Stream chunks relayed but not yet parsed by the adapter (see onResponseData). */
+  private adapterQueue: Buffer[] = [];
+  private adapterScheduled = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -69,6 +72,7 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   private settle(r: UpstreamResult): void {
     if (this.settled) return;
     this.settled = true;
+    this.feedQueued(); // the adapter has seen every chunk before the exchange is recorded
     if (this.waitingDrain) this.res.off('drain', this.onDrain);
     this.resolveDone(r);
   }
@@ -122,10 +126,14 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     this.rawChunks++;
     this.capture.push(chunk);
     if (this.feedAdapter && this.streamed && this.encoding === undefined) {
-      try {
-        (this.adapter as ProxyAdapter).push(chunk);
-      } catch {
-        // An adapter bug must never break the relay; the entry records what the capture kept.
+      // Parsed on the next turn, not now: undici hands over a whole socket read (often many SSE
+      // frames) chunk by chunk in one callback, and Node sends what res.write() queued only after
+      // that callback returns (it corks the socket until process.nextTick). Parsing every frame
+      // first would hold the client's first bytes back by the parse time of the whole read.
+      this.adapterQueue.push(chunk);
+      if (!this.adapterScheduled) {
+        this.adapterScheduled = true;
+        setImmediate(this.feedQueued);
       }
     }
     if (this.strict) {
@@ -143,6 +151,20 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     }
     this.writeOut(controller, chunk);
   }
+
+  private readonly feedQueued = (): void => {
+    this.adapterScheduled = false;
+    const q = this.adapterQueue;
+    if (q.length === 0) return;
+    this.adapterQueue = [];
+    for (const chunk of q) {
+      try {
+        (this.adapter as ProxyAdapter).push(chunk);
+      } catch {
+        // An adapter bug must never break the relay; the entry records what the capture kept.
+      }
+    }
+  };
 
   private writeOut(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.res.write(chunk) && !this.waitingDrain) {
