@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { CONVERSATION_DOMAIN, deriveConversation } from './conversation.ts';
+import { CONVERSATION_DOMAIN, createConversationCache, deriveConversation } from './conversation.ts';
 
 describe('deriveConversation', () => {
   it('is the documented SHA-256 derivation (docs/tracing.md, ADR 0005)', () => {
@@ -35,5 +35,20 @@ describe('deriveConversation', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('createConversationCache', () => {
+  it('returns what deriveConversation returns, for repeated and new pairs, across a start-over', () => {
+    const cached = createConversationCache(3);
+    const pairs: Array<[string | null, string | null]> = [['sys', 'a'], ['sys', 'b'], [null, 'a'], ['', 'a'], ['sys', null], ['other', 'a'], ['sys', 'a'], [null, 'a']];
+    for (let round = 0; round < 3; round++) {
+      for (const [system, user] of pairs) expect(cached(system, user)).toEqual(deriveConversation(system, user));
+    }
+  });
+
+  it('keeps null and empty system prompts apart', () => {
+    const cached = createConversationCache();
+    expect(cached('', 'x')!.traceId).not.toBe(cached(null, 'x')!.traceId);
   });
 });

@@ -34,3 +34,34 @@ export function deriveConversation(system: string | null, firstUser: string | nu
   const traceId = nonZero(h.subarray(0, 16));
   return { conversationId: traceId, traceId, rootSpanId: nonZero(h.subarray(16, 24)) };
 }
+
+/**
+ * deriveConversation with memory: every turn of an agent run re-sends the same pair, so the
+ * hash (JSON encoding plus SHA-256 over a system prompt that can be tens of kilobytes) is done
+ * once per conversation instead of once per request. Keyed by system prompt, then first user
+ * message — two lookups on the strings themselves, no joined key to build. Bounded: when
+ * `maxEntries` pairs are held, the memory starts over (a re-hash is the only cost).
+ */
+export function createConversationCache(maxEntries = 4096): (system: string | null, firstUser: string | null) => ConversationIds | null {
+  let bySystem = new Map<string | null, Map<string, ConversationIds>>();
+  let size = 0;
+  return (system, firstUser) => {
+    if (firstUser === null) return null;
+    let byUser = bySystem.get(system);
+    const hit = byUser?.get(firstUser);
+    if (hit !== undefined) return hit;
+    const ids = deriveConversation(system, firstUser) as ConversationIds;
+    if (size >= maxEntries) {
+      bySystem = new Map();
+      size = 0;
+      byUser = undefined;
+    }
+    if (byUser === undefined) {
+      byUser = new Map();
+      bySystem.set(system, byUser);
+    }
+    byUser.set(firstUser, ids);
+    size++;
+    return ids;
+  };
+}

@@ -10,7 +10,6 @@
  * the chosen ids into `PresetIds` right before `startSpan` (synchronous, so no other span can
  * take them) — see docs/adr/0005-trace-derivation.md for why not a synthetic remote parent.
  */
-import { randomBytes } from 'node:crypto';
 import { createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -30,9 +29,10 @@ import type { Registry } from 'prom-client';
 import type { TelemetrySchema } from '../config/schema.ts';
 import type { ToolCall, ToolResult } from '../adapters/types.ts';
 import { requestClass } from './classify.ts';
-import { deriveConversation } from './conversation.ts';
+import { createConversationCache } from './conversation.ts';
 import { ExportQueue } from './export-queue.ts';
 import * as S from './semconv.ts';
+import { createRandomIds, type RandomIds } from './random-ids.ts';
 import { contentAttributes, endAttributes, exchangeSpanName, startAttributes } from './span-attributes.ts';
 import { chooseSpanIdentity, type SpanIdentity } from './span-identity.ts';
 import { createTelemetryMetrics, type TelemetryMetrics } from './telemetry-metrics.ts';
@@ -84,13 +84,14 @@ const CONVERSATIONAL = new Set(['chat', 'text_completion', 'generate_content']);
 class PresetIds implements IdGenerator {
   traceId: string | undefined;
   spanId: string | undefined;
+  constructor(private readonly random: RandomIds) {}
   generateTraceId(): string {
-    const id = this.traceId ?? randomBytes(16).toString('hex');
+    const id = this.traceId ?? this.random.traceId();
     this.traceId = undefined;
     return id;
   }
   generateSpanId(): string {
-    const id = this.spanId ?? randomBytes(8).toString('hex');
+    const id = this.spanId ?? this.random.spanId();
     this.spanId = undefined;
     return id;
   }
@@ -100,6 +101,15 @@ class PresetIds implements IdGenerator {
 class ReloadableSampler implements Sampler {
   #inner: Sampler;
   #ratio: Sampler;
+  /**
+   * The sampler an exchange saw in begin(), set around its deferred startSpan: a reload between
+   * begin() and the span's creation must not give the span another decision than the
+   * traceparent already sent upstream.
+   */
+  pinned: Sampler | undefined;
+  get current(): Sampler {
+    return this.#inner;
+  }
   constructor(ratio: number) {
     this.#ratio = new TraceIdRatioBasedSampler(ratio);
     this.#inner = new ParentBasedSampler({ root: this.#ratio });
@@ -113,7 +123,7 @@ class ReloadableSampler implements Sampler {
     return this.#ratio.shouldSample(ROOT_CONTEXT, traceId, '', SpanKind.CLIENT, {}, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
   }
   shouldSample(...args: Parameters<Sampler['shouldSample']>): SamplingResult {
-    return this.#inner.shouldSample(...args);
+    return (this.pinned ?? this.#inner).shouldSample(...args);
   }
   toString(): string {
     return `Reloadable{${this.#inner.toString()}}`;
@@ -149,7 +159,11 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
     onEvict: (reason) => metrics.toolCallEvictions.inc({ reason }),
   });
   const usedIds = new Map<string, true>(); // `${traceId}/${spanId}` of explicit and derived span ids, oldest first
-  const ids = new PresetIds();
+  const random = createRandomIds();
+  const conversationOf = createConversationCache();
+  const ids = new PresetIds(random);
+  /** Exchange spans begun but not yet created in the SDK (see begin()); flush/close create them first. */
+  const pending = new Set<() => void>();
   const sampler = new ReloadableSampler(cfg.samplingRatio);
   const processor = new SwitchableProcessor();
   const r = options.resource;
@@ -240,7 +254,7 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
     const span = startWithIds(
       `${S.OPERATION_EXECUTE_TOOL} ${name}`,
       SpanKind.INTERNAL,
-      { traceId: call.traceId, spanId: randomBytes(8).toString('hex'), parentSpanId: call.spanId, parentSampled: call.sampled, source: 'conversation' },
+      { traceId: call.traceId, spanId: random.spanId(), parentSpanId: call.spanId, parentSampled: call.sampled, source: 'conversation' },
       call.sampled,
       {
         [S.GEN_AI_OPERATION_NAME]: S.OPERATION_EXECUTE_TOOL,
@@ -296,45 +310,68 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
   }
 
   return {
+    /*
+     * Only the ids and the upstream traceparent are needed before forwarding. Creating the SDK
+     * span (attributes, sampler, processors) and the execute_tool spans for carried tool results
+     * is deferred to the next turn of the event loop — after the request is on its way — or to
+     * end(), whichever comes first. Nothing observable moves: the span gets the ids and the
+     * sampling decision begin() handed out and the exchange's real start time (`info.startedAt`).
+     */
     begin(info: TraceRequestInfo): TraceHandle {
       const t = cfg;
       const req = info.request;
       const incoming = extractIncomingContext(info.headers);
       // Embeddings and opaque calls carry input text but are not turns of a conversation.
       const conversational = req !== null && CONVERSATIONAL.has(req.operation);
-      const conversation = conversational ? deriveConversation(req.messages.system, req.messages.firstUser) : null;
+      const conversation = conversational ? conversationOf(req.messages.system, req.messages.firstUser) : null;
       const requestType = conversational ? requestClass(req.messages) : null;
       const id = chooseSpanIdentity({
         incoming,
         conversation,
         opensConversation: requestType === 'USER_PROMPT',
         alreadyUsed: (traceId, spanId) => usedIds.has(`${traceId}/${spanId}`),
-        randomTraceId: () => randomBytes(16).toString('hex'),
-        randomSpanId: () => randomBytes(8).toString('hex'),
+        randomTraceId: random.traceId,
+        randomSpanId: random.spanId,
       });
       if (id.source === 'x-trace-id' || id.source === 'conversation') markUsed(id.traceId, id.spanId);
       const conversationId = conversation?.conversationId ?? null;
-      const span = startWithIds(
-        exchangeSpanName(info),
-        SpanKind.CLIENT,
-        id,
-        sampler.rootSampled(id.traceId),
-        startAttributes(info, { conversationId, requestType, source: id.source }),
-        info.startedAt,
-      );
-      const sc = span.spanContext();
-      if (req !== null && req.toolResults.length > 0) toolResultSpans(req.toolResults, sc, info.startedAt, conversationId);
-      const sampled = (sc.traceFlags & TraceFlags.SAMPLED) !== 0;
+      const rootSampled = sampler.rootSampled(id.traceId);
+      // What the SDK's ParentBasedSampler decides at startSpan: a remote parent's flag, else the root ratio.
+      const sampled = id.parentSpanId === undefined ? rootSampled : (id.parentSampled ?? rootSampled);
+      const beganWith = sampler.current;
       const upstreamHeaders: Record<string, string> = {};
       if (t.propagate) {
-        upstreamHeaders['traceparent'] = formatTraceparent(sc.traceId, sc.spanId, sampled);
+        upstreamHeaders['traceparent'] = formatTraceparent(id.traceId, id.spanId, sampled);
         if (id.traceState !== undefined) upstreamHeaders['tracestate'] = id.traceState;
       }
+
+      let span: Span | null = null;
+      let created = false;
+      const create = (): void => {
+        if (created) return;
+        created = true;
+        pending.delete(create);
+        try {
+          sampler.pinned = beganWith;
+          try {
+            span = startWithIds(exchangeSpanName(info), SpanKind.CLIENT, id, rootSampled, startAttributes(info, { conversationId, requestType, source: id.source }), info.startedAt);
+          } finally {
+            sampler.pinned = undefined;
+          }
+          if (req !== null && req.toolResults.length > 0) toolResultSpans(req.toolResults, span.spanContext(), info.startedAt, conversationId);
+        } catch (err) {
+          // Telemetry never breaks traffic (DESIGN.md "Telemetry"): the exchange keeps its ids.
+          logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'tracer: creating the exchange span failed');
+        }
+      };
+      pending.add(create);
+      setImmediate(create);
+
       let ended = false;
       return {
         ids: {
-          traceId: sc.traceId,
-          spanId: sc.spanId,
+          traceId: id.traceId,
+          spanId: id.spanId,
           ...(id.parentSpanId === undefined ? {} : { parentSpanId: id.parentSpanId }),
           conversationId,
           requestType,
@@ -343,15 +380,18 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
         end(outcome: ExchangeOutcome): void {
           if (ended) return;
           ended = true;
+          create();
+          const s: Span | null = span;
+          if (s === null) return;
           const x = outcome.exchange;
-          if (span.isRecording()) {
-            span.setAttributes(endAttributes(outcome));
-            if (cfg.captureContent && x !== null) span.setAttributes(contentAttributes(x));
-            if (info.request?.requestModel == null && x?.responseModel != null) span.updateName(exchangeSpanName(info, x.responseModel));
-            if (outcome.spanType === 'ERROR') span.setStatus({ code: SpanStatusCode.ERROR });
+          if (s.isRecording()) {
+            s.setAttributes(endAttributes(outcome));
+            if (cfg.captureContent && x !== null) s.setAttributes(contentAttributes(x));
+            if (info.request?.requestModel == null && x?.responseModel != null) s.updateName(exchangeSpanName(info, x.responseModel));
+            if (outcome.spanType === 'ERROR') s.setStatus({ code: SpanStatusCode.ERROR });
           }
-          span.end(Math.max(outcome.endedAt, info.startedAt));
-          if (x !== null && x.toolCalls.length > 0 && outcome.spanType === 'TOOL_CALL') rememberToolCalls(x.toolCalls, sc, sampled, outcome.endedAt);
+          s.end(Math.max(outcome.endedAt, info.startedAt));
+          if (x !== null && x.toolCalls.length > 0 && outcome.spanType === 'TOOL_CALL') rememberToolCalls(x.toolCalls, s.spanContext(), sampled, outcome.endedAt);
           metrics.queueDepth.set(processor.current?.depth ?? 0);
         },
       };
@@ -366,6 +406,7 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
     },
 
     async flush(): Promise<void> {
+      for (const create of [...pending]) create();
       await processor.forceFlush();
       metrics.queueDepth.set(processor.current?.depth ?? 0);
     },
@@ -373,6 +414,7 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      for (const create of [...pending]) create();
       await provider.shutdown();
     },
   };
