@@ -33,7 +33,8 @@ crds: ## Regenerate the CRD YAML from the TypeScript types
 crds-check: ## Fail if the committed CRD YAML differs from the generated one
 	npx tsx hack/gen-crds.ts --check
 
-ci: install crds-check test ## What CI runs: install, generated-file drift check, tests
+ci: install crds-check ## What CI runs (.ci/run): install, generated-file drift check, npm test
+	npm test
 
 demo: ## The main job: run the proxy in front of Ollama or a scripted upstream, record, prove, verify
 	npx tsx hack/demo.ts

@@ -3,26 +3,11 @@
 import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
-import { loadWireFixture, startReplayUpstream, type ReplayUpstream } from '../support/replay-upstream.ts';
-import { MemorySink, startStack, type Stack } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { loadWireFixture } from '../support/replay-upstream.ts';
+import { useCleanups } from './harness.ts';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)();
-});
-
-async function upstream(...args: Parameters<typeof startReplayUpstream>): Promise<ReplayUpstream> {
-  const u = await startReplayUpstream(...args);
-  cleanups.push(() => u.close());
-  return u;
-}
-
-async function stack(config: Record<string, unknown>, sink = new MemorySink()): Promise<Stack & { sink: MemorySink }> {
-  const s = await startStack({ config, sink });
-  cleanups.push(() => s.close());
-  return { ...s, sink };
-}
+const { cleanups, upstream, stack } = useCleanups();
 
 function send(url: string, init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<{ res: IncomingMessage; body: Buffer }> {
   return new Promise((resolve, reject) => {

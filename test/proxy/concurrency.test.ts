@@ -1,17 +1,14 @@
 // 200 concurrent streams through one proxy into the real log: 200 entries, one per x-llmaudit-id,
 // the chain intact (issue 3 "Tests that must exist"). Also: tracer ids and traceparent reach the
 // entry and the upstream, and handle.end() gets the entry's seq and hash.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import type { Entry } from '../../sidecar/src/auditlog/index.ts';
 import type { ExchangeOutcome, ExchangeTracer, TraceRequestInfo } from '../../sidecar/src/telemetry/types.ts';
 import { loadWireFixture, startReplayUpstream } from '../support/replay-upstream.ts';
-import { MemorySink, openRealLog, startStack } from './harness.ts';
+import { MemorySink, openRealLog, startStack, useCleanups } from './harness.ts';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)();
-});
+const { cleanups } = useCleanups();
 
 describe('concurrency', () => {
   it('200 concurrent streams become 200 entries in an intact chain', async () => {

@@ -6,13 +6,10 @@
 // set far longer here and only starts once the request is written.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { MemorySink, startStack } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { MemorySink, startStack, useCleanups } from './harness.ts';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)();
-});
+const { cleanups } = useCleanups();
 
 async function silentServer(): Promise<{ url: string; accepted: () => number }> {
   const sockets = new Set<Socket>();

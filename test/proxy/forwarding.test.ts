@@ -1,26 +1,11 @@
 // Forwarding through the proxy: routing, pass-through, streaming frame by frame, backpressure,
 // resets, aborts and the proxy's own errors in each API family's shape (issue 3 "Forwarding").
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
-import { loadWireFixture, startReplayUpstream, type ReplayUpstream } from '../support/replay-upstream.ts';
-import { MemorySink, startStack, type Stack } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { loadWireFixture, startReplayUpstream } from '../support/replay-upstream.ts';
+import { useCleanups } from './harness.ts';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)();
-});
-
-async function upstream(...args: Parameters<typeof startReplayUpstream>): Promise<ReplayUpstream> {
-  const u = await startReplayUpstream(...args);
-  cleanups.push(() => u.close());
-  return u;
-}
-
-async function stack(config: Record<string, unknown>, sink = new MemorySink()): Promise<Stack & { sink: MemorySink }> {
-  const s = await startStack({ config, sink });
-  cleanups.push(() => s.close());
-  return { ...s, sink };
-}
+const { upstream, stack } = useCleanups();
 
 function get(url: string, init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {

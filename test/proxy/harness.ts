@@ -3,6 +3,8 @@
  * entries (or the real audit log writer), pino into memory so tests can grep its lines.
  */
 import { Writable } from 'node:stream';
+import { afterEach } from 'vitest';
+import { startReplayUpstream, type ReplayUpstream } from '../support/replay-upstream.ts';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { parseSidecarConfig, type SidecarConfig } from '../../sidecar/src/config/index.ts';
@@ -145,4 +147,32 @@ export async function allFiles(dir: string): Promise<string[]> {
     else out.push(p);
   }
   return out;
+}
+
+/**
+ * Per-test cleanup for a test file: registers an afterEach that closes everything pushed, last
+ * opened first. `upstream` and `stack` open a replaying upstream / a proxy stack and register them.
+ */
+export function useCleanups(): {
+  cleanups: Array<() => Promise<void>>;
+  upstream: (...args: Parameters<typeof startReplayUpstream>) => Promise<ReplayUpstream>;
+  stack: (config: Record<string, unknown>, sink?: MemorySink) => Promise<Stack & { sink: MemorySink }>;
+} {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)();
+  });
+  return {
+    cleanups,
+    async upstream(...args) {
+      const u = await startReplayUpstream(...args);
+      cleanups.push(() => u.close());
+      return u;
+    },
+    async stack(config, sink = new MemorySink()) {
+      const s = await startStack({ config, sink });
+      cleanups.push(() => s.close());
+      return { ...s, sink };
+    },
+  };
 }

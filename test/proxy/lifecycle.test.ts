@@ -6,28 +6,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseSidecarConfig } from '../../sidecar/src/config/index.ts';
-import { startReplayUpstream, type ReplayUpstream } from '../support/replay-upstream.ts';
-import { MemorySink, startStack, type Stack } from './harness.ts';
+import { MemorySink, startStack, useCleanups } from './harness.ts';
 
 const TLS = join(import.meta.dirname, 'tls');
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)();
-});
-
-async function upstream(...args: Parameters<typeof startReplayUpstream>): Promise<ReplayUpstream> {
-  const u = await startReplayUpstream(...args);
-  cleanups.push(() => u.close());
-  return u;
-}
-
-async function stack(config: Record<string, unknown>, sink = new MemorySink()): Promise<Stack & { sink: MemorySink }> {
-  const s = await startStack({ config, sink });
-  cleanups.push(() => s.close());
-  return { ...s, sink };
-}
+const { cleanups, upstream, stack } = useCleanups();
 
 function send(url: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<{ res: IncomingMessage; body: string; error: unknown }> {
   return new Promise((resolve, reject) => {

@@ -1,14 +1,11 @@
 // NDJSON (Ollama /api/chat) reaches the client line by line as the upstream sends it, never
 // buffered whole (issue 3 "Forwarding"; the SSE case is in forwarding.test.ts), in both durability
 // modes, and the entry still holds the reconstructed answer and Ollama's own counts.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadWireFixture, startReplayUpstream } from '../support/replay-upstream.ts';
-import { MemorySink, startStack } from './harness.ts';
+import { MemorySink, startStack, useCleanups } from './harness.ts';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)();
-});
+const { cleanups } = useCleanups();
 
 describe('NDJSON relay', () => {
   it.each(['batched', 'strict'])('delivers the first NDJSON line before the upstream sends the rest (%s)', async (durability) => {

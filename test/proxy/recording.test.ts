@@ -5,21 +5,12 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AppendResult, EntryPayload } from '../../sidecar/src/auditlog/types.ts';
-import { startReplayUpstream, type ReplayUpstream } from '../support/replay-upstream.ts';
-import { MemorySink, startStack, type Stack } from './harness.ts';
+import { startReplayUpstream } from '../support/replay-upstream.ts';
+import { MemorySink, startStack, type Stack, useCleanups } from './harness.ts';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)();
-});
-
-async function upstream(...args: Parameters<typeof startReplayUpstream>): Promise<ReplayUpstream> {
-  const u = await startReplayUpstream(...args);
-  cleanups.push(() => u.close());
-  return u;
-}
+const { cleanups, upstream } = useCleanups();
 
 async function stack<S extends MemorySink>(config: Record<string, unknown>, sink: S, chainDir?: string): Promise<Stack & { sink: S }> {
   const s = await startStack({ config, sink, ...(chainDir === undefined ? {} : { chainDir }) });

@@ -6,15 +6,12 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EntryPayload } from '../../sidecar/src/auditlog/types.ts';
 import { startReplayUpstream } from '../support/replay-upstream.ts';
-import { MemorySink, startStack } from './harness.ts';
+import { MemorySink, startStack, useCleanups } from './harness.ts';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)();
-});
+const { cleanups } = useCleanups();
 
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(6000, 9)]);
 const SHA = createHash('sha256').update(PNG).digest('hex');

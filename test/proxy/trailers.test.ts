@@ -3,13 +3,10 @@
 // relayed whole and recorded complete.
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { MemorySink, startStack } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { MemorySink, startStack, useCleanups } from './harness.ts';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)();
-});
+const { cleanups } = useCleanups();
 
 describe('trailers', () => {
   it('relays a chunked response with trailers without them, body whole, entry complete', async () => {
