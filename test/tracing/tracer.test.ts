@@ -319,6 +319,27 @@ describe('sampling and export', () => {
     expect(moved!.attributes['gen_ai.output.messages']).toBeDefined();
   });
 
+  it('without an OTLP endpoint builds no spans but still assigns conversation ids and traceparent; a reload starts exporting', async () => {
+    tracer = makeTracer({ otlpEndpoint: undefined });
+    const a1 = tracer.begin(requestInfo(exchange()));
+    const a2 = tracer.begin(requestInfo(exchange({ history: true })));
+    expect(a2.ids.traceId).toBe(a1.ids.traceId);
+    expect(a1.ids.conversationId).not.toBeNull();
+    expect(a1.upstreamHeaders.traceparent).toBe(`00-${a1.ids.traceId}-${a1.ids.spanId}-01`);
+    a1.end(outcome(exchange(), 'TOOL_CALL'));
+    a2.end(outcome(exchange({ history: true }), 'FINAL_RESPONSE'));
+    await tracer.flush();
+    expect(await metric('llmaudit_telemetry_spans_exported_total')).toBe(0);
+    tracer.reload(telemetryConfig({ otlpEndpoint: receiver.url }));
+    const x = exchange({ firstUser: 'after the reload' });
+    const h = tracer.begin(requestInfo(x));
+    h.end(outcome(x, 'FINAL_RESPONSE'));
+    await tracer.flush();
+    const [span] = await receiver.waitFor((sp) => sp.length >= 1);
+    expect(span!.spanId).toBe(h.ids.spanId);
+    expect(receiver.spans).toHaveLength(1);
+  });
+
   it('keeps working when the collector refuses exports: drops are counted, logged once per interval', async () => {
     const warnings: object[] = [];
     tracer = makeTracer({}, { warn: (o: object) => void warnings.push(o), info() {} });

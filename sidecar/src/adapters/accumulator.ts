@@ -54,8 +54,16 @@ export function requestSide(api: ApiKind, provider: ProviderName, operation: Ope
 
 /** The response-side defaults; each adapter overrides what it learned. */
 export function baseExchange(req: RequestSide): NormalizedExchange {
+  // Member by member rather than `...req`: a spread into a literal took about 10 µs of event loop
+  // per exchange in bench/proxy.ts profiles; requestSide() makes every RequestSide with these keys.
   return {
-    ...req,
+    api: req.api,
+    provider: req.provider,
+    operation: req.operation,
+    requestModel: req.requestModel,
+    stream: req.stream,
+    messages: req.messages,
+    toolResults: req.toolResults,
     responseModel: null,
     responseId: null,
     toolCalls: [],

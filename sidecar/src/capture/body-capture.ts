@@ -2,8 +2,10 @@
  * The bounded copy of one body (DESIGN.md "Data flow": capture is bounded, the excess is digested,
  * not stored). Every chunk is hashed as it passes, so the digest covers the whole body however
  * large; chunks are kept by reference (no copy) only while the total stays under the cap.
+ * While every chunk is still kept, hashing waits for finish(): a body that stays whole (most do)
+ * is hashed by one crypto.hash call, without a Hash object per body (two per exchange).
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash, type Hash } from 'node:crypto';
 
 export interface CapturedBody {
   /** The whole body, or null when it exceeded the cap. */
@@ -14,7 +16,8 @@ export interface CapturedBody {
 }
 
 export class BodyCapture {
-  private readonly hash: Hash = createHash('sha256');
+  /** Created once a chunk is let go (over the cap, digest only); until then `chunks` is all of it. */
+  private hash: Hash | null = null;
   private chunks: Buffer[] = [];
   private kept = 0;
   private over = false;
@@ -24,17 +27,30 @@ export class BodyCapture {
   constructor(private readonly cap: number) {}
 
   push(chunk: Buffer): void {
-    this.hash.update(chunk);
     this.bytes += chunk.length;
-    if (this.over) return;
+    if (this.hash !== null) {
+      // Over the cap or digest only: nothing is kept any more, but truncation is still noted.
+      this.hash.update(chunk);
+      if (!this.over && this.bytes > this.cap) this.over = true;
+      return;
+    }
     if (this.bytes > this.cap) {
+      this.streamHash().update(chunk);
       this.over = true;
       this.chunks = [];
       return;
     }
-    if (!this.keep) return;
     this.chunks.push(chunk);
     this.kept += chunk.length;
+  }
+
+  /** The running hash, fed with every chunk kept so far (they are about to be dropped). */
+  private streamHash(): Hash {
+    if (this.hash === null) {
+      this.hash = createHash('sha256');
+      for (const c of this.chunks) this.hash.update(c);
+    }
+    return this.hash;
   }
 
   /**
@@ -42,6 +58,7 @@ export class BodyCapture {
    * not needed, and not keeping them halves the memory of a long-lived stream.
    */
   digestOnly(): void {
+    if (!this.over) this.streamHash();
     this.keep = false;
     this.chunks = [];
     this.kept = 0;
@@ -60,6 +77,7 @@ export class BodyCapture {
   finish(): CapturedBody {
     const buf = this.peek();
     this.chunks = [];
-    return { buf, sha256: this.hash.digest('hex'), bytes: this.bytes, truncated: this.over };
+    const sha256 = this.hash !== null ? this.hash.digest('hex') : hash('sha256', buf ?? Buffer.alloc(0), 'hex');
+    return { buf, sha256, bytes: this.bytes, truncated: this.over };
   }
 }

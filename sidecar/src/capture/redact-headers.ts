@@ -51,7 +51,12 @@ export function redactHeaders(
   extra?: Readonly<Record<string, string>>,
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const name of Object.keys(headers)) {
+  const names = Object.keys(headers);
+  // Node and undici hand over lower-case names; sorted, they are inserted in RFC 8785 order and
+  // the log's canonicalizer (auditlog/jcs.ts) need not copy the object sorted. Mixed-case input
+  // keeps its order, so which of two names differing only in case wins stays as it was.
+  if (names.every((n) => n === n.toLowerCase())) names.sort();
+  for (const name of names) {
     const v = headers[name];
     if (v === undefined) continue;
     const lower = name.toLowerCase();

@@ -42,57 +42,66 @@ export interface EntryInput {
   media: MediaRef[];
 }
 
-function side(s: StoredSide, mode: CaptureMode): { body: unknown; bodySha256: string; bytes: number; truncated?: boolean; encoding?: string } {
-  const out: { body: unknown; bodySha256: string; bytes: number; truncated?: boolean; encoding?: string } = {
+// Members are inserted in RFC 8785 order (UTF-16 code units) throughout: the log's canonicalizer
+// (auditlog/jcs.ts) then takes these objects as they are instead of copying each one sorted.
+function side(s: StoredSide, mode: CaptureMode): { body: unknown; bodySha256: string; bytes: number; encoding?: string; truncated?: boolean } {
+  const out: { body: unknown; bodySha256: string; bytes: number; encoding?: string; truncated?: boolean } = {
     body: mode === 'metadata' ? null : s.body,
     bodySha256: s.captured.sha256,
     bytes: s.captured.bytes,
   };
-  if (s.captured.truncated) out.truncated = true;
   if (s.encoding !== undefined && mode !== 'metadata') out.encoding = s.encoding;
+  if (s.captured.truncated) out.truncated = true;
   return out;
 }
 
 export function buildEntry(x: EntryInput): EntryPayload {
   const ex = x.exchange;
-  const usage: EntryPayload['usage'] = { inputTokens: ex?.usage.inputTokens ?? null, outputTokens: ex?.usage.outputTokens ?? null };
-  if (ex?.usage.cacheReadTokens !== undefined) usage.cacheReadTokens = ex.usage.cacheReadTokens;
-  if (ex?.usage.cacheCreationTokens !== undefined) usage.cacheCreationTokens = ex.usage.cacheCreationTokens;
-  if (ex?.usage.reasoningTokens !== undefined) usage.reasoningTokens = ex.usage.reasoningTokens;
+  const u = ex?.usage;
+  const usage = {} as EntryPayload['usage'];
+  if (u?.cacheCreationTokens !== undefined) usage.cacheCreationTokens = u.cacheCreationTokens;
+  if (u?.cacheReadTokens !== undefined) usage.cacheReadTokens = u.cacheReadTokens;
+  usage.inputTokens = u?.inputTokens ?? null;
+  usage.outputTokens = u?.outputTokens ?? null;
+  if (u?.reasoningTokens !== undefined) usage.reasoningTokens = u.reasoningTokens;
 
-  const trace: EntryPayload['trace'] = {
-    traceId: x.ids.traceId,
-    spanId: x.ids.spanId,
-    spanType: x.spanType,
-    conversationId: x.ids.conversationId,
-    toolCalls: ex === null ? [] : ex.toolCalls.map((c) => ({ id: c.id, name: c.name })),
-    toolResults: ex === null ? [] : ex.toolResults.map((r) => (r.name === undefined ? { callId: r.callId } : { callId: r.callId, name: r.name })),
-  };
+  const trace = { conversationId: x.ids.conversationId } as EntryPayload['trace'];
   if (x.ids.parentSpanId !== undefined) trace.parentSpanId = x.ids.parentSpanId;
   if (x.ids.requestType !== null) trace.requestType = x.ids.requestType;
+  trace.spanId = x.ids.spanId;
+  trace.spanType = x.spanType;
+  trace.toolCalls = ex === null ? [] : ex.toolCalls.map((c) => ({ id: c.id, name: c.name }));
+  trace.toolResults = ex === null ? [] : ex.toolResults.map((r) => (r.name === undefined ? { callId: r.callId } : { callId: r.callId, name: r.name }));
+  trace.traceId = x.ids.traceId;
 
-  const response: EntryPayload['response'] = {
-    status: x.response.status,
-    headers: x.response.headers,
-    ...side(x.response.side, x.mode),
-    streamed: x.response.streamed,
-    chunks: x.response.chunks,
-    ttfbMs: x.response.ttfbMs,
-    durationMs: x.response.durationMs,
-    complete: x.response.complete,
-  };
+  const rs = side(x.response.side, x.mode);
+  const response = { body: rs.body, bodySha256: rs.bodySha256, bytes: rs.bytes, chunks: x.response.chunks, complete: x.response.complete, durationMs: x.response.durationMs } as EntryPayload['response'];
+  if (rs.encoding !== undefined) response.encoding = rs.encoding;
   if (x.response.error !== null) response.error = x.response.error;
+  response.headers = x.response.headers;
+  response.status = x.response.status;
+  response.streamed = x.response.streamed;
+  if (rs.truncated !== undefined) response.truncated = rs.truncated;
+  response.ttfbMs = x.response.ttfbMs;
+
+  const qs = side(x.request.side, x.mode);
+  const request = { body: qs.body, bodySha256: qs.bodySha256, bytes: qs.bytes } as EntryPayload['request'];
+  if (qs.encoding !== undefined) request.encoding = qs.encoding;
+  request.headers = x.request.headers;
+  request.method = x.request.method;
+  request.path = x.request.path;
+  if (qs.truncated !== undefined) request.truncated = qs.truncated;
 
   return {
-    id: x.id,
-    endpoint: x.endpoint,
     api: x.api,
-    model: ex === null ? null : (ex.responseModel ?? ex.requestModel),
-    request: { method: x.request.method, path: x.request.path, headers: x.request.headers, ...side(x.request.side, x.mode) },
-    response,
-    usage,
-    trace,
-    policy: { name: x.policyName, decision: 'allow', reasons: [], risk: 0, capture: x.mode },
+    endpoint: x.endpoint,
+    id: x.id,
     media: x.mode === 'metadata' ? [] : x.media,
+    model: ex === null ? null : (ex.responseModel ?? ex.requestModel),
+    policy: { capture: x.mode, decision: 'allow', name: x.policyName, reasons: [], risk: 0 },
+    request,
+    response,
+    trace,
+    usage,
   };
 }

@@ -21,13 +21,21 @@ const ALWAYS = new Set([
   'http2-settings',
 ]);
 
-function connectionTokens(value: string | undefined): Set<string> | null {
+// The last Connection value and its tokens: clients send the same one (`keep-alive`) on every
+// request, so the split is done once, not per exchange. The set is only read.
+let lastConnection: string | null = null;
+let lastTokens: ReadonlySet<string> | null = null;
+
+function connectionTokens(value: string | undefined): ReadonlySet<string> | null {
   if (value === undefined || value === '') return null;
+  if (value === lastConnection) return lastTokens;
   const set = new Set<string>();
   for (const t of value.split(',')) {
     const name = t.trim().toLowerCase();
     if (name !== '') set.add(name);
   }
+  lastConnection = value;
+  lastTokens = set;
   return set;
 }
 

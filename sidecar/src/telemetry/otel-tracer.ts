@@ -345,6 +345,17 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
         if (id.traceState !== undefined) upstreamHeaders['tracestate'] = id.traceState;
       }
 
+      const ids = {
+        traceId: id.traceId,
+        spanId: id.spanId,
+        ...(id.parentSpanId === undefined ? {} : { parentSpanId: id.parentSpanId }),
+        conversationId,
+        requestType,
+      };
+      // No exporter configured: nothing would ever read a span, so none is built (ids, the
+      // conversation and traceparent still are: they go into the audit entry and upstream).
+      if (processor.current === null) return { ids, upstreamHeaders, end() {} };
+
       let span: Span | null = null;
       let created = false;
       const create = (): void => {
@@ -369,13 +380,7 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
 
       let ended = false;
       return {
-        ids: {
-          traceId: id.traceId,
-          spanId: id.spanId,
-          ...(id.parentSpanId === undefined ? {} : { parentSpanId: id.parentSpanId }),
-          conversationId,
-          requestType,
-        },
+        ids,
         upstreamHeaders,
         end(outcome: ExchangeOutcome): void {
           if (ended) return;
