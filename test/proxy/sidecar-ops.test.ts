@@ -9,7 +9,8 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateSignerKey, parseVerifierKey } from '../../sidecar/src/auditlog/signed-note.ts';
 import { verifyConsistencyBundle } from '../../sidecar/src/auditlog/proof-bundle.ts';
-import { nodeLogFs, type LogFs } from '../../sidecar/src/auditlog/log-fs.ts';
+import type { LogFs } from '../../sidecar/src/auditlog/log-fs.ts';
+import { faultySegmentFs } from '../../sidecar/src/auditlog/test-support.ts';
 import type { ConsistencyProofBundle } from '../../sidecar/src/auditlog/types.ts';
 import { resolveConfig } from '../../sidecar/src/config/load.ts';
 import { startSidecar, type Sidecar } from '../../sidecar/src/sidecar.ts';
@@ -17,28 +18,6 @@ import { startReplayUpstream, type ReplayUpstream } from '../support/replay-upst
 
 const ENV = { POD_NAME: 'ops-0', POD_NAMESPACE: 'shop', POD_UID: 'uid-ops' };
 const CHAT = JSON.stringify({ id: 'c1', object: 'chat.completion', created: 1, model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 11, completion_tokens: 2, total_tokens: 13 } });
-
-/** Segment writes fail with ENOSPC while `broken()` (the pattern of auditlog/log-writer-faults.test.ts). */
-function faultyFs(broken: () => boolean): LogFs {
-  return {
-    rename: nodeLogFs.rename,
-    open: async (file, flags, mode) => {
-      const fh = await nodeLogFs.open(file, flags, mode);
-      if (!path.basename(file).startsWith('seg-')) return fh;
-      return {
-        datasync: () => fh.datasync(),
-        sync: () => fh.sync(),
-        truncate: (n) => fh.truncate(n),
-        stat: () => fh.stat(),
-        close: () => fh.close(),
-        write: async (buf, offset = 0, length = buf.length - offset) => {
-          if (broken()) throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
-          return fh.write(buf, offset, length);
-        },
-      };
-    },
-  };
-}
 
 describe('sidecar operations', () => {
   let dir: string;
@@ -108,7 +87,7 @@ describe('sidecar operations', () => {
 
   it('onLogFailure: block — /readyz is 503 while appends fail and ready again once one lands', async () => {
     let broken = false;
-    const { s, admin, proxy } = await start({ log: { dir: path.join(dir, 'logs'), onLogFailure: 'block', durability: 'strict' } }, faultyFs(() => broken));
+    const { s, admin, proxy } = await start({ log: { dir: path.join(dir, 'logs'), onLogFailure: 'block', durability: 'strict' } }, faultySegmentFs('ENOSPC', () => broken));
     const ready = async () => {
       const r = await fetch(`${admin}/readyz`);
       return { status: r.status, body: (await r.json()) as { reasons: string[] } };

@@ -19,6 +19,28 @@ afterEach(async () => {
   while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)();
 });
 
+/** Runs the proxy in-process as the CLI does; `stop` takes the SIGTERM path and returns the exit code. */
+async function startProxy(dir: string, flags: Parameters<typeof runProxy>[0]['flags'], env: Record<string, string>): Promise<{ sidecar: Sidecar; stop: () => Promise<number> }> {
+  let stop: (s: string) => void = () => undefined;
+  let started: (s: Sidecar) => void = () => undefined;
+  const running = new Promise<Sidecar>((r) => (started = r));
+  const exit = runProxy({
+    flags,
+    env,
+    cwd: dir,
+    hostname: 'box',
+    stderr: () => undefined,
+    logDestination: { write: () => undefined },
+    shutdownSignal: new Promise((r) => (stop = r)),
+    onStarted: (s) => started(s),
+  });
+  cleanups.push(async () => {
+    stop('cleanup');
+    await exit;
+  });
+  return { sidecar: await running, stop: () => (stop('test'), exit) };
+}
+
 const POD = { POD_NAME: 'chat-5d8f7c9b6-x2x9k', POD_NAMESPACE: 'shop', POD_UID: '6f1c0d2e-uid' };
 
 describe('llmaudit proxy --otlp-endpoint', () => {
@@ -35,25 +57,12 @@ describe('llmaudit proxy --otlp-endpoint', () => {
     const key = path.join(dir, 'signing.key');
     await ensureSigningKey(key, `llmaudit.dev/${POD.POD_NAMESPACE}/${POD.POD_NAME}/${POD.POD_UID}`);
 
-    let stop: (s: string) => void = () => undefined;
-    let started: (s: Sidecar) => void = () => undefined;
-    const running = new Promise<Sidecar>((r) => (started = r));
-    const exit = runProxy({
+    const { sidecar, stop } = await startProxy(
+      dir,
       // A trailing slash on the base URL must not become `//v1/traces`.
-      flags: { upstream: upstream.url, listen: ['127.0.0.1:0'], admin: '127.0.0.1:0', logDir: path.join(dir, 'logs'), key, otlpEndpoint: `${receiver.url}/` },
-      env: { ...POD, LLMAUDIT_APP_CONTAINER: 'app', LLMAUDIT_LOG_LEVEL: 'warn' },
-      cwd: dir,
-      hostname: 'box',
-      stderr: () => undefined,
-      logDestination: { write: () => undefined },
-      shutdownSignal: new Promise((r) => (stop = r)),
-      onStarted: (s) => started(s),
-    });
-    cleanups.push(async () => {
-      stop('cleanup');
-      await exit;
-    });
-    const sidecar = await running;
+      { upstream: upstream.url, listen: ['127.0.0.1:0'], admin: '127.0.0.1:0', logDir: path.join(dir, 'logs'), key, otlpEndpoint: `${receiver.url}/` },
+      { ...POD, LLMAUDIT_APP_CONTAINER: 'app', LLMAUDIT_LOG_LEVEL: 'warn' },
+    );
     expect(sidecar.config().telemetry.otlpEndpoint).toBe(`${receiver.url}/`);
     const port = sidecar.listeners[0]!.port;
     const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'sk-test', maxRetries: 0 });
@@ -80,8 +89,7 @@ describe('llmaudit proxy --otlp-endpoint', () => {
     expect(metrics).toContain('llmaudit_telemetry_spans_dropped_total');
     expect(metrics).toContain('llmaudit_telemetry_tool_call_evictions_total');
 
-    stop('test');
-    expect(await exit).toBe(0);
+    expect(await stop()).toBe(0);
   });
 
   it('hot-reloads the export settings from the config file: endpoint, headers, sampling', async () => {
@@ -101,24 +109,7 @@ describe('llmaudit proxy --otlp-endpoint', () => {
       `listeners: [{port: 0, defaultEndpoint: llm}]\nendpoints: [{name: llm, upstream: "${upstream.url}"}]\nadmin: {port: 0}\n` +
       `telemetry: {otlpEndpoint: "${endpoint}", exportIntervalMs: 10${extra}}\n`;
     await writeFile(file, yaml(a.url, ''));
-    let stop: (s: string) => void = () => undefined;
-    let started: (s: Sidecar) => void = () => undefined;
-    const running = new Promise<Sidecar>((r) => (started = r));
-    const exit = runProxy({
-      flags: { config: file, logDir: path.join(dir, 'logs') },
-      env: { LLMAUDIT_LOG_LEVEL: 'warn' },
-      cwd: dir,
-      hostname: 'box',
-      stderr: () => undefined,
-      logDestination: { write: () => undefined },
-      shutdownSignal: new Promise((r) => (stop = r)),
-      onStarted: (s) => started(s),
-    });
-    cleanups.push(async () => {
-      stop('cleanup');
-      await exit;
-    });
-    const sidecar = await running;
+    const { sidecar, stop } = await startProxy(dir, { config: file, logDir: path.join(dir, 'logs') }, { LLMAUDIT_LOG_LEVEL: 'warn' });
     const client = new OpenAI({ baseURL: `http://127.0.0.1:${sidecar.listeners[0]!.port}/v1`, apiKey: 'sk-test', maxRetries: 0 });
     const ask = (content: string) => client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }] });
     await ask('before the reload');
@@ -134,7 +125,6 @@ describe('llmaudit proxy --otlp-endpoint', () => {
     expect(b.lastHeaders['x-api-key']).toBe('k2');
     expect(a.spans).toHaveLength(1);
 
-    stop('test');
-    expect(await exit).toBe(0);
+    expect(await stop()).toBe(0);
   });
 });

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openLog } from './log-writer.ts';
 import { verifyLog } from './verifier.ts';
 import { nodeLogFs, type LogFs } from './log-fs.ts';
-import { samplePayload, tempDir, testKeys, TEST_ORIGIN, type TestKeys } from './test-support.ts';
+import { faultySegmentFs, samplePayload, tempDir, testKeys, TEST_ORIGIN, type TestKeys } from './test-support.ts';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let keys: TestKeys;
@@ -22,30 +22,6 @@ afterEach(async () => {
   await tmp.cleanup();
 });
 
-/** A LogFs whose segment-file writes fail with `code` while `broken()` is true, after writing half. */
-function faultyFs(code: string, broken: () => boolean): LogFs {
-  return {
-    rename: nodeLogFs.rename,
-    open: async (file, flags, mode) => {
-      const fh = await nodeLogFs.open(file, flags, mode);
-      if (!path.basename(file).startsWith('seg-')) return fh;
-      return {
-        datasync: () => fh.datasync(),
-        sync: () => fh.sync(),
-        truncate: (n) => fh.truncate(n),
-        stat: () => fh.stat(),
-        close: () => fh.close(),
-        write: async (buf, offset = 0, length = buf.length - offset) => {
-          if (!broken()) return fh.write(buf, offset, length);
-          const half = Math.max(1, Math.floor(length / 2));
-          if (length > 1) return fh.write(buf, offset, half); // a short write first, as write(2) does on ENOSPC
-          throw Object.assign(new Error(`${code}: injected`), { code });
-        },
-      };
-    },
-  };
-}
-
 describe('disk full / read-only (injected fs adapter)', () => {
   for (const [code, expected] of [
     ['ENOSPC', 'LLMAUDIT_E_LOG_DISK_FULL'],
@@ -54,7 +30,7 @@ describe('disk full / read-only (injected fs adapter)', () => {
     it(`${code}: the failed appends reject ${expected}, no partial line stays, the chain continues`, async () => {
       let broken = false;
       const dir = path.join(tmp.dir, code);
-      const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'strict', fs: faultyFs(code, () => broken) });
+      const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'strict', fs: faultySegmentFs(code, () => broken, { shortWrite: true }) });
       await log.append(samplePayload(0));
       broken = true;
       const failing = [log.append(samplePayload(1)), log.append(samplePayload(2))];

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateSignerKey, parseVerifierKey, type NoteVerifier } from './signed-note.ts';
 import { openLog, type OpenLogOptions } from './log-writer.ts';
+import { nodeLogFs, type LogFs } from './log-fs.ts';
 import type { EntryPayload } from './types.ts';
 
 export const TEST_ORIGIN = 'llmaudit.dev/test-ns/chat-0/uid-1';
@@ -63,4 +64,30 @@ export async function writeLog(dir: string, keys: TestKeys, count: number, optio
   const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, ...options });
   for (let i = 0; i < count; i++) await log.append(samplePayload(i));
   await log.close();
+}
+
+/**
+ * A LogFs whose segment-file writes fail with `code` while `broken()` is true. With
+ * `shortWrite`, a write first succeeds for half its bytes, as write(2) does when a disk fills up.
+ */
+export function faultySegmentFs(code: string, broken: () => boolean, options: { shortWrite?: boolean } = {}): LogFs {
+  return {
+    rename: nodeLogFs.rename,
+    open: async (file, flags, mode) => {
+      const fh = await nodeLogFs.open(file, flags, mode);
+      if (!path.basename(file).startsWith('seg-')) return fh;
+      return {
+        datasync: () => fh.datasync(),
+        sync: () => fh.sync(),
+        truncate: (n) => fh.truncate(n),
+        stat: () => fh.stat(),
+        close: () => fh.close(),
+        write: async (buf, offset = 0, length = buf.length - offset) => {
+          if (!broken()) return fh.write(buf, offset, length);
+          if (options.shortWrite === true && length > 1) return fh.write(buf, offset, Math.max(1, Math.floor(length / 2)));
+          throw Object.assign(new Error(`${code}: injected`), { code });
+        },
+      };
+    },
+  };
 }
