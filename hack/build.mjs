@@ -12,7 +12,8 @@ const standalone = process.argv.includes('--standalone');
 // Code splitting keeps what a command does not use out of its startup: `llmaudit verify` does not
 // load undici, OpenTelemetry or prom-client, which only `llmaudit proxy` imports (dynamically).
 const targets = [
-  { entry: 'sidecar/src/cli/main.ts', outdir: 'sidecar/dist', name: 'llmaudit' },
+  // The audit-log writer's thread (sidecar/src/auditlog/log-thread.ts finds it beside the bundle).
+  { entry: 'sidecar/src/cli/main.ts', outdir: 'sidecar/dist', name: 'llmaudit', extra: [{ entry: 'sidecar/src/auditlog/log-worker.ts', name: 'log-worker' }] },
   { entry: 'operator/src/main.ts', outdir: 'operator/dist', name: 'llmaudit-operator' },
 ];
 
@@ -27,7 +28,7 @@ for (const t of targets) {
   const entry = path.join(root, t.entry);
   if (!existsSync(entry)) continue;
   await build({
-    entryPoints: [{ in: entry, out: t.name }],
+    entryPoints: [{ in: entry, out: t.name }, ...(t.extra ?? []).map((x) => ({ in: path.join(root, x.entry), out: x.name }))],
     outdir: path.join(root, t.outdir),
     outExtension: { '.js': '.mjs' },
     splitting: true,

@@ -11,6 +11,7 @@
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { openLog, type AuditLog } from './auditlog/index.ts';
+import { logWorkerScript, openLogInThread } from './auditlog/log-thread.ts';
 import type { LogFs } from './auditlog/log-fs.ts';
 import type { LlmauditError } from './errors.ts';
 import type { SidecarConfig } from './config/schema.ts';
@@ -38,8 +39,10 @@ export interface SidecarDeps {
   } | null;
   /** Upstream dispatchers (tests and benchmarks); default: undici pools. */
   dispatcherFactory?: ProxyDeps['dispatcherFactory'];
-  /** The audit log's file system (fault-injection tests); default: node:fs. */
+  /** The audit log's file system (fault-injection tests); default: node:fs. Implies logThread 'inline'. */
   logFs?: LogFs;
+  /** Where the log writer runs: 'thread' (default, log-thread.ts) or 'inline' on the event loop. */
+  logThread?: 'thread' | 'inline';
 }
 
 export interface Sidecar {
@@ -76,7 +79,7 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
   let logFailure: string | null = null;
   let closing: Promise<boolean> | null = null;
 
-  const log = await openLog({
+  const logOptions = {
     dir: chainDir,
     origin,
     signerKey: deps.signerKey,
@@ -85,12 +88,16 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
     segmentMaxBytes: config.log.segmentMaxBytes,
     segmentMaxAgeMs: config.log.segmentMaxAgeSeconds * 1000,
     checkpointIntervalMs: config.log.checkpointIntervalSeconds * 1000,
-    ...(deps.logFs === undefined ? {} : { fs: deps.logFs }),
     onBackgroundError: (err: LlmauditError) => {
       if (err.code === 'LLMAUDIT_E_LOG_FAILED') logFailure = err.code;
       logger.error({ code: err.code, reason: err.message }, 'audit log background work failed');
     },
-  });
+  };
+  // The writer runs on a thread of its own (ADR 0010) unless a test hands in a file system, which
+  // cannot cross threads, or the sources run unbuilt (no log-worker.mjs: written in-process).
+  const workerScript = deps.logFs === undefined && deps.logThread !== 'inline' ? logWorkerScript() : null;
+  if (deps.logFs === undefined && deps.logThread !== 'inline' && workerScript === null) logger.warn('log-worker.mjs is not built: the audit log is written on the event loop');
+  const log = workerScript !== null ? await openLogInThread({ ...logOptions, workerScript }) : await openLog({ ...logOptions, ...(deps.logFs === undefined ? {} : { fs: deps.logFs }) });
 
   const parts: { tracer?: OtelTracer; proxy?: Proxy; admin?: AdminServer; watcher?: ConfigWatcher } = {};
   try {
@@ -125,7 +132,11 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
       log: () => (logFailure === null ? log : null),
       readiness,
       logger,
-      beforeScrape: () => metrics.logQueueDepth.set(log.stats().queueDepth),
+      // Gauges read at scrape time, so an exchange pays nothing for them.
+      beforeScrape: () => {
+        metrics.logQueueDepth.set(log.stats().queueDepth);
+        metrics.inflight.set(proxy.inflight());
+      },
     });
     parts.admin = admin;
     // The admin port first, so /healthz answers and /readyz says why while listeners bind.

@@ -53,6 +53,14 @@ export interface OpenLogOptions {
   now?: () => number;
   /** Errors of background work (periodic sync, seal, checkpoint, tile flush). */
   onBackgroundError?: (err: LlmauditError) => void;
+  /** Called with every checkpoint note the writer stores (log-thread.ts mirrors it). */
+  onCheckpoint?: (cp: { size: number; note: string; at: string }) => void;
+  /**
+   * Where entry signatures are made: 'worker' (default) hands batches to a signing thread so the
+   * caller's event loop stays free; 'inline' signs on the writer's own thread — for a writer that
+   * already runs on a thread of its own (log-thread.ts).
+   */
+  signingThread?: 'worker' | 'inline';
 }
 
 export interface AuditLog {
@@ -174,6 +182,7 @@ class Writer implements AuditLog {
   private readonly lock: HeldLock;
   private readonly segmentStarts: Array<number | null>;
   private readonly batchSigner: BatchSigner | null;
+  private readonly onCp: ((cp: { size: number; note: string; at: string }) => void) | null;
 
   // The chain head including queued entries, and the written (durable in strict mode) state.
   private nextSeq: number;
@@ -214,7 +223,9 @@ class Writer implements AuditLog {
     this.onBgError = o.onBackgroundError ?? (() => undefined);
     this.lock = lock;
     // batched: nobody waits for a signature, so even one entry is signed off the event loop.
-    this.batchSigner = this.signEntries ? createBatchSigner(signer, typeof o.signerKey === 'string' ? o.signerKey : null, this.strict ? {} : { workerMinBatch: 1 }) : null;
+    const workerMinBatch = o.signingThread === 'inline' ? Number.POSITIVE_INFINITY : this.strict ? undefined : 1;
+    this.batchSigner = this.signEntries ? createBatchSigner(signer, typeof o.signerKey === 'string' ? o.signerKey : null, workerMinBatch === undefined ? {} : { workerMinBatch }) : null;
+    this.onCp = o.onCheckpoint ?? null;
     this.tiles = rec.tiles;
     this.nextSeq = this.written = rec.size;
     this.headHash = this.writtenHash = rec.lastHash;
@@ -565,6 +576,7 @@ class Writer implements AuditLog {
       throw ioErrorToLogError(err, `storing the checkpoint at size ${size}`);
     }
     this.lastCp = { size, note, at: new Date(this.now()).toISOString() };
+    this.onCp?.(this.lastCp);
     return note;
   }
 }

@@ -3,7 +3,7 @@
  * request speaks (detectApi, from method, path and the endpoint's configured family), and an
  * incremental adapter that turns its response into a NormalizedExchange.
  */
-import { createAdapter, detectApi, type Adapter } from '../adapters/index.ts';
+import { createAdapter, detectApi, type Adapter, type DetectedApi } from '../adapters/index.ts';
 import type { ApiKind } from '../adapters/types.ts';
 
 export interface ProxyAdapter extends Adapter {
@@ -23,8 +23,26 @@ export interface OpenAdapterInput {
   maxBodyBytes: number;
 }
 
+/**
+ * detectApi is pure and a workload calls the same few paths over and over: its answers are kept
+ * (a handful of regular expressions less before every forward). Bounded: when full, it starts over.
+ */
+const DETECTED_MAX = 512;
+let detectedCache = new Map<string, Readonly<DetectedApi>>();
+
+function detect(input: OpenAdapterInput): Readonly<DetectedApi> {
+  const key = `${input.endpointApi}\n${input.method}\n${input.contentType ?? ''}\n${input.apiPath}`;
+  let d = detectedCache.get(key);
+  if (d === undefined) {
+    d = Object.freeze(detectApi({ method: input.method, path: input.apiPath, endpointApi: input.endpointApi, contentType: input.contentType ?? null }));
+    if (detectedCache.size >= DETECTED_MAX) detectedCache = new Map();
+    detectedCache.set(key, d);
+  }
+  return d;
+}
+
 export function openAdapter(input: OpenAdapterInput): ProxyAdapter {
-  const detected = detectApi({ method: input.method, path: input.apiPath, endpointApi: input.endpointApi, contentType: input.contentType ?? null });
+  const detected = detect(input);
   const adapter = createAdapter(detected.api, input.body, {
     provider: detected.provider,
     maxBodyBytes: input.maxBodyBytes,

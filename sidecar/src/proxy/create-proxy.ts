@@ -101,7 +101,6 @@ export function createProxy(deps: ProxyDeps): Proxy {
   const track = (listener: ListenerConfig) => (req: IncomingMessage, res: ServerResponse) => {
     const abort = new ShutdownSignal();
     aborters.add(abort);
-    deps.metrics.inflight.inc();
     const p = handleExchange(ctx, listener, req, res, abort)
       .catch((err: unknown) => {
         deps.logger.error({ err }, 'exchange failed unexpectedly');
@@ -113,7 +112,6 @@ export function createProxy(deps: ProxyDeps): Proxy {
       .finally(() => {
         aborters.delete(abort);
         active.delete(p);
-        deps.metrics.inflight.dec();
         if (active.size === 0) {
           const w = idleWaiters;
           idleWaiters = [];

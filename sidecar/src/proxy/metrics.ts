@@ -38,7 +38,7 @@ export interface ProxyMetrics {
   readonly failures: Counter<'reason'>;
   /** Config hot reloads. labels: result (ok | invalid). */
   readonly configReloads: Counter<'result'>;
-  /** Exchanges in flight right now. */
+  /** Exchanges in flight right now; set by the owner of the proxy (sidecar.ts) at scrape time. */
   readonly inflight: Gauge;
   /** Media blobs moved out of request bodies into media/. */
   readonly mediaExtracted: Counter;

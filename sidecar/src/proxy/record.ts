@@ -94,7 +94,9 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   if (!reqCaptured.truncated && mode !== 'metadata') {
     if (fin.reqJson !== undefined) {
       let body: unknown = fin.reqJson;
-      if (ctx.media !== null && config.capture.mediaThresholdBytes > 0) {
+      // A body no larger than the threshold cannot hold a base64 string above it: not walked.
+      const plainBytes = fin.reqPlain != null ? fin.reqPlain.length : reqCaptured.bytes;
+      if (ctx.media !== null && config.capture.mediaThresholdBytes > 0 && plainBytes > config.capture.mediaThresholdBytes) {
         const ex = extractMedia(fin.reqJson, config.capture.mediaThresholdBytes, '/request/body');
         if (ex.blobs.length > 0) {
           try {
@@ -161,7 +163,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
     }
     if (captured.truncated) ctx.metrics.truncations.inc({ direction: 'response', reason: 'cap' });
     if (body !== null && typeof body === 'object' && ctx.media !== null) {
-      const moved = await moveResponseMedia(ctx, config, base.id, body); // e.g. OpenAI Images b64_json
+      const moved = await moveResponseMedia(ctx, config, base.id, body, decoded !== null ? decoded.length : captured.bytes); // e.g. OpenAI Images b64_json
       body = moved.body;
       if (moved.media.length > 0) media = media.concat(moved.media);
     }

@@ -18,10 +18,42 @@ export interface RequestHead {
   bytes: number;
 }
 
-export function readRequestHead(req: IncomingMessage, capture: BodyCapture, limit: number): Promise<RequestHead> {
-  return new Promise((resolve, reject) => {
+/**
+ * The request handler runs while Node's parser is still inside the socket read that carried the
+ * headers; the body of a small request usually came in that same read and sits in the request's
+ * buffer once the parser returns. So: one microtask, then take what is buffered; when a
+ * Content-Length says that is all of it, the body is whole without waiting for the stream's
+ * resume/'data'/'end' round of process.nextTick hops (a few microseconds before every forward).
+ * Anything else (chunked bodies, bodies still arriving, over the limit) goes the event way below.
+ */
+export async function readRequestHead(req: IncomingMessage, capture: BodyCapture, limit: number): Promise<RequestHead> {
+  const cl = req.headers['content-length'];
+  const expected = cl === undefined ? -1 : Number(cl);
+  if (expected === 0 || (expected > 0 && expected <= limit && req.headers['transfer-encoding'] === undefined)) {
+    await null;
     const chunks: Buffer[] = [];
     let bytes = 0;
+    if (req.readableLength > 0) {
+      const c = req.read() as Buffer | null;
+      if (c !== null) {
+        chunks.push(c);
+        bytes = c.length;
+        capture.push(c);
+      }
+    }
+    if (bytes === expected) return { ended: true, chunks, bytes };
+    return readByEvents(req, capture, limit, chunks, bytes);
+  }
+  return readByEvents(req, capture, limit, [], 0);
+}
+
+function readByEvents(req: IncomingMessage, capture: BodyCapture, limit: number, chunks: Buffer[], already: number): Promise<RequestHead> {
+  return new Promise((resolve, reject) => {
+    let bytes = already;
+    if (req.complete && req.readableLength === 0 && req.readableEnded) {
+      resolve({ ended: true, chunks, bytes });
+      return;
+    }
     const cleanup = () => {
       req.off('data', onData);
       req.off('end', onEnd);

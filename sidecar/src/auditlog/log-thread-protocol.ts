@@ -1,0 +1,64 @@
+/**
+ * The messages between an AuditLog handle (log-thread.ts, on the proxy's event loop) and the
+ * writer running on its own thread (log-worker.ts). Everything travels by structured clone over
+ * the worker's port, in order: an append posted before a call is seen by the writer before it.
+ */
+import { LlmauditError } from '../errors.ts';
+import type { EntryPayload } from './types.ts';
+import type { OpenLogOptions } from './log-writer.ts';
+
+/** What the thread opens the log with (workerData): the cloneable part of OpenLogOptions. */
+export type ThreadOpenOptions = Pick<OpenLogOptions, 'dir' | 'origin' | 'durability' | 'signEntries' | 'segmentMaxBytes' | 'segmentMaxAgeMs' | 'checkpointIntervalMs' | 'syncIntervalMs'> & {
+  /** Signer key text (signed-note PRIVATE+KEY+...). */
+  signerKey: string;
+};
+
+export type CallMethod = 'flush' | 'checkpoint' | 'seal' | 'inclusionProof' | 'consistencyProof' | 'close';
+
+export interface WireError {
+  code: string;
+  message: string;
+  exit: number;
+  details?: Record<string, unknown>;
+}
+
+/** The writer's counters, sent with every answer so `size` and `stats()` answer synchronously. */
+export interface WriterState {
+  size: number;
+  segment: number;
+  bytesWritten: number;
+}
+
+export interface WireCheckpoint {
+  size: number;
+  note: string;
+  at: string;
+}
+
+export type ToWriter =
+  /** Appends with consecutive ids `first`, `first + 1`, ... in call order. */
+  | { t: 'append'; first: number; payloads: EntryPayload[] }
+  | { t: 'call'; id: number; method: CallMethod; args: unknown[] };
+
+/** An append's outcome: [id, seq, hash, ts] or [id, error]. */
+export type WireAppended = [number, number, string, string] | [number, WireError];
+
+export type FromWriter =
+  | { t: 'opened'; state: WriterState; checkpoint: WireCheckpoint | null }
+  | { t: 'open-failed'; error: WireError }
+  | { t: 'appended'; results: WireAppended[]; state: WriterState }
+  | { t: 'result'; id: number; ok: true; value: unknown; state: WriterState }
+  | { t: 'result'; id: number; ok: false; error: WireError; state: WriterState }
+  | { t: 'checkpoint'; checkpoint: WireCheckpoint }
+  | { t: 'background-error'; error: WireError };
+
+export function toWireError(err: unknown): WireError {
+  if (err instanceof LlmauditError) {
+    return { code: err.code, message: err.message, exit: err.exitCode, ...(err.details === undefined ? {} : { details: { ...err.details } }) };
+  }
+  return { code: 'LLMAUDIT_E_INTERNAL', message: `the audit log writer thread failed: ${err instanceof Error ? err.message : String(err)}`, exit: 1 };
+}
+
+export function fromWireError(e: WireError): LlmauditError {
+  return new LlmauditError(e.code, e.message, { exit: e.exit, ...(e.details === undefined ? {} : { details: e.details }) });
+}

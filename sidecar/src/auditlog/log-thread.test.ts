@@ -1,0 +1,149 @@
+// The audit log on its own thread (log-thread.ts + the built log-worker.mjs): the same chain, the
+// same answers and the same error codes as the in-process writer, and a dead thread fails loudly.
+import { writeFile, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { logWorkerScript, openLogInThread } from './log-thread.ts';
+import { openLog } from './log-writer.ts';
+import { verifyLog } from './verifier.ts';
+import { verifyProofBundle, verifyConsistencyBundle } from './proof-bundle.ts';
+import { samplePayload, tempDir, testKeys, TEST_ORIGIN } from './test-support.ts';
+import type { LlmauditError } from '../errors.ts';
+import type { AuditLog } from './log-writer.ts';
+
+const keys = testKeys();
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function fresh(): Promise<string> {
+  const t = await tempDir('llmaudit-thread-');
+  cleanups.push(t.cleanup);
+  return t.dir;
+}
+
+function track(log: AuditLog): AuditLog {
+  cleanups.push(() => log.close().catch(() => undefined));
+  return log;
+}
+
+describe('openLogInThread', () => {
+  it('finds the built writer thread', () => {
+    expect(logWorkerScript()?.pathname).toMatch(/sidecar\/dist\/log-worker\.mjs$/);
+  });
+
+  it('appends in call order, mirrors size and stats, and writes a chain that verifies', async () => {
+    const dir = await fresh();
+    const log = track(await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'batched' }));
+    expect(log.size).toBe(0);
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => log.append(samplePayload(i))));
+    expect(results.map((r) => r.seq)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect(log.size).toBe(300);
+    expect(log.stats()).toMatchObject({ size: 300, queueDepth: 0, segment: 1 });
+    expect(log.stats().bytesWritten).toBeGreaterThan(300 * 500);
+
+    const note = await log.checkpoint();
+    expect(note.split('\n').slice(0, 2)).toEqual([TEST_ORIGIN, '300']);
+    expect(log.latestCheckpoint()).toBe(note);
+    await log.close();
+
+    const lines = (await readFile(path.join(dir, 'seg-000001.jsonl'), 'utf8')).trimEnd().split('\n');
+    expect(lines.map((l) => (JSON.parse(l) as { hash: string }).hash)).toEqual(results.map((r) => r.hash));
+    expect(lines.map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(Array.from({ length: 300 }, (_, i) => `req-${i}`));
+    const report = await verifyLog(dir, { keys: [keys.verifier], entrySignatures: 'all' });
+    expect(report.exit).toBe(0);
+    expect(report.entries).toBe(300);
+  });
+
+  it('answers proofs, flush and seal across the thread, and continues a chain the in-process writer began', async () => {
+    const dir = await fresh();
+    const inline = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey });
+    for (let i = 0; i < 5; i++) await inline.append(samplePayload(i));
+    const first = await inline.checkpoint();
+    await inline.close();
+
+    const log = track(await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'strict' }));
+    expect(log.size).toBe(5);
+    expect(log.latestCheckpoint()).toBe(first);
+    const a = await log.append(samplePayload(5));
+    expect(a.seq).toBe(5);
+    await log.flush();
+    await log.seal();
+    expect(log.stats().segment).toBe(2);
+    await log.append(samplePayload(6));
+
+    const inc = await log.inclusionProof(5);
+    expect(verifyProofBundle(inc, [keys.verifier]).index).toBe(5);
+    const cons = await log.consistencyProof(5);
+    expect(verifyConsistencyBundle(first, cons, [keys.verifier])).toBe(true);
+    await expect(log.inclusionProof(99)).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_NOT_FOUND' });
+    await log.close();
+    expect((await verifyLog(dir, { keys: [keys.verifier] })).exit).toBe(0);
+  });
+
+  it('rejects a payload that cannot cross the thread or cannot be canonicalized, alone, with its code', async () => {
+    const dir = await fresh();
+    const log = track(await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey }));
+    const fn = { ...samplePayload(1), model: (() => 'x') as unknown as string };
+    const big = { ...samplePayload(2), usage: { inputTokens: 10n as unknown as number, outputTokens: 1 } }; // clones, but is not JSON
+    const outcomes = await Promise.allSettled([log.append(samplePayload(0)), log.append(fn), log.append(big), log.append(samplePayload(3))]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'LLMAUDIT_E_LOG_PAYLOAD_INVALID' });
+    const inProcess = await Promise.allSettled([(await openLog({ dir: await fresh(), origin: TEST_ORIGIN, signerKey: keys.signerKey })).append(big)]);
+    expect((outcomes[2] as PromiseRejectedResult).reason).toMatchObject({ code: ((inProcess[0] as PromiseRejectedResult).reason as LlmauditError).code });
+    expect(outcomes.filter((o) => o.status === 'fulfilled').map((o) => (o as PromiseFulfilledResult<{ seq: number }>).value.seq)).toEqual([0, 1]);
+    await log.close();
+    expect((await verifyLog(dir, { keys: [keys.verifier] })).entries).toBe(2);
+  });
+
+  it('passes the writer\'s open errors through with their codes (a second writer on a locked chain)', async () => {
+    const dir = await fresh();
+    track(await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey }));
+    await expect(openLogInThread({ dir, origin: 'llmaudit.dev/other/pod/uid', signerKey: keys.signerKey })).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_LOCKED' });
+  });
+
+  it('mirrors checkpoints the writer signs on its own (interval) and reports them', async () => {
+    const dir = await fresh();
+    let seen: (n: string) => void = () => undefined;
+    const signed = new Promise<string>((r) => (seen = r));
+    const log = track(await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, checkpointIntervalMs: 20, onCheckpoint: (cp) => seen(cp.note) }));
+    await log.append(samplePayload(0));
+    const note = await signed;
+    expect(note.split('\n')[1]).toBe('1');
+    expect(log.latestCheckpoint()).toBe(note);
+    expect(log.stats().lastCheckpointAt).not.toBeNull();
+  });
+
+  it('a writer thread that dies fails every waiting and later call with LLMAUDIT_E_LOG_FAILED, and says so once', async () => {
+    // Regression guard: a dead writer thread must not leave appends hanging (the proxy awaits them).
+    const dir = await fresh();
+    const script = path.join(dir, 'dying-writer.mjs');
+    await writeFile(
+      script,
+      `import { parentPort } from 'node:worker_threads';
+parentPort.postMessage({ t: 'opened', state: { size: 0, segment: 1, bytesWritten: 0 }, checkpoint: null });
+parentPort.on('message', (m) => { if (m.t === 'append') process.exit(3); });
+`,
+    );
+    const bg: LlmauditError[] = [];
+    const log = track(await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, workerScript: script, onBackgroundError: (e) => bg.push(e) }));
+    await expect(log.append(samplePayload(0))).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_FAILED' });
+    await expect(log.append(samplePayload(1))).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_FAILED' });
+    await expect(log.flush()).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_FAILED' });
+    expect(bg.map((e) => e.code)).toEqual(['LLMAUDIT_E_LOG_FAILED']);
+    expect(bg[0]?.message).toMatch(/exited with 3/);
+    await log.close();
+  });
+
+  it('after close: appends reject with LLMAUDIT_E_LOG_CLOSED and the chain can be opened again', async () => {
+    const dir = await fresh();
+    const log = await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey });
+    await log.append(samplePayload(0));
+    await log.close();
+    await log.close(); // idempotent
+    await expect(log.append(samplePayload(1))).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_CLOSED' });
+    const again = track(await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey }));
+    expect(again.size).toBe(1);
+  });
+});

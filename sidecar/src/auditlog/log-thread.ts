@@ -1,0 +1,271 @@
+/**
+ * The audit log on a thread of its own (docs/adr/0010-log-writer-thread.md). `openLogInThread`
+ * starts log-worker.ts, which opens the chain with openLog(), and returns an AuditLog whose
+ * append() only queues the payload: the payloads of one turn of the event loop go to the writer
+ * in one message, and canonical JSON, SHA-256, Ed25519 and write(2) all run on the writer's
+ * thread. The proxy's event loop keeps none of that work and none of its garbage, which is what
+ * a p99 needs on a small machine (bench/proxy.ts).
+ *
+ * `size`, `latestCheckpoint()` and `stats()` answer synchronously from a mirror that every answer
+ * of the writer refreshes. If the thread dies, every waiting call rejects with
+ * LLMAUDIT_E_LOG_FAILED, as does every later one, and onBackgroundError hears of it once.
+ */
+import { Worker } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { LlmauditError } from '../errors.ts';
+import { logError } from './log-errors.ts';
+import type { AuditLog } from './log-writer.ts';
+import type { AppendResult, ConsistencyProofBundle, EntryPayload, InclusionProofBundle, LogStats } from './types.ts';
+import { fromWireError, type CallMethod, type FromWriter, type ThreadOpenOptions, type ToWriter, type WireCheckpoint, type WriterState } from './log-thread-protocol.ts';
+
+export interface ThreadLogOptions extends ThreadOpenOptions {
+  /** Errors of the writer's background work, and the thread's death. */
+  onBackgroundError?: (err: LlmauditError) => void;
+  /** Every checkpoint the writer stores. */
+  onCheckpoint?: (cp: WireCheckpoint) => void;
+  /** The worker script (tests); default: the built log-worker.mjs (see logWorkerScript). */
+  workerScript?: URL | string;
+}
+
+/**
+ * The built writer thread: sidecar/dist/log-worker.mjs beside the bundle's entry or chunk that
+ * runs this code, or — when this runs from the TypeScript sources (tests, tsx) — the one the last
+ * `npm run build` left in sidecar/dist. Null when there is none (then the caller writes in-process).
+ */
+export function logWorkerScript(): URL | null {
+  const here = import.meta.url;
+  const candidates = here.endsWith('.ts') ? ['../../dist/log-worker.mjs'] : ['./log-worker.mjs', '../log-worker.mjs'];
+  for (const c of candidates) {
+    const u = new URL(c, here);
+    if (existsSync(fileURLToPath(u))) return u;
+  }
+  return null;
+}
+
+interface Waiter<T> {
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+}
+
+export async function openLogInThread(options: ThreadLogOptions): Promise<AuditLog> {
+  const { onBackgroundError, onCheckpoint, workerScript, ...open } = options;
+  const script = workerScript ?? logWorkerScript();
+  if (script === null) throw logError('LLMAUDIT_E_LOG_WRITE', 'the log writer thread (log-worker.mjs) is not built: run `npm run build`');
+  const worker = new Worker(script, { workerData: open satisfies ThreadOpenOptions });
+  const first = await new Promise<FromWriter>((resolve, reject) => {
+    const onExit = (code: number) => reject(logError('LLMAUDIT_E_LOG_FAILED', `the log writer thread exited with ${code} while opening`));
+    worker.once('error', reject);
+    worker.once('exit', onExit);
+    worker.once('message', (m: FromWriter) => {
+      worker.off('error', reject);
+      worker.off('exit', onExit);
+      resolve(m);
+    });
+  });
+  if (first.t !== 'opened') {
+    await worker.terminate();
+    throw first.t === 'open-failed' ? fromWireError(first.error) : logError('LLMAUDIT_E_LOG_FAILED', `unexpected first message ${first.t} from the log writer thread`);
+  }
+  return new ThreadLog(worker, open, first.state, first.checkpoint, onBackgroundError ?? (() => undefined), onCheckpoint ?? null);
+}
+
+class ThreadLog implements AuditLog {
+  readonly dir: string;
+  readonly origin: string;
+  private state: WriterState;
+  private checkpointNote: WireCheckpoint | null;
+  private nextId = 0;
+  private outbox: EntryPayload[] = [];
+  private outboxFirst = 0;
+  private flushScheduled = false;
+  private readonly appends = new Map<number, Waiter<AppendResult>>();
+  private readonly calls = new Map<number, Waiter<unknown>>();
+  private failed: LlmauditError | null = null;
+  private closing: Promise<void> | null = null;
+  private exited = false;
+  private refd = true;
+
+  constructor(
+    private readonly worker: Worker,
+    open: ThreadOpenOptions,
+    state: WriterState,
+    checkpoint: WireCheckpoint | null,
+    private readonly onBgError: (err: LlmauditError) => void,
+    private readonly onCp: ((cp: WireCheckpoint) => void) | null,
+  ) {
+    this.dir = open.dir;
+    this.origin = open.origin;
+    this.state = state;
+    this.checkpointNote = checkpoint;
+    worker.on('message', (m: FromWriter) => this.onMessage(m));
+    worker.on('error', (err: Error) => this.die(`the log writer thread failed: ${err.message}`));
+    worker.on('exit', (code: number) => {
+      this.exited = true;
+      if (this.closing === null || this.calls.size > 0 || this.appends.size > 0) this.die(`the log writer thread exited with ${code}`);
+    });
+    this.updateRef();
+  }
+
+  get size(): number {
+    return this.state.size;
+  }
+
+  append(payload: EntryPayload): Promise<AppendResult> {
+    if (this.closing !== null) return Promise.reject(logError('LLMAUDIT_E_LOG_CLOSED'));
+    if (this.failed !== null) return Promise.reject(logError('LLMAUDIT_E_LOG_FAILED', this.failed.message, { cause: this.failed }));
+    const id = this.nextId++;
+    if (this.outbox.length === 0) this.outboxFirst = id;
+    this.outbox.push(payload);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushOutbox);
+    }
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.appends.set(id, { resolve, reject });
+      if (this.appends.size === 1) this.updateRef();
+    });
+  }
+
+  /** Posts the queued payloads as one message (before any call, so order is kept). */
+  private readonly flushOutbox = (): void => {
+    this.flushScheduled = false;
+    if (this.outbox.length === 0) return;
+    const payloads = this.outbox;
+    const first = this.outboxFirst;
+    this.outbox = [];
+    if (this.failed !== null) {
+      for (let i = 0; i < payloads.length; i++) this.settleAppend(first + i, null, logError('LLMAUDIT_E_LOG_FAILED', this.failed.message, { cause: this.failed }));
+      return;
+    }
+    try {
+      this.post({ t: 'append', first, payloads });
+    } catch {
+      // A payload that cannot be cloned (a function, a symbol...) fails alone, the rest go on.
+      for (let i = 0; i < payloads.length; i++) {
+        try {
+          this.post({ t: 'append', first: first + i, payloads: [payloads[i] as EntryPayload] });
+        } catch (err) {
+          this.settleAppend(first + i, null, logError('LLMAUDIT_E_LOG_PAYLOAD_INVALID', (err as Error).message, { cause: err }));
+        }
+      }
+    }
+  };
+
+  private post(m: ToWriter): void {
+    this.worker.postMessage(m);
+  }
+
+  private call<T>(method: CallMethod, args: unknown[] = []): Promise<T> {
+    if (this.failed !== null) return Promise.reject(logError('LLMAUDIT_E_LOG_FAILED', this.failed.message, { cause: this.failed }));
+    this.flushOutbox();
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.calls.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      if (this.calls.size === 1) this.updateRef();
+      this.post({ t: 'call', id, method, args });
+    });
+  }
+
+  private onMessage(m: FromWriter): void {
+    switch (m.t) {
+      case 'appended':
+        this.state = m.state;
+        for (const r of m.results) {
+          if (r.length === 4) this.settleAppend(r[0], { seq: r[1], hash: r[2], ts: r[3] }, null);
+          else this.settleAppend(r[0], null, fromWireError(r[1]));
+        }
+        return;
+      case 'result': {
+        this.state = m.state;
+        const w = this.calls.get(m.id);
+        if (w === undefined) return;
+        this.calls.delete(m.id);
+        if (this.calls.size === 0) this.updateRef();
+        if (m.ok) w.resolve(m.value);
+        else w.reject(fromWireError(m.error));
+        return;
+      }
+      case 'checkpoint':
+        this.checkpointNote = m.checkpoint;
+        this.onCp?.(m.checkpoint);
+        return;
+      case 'background-error':
+        this.onBgError(fromWireError(m.error));
+        return;
+      default:
+        return;
+    }
+  }
+
+  private settleAppend(id: number, ok: AppendResult | null, err: unknown): void {
+    const w = this.appends.get(id);
+    if (w === undefined) return;
+    this.appends.delete(id);
+    if (this.appends.size === 0) this.updateRef();
+    if (ok !== null) w.resolve(ok);
+    else w.reject(err);
+  }
+
+  /** The thread keeps the process alive only while something waits for it. */
+  private updateRef(): void {
+    const busy = this.appends.size > 0 || this.calls.size > 0;
+    if (busy === this.refd || this.exited) return;
+    this.refd = busy;
+    if (busy) this.worker.ref();
+    else this.worker.unref();
+  }
+
+  private die(reason: string): void {
+    if (this.failed !== null) return;
+    const err = logError('LLMAUDIT_E_LOG_FAILED', reason);
+    this.failed = err;
+    this.outbox = [];
+    const appends = [...this.appends.values()];
+    const calls = [...this.calls.values()];
+    this.appends.clear();
+    this.calls.clear();
+    for (const w of appends) w.reject(err);
+    for (const w of calls) w.reject(err);
+    if (this.closing === null) this.onBgError(err);
+  }
+
+  flush(): Promise<void> {
+    return this.call('flush');
+  }
+
+  checkpoint(): Promise<string> {
+    return this.call('checkpoint');
+  }
+
+  latestCheckpoint(): string | null {
+    return this.checkpointNote?.note ?? null;
+  }
+
+  seal(): Promise<void> {
+    return this.call('seal');
+  }
+
+  inclusionProof(seq: number): Promise<InclusionProofBundle> {
+    return this.call('inclusionProof', [seq]);
+  }
+
+  consistencyProof(fromSize: number, toSize?: number): Promise<ConsistencyProofBundle> {
+    return this.call('consistencyProof', toSize === undefined ? [fromSize] : [fromSize, toSize]);
+  }
+
+  stats(): LogStats {
+    return { size: this.state.size, queueDepth: this.appends.size, segment: this.state.segment, bytesWritten: this.state.bytesWritten, lastCheckpointAt: this.checkpointNote?.at ?? null };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      try {
+        if (this.failed === null && !this.exited) await this.call('close');
+      } finally {
+        await this.worker.terminate();
+      }
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The audit-log writer's thread (ADR 0010): opens the chain with openLog() and serves the
+ * AuditLog handle of log-thread.ts over the port. Entries are canonicalized, hashed, signed and
+ * written here, so the proxy's event loop only posts the payloads. Built as its own bundle entry
+ * (sidecar/dist/log-worker.mjs, hack/build.mjs).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openLog, type AuditLog } from './log-writer.ts';
+import { toWireError, type CallMethod, type FromWriter, type ThreadOpenOptions, type ToWriter, type WireAppended, type WriterState } from './log-thread-protocol.ts';
+
+async function serve(): Promise<void> {
+  const port = parentPort;
+  if (port === null) throw new Error('log-worker.ts runs as a worker thread (log-thread.ts starts it)');
+  const post = (m: FromWriter): void => port.postMessage(m);
+  const options = workerData as ThreadOpenOptions;
+
+  let log: AuditLog;
+  try {
+    log = await openLog({
+      ...options,
+      signingThread: 'inline', // this is the thread of its own: no second hop for signatures
+      onBackgroundError: (err) => post({ t: 'background-error', error: toWireError(err) }),
+      onCheckpoint: (checkpoint) => post({ t: 'checkpoint', checkpoint: { ...checkpoint } }),
+    });
+  } catch (err) {
+    post({ t: 'open-failed', error: toWireError(err) });
+    return;
+  }
+  const opened = log;
+  const state = (): WriterState => {
+    const s = opened.stats();
+    return { size: s.size, segment: s.segment, bytesWritten: s.bytesWritten };
+  };
+  const latest = opened.latestCheckpoint();
+  const cpStats = opened.stats().lastCheckpointAt;
+  post({ t: 'opened', state: state(), checkpoint: latest === null ? null : { size: cpSize(latest), note: latest, at: cpStats ?? new Date().toISOString() } });
+
+  // Outcomes of appends go back in batches, one message per turn of this thread's loop.
+  let results: WireAppended[] = [];
+  let scheduled = false;
+  const sendResults = (): void => {
+    scheduled = false;
+    if (results.length === 0) return;
+    const r = results;
+    results = [];
+    post({ t: 'appended', results: r, state: state() });
+  };
+  const settled = (r: WireAppended): void => {
+    results.push(r);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(sendResults);
+    }
+  };
+
+  port.on('message', (m: ToWriter) => {
+    if (m.t === 'append') {
+      for (let i = 0; i < m.payloads.length; i++) {
+        const id = m.first + i;
+        opened.append(m.payloads[i] as Parameters<AuditLog['append']>[0]).then(
+          (a) => settled([id, a.seq, a.hash, a.ts]),
+          (err: unknown) => settled([id, toWireError(err)]),
+        );
+      }
+      return;
+    }
+    void call(opened, m.method, m.args).then(
+      (value) => {
+        sendResults(); // appends answered before the call that followed them
+        post({ t: 'result', id: m.id, ok: true, value, state: state() });
+      },
+      (err: unknown) => {
+        sendResults();
+        post({ t: 'result', id: m.id, ok: false, error: toWireError(err), state: state() });
+      },
+    );
+  });
+}
+
+function cpSize(note: string): number {
+  return Number(note.split('\n')[1]);
+}
+
+function call(log: AuditLog, method: CallMethod, args: unknown[]): Promise<unknown> {
+  switch (method) {
+    case 'flush':
+      return log.flush();
+    case 'checkpoint':
+      return log.checkpoint();
+    case 'seal':
+      return log.seal();
+    case 'inclusionProof':
+      return log.inclusionProof(args[0] as number);
+    case 'consistencyProof':
+      return args[1] === undefined ? log.consistencyProof(args[0] as number) : log.consistencyProof(args[0] as number, args[1] as number);
+    case 'close':
+      return log.close();
+  }
+}
+
+void serve();
