@@ -9,6 +9,7 @@
  *   undici pass-through (floor) bench/proxy-servers.ts `floor`, own process
  *   Portkey gateway             @portkey-ai/gateway's start-server.js, own process (if installed)
  *
+ * The upstream is warmed first, and every target gets the same warm-up before its rows.
  * Workloads: non-streaming 1 KiB JSON, one request at a time for the added p50/p99 (what one
  * exchange costs, without queueing behind 49 others on a small machine) and at 50 concurrent for
  * throughput; streaming 200 SSE frames one at a time for added TTFB; 1,000 concurrent idle streams
@@ -39,6 +40,8 @@ interface Settings {
   warmup: number;
   /** Sequential requests for added latency (one at a time: per-request cost, not queueing). */
   latencyRequests: number;
+  /** Sequential requests, not measured, between the concurrent warm-up and the sequential phase. */
+  settleRequests: number;
   requests: number;
   concurrency: number;
   streams: number;
@@ -46,8 +49,11 @@ interface Settings {
   idle: number;
   phaseSeconds: number;
 }
-const FULL: Settings = { warmup: 500, latencyRequests: 3000, requests: 5000, concurrency: 50, streams: 500, streamConcurrency: 1, idle: 1000, phaseSeconds: 30 };
-const QUICK: Settings = { warmup: 200, latencyRequests: 1000, requests: 1500, concurrency: 50, streams: 150, streamConcurrency: 1, idle: 1000, phaseSeconds: 15 };
+// Every target gets the same warm-up (JIT, pools, heap grown to its working size) before it is
+// measured: steady state is what a sidecar serves, and a cold process's first GCs would otherwise
+// land in whichever phase runs first.
+const FULL: Settings = { warmup: 3000, settleRequests: 3000, latencyRequests: 5000, requests: 5000, concurrency: 50, streams: 500, streamConcurrency: 1, idle: 1000, phaseSeconds: 30 };
+const QUICK: Settings = { warmup: 1000, settleRequests: 1000, latencyRequests: 1500, requests: 1500, concurrency: 50, streams: 150, streamConcurrency: 1, idle: 1000, phaseSeconds: 15 };
 
 export interface ProxyBenchRow {
   target: string;
@@ -260,6 +266,14 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
   const upPort = await waitForLine(upstream, jsonPort, 'upstream');
   const upstreamUrl = `http://127.0.0.1:${upPort}`;
   const otlp = await startOtlpSink();
+  // The upstream is warmed before anything is measured, so `direct` (measured first) does not pay
+  // for its JIT and every "added" figure is taken against a warm upstream.
+  {
+    const warm = { name: 'upstream warm-up', key: 'warm', url: upstreamUrl, headers: {}, pid: null, stop: async () => undefined };
+    await nonStreaming(warm, s, s.warmup * 2, s.concurrency);
+    await nonStreaming(warm, s, s.warmup, 1);
+    await streaming(warm, { ...s, streams: Math.min(s.streams, 100) });
+  }
   const want = (k: string) => (opts.only === undefined ? k !== 'baseline' || opts.baseline !== undefined : opts.only.includes(k));
   const baseline = opts.baseline;
 
@@ -311,6 +325,11 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
       try {
         t = await f.start();
         await nonStreaming(t, s, s.warmup, s.concurrency);
+        // Settle, one at a time, before measuring one at a time: right after a burst of 50
+        // concurrent requests every target (the floor too) pays for it for a second or two —
+        // sockets closing, the burst's garbage collected — and that transient is not what one
+        // request costs.
+        await nonStreaming(t, s, s.settleRequests, 1);
         const seq = await nonStreaming(t, s, s.latencyRequests, 1);
         const ns = await nonStreaming(t, s, s.requests, s.concurrency);
         const st = await streaming(t, s);

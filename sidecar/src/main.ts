@@ -88,7 +88,12 @@ async function readSignerKey(loaded: LoadedConfig, logger: Logger, stderr: (t: s
 /** Runs the sidecar until the shutdown signal; resolves with the process exit status. */
 export async function runProxy(opts: RunProxyOptions): Promise<number> {
   const loaded = await loadConfig(opts);
-  const logger = pino({ level: loaded.logLevel, base: { origin: loaded.config.origin }, timestamp: pino.stdTimeFunctions.isoTime }, opts.logDestination ?? pino.destination({ dest: 1, sync: false }));
+  // One line per exchange: lines gather up to 4 KiB and go out in one write, at the latest a
+  // quarter of a second later (the timer), so a busy proxy does not pay a write per exchange.
+  const dest = opts.logDestination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const flushTimer = opts.logDestination === undefined ? setInterval(() => (dest as ReturnType<typeof pino.destination>).flush(), 250) : null;
+  flushTimer?.unref();
+  const logger = pino({ level: loaded.logLevel, base: { origin: loaded.config.origin }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
   const signerKey = await readSignerKey(loaded, logger, opts.stderr);
   const signals = opts.shutdownSignal === undefined ? signalPromise() : null;
   let sidecar: Sidecar;
@@ -109,6 +114,7 @@ export async function runProxy(opts: RunProxyOptions): Promise<number> {
     });
   } catch (err) {
     signals?.dispose();
+    if (flushTimer !== null) clearInterval(flushTimer);
     logger.flush();
     throw err;
   }
@@ -130,12 +136,14 @@ export async function runProxy(opts: RunProxyOptions): Promise<number> {
     },
     'proxy started',
   );
+  logger.flush(); // whoever waits for the start line (a supervisor, a test) has it now
   opts.onStarted?.(sidecar);
   const sig = await (opts.shutdownSignal ?? (signals as NonNullable<typeof signals>).promise);
   logger.info({ signal: sig }, 'shutdown requested');
   const clean = await sidecar.close();
   signals?.dispose();
   await new Promise<void>((resolve) => logger.flush(() => resolve()));
+  if (flushTimer !== null) clearInterval(flushTimer);
   const code = clean ? 0 : 1;
   // Everything is closed; should a stray handle keep the loop alive, the pod must still stop
   // before kubelet's SIGKILL (terminationGracePeriodSeconds). unref: never delays a clean exit.
