@@ -51,11 +51,9 @@ export function redactHeaders(
   extra?: Readonly<Record<string, string>>,
 ): Record<string, string> {
   const out: Record<string, string> = {};
+  // Not sorted here: canonical order is the log writer's business, on its own thread (ADR 0010);
+  // a sort on the proxy's event loop only added garbage to every exchange.
   const names = Object.keys(headers);
-  // Node and undici hand over lower-case names; sorted, they are inserted in RFC 8785 order and
-  // the log's canonicalizer (auditlog/jcs.ts) need not copy the object sorted. Mixed-case input
-  // keeps its order, so which of two names differing only in case wins stays as it was.
-  if (names.every((n) => n === n.toLowerCase())) names.sort();
   for (const name of names) {
     const v = headers[name];
     if (v === undefined) continue;
