@@ -188,7 +188,9 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
     if (timer !== null) clearTimeout(timer);
     fin.result = result;
     if (!result.ok) fin.proxyError = classifyUpstreamError(result.err, h.responseStarted);
-    await recordExchange(base, fin);
+    // Returned, not awaited: this frame (request, bodies, adapter) is let go while the entry is
+    // appended; only what the end of the exchange needs stays reachable (record.ts afterAppend).
+    return recordExchange(base, fin);
   } finally {
     res.off('close', onClose);
     shutdown.onAbort = null;

@@ -224,69 +224,115 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
     media,
   });
 
-  // 5. Append.
-  let appended: AppendResult | null = null;
+  // 5. Append. What follows it runs in its own function holding only what it needs: the exchange's
+  // bodies, request and response objects are not kept alive (and copied by every young-generation
+  // GC of the proxy) while the entry travels to the writer thread and back.
   const ta = performance.now();
+  const appending = ctx.sink.append(payload);
+  return afterAppend(ctx, appending, {
+    id: base.id,
+    endpoint,
+    api,
+    model: payload.model,
+    inputTokens: payload.usage.inputTokens,
+    outputTokens: payload.usage.outputTokens,
+    status,
+    durationMs,
+    ttfbMs,
+    startedAt: ta,
+    pe,
+    errorType,
+    spanType,
+    exchange: fin.handle.inert === true ? null : exchange,
+    handle: fin.handle,
+    onLogFailure: config.log.onLogFailure,
+    // Whatever the client has not had yet waits for the append: the end of a strict response, or
+    // the proxy's own answer (the 503 instead when the log is down and policy blocks).
+    client: started ? (pe === null && strict ? { kind: 'strict-end', res, h } : null) : errorText !== null ? { kind: 'error-answer', res, errorText, family: errorFamily(fin.adapter?.kind ?? null, route.endpoint.api, route.apiPath) } : null,
+  });
+}
+
+interface AfterAppend {
+  id: string;
+  endpoint: string;
+  api: string;
+  model: string | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  status: number;
+  durationMs: number;
+  ttfbMs: number | null;
+  startedAt: number;
+  pe: Classified | null;
+  errorType: string | null;
+  spanType: ReturnType<typeof classifyExchange>;
+  exchange: NormalizedExchange | null;
+  handle: TraceHandle;
+  onLogFailure: SidecarConfig['log']['onLogFailure'];
+  client: { kind: 'strict-end'; res: ServerResponse; h: NonNullable<UpstreamResult['handler']> } | { kind: 'error-answer'; res: ServerResponse; errorText: string; family: ReturnType<typeof errorFamily> } | null;
+}
+
+async function afterAppend(ctx: ExchangeContext, appending: Promise<AppendResult>, x: AfterAppend): Promise<void> {
+  const { endpoint, api, pe } = x;
+  let appended: AppendResult | null = null;
   try {
-    appended = await ctx.sink.append(payload);
+    appended = await appending;
     ctx.logState.down = false;
   } catch (err) {
     ctx.logState.down = true;
     ctx.metrics.logFailures.inc();
-    ctx.logger.error({ id: base.id, endpoint, code: (err as { code?: unknown }).code, err: describeError(err), onLogFailure: config.log.onLogFailure }, 'AUDIT LOG APPEND FAILED: exchange not recorded');
+    ctx.logger.error({ id: x.id, endpoint, code: (err as { code?: unknown }).code, err: describeError(err), onLogFailure: x.onLogFailure }, 'AUDIT LOG APPEND FAILED: exchange not recorded');
   }
-  ctx.metrics.logAppendLatency.observe((performance.now() - ta) / 1000);
-  const block = appended === null && config.log.onLogFailure === 'block';
+  ctx.metrics.logAppendLatency.observe((performance.now() - x.startedAt) / 1000);
+  const block = appended === null && x.onLogFailure === 'block';
 
   // 6. Whatever the client has not had yet.
-  let sentStatus = status;
-  if (started) {
-    if (pe === null && strict) {
-      const held = h.takeHeld();
-      if (block) res.destroy();
-      else if (held === null) res.end();
-      else res.end(held);
-    }
-  } else if (errorText !== null) {
+  let sentStatus = x.status;
+  const c = x.client;
+  if (c !== null && c.kind === 'strict-end') {
+    const held = c.h.takeHeld();
+    if (block) c.res.destroy();
+    else if (held === null) c.res.end();
+    else c.res.end(held);
+  } else if (c !== null) {
     if (block && pe?.code !== 'LLMAUDIT_E_CLIENT_ABORTED') {
       sentStatus = 503;
-      const family = errorFamily(fin.adapter?.kind ?? null, route.endpoint.api, route.apiPath);
-      sendProxyError(res, errorBody(family, 503, 'LLMAUDIT_E_LOG_UNAVAILABLE', proxyError('LLMAUDIT_E_LOG_UNAVAILABLE').message), 503);
-    } else sendProxyError(res, errorText, status);
+      sendProxyError(c.res, errorBody(c.family, 503, 'LLMAUDIT_E_LOG_UNAVAILABLE', proxyError('LLMAUDIT_E_LOG_UNAVAILABLE').message), 503);
+    } else sendProxyError(c.res, c.errorText, x.status);
   }
   if (block) ctx.metrics.failures.inc({ reason: 'log_unavailable' });
   if (pe !== null) ctx.metrics.failures.inc({ reason: pe.reason });
 
   // 7. Span, metrics, one pino line (no content, no credentials).
   try {
-    fin.handle.end({
-      exchange,
+    x.handle.end({
+      exchange: x.exchange,
       status: sentStatus,
-      errorType,
-      spanType,
+      errorType: x.errorType,
+      spanType: x.spanType,
       endedAt: ctx.now(),
-      ttfbMs,
+      ttfbMs: x.ttfbMs,
       seq: appended?.seq ?? null,
       entryHash: appended?.hash ?? null,
       origin: ctx.origin,
     });
   } catch (err) {
-    ctx.logger.warn({ id: base.id, err: describeError(err) }, 'tracer end failed');
+    ctx.logger.warn({ id: x.id, err: describeError(err) }, 'tracer end failed');
   }
   ctx.metrics.exchanges.inc({ endpoint, api, status: String(sentStatus) });
-  ctx.metrics.latency.observe({ endpoint, api }, durationMs / 1000);
-  if (ttfbMs !== null) ctx.metrics.ttfb.observe({ endpoint, api }, ttfbMs / 1000);
-  const model = payload.model ?? 'unknown';
-  if (payload.usage.inputTokens !== null) ctx.metrics.tokens.inc({ endpoint, model, direction: 'input' }, payload.usage.inputTokens);
-  if (payload.usage.outputTokens !== null) ctx.metrics.tokens.inc({ endpoint, model, direction: 'output' }, payload.usage.outputTokens);
+  ctx.metrics.latency.observe({ endpoint, api }, x.durationMs / 1000);
+  if (x.ttfbMs !== null) ctx.metrics.ttfb.observe({ endpoint, api }, x.ttfbMs / 1000);
+  const model = x.model ?? 'unknown';
+  if (x.inputTokens !== null) ctx.metrics.tokens.inc({ endpoint, model, direction: 'input' }, x.inputTokens);
+  if (x.outputTokens !== null) ctx.metrics.tokens.inc({ endpoint, model, direction: 'output' }, x.outputTokens);
   const line = {
-    id: base.id,
+    id: x.id,
     endpoint,
     api,
-    model: payload.model,
+    model: x.model,
     status: sentStatus,
-    ms: durationMs,
-    tokens: { input: payload.usage.inputTokens, output: payload.usage.outputTokens },
+    ms: x.durationMs,
+    tokens: { input: x.inputTokens, output: x.outputTokens },
     seq: appended?.seq ?? null,
     ...(pe === null ? {} : { code: pe.code }),
   };

@@ -7,6 +7,7 @@ export const NOOP_TRACER: ExchangeTracer = {
     return {
       ids: { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), conversationId: null, requestType: null },
       upstreamHeaders: {},
+      inert: true,
       end() {},
     };
   },

@@ -354,7 +354,7 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
       };
       // No exporter configured: nothing would ever read a span, so none is built (ids, the
       // conversation and traceparent still are: they go into the audit entry and upstream).
-      if (processor.current === null) return { ids, upstreamHeaders, end() {} };
+      if (processor.current === null) return { ids, upstreamHeaders, inert: true, end() {} };
 
       let span: Span | null = null;
       let created = false;

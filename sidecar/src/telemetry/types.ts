@@ -52,6 +52,8 @@ export interface TraceHandle {
   readonly ids: TraceIds;
   /** Headers to set on the upstream request (empty when propagation is off). */
   readonly upstreamHeaders: Readonly<Record<string, string>>;
+  /** True when end() ignores its outcome (no exporter): the caller need not keep the exchange for it. */
+  readonly inert?: boolean;
   end(outcome: ExchangeOutcome): void;
 }
 
