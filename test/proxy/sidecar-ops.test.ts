@@ -85,6 +85,18 @@ describe('sidecar operations', () => {
     expect(m).toMatch(/^process_resident_memory_bytes \d+/m);
   });
 
+  it('llmaudit_inflight_exchanges counts an exchange held open at scrape time, and drops back once it ends', async () => {
+    const { admin, proxy } = await start({});
+    up.gate(0); // the upstream holds its answer: the exchange stays in flight
+    const pending = chat(proxy);
+    await up.received(1);
+    expect(value(await (await fetch(`${admin}/metrics`)).text(), 'llmaudit_inflight_exchanges')).toBe(1);
+    up.release(0);
+    await (await pending).text();
+    await sidecar?.log.flush(); // the exchange is done once its entry is appended
+    expect(value(await (await fetch(`${admin}/metrics`)).text(), 'llmaudit_inflight_exchanges')).toBe(0);
+  });
+
   it('onLogFailure: block — /readyz is 503 while appends fail and ready again once one lands', async () => {
     let broken = false;
     const { s, admin, proxy } = await start({ log: { dir: path.join(dir, 'logs'), onLogFailure: 'block', durability: 'strict' } }, faultySegmentFs('ENOSPC', () => broken));
