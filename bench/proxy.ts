@@ -23,11 +23,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { existsSync } from 'node:fs';
 import { Pool } from 'undici';
@@ -67,33 +67,48 @@ export interface ProxyBenchRow {
 
 interface Child {
   proc: ChildProcess;
-  lines: string[];
+  /** The first lines the child printed (stdout and stderr), read back from its output file. */
+  lines(): string[];
   exited: Promise<number | null>;
 }
 
+/**
+ * A target's output goes to a file, not to a pipe into this process: this process is the load
+ * generator, and reading a proxy's per-exchange log lines here would slow the client measuring it
+ * (the floor prints nothing per request, so that cost would fall on some targets only).
+ */
 function spawnChild(args: string[], env: Record<string, string> = {}): Child {
-  const proc = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const keep = (l: string) => {
-    if (lines.length < 200) lines.push(l);
+  const file = path.join(tmpdir(), `llmaudit-bench-${process.pid}-${Math.random().toString(36).slice(2)}.out`);
+  const fd = openSync(file, 'w');
+  const proc = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const lines = (): string[] => {
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      const rfd = openSync(file, 'r');
+      const n = readSync(rfd, buf, 0, buf.length, 0);
+      closeSync(rfd);
+      return buf.subarray(0, n).toString('utf8').split('\n').filter((l) => l !== '').slice(0, 200);
+    } catch {
+      return [];
+    }
   };
-  createInterface({ input: proc.stdout! }).on('line', keep);
-  createInterface({ input: proc.stderr! }).on('line', keep);
-  return { proc, lines, exited: new Promise((resolve) => proc.once('exit', (c) => resolve(c))) };
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+  void exited.then(() => rm(file, { force: true }));
+  return { proc, lines, exited };
 }
 
 async function waitForLine<T>(child: Child, pick: (l: string) => T | null, what: string, ms = 20_000): Promise<T> {
   const deadline = Date.now() + ms;
-  let seen = 0;
   while (Date.now() < deadline) {
-    for (; seen < child.lines.length; seen++) {
-      const v = pick(child.lines[seen] as string);
+    for (const l of child.lines()) {
+      const v = pick(l);
       if (v !== null) return v;
     }
     if (child.proc.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new Error(`${what} did not start: ${child.lines.slice(-5).join(' | ')}`);
+  throw new Error(`${what} did not start: ${child.lines().slice(-5).join(' | ')}`);
 }
 
 async function stopChild(child: Child): Promise<void> {
@@ -307,7 +322,7 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
             await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(500) });
             break;
           } catch {
-            if (Date.now() > deadline || child.proc.exitCode !== null) throw new Error(`Portkey did not start: ${child.lines.slice(-3).join(' | ')}`);
+            if (Date.now() > deadline || child.proc.exitCode !== null) throw new Error(`Portkey did not start: ${child.lines().slice(-3).join(' | ')}`);
             await new Promise((r) => setTimeout(r, 100));
           }
         }
