@@ -102,6 +102,24 @@ describe('durability', () => {
     expect((await r.done).body.toString()).toBe(body);
   });
 
+  it('batched, with the writer behind: the end of the response waits for its entry, as under strict', async () => {
+    // What bounds memory when the log writer cannot keep up: responses stop outrunning their entries.
+    class BehindSink extends GatedSink {
+      behind(): boolean {
+        return true;
+      }
+    }
+    const body = '{"object":"list","data":[]}';
+    const up = await upstream({ frames: [body], headers: { 'content-type': 'application/json', 'content-length': String(body.length) } });
+    const s = await stack({ endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }], log: { durability: 'batched' } }, new BehindSink());
+    const r = send(`${s.base}/llm/x`, { method: 'GET' });
+    await s.sink.called();
+    await send(`${s.base}/nope`, { method: 'GET' }).done;
+    expect(r.received()).toBe(0);
+    s.sink.releaseAll();
+    expect((await r.done).body.toString()).toBe(body);
+  });
+
   it('batched: the response ends without waiting for the append', async () => {
     const up = await upstream({ frames: ['{"a":1}'], headers: JSON_HEADERS });
     const s = await stack({ endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }], log: { durability: 'batched' } }, new GatedSink());

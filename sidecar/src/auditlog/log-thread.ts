@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { LlmauditError } from '../errors.ts';
 import { logError } from './log-errors.ts';
-import type { AuditLog } from './log-writer.ts';
+import { BACKLOG_ENTRIES, type AuditLog } from './log-writer.ts';
 import type { AppendResult, ConsistencyProofBundle, EntryPayload, InclusionProofBundle, LogStats } from './types.ts';
 import { fromWireError, type CallMethod, type FromWriter, type ThreadOpenOptions, type ToWriter, type WireCheckpoint, type WriterState } from './log-thread-protocol.ts';
 
@@ -252,6 +252,10 @@ class ThreadLog implements AuditLog {
 
   consistencyProof(fromSize: number, toSize?: number): Promise<ConsistencyProofBundle> {
     return this.call('consistencyProof', toSize === undefined ? [fromSize] : [fromSize, toSize]);
+  }
+
+  behind(): boolean {
+    return this.appends.size >= BACKLOG_ENTRIES;
   }
 
   stats(): LogStats {

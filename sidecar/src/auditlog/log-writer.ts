@@ -84,6 +84,8 @@ export interface AuditLog {
    */
   consistencyProof(fromSize: number, toSize?: number): Promise<ConsistencyProofBundle>;
   stats(): LogStats;
+  /** True while at least BACKLOG_ENTRIES appends wait to be written: callers should wait for theirs. */
+  behind(): boolean;
   /** Drains the queue, fsyncs, writes a final checkpoint, releases the lock. Idempotent. */
   close(): Promise<void>;
 }
@@ -117,6 +119,9 @@ const PRESIGN_RUN = 32;
  * where the client's last bytes wait for the append, nor when a flush/close/checkpoint waits.
  */
 const LINGER_MS = 2;
+
+/** Queued appends at which behind() says so; the proxy then holds each response's end for its entry (sink.ts). */
+export const BACKLOG_ENTRIES = 4096;
 
 interface Task {
   run: () => Promise<void>;
@@ -326,6 +331,10 @@ class Writer implements AuditLog {
       out = await buildConsistencyBundle({ fromSize, note, tiles: this.tiles });
     });
     return out as unknown as ConsistencyProofBundle;
+  }
+
+  behind(): boolean {
+    return this.pending.length >= BACKLOG_ENTRIES;
   }
 
   stats(): LogStats {

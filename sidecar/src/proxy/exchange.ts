@@ -106,7 +106,10 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
   shutdown.onAbort = onShutdown;
 
   const reqCapture = new BodyCapture(config.capture.maxBodyBytes);
-  const base = { ctx, config, id, startedAt, t0, route, req, res, method, url, reqCapture };
+  // The end of the response waits for the entry under strict durability, and under batched too
+  // while the writer is far behind: that bounds what a writer that cannot keep up holds in memory.
+  const holdEnd = config.log.durability === 'strict' || ctx.sink.behind?.() === true;
+  const base = { ctx, config, id, startedAt, t0, route, req, res, method, url, reqCapture, holdEnd };
   try {
     let head;
     try {
@@ -173,7 +176,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
       headers.push(name, up[name] as string);
     }
 
-    const h = new UpstreamHandler(res, adapter, config, t0);
+    const h = new UpstreamHandler(res, adapter, config, t0, holdEnd);
     handler = h;
     const opts: Dispatcher.DispatchOptions = { method: method as Dispatcher.HttpMethod, path: route.upstreamPath, headers, body };
     try {

@@ -46,6 +46,8 @@ export interface ExchangeBase {
   method: string;
   url: string;
   reqCapture: BodyCapture;
+  /** The response's end waits for the append (strict durability, or the writer is behind). */
+  holdEnd: boolean;
 }
 
 export interface Finished {
@@ -72,7 +74,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   const { ctx, config, res, route } = base;
   const h = fin.result.handler;
   const pe = fin.proxyError;
-  const strict = config.log.durability === 'strict';
+  const strict = base.holdEnd;
   const started = h !== null && h.responseStarted;
   const mode = config.capture.mode;
   const endpoint = route.endpoint.name;

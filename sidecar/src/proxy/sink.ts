@@ -3,4 +3,10 @@ import type { AppendResult, EntryPayload } from '../auditlog/types.ts';
 /** Where entries go. The audit log writer (`openLog(...)` in auditlog/index.ts) satisfies it. */
 export interface AuditSink {
   append(payload: EntryPayload): Promise<AppendResult>;
+  /**
+   * True while the writer is so far behind (auditlog BACKLOG_ENTRIES not yet appended) that new
+   * exchanges should wait for their entries as under `durability: strict`: under `batched` this
+   * is what bounds the memory of a writer that cannot keep up.
+   */
+  behind?(): boolean;
 }

@@ -55,13 +55,15 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     private readonly adapter: ProxyAdapter | null,
     config: SidecarConfig,
     private readonly t0: number,
+    /** Hold the end until the entry is appended: strict durability, or a writer that is behind. */
+    holdEnd: boolean = config.log.durability === 'strict',
   ) {
     this.capture = new BodyCapture(config.capture.maxBodyBytes);
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
     this.feedAdapter = adapter !== null;
-    this.strict = config.log.durability === 'strict';
+    this.strict = holdEnd;
   }
 
   private readonly onDrain = (): void => {
