@@ -5,7 +5,6 @@
  * (sidecar/dist/log-worker.mjs, hack/build.mjs).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { getPriority, setPriority } from 'node:os';
 import { openLog, type AuditLog } from './log-writer.ts';
 import { toWireError, type CallMethod, type FromWriter, type ThreadOpenOptions, type ToWriter, type WireAppended, type WriterState } from './log-thread-protocol.ts';
 
@@ -14,7 +13,6 @@ async function serve(): Promise<void> {
   if (port === null) throw new Error('log-worker.ts runs as a worker thread (log-thread.ts starts it)');
   const post = (m: FromWriter): void => port.postMessage(m);
   const options = workerData as ThreadOpenOptions;
-  yieldToTheProxy(options);
 
   let log: AuditLog;
   try {
@@ -77,25 +75,6 @@ async function serve(): Promise<void> {
       },
     );
   });
-}
-
-/**
- * Under batched durability nobody waits for an entry, so when the CPU is contended the proxy's
- * thread should run first (ADR 0010): this thread's nice value goes up by WRITER_NICE. Linux keeps
- * nice per thread (setpriority(2), "BUGS"), so only the writer changes; on other systems pid 0
- * would mean the whole process, so it is left alone there. Raising nice needs no privilege (and
- * cannot be undone without one). A writer that falls behind anyway is bounded by the proxy: past
- * BACKLOG_ENTRIES, responses wait for their entries (log-writer.ts behind()).
- */
-const WRITER_NICE = 5;
-
-function yieldToTheProxy(options: ThreadOpenOptions): void {
-  if (process.platform !== 'linux' || options.durability === 'strict') return;
-  try {
-    setPriority(0, Math.min(19, getPriority(0) + WRITER_NICE));
-  } catch {
-    // Not permitted or not supported: the writer runs at the proxy's priority, as before.
-  }
 }
 
 function cpSize(note: string): number {
