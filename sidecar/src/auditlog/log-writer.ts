@@ -187,6 +187,7 @@ class Writer implements AuditLog {
   private readonly lock: HeldLock;
   private readonly segmentStarts: Array<number | null>;
   private readonly batchSigner: BatchSigner | null;
+  private readonly signAtAppend: boolean;
   private readonly onCp: ((cp: { size: number; note: string; at: string }) => void) | null;
 
   // The chain head including queued entries, and the written (durable in strict mode) state.
@@ -229,7 +230,11 @@ class Writer implements AuditLog {
     this.lock = lock;
     // batched: nobody waits for a signature, so even one entry is signed off the event loop.
     const workerMinBatch = o.signingThread === 'inline' ? Number.POSITIVE_INFINITY : this.strict ? undefined : 1;
-    this.batchSigner = this.signEntries ? createBatchSigner(signer, typeof o.signerKey === 'string' ? o.signerKey : null, workerMinBatch === undefined ? {} : { workerMinBatch }) : null;
+    // Inline signing (a writer on a thread of its own, ADR 0010): each entry is signed as it is
+    // built, so the work comes spread over the appends instead of in one burst per batch, which
+    // the proxy's tail latency pays for on a small machine.
+    this.signAtAppend = this.signEntries && o.signingThread === 'inline';
+    this.batchSigner = this.signEntries && !this.signAtAppend ? createBatchSigner(signer, typeof o.signerKey === 'string' ? o.signerKey : null, workerMinBatch === undefined ? {} : { workerMinBatch }) : null;
     this.onCp = o.onCheckpoint ?? null;
     this.tiles = rec.tiles;
     this.nextSeq = this.written = rec.size;
@@ -260,7 +265,7 @@ class Writer implements AuditLog {
     let built;
     try {
       // Signed later, per batch, by the loop (batch-signer.ts).
-      built = buildEntry(payload, { seq: this.nextSeq, ts, origin: this.origin, prevHash: this.headHash }, null);
+      built = buildEntry(payload, { seq: this.nextSeq, ts, origin: this.origin, prevHash: this.headHash }, this.signAtAppend ? this.signer : null);
     } catch (err) {
       return Promise.reject(err);
     }
