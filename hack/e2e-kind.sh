@@ -140,7 +140,7 @@ kubectl -n "$NS_APP" run llmaudit-fetch --restart=Never --image=busybox:1.36 \
 kubectl -n "$NS_APP" wait --for=condition=Ready pod/llmaudit-fetch --timeout=120s
 mkdir -p "$WORK/log"
 kubectl -n "$NS_APP" exec llmaudit-fetch -- tar -C /log -cf - . | tar -C "$WORK/log" -xf -
-CHAIN=$(dirname "$(find "$WORK/log" -name 'seg-000001.jsonl' | head -1)")
+CHAIN=$(dirname "$(find "$WORK/log" -name 'seg-000001.jsonl' -print -quit)")
 [[ -d $CHAIN ]] || die "no chain directory found on the volume"
 npx llmaudit verify "$CHAIN" --key "$PUBKEY"
 npx llmaudit prove "$CHAIN" --seq 0 --json >"$WORK/proof.json"
