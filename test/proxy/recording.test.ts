@@ -90,16 +90,21 @@ describe('durability', () => {
     expect(reply.body.toString()).toBe(frames.join(''));
   });
 
-  it('strict: a non-streamed body is held whole until the entry is appended', async () => {
+  /** A non-streamed answer through `sink` under `durability`: no byte of it reaches the client before the append. */
+  async function expectBodyHeldUntilAppended(durability: 'strict' | 'batched', sink: GatedSink): Promise<void> {
     const body = '{"object":"list","data":[]}';
     const up = await upstream({ frames: [body], headers: { 'content-type': 'application/json', 'content-length': String(body.length) } });
-    const s = await stack({ endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }], log: { durability: 'strict' } }, new GatedSink());
+    const s = await stack({ endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }], log: { durability } }, sink);
     const r = send(`${s.base}/llm/x`, { method: 'GET' });
-    await s.sink.called();
+    await sink.called();
     await send(`${s.base}/nope`, { method: 'GET' }).done;
     expect(r.received()).toBe(0);
-    s.sink.releaseAll();
+    sink.releaseAll();
     expect((await r.done).body.toString()).toBe(body);
+  }
+
+  it('strict: a non-streamed body is held whole until the entry is appended', async () => {
+    await expectBodyHeldUntilAppended('strict', new GatedSink());
   });
 
   it('batched, with the writer behind: the end of the response waits for its entry, as under strict', async () => {
@@ -109,15 +114,7 @@ describe('durability', () => {
         return true;
       }
     }
-    const body = '{"object":"list","data":[]}';
-    const up = await upstream({ frames: [body], headers: { 'content-type': 'application/json', 'content-length': String(body.length) } });
-    const s = await stack({ endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }], log: { durability: 'batched' } }, new BehindSink());
-    const r = send(`${s.base}/llm/x`, { method: 'GET' });
-    await s.sink.called();
-    await send(`${s.base}/nope`, { method: 'GET' }).done;
-    expect(r.received()).toBe(0);
-    s.sink.releaseAll();
-    expect((await r.done).body.toString()).toBe(body);
+    await expectBodyHeldUntilAppended('batched', new BehindSink());
   });
 
   it('batched: the response ends without waiting for the append', async () => {
