@@ -95,8 +95,9 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
   };
   // The writer runs on a thread of its own (ADR 0010) unless a test hands in a file system, which
   // cannot cross threads, or the sources run unbuilt (no log-worker.mjs: written in-process).
-  const workerScript = deps.logFs === undefined && deps.logThread !== 'inline' ? logWorkerScript() : null;
-  if (deps.logFs === undefined && deps.logThread !== 'inline' && workerScript === null) logger.warn('log-worker.mjs is not built: the audit log is written on the event loop');
+  const wantThread = deps.logFs === undefined && deps.logThread !== 'inline';
+  const workerScript = wantThread ? logWorkerScript() : null;
+  if (wantThread && workerScript === null) logger.warn('log-worker.mjs is not built: the audit log is written on the event loop');
   const log = workerScript !== null ? await openLogInThread({ ...logOptions, workerScript }) : await openLog({ ...logOptions, ...(deps.logFs === undefined ? {} : { fs: deps.logFs }) });
 
   const parts: { tracer?: OtelTracer; proxy?: Proxy; admin?: AdminServer; watcher?: ConfigWatcher } = {};

@@ -229,7 +229,7 @@ class Writer implements AuditLog {
     this.onBgError = o.onBackgroundError ?? (() => undefined);
     this.lock = lock;
     // batched: nobody waits for a signature, so even one entry is signed off the event loop.
-    const workerMinBatch = o.signingThread === 'inline' ? Number.POSITIVE_INFINITY : this.strict ? undefined : 1;
+    const workerMinBatch = this.strict ? undefined : 1;
     // Inline signing (a writer on a thread of its own, ADR 0010): each entry is signed as it is
     // built, so the work comes spread over the appends instead of in one burst per batch, which
     // the proxy's tail latency pays for on a small machine.

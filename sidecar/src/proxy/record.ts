@@ -241,7 +241,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
     status,
     durationMs,
     ttfbMs,
-    startedAt: ta,
+    appendStartedAt: ta,
     pe,
     errorType,
     spanType,
@@ -264,7 +264,7 @@ interface AfterAppend {
   status: number;
   durationMs: number;
   ttfbMs: number | null;
-  startedAt: number;
+  appendStartedAt: number;
   pe: Classified | null;
   errorType: string | null;
   spanType: ReturnType<typeof classifyExchange>;
@@ -285,7 +285,7 @@ async function afterAppend(ctx: ExchangeContext, appending: Promise<AppendResult
     ctx.metrics.logFailures.inc();
     ctx.logger.error({ id: x.id, endpoint, code: (err as { code?: unknown }).code, err: describeError(err), onLogFailure: x.onLogFailure }, 'AUDIT LOG APPEND FAILED: exchange not recorded');
   }
-  ctx.metrics.logAppendLatency.observe((performance.now() - x.startedAt) / 1000);
+  ctx.metrics.logAppendLatency.observe((performance.now() - x.appendStartedAt) / 1000);
   const block = appended === null && x.onLogFailure === 'block';
 
   // 6. Whatever the client has not had yet.

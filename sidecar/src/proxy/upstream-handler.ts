@@ -56,7 +56,7 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     config: SidecarConfig,
     private readonly t0: number,
     /** Hold the end until the entry is appended: strict durability, or a writer that is behind. */
-    holdEnd: boolean = config.log.durability === 'strict',
+    holdEnd: boolean,
   ) {
     this.capture = new BodyCapture(config.capture.maxBodyBytes);
     this.done = new Promise((resolve) => {
