@@ -6,15 +6,23 @@
  *              (`"stream": true`), or one frame then silence until POST /__release (`"hold": true`)
  *   floor      the minimal undici pass-through proxy (undici docs/examples/proxy: pool.request +
  *              pipe), the floor any recording proxy is compared with
+ *   bare       llmaudit's own forwarding path with nothing recorded: node:http in, the body read
+ *              whole, hop-by-hop headers stripped by the sidecar's own functions, undici
+ *              Pool.dispatch with a controller-API handler writing each chunk straight to the
+ *              response (exchange.ts and upstream-handler.ts without capture, adapters, entry,
+ *              log, metrics or logging). No recording proxy on Node's HTTP stack goes below it,
+ *              so it bounds any ratio against another gateway measured in the same run.
  *
  *   node --import tsx bench/proxy-servers.ts upstream
  *   node --import tsx bench/proxy-servers.ts floor http://127.0.0.1:<upstream port>
+ *   node --import tsx bench/proxy-servers.ts bare http://127.0.0.1:<upstream port>
  *
  * Each prints one JSON line {"port":N} on stdout once listening, and exits on SIGTERM. Loopback only.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
+import { forwardRequestHeaders, forwardResponseHeaders } from '../sidecar/src/proxy/hop-by-hop.ts';
 
 export const STREAM_FRAMES = 200;
 
@@ -105,10 +113,53 @@ function startFloor(upstream: string): void {
   });
 }
 
+function startBare(upstream: string): void {
+  const pool = new Pool(upstream, { keepAliveTimeout: 60_000 });
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = chunks.length === 0 ? null : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart() {}, // undici takes a handler with onRequestStart for the controller API
+        onResponseStart(controller, statusCode, headers) {
+          if (statusCode < 200) return;
+          res.writeHead(statusCode, forwardResponseHeaders(headers as Record<string, string | string[] | undefined>, false));
+          if (String(headers['content-type']).startsWith('text/event-stream')) res.flushHeaders();
+          res.on('close', () => {
+            if (!res.writableFinished) controller.abort(new Error('client gone'));
+          });
+        },
+        onResponseData(controller, chunk) {
+          if (!res.write(chunk)) {
+            controller.pause();
+            res.once('drain', () => controller.resume());
+          }
+        },
+        onResponseEnd() {
+          res.end();
+        },
+        onResponseError() {
+          if (!res.headersSent) res.writeHead(502);
+          res.destroy();
+        },
+      };
+      pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path: req.url ?? '/', headers: forwardRequestHeaders(req.rawHeaders, req.headers.connection, true), body }, handler);
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`));
+  process.once('SIGTERM', () => {
+    server.closeAllConnections();
+    server.close(() => void pool.close().then(() => process.exit(0)));
+  });
+}
+
 const role = process.argv[2];
 if (role === 'upstream') startUpstream();
 else if (role === 'floor' && process.argv[3] !== undefined) startFloor(process.argv[3]);
+else if (role === 'bare' && process.argv[3] !== undefined) startBare(process.argv[3]);
 else if (role !== undefined) {
-  process.stderr.write('usage: proxy-servers.ts upstream | floor <upstream-url>\n');
+  process.stderr.write('usage: proxy-servers.ts upstream | floor <upstream-url> | bare <upstream-url>\n');
   process.exitCode = 1;
 }

@@ -7,22 +7,24 @@
  *   llmaudit (strict)           the same, `--durability strict`
  *   llmaudit (tracing 100%)     batched, `--otlp-endpoint` to an OTLP/HTTP receiver on port 0, sampling 1
  *   undici pass-through (floor) bench/proxy-servers.ts `floor`, own process
+ *   bare forwarder (no record)  bench/proxy-servers.ts `bare`: llmaudit's forwarding path, nothing recorded
  *   Portkey gateway             @portkey-ai/gateway's start-server.js, own process (if installed)
  *
  * The upstream is warmed first, and every target gets the same warm-up before its rows.
  * Workloads: non-streaming 1 KiB JSON, one request at a time for the added p50/p99 (what one
  * exchange costs, without queueing behind 49 others on a small machine) and at 50 concurrent for
  * throughput; streaming 200 SSE frames one at a time for added TTFB; 1,000 concurrent idle streams
- * (one frame, then silence) for RSS. Every loop is bounded by a count and
+ * (one frame, then silence) for RSS. CPU per exchange: each target process's threads, read from
+ * /proc over the one-at-a-time phase (the least noisy figure on a shared machine). Every loop is bounded by a count and
  * a deadline; everything is on 127.0.0.1. The load generator (undici pools) runs in this process,
  * so on a small machine all processes share the CPUs: compare rows of one run, not across runs.
  *
- *   npm run bench -- proxy [--quick] [--json] [--only direct,batched,strict,tracing,floor,portkey,baseline]
+ *   npm run bench -- proxy [--quick] [--json] [--only direct,batched,strict,tracing,floor,bare,portkey,baseline]
  *                          [--baseline OTHER/llmaudit.mjs]   (another build, batched, side by side)
  *   LLMAUDIT_BENCH_PROFILE=/tmp/prof npm run bench -- proxy --only direct,batched   (CPU profiles)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
@@ -62,6 +64,8 @@ export interface ProxyBenchRow {
   stream: { requests: number; ttfbP50Ms: number; ttfbP99Ms: number; p50Ms: number; p99Ms: number; frames: number } | null;
   idleStreams: { open: number; rssMb: number | null } | null;
   rssMb: number | null; // peak RSS of the target's process over the run (VmHWM)
+  /** CPU of the target's process per exchange over the one-at-a-time phase: its main thread, and all its other threads. */
+  cpu: { mainUs: number; otherUs: number } | null;
   error?: string;
 }
 
@@ -138,6 +142,32 @@ async function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number |
   }
 }
 const mb = (kb: number | null) => (kb === null ? null : Math.round(kb / 102.4) / 10);
+
+/** Clock ticks per second of /proc's utime and stime (USER_HZ). */
+const CLK_TCK = (() => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return Number.isFinite(n) && n > 0 ? n : 100;
+})();
+
+/** CPU time (ms) used so far by a process's main thread and by all its other threads together. */
+async function threadCpuMs(pid: number): Promise<{ main: number; other: number } | null> {
+  try {
+    let main = 0;
+    let other = 0;
+    for (const tid of await readdir(`/proc/${pid}/task`)) {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // Fields after the ")" that closes the thread's name: utime and stime are the 12th and 13th.
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ms = ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+      if (tid === String(pid)) main += ms;
+      else other += ms;
+    }
+    return { main, other };
+  } catch {
+    return null; // not Linux, or the process is gone
+  }
+}
 
 async function freePort(): Promise<number> {
   const s = createNetServer();
@@ -309,6 +339,15 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
       },
     },
     {
+      key: 'bare',
+      name: 'bare forwarder (no record)',
+      start: async () => {
+        const child = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', 'bare', upstreamUrl]);
+        const port = await waitForLine(child, jsonPort, 'bare forwarder');
+        return { name: 'bare forwarder (no record)', key: 'bare', url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: () => stopChild(child) };
+      },
+    },
+    {
       key: 'portkey',
       name: 'Portkey gateway',
       start: async () => {
@@ -345,7 +384,11 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
         // sockets closing, the burst's garbage collected — and that transient is not what one
         // request costs.
         await nonStreaming(t, s, s.settleRequests, 1);
+        const cpu0 = t.pid === null ? null : await threadCpuMs(t.pid);
         const seq = await nonStreaming(t, s, s.latencyRequests, 1);
+        const cpu1 = t.pid === null ? null : await threadCpuMs(t.pid);
+        const n = seq.lat.length;
+        const cpu = cpu0 === null || cpu1 === null || n === 0 ? null : { mainUs: Math.round(((cpu1.main - cpu0.main) * 1000) / n), otherUs: Math.round(((cpu1.other - cpu0.other) * 1000) / n) };
         const ns = await nonStreaming(t, s, s.requests, s.concurrency);
         const st = await streaming(t, s);
         const idle = await idleStreams(t, s, upstreamUrl);
@@ -356,10 +399,11 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
           stream: { requests: st.total.length, ttfbP50Ms: r3(pct(st.ttfb, 50)), ttfbP99Ms: r3(pct(st.ttfb, 99)), p50Ms: r3(pct(st.total, 50)), p99Ms: r3(pct(st.total, 99)), frames: st.frames },
           idleStreams: { open: idle.open, rssMb: mb(idle.rssKb) },
           rssMb: mb(peak),
+          cpu,
         });
       } catch (err) {
         const msg = (err as Error).message;
-        rows.push({ target: f.name, nonStream: null, stream: null, idleStreams: null, rssMb: null, error: msg });
+        rows.push({ target: f.name, nonStream: null, stream: null, idleStreams: null, rssMb: null, cpu: null, error: msg });
         notes.push(`${f.name}: could not run: ${msg}`);
       } finally {
         await t?.stop();
@@ -378,6 +422,8 @@ interface Derived {
   addedP50Ms: number | null;
   addedP99Ms: number | null;
   addedTtfbP50Ms: number | null;
+  /** At 50 concurrent: p50 minus direct's p50 at 50 concurrent (queueing included). */
+  addedLoadP50Ms: number | null;
 }
 
 export function derive(rows: ProxyBenchRow[]): Derived[] {
@@ -387,6 +433,7 @@ export function derive(rows: ProxyBenchRow[]): Derived[] {
     addedP50Ms: direct?.nonStream && r.nonStream ? r3(r.nonStream.p50Ms - direct.nonStream.p50Ms) : null,
     addedP99Ms: direct?.nonStream && r.nonStream ? r3(r.nonStream.p99Ms - direct.nonStream.p99Ms) : null,
     addedTtfbP50Ms: direct?.stream && r.stream ? r3(r.stream.ttfbP50Ms - direct.stream.ttfbP50Ms) : null,
+    addedLoadP50Ms: direct?.nonStream && r.nonStream ? r3(r.nonStream.loadP50Ms - direct.nonStream.loadP50Ms) : null,
   }));
 }
 
@@ -412,11 +459,40 @@ export function checkTargets(rows: ProxyBenchRow[]): Array<{ target: string; val
   ];
 }
 
+/**
+ * Figures that put the targets in context (not targets themselves): what a forwarder with nothing
+ * recorded reaches against Portkey in the same run, which bounds the Portkey ratio of any
+ * recording proxy on Node's HTTP stack; the same ratio under load and in CPU per exchange.
+ */
+export function contextFigures(rows: ProxyBenchRow[]): Array<{ figure: string; value: string }> {
+  const d = derive(rows);
+  const get = (name: string) => d.find((x) => x.target === name);
+  const row = (name: string) => rows.find((r) => r.target === name);
+  const b = get('llmaudit (batched)');
+  const bare = get('bare forwarder (no record)');
+  const pk = get('Portkey gateway');
+  const cpuOf = (name: string) => {
+    const c = row(name)?.cpu;
+    return c == null ? null : c.mainUs + c.otherUs;
+  };
+  const ratio = (a: number | null | undefined, c: number | null | undefined) => (a == null || c == null || c <= 0 ? '-' : `${r3(a / c)}×`);
+  const out: Array<{ figure: string; value: string }> = [
+    { figure: 'Portkey ÷ bare forwarder, p50 added, one at a time (the most any Node forwarder reaches here)', value: ratio(pk?.addedP50Ms, bare?.addedP50Ms) },
+    { figure: 'Portkey ÷ llmaudit, p50 added at 50 concurrent', value: ratio(pk?.addedLoadP50Ms, b?.addedLoadP50Ms) },
+    { figure: 'Portkey ÷ llmaudit, CPU per exchange', value: ratio(cpuOf('Portkey gateway'), cpuOf('llmaudit (batched)')) },
+  ];
+  const lc = row('llmaudit (batched)')?.cpu;
+  const bc = row('bare forwarder (no record)')?.cpu;
+  if (lc != null && bc != null) out.push({ figure: 'llmaudit CPU per exchange: main thread, other threads (bare forwarder: main)', value: `${lc.mainUs} µs, ${lc.otherUs} µs (${bc.mainUs} µs)` });
+  return out;
+}
+
 export function printProxyTable(rows: ProxyBenchRow[], notes: string[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
   const d = derive(rows);
   const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
-  out('p50/p99/+p50/+p99: one request at a time (added = minus direct); req/s and @50 p50: 50 concurrent; ttfb/str: streaming, 200 frames');
-  out(`${'target'.padEnd(30)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('+p50', 8)}${pad('+p99', 8)}${pad('req/s', 8)}${pad('@50 p50', 9)}${pad('ttfb50', 8)}${pad('+ttfb', 8)}${pad('str p50', 9)}${pad('RSS MB', 8)}${pad('1k idle MB', 11)}`);
+  out('p50/p99/+p50/+p99: one request at a time (added = minus direct); req/s and @50 p50: 50 concurrent; ttfb/str: streaming, 200 frames;');
+  out('CPU µs: the target process\'s CPU per exchange, one at a time (main thread + its other threads)');
+  out(`${'target'.padEnd(30)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('+p50', 8)}${pad('+p99', 8)}${pad('req/s', 8)}${pad('@50 p50', 9)}${pad('ttfb50', 8)}${pad('+ttfb', 8)}${pad('str p50', 9)}${pad('RSS MB', 8)}${pad('1k idle MB', 11)}${pad('CPU µs', 8)}`);
   for (const r of rows) {
     const x = d.find((y) => y.target === r.target);
     if (r.error !== undefined) {
@@ -424,11 +500,13 @@ export function printProxyTable(rows: ProxyBenchRow[], notes: string[], out: (s:
       continue;
     }
     out(
-      `${r.target.padEnd(30)}${pad(r.nonStream?.p50Ms, 9)}${pad(r.nonStream?.p99Ms, 9)}${pad(x?.addedP50Ms, 8)}${pad(x?.addedP99Ms, 8)}${pad(r.nonStream?.rps, 8)}${pad(r.nonStream?.loadP50Ms, 9)}${pad(r.stream?.ttfbP50Ms, 8)}${pad(x?.addedTtfbP50Ms, 8)}${pad(r.stream?.p50Ms, 9)}${pad(r.rssMb, 8)}${pad(r.idleStreams === null ? null : `${r.idleStreams.rssMb ?? '-'}${r.idleStreams.open < 1000 ? ` (${r.idleStreams.open})` : ''}`, 11)}`,
+      `${r.target.padEnd(30)}${pad(r.nonStream?.p50Ms, 9)}${pad(r.nonStream?.p99Ms, 9)}${pad(x?.addedP50Ms, 8)}${pad(x?.addedP99Ms, 8)}${pad(r.nonStream?.rps, 8)}${pad(r.nonStream?.loadP50Ms, 9)}${pad(r.stream?.ttfbP50Ms, 8)}${pad(x?.addedTtfbP50Ms, 8)}${pad(r.stream?.p50Ms, 9)}${pad(r.rssMb, 8)}${pad(r.idleStreams === null ? null : `${r.idleStreams.rssMb ?? '-'}${r.idleStreams.open < 1000 ? ` (${r.idleStreams.open})` : ''}`, 11)}${pad(r.cpu === null ? null : r.cpu.mainUs + r.cpu.otherUs, 8)}`,
     );
   }
   out('');
   for (const c of checkTargets(rows)) out(`${c.ok === null ? '?' : c.ok ? '✓' : '✗'} ${c.target.padEnd(40)} ${c.value}`);
+  out('');
+  for (const c of contextFigures(rows)) out(`· ${c.figure}: ${c.value}`);
   for (const n of notes) out(`note: ${n}`);
 }
 
@@ -439,7 +517,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const b = args.indexOf('--baseline');
   const baseline = b === -1 ? undefined : args[b + 1];
   const { rows, notes } = await runProxyBench({ quick: args.includes('--quick'), ...(only === undefined ? {} : { only }), ...(baseline === undefined ? {} : { baseline }) });
-  const result = { bench: 'proxy', at: new Date().toISOString(), node: process.version, rows, derived: derive(rows), targets: checkTargets(rows), notes };
+  const result = { bench: 'proxy', at: new Date().toISOString(), node: process.version, rows, derived: derive(rows), targets: checkTargets(rows), context: contextFigures(rows), notes };
   if (args.includes('--json')) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     printProxyTable(rows, notes);

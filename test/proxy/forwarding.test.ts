@@ -1,6 +1,7 @@
 // Forwarding through the proxy: routing, pass-through, streaming frame by frame, backpressure,
 // resets, aborts and the proxy's own errors in each API family's shape (issue 3 "Forwarding").
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect, createServer as createNetServer, Socket, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { loadWireFixture, startReplayUpstream } from '../support/replay-upstream.ts';
 import { useCleanups } from './harness.ts';
@@ -22,6 +23,9 @@ async function readAll(res: IncomingMessage): Promise<Buffer> {
 }
 
 const SSE = { 'content-type': 'text/event-stream' };
+
+/** One chunk of a chunked body (RFC 9112 §7.1). */
+const chunk = (text: string): string => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
 
 describe('routing', () => {
   it('strips the endpoint prefix and joins the rest onto the upstream base path, query kept', async () => {
@@ -107,6 +111,65 @@ describe('pass-through', () => {
     await s.sink.count(1);
     expect(s.sink.entries[0]?.response.complete).toBe(true);
     expect(s.sink.entries[0]?.response.streamed).toBe(true);
+  });
+
+  it('sends a stream\'s headers on their own when the upstream holds its first frame', async () => {
+    // Regression guard for deferring the header flush: the SDK must see the response begin while
+    // the model has not produced a token yet.
+    const up = await upstream({ headers: SSE, frames: ['data: {"n":0}\n\n', 'data: [DONE]\n\n'] });
+    up.gate(0);
+    const s = await stack({ endpoints: [{ name: 'llm', upstream: up.url, api: 'generic' }] });
+    const res = await get(`${s.base}/llm/stream`, { method: 'POST', body: '{}' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/event-stream');
+    expect(up.responses[0]?.written).toBe(0); // headers arrived, no frame sent yet
+    up.release(0);
+    expect((await readAll(res)).toString()).toBe('data: {"n":0}\n\ndata: [DONE]\n\n');
+  });
+
+  it('sends a stream\'s headers and the frames that came with them in one write', async () => {
+    // The upstream sends its head and first frame in one TCP write, then holds the rest: the
+    // client's first read holds both (one write(2) on the proxy's side, not two).
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const raw = createNetServer((sock) => {
+      sock.once('data', () => {
+        sock.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n' + chunk('data: {"n":0}\n\n'));
+        void held.then(() => sock.end(chunk('data: [DONE]\n\n') + '0\r\n\r\n'));
+      });
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+    const s = await stack({ endpoints: [{ name: 'llm', upstream: `http://127.0.0.1:${(raw.address() as AddressInfo).port}`, api: 'generic' }] });
+    const client = connect(s.ports[0] as number, '127.0.0.1');
+    await new Promise<void>((r) => client.once('connect', r));
+    // Count the writes the proxy makes on its side of this connection (the client shares this
+    // process, so what it reads cannot tell one write from two that came back to back).
+    let writes = 0;
+    const mine = (sock: Socket) => sock.remotePort === client.localPort && sock.localPort === s.ports[0];
+    const proto = Socket.prototype as unknown as Record<'_write' | '_writev', (this: Socket, ...a: unknown[]) => unknown>;
+    const { _write, _writev } = proto;
+    proto._write = function (...a) {
+      if (mine(this)) writes++;
+      return _write.apply(this, a);
+    };
+    proto._writev = function (...a) {
+      if (mine(this)) writes++;
+      return _writev.apply(this, a);
+    };
+    let first: string;
+    try {
+      client.write('POST /llm/stream HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}');
+      first = (await new Promise<Buffer>((r) => client.once('data', r))).toString();
+    } finally {
+      proto._write = _write;
+      proto._writev = _writev;
+    }
+    expect(first).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(first).toContain('data: {"n":0}\n\n');
+    expect(writes).toBe(1);
+    release();
+    client.destroy();
+    await new Promise<void>((r) => raw.close(() => r()));
   });
 
   it('pauses the upstream while the client does not read, then delivers every byte', async () => {

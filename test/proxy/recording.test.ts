@@ -128,6 +128,30 @@ describe('durability', () => {
   });
 });
 
+describe('stream parsing', () => {
+  it('reconstructs a stream whose reads hold far more than one parse slice, split inside UTF-8 sequences', async () => {
+    // The adapter parses queued frames 4 KiB a turn (and catches up past a 256 KiB backlog): a
+    // slice boundary inside a frame or a multi-byte character must lose nothing.
+    const n = 2000;
+    const piece = (i: number) => `h\u00e9llo \u{1F44B} ${i} `;
+    const frame = (i: number) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: i === 0 ? { role: 'assistant', content: piece(i) } : { content: piece(i) }, finish_reason: null }] })}\n\n`;
+    const last = `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\ndata: [DONE]\n\n`;
+    const text = Array.from({ length: n }, (_, i) => frame(i)).join('') + last;
+    expect(Buffer.byteLength(text)).toBeGreaterThan(256 * 1024);
+    const up = await upstream({ headers: { 'content-type': 'text/event-stream' }, frames: [text] }); // one write
+    const s = await stack({ endpoints: [{ name: 'openai', upstream: up.url, api: 'openai' }] }, new MemorySink());
+    const reply = await send(`${s.base}/openai/v1/chat/completions`, { headers: JSON_HEADERS, body: JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] }) }).done;
+    expect(reply.body.toString()).toBe(text);
+    await s.sink.count(1);
+    const e = s.sink.entries[0] as EntryPayload;
+    const body = e.response.body as { choices: Array<{ message: { content: string }; finish_reason: string }> };
+    expect(body.choices[0]?.message.content).toBe(Array.from({ length: n }, (_, i) => piece(i)).join(''));
+    expect(body.choices[0]?.finish_reason).toBe('stop');
+    expect(e.response.complete).toBe(true);
+    expect(e.response.bytes).toBe(Buffer.byteLength(text));
+  });
+});
+
 describe('onLogFailure', () => {
   it('block: cuts a held strict response, then answers 503 without forwarding until an append succeeds', async () => {
     const up = await upstream({ frames: ['{"a":1}'], headers: JSON_HEADERS });

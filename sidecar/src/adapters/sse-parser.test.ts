@@ -77,6 +77,22 @@ describe('createSseParser (WHATWG HTML §9.2.6)', () => {
     expect(p.oversized).toBe(2);
   });
 
+  it('parses LF-only text (its indexOf path) as the same text with CRLF line ends (property)', () => {
+    const line = fc.oneof(
+      fc.string({ unit: 'grapheme', maxLength: 12 }).map((s) => `data: ${s.replace(/[\r\n]/g, '')}`),
+      fc.constantFrom('event: delta', ': comment', 'id: 3', 'retry: 10', 'data', 'unknown: x', ''),
+    );
+    const lines = fc.array(line, { maxLength: 20 });
+    fc.assert(
+      fc.property(lines, fc.array(fc.nat(), { maxLength: 8 }), (ls, cuts) => {
+        const lf = enc(`${ls.join('\n')}\n\n`);
+        const crlf = enc(`${ls.join('\r\n')}\r\n\r\n`);
+        expect(parseChunks(splitAt(lf, cuts))).toEqual(parseChunks([crlf]));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('gives the same events for any split of a stream into chunks (property)', () => {
     const line = fc.oneof(
       fc.string({ unit: 'grapheme', maxLength: 12 }).map((s) => `data: ${s.replace(/[\r\n]/g, '')}`),

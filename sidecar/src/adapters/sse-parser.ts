@@ -115,6 +115,18 @@ export function createSseParser(options: SseParserOptions = {}): SseParser {
       pendingCr = false;
       if (text.charCodeAt(0) === 0x0a) start = 1;
     }
+    if (text.indexOf('\r', start) === -1) {
+      // LF-only text (what providers send): line ends found by indexOf, not char by char.
+      for (let i = text.indexOf('\n', start); i !== -1; i = text.indexOf('\n', start)) {
+        const piece = text.slice(start, i);
+        const full = line === '' ? piece : line + piece;
+        line = '';
+        processLine(full, out);
+        start = i + 1;
+      }
+      keepRest(text, start);
+      return;
+    }
     for (let i = start; i < text.length; i += 1) {
       const c = text.charCodeAt(i);
       if (c !== 0x0a && c !== 0x0d) continue;
@@ -131,6 +143,11 @@ export function createSseParser(options: SseParserOptions = {}): SseParser {
       }
       start = i + 1;
     }
+    keepRest(text, start);
+  }
+
+  /** Keeps the text after the last line end as the start of the next line (bounded). */
+  function keepRest(text: string, start: number): void {
     if (start < text.length) {
       const rest = text.slice(start);
       if (discarding) {

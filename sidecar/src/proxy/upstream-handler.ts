@@ -27,6 +27,12 @@ export function isStreamContentType(ct: string | undefined): boolean {
   return STREAM_TYPES.some((t) => lower.startsWith(t));
 }
 
+/** Stream bytes the adapter parses per turn of the event loop (about 25 typical SSE frames). */
+export const ADAPTER_SLICE_BYTES = 4096;
+/** Queued stream bytes beyond which the adapter catches up at once (memory stays bounded). */
+export const ADAPTER_BACKLOG_BYTES = 256 * 1024;
+const EMPTY = Buffer.alloc(0);
+
 export class UpstreamHandler implements Dispatcher.DispatchHandler {
   controller: Dispatcher.DispatchController | null = null;
   status = 0;
@@ -46,9 +52,12 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   private readonly strict: boolean;
   private held: Buffer | null = null;
   private flushScheduled = false;
-  /** Stream chunks relayed but not yet parsed by the adapter (see onResponseData). */
+  /** Stream chunks relayed but not yet parsed by the adapter (see onResponseData), from adapterHead on. */
   private adapterQueue: Buffer[] = [];
+  private adapterHead = 0;
+  private adapterQueued = 0; // bytes
   private adapterScheduled = false;
+  private adapterWaiters: Array<() => void> = [];
 
   constructor(
     private readonly res: ServerResponse,
@@ -66,6 +75,13 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     this.strict = holdEnd;
   }
 
+  /** Set by the first res.write(), which sends the headers with it (headersSent is already true after writeHead). */
+  private wrote = false;
+
+  private readonly flushHeaders = (): void => {
+    if (!this.wrote && !this.res.writableEnded && !this.res.destroyed) this.res.flushHeaders();
+  };
+
   private readonly onDrain = (): void => {
     this.waitingDrain = false;
     this.controller?.resume();
@@ -74,7 +90,8 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   private settle(r: UpstreamResult): void {
     if (this.settled) return;
     this.settled = true;
-    this.feedQueued(); // the adapter has seen every chunk before the exchange is recorded
+    // Frames still queued for the adapter are parsed on after this, in slices: the response can
+    // end for the client first (recordExchange waits for adapterIdle() before it finishes the adapter).
     if (this.waitingDrain) this.res.off('drain', this.onDrain);
     this.resolveDone(r);
   }
@@ -113,8 +130,12 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     delete out['x-llmaudit-id'];
     try {
       this.res.writeHead(statusCode, out);
-      // Streams: headers go now so the SDK sees the response begin; other bodies ride with their data.
-      if (this.streamed) this.res.flushHeaders();
+      // Streams: the headers go out in this turn of the event loop even when no data follows, so
+      // the SDK sees the response begin as soon as the upstream's did. Not at once, though: undici
+      // hands over the first frames of the same socket read right after this callback, and the
+      // first res.write() then carries the headers with them in one write(2), which saves the
+      // client a wake-up and a syscall before its first byte. Other bodies ride with their data.
+      if (this.streamed) process.nextTick(this.flushHeaders);
     } catch (err) {
       // Node refuses header values it cannot send safely (ERR_INVALID_CHAR, RFC 9110 §5.5).
       controller.abort(proxyError('LLMAUDIT_E_UPSTREAM_BAD_RESPONSE', (err as Error).message, { cause: err }));
@@ -128,14 +149,15 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     this.rawChunks++;
     this.capture.push(chunk);
     if (this.feedAdapter && this.streamed && this.encoding === undefined) {
-      // Parsed on the next turn, not now: undici hands over a whole socket read (often many SSE
+      // Parsed from the next turn on, not now: undici hands over a whole socket read (often many SSE
       // frames) chunk by chunk in one callback, and Node sends what res.write() queued only after
       // that callback returns (it corks the socket until process.nextTick). Parsing every frame
       // first would hold the client's first bytes back by the parse time of the whole read.
       this.adapterQueue.push(chunk);
+      this.adapterQueued += chunk.length;
       if (!this.adapterScheduled) {
         this.adapterScheduled = true;
-        setImmediate(this.feedQueued);
+        setImmediate(this.feedSlice);
       }
     }
     if (this.strict) {
@@ -154,21 +176,60 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     this.writeOut(controller, chunk);
   }
 
-  private readonly feedQueued = (): void => {
+  /**
+   * Parses up to one slice of the queued stream chunks, then yields: the next slice runs on the
+   * next turn of the event loop, after its I/O. A socket read can hold hundreds of frames (a
+   * 64 KiB read is ~1 ms of JSON.parse); in slices the loop stays free to forward other
+   * exchanges' bytes, and a response's end does not wait behind the parse of its last read.
+   */
+  private readonly feedSlice = (): void => {
     this.adapterScheduled = false;
+    // A queue that outgrew the backlog (an upstream faster than a slice per turn) is brought back
+    // under it at once, so what waits for parsing stays bounded.
+    this.parseQueued(Math.max(ADAPTER_SLICE_BYTES, this.adapterQueued - ADAPTER_BACKLOG_BYTES));
+    if (this.adapterQueued > 0) {
+      this.adapterScheduled = true;
+      setImmediate(this.feedSlice);
+      return;
+    }
+    const w = this.adapterWaiters;
+    this.adapterWaiters = [];
+    for (const f of w) f();
+  };
+
+  /** Hands the adapter at least `budget` bytes of the queue (whole chunks, the last one split). */
+  private parseQueued(budget: number): void {
     const q = this.adapterQueue;
-    if (q.length === 0) return;
-    this.adapterQueue = [];
-    for (const chunk of q) {
+    const adapter = this.adapter as ProxyAdapter;
+    while (budget > 0 && this.adapterHead < q.length) {
+      let c = q[this.adapterHead] as Buffer;
+      if (c.length > budget) {
+        // The parsers take bytes split anywhere, inside a frame or a UTF-8 sequence alike.
+        q[this.adapterHead] = c.subarray(budget);
+        c = c.subarray(0, budget);
+      } else q[this.adapterHead++] = EMPTY;
+      budget -= c.length;
+      this.adapterQueued -= c.length;
       try {
-        (this.adapter as ProxyAdapter).push(chunk);
+        adapter.push(c);
       } catch {
         // An adapter bug must never break the relay; the entry records what the capture kept.
       }
     }
-  };
+    if (this.adapterHead === q.length) {
+      this.adapterQueue = [];
+      this.adapterHead = 0;
+    }
+  }
+
+  /** Resolves once the adapter has seen every chunk relayed so far; null when it already has. */
+  adapterIdle(): Promise<void> | null {
+    if (this.adapterQueued === 0) return null;
+    return new Promise((resolve) => this.adapterWaiters.push(resolve));
+  }
 
   private writeOut(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.wrote = true;
     if (!this.res.write(chunk) && !this.waitingDrain) {
       this.waitingDrain = true;
       controller.pause();
