@@ -128,10 +128,6 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   let errorText: string | null = null;
   const names = redactNames(config);
   if (started) {
-    // The response has ended for the client (batched); the adapter may still be parsing its last
-    // frames a slice at a time (upstream-handler.ts feedSlice).
-    const parsing = fin.adapter === null ? null : h.adapterIdle();
-    if (parsing !== null) await parsing;
     status = h.status;
     respHeaders = redactHeaders(h.headers as Record<string, string | string[] | undefined>, names);
     const captured = h.capture.finish();

@@ -57,7 +57,6 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   private adapterHead = 0;
   private adapterQueued = 0; // bytes
   private adapterScheduled = false;
-  private adapterWaiters: Array<() => void> = [];
 
   constructor(
     private readonly res: ServerResponse,
@@ -90,8 +89,10 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   private settle(r: UpstreamResult): void {
     if (this.settled) return;
     this.settled = true;
-    // Frames still queued for the adapter are parsed on after this, in slices: the response can
-    // end for the client first (recordExchange waits for adapterIdle() before it finishes the adapter).
+    // The adapter sees every chunk before the exchange is recorded: what is still queued is parsed
+    // now, before the response ends. Parsing after the end would overlap the client's next request
+    // instead (ADR 0011).
+    this.parseQueued(Infinity);
     if (this.waitingDrain) this.res.off('drain', this.onDrain);
     this.resolveDone(r);
   }
@@ -180,21 +181,17 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
    * Parses up to one slice of the queued stream chunks, then yields: the next slice runs on the
    * next turn of the event loop, after its I/O. A socket read can hold hundreds of frames (a
    * 64 KiB read is ~1 ms of JSON.parse); in slices the loop stays free to forward other
-   * exchanges' bytes, and a response's end does not wait behind the parse of its last read.
+   * exchanges' bytes meanwhile. What is left at the upstream's end is parsed in settle().
    */
   private readonly feedSlice = (): void => {
     this.adapterScheduled = false;
     // A queue that outgrew the backlog (an upstream faster than a slice per turn) is brought back
     // under it at once, so what waits for parsing stays bounded.
     this.parseQueued(Math.max(ADAPTER_SLICE_BYTES, this.adapterQueued - ADAPTER_BACKLOG_BYTES));
-    if (this.adapterQueued > 0) {
+    if (this.adapterQueued > 0 && !this.settled) {
       this.adapterScheduled = true;
       setImmediate(this.feedSlice);
-      return;
     }
-    const w = this.adapterWaiters;
-    this.adapterWaiters = [];
-    for (const f of w) f();
   };
 
   /** Hands the adapter at least `budget` bytes of the queue (whole chunks, the last one split). */
@@ -220,12 +217,6 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
       this.adapterQueue = [];
       this.adapterHead = 0;
     }
-  }
-
-  /** Resolves once the adapter has seen every chunk relayed so far; null when it already has. */
-  adapterIdle(): Promise<void> | null {
-    if (this.adapterQueued === 0) return null;
-    return new Promise((resolve) => this.adapterWaiters.push(resolve));
   }
 
   private writeOut(controller: Dispatcher.DispatchController, chunk: Buffer): void {
