@@ -19,10 +19,11 @@
  *
  * Each prints one JSON line {"port":N} on stdout once listening, and exits on SIGTERM. Loopback only.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
 import { forwardRequestHeaders, forwardResponseHeaders } from '../sidecar/src/proxy/hop-by-hop.ts';
+import { isStreamContentType } from '../sidecar/src/proxy/upstream-handler.ts';
 
 export const STREAM_FRAMES = 200;
 
@@ -76,11 +77,16 @@ function startUpstream(): void {
     for (const f of frames) if (!res.write(f)) await new Promise((r) => res.once('drain', r));
     res.end(FINAL);
   });
+  serve(server, async () => undefined);
+}
+
+/** Listens on a loopback port, prints {"port":N}, and on SIGTERM closes the server, then `after`, and exits. */
+function serve(server: Server, after: () => Promise<unknown>): void {
   server.keepAliveTimeout = 65_000;
   server.listen(0, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`));
   process.once('SIGTERM', () => {
     server.closeAllConnections();
-    server.close(() => process.exit(0));
+    server.close(() => void after().then(() => process.exit(0)));
   });
 }
 
@@ -105,12 +111,7 @@ function startFloor(upstream: string): void {
         res.end();
       });
   });
-  server.keepAliveTimeout = 65_000;
-  server.listen(0, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`));
-  process.once('SIGTERM', () => {
-    server.closeAllConnections();
-    server.close(() => void pool.close().then(() => process.exit(0)));
-  });
+  serve(server, () => pool.close());
 }
 
 function startBare(upstream: string): void {
@@ -125,7 +126,8 @@ function startBare(upstream: string): void {
         onResponseStart(controller, statusCode, headers) {
           if (statusCode < 200) return;
           res.writeHead(statusCode, forwardResponseHeaders(headers as Record<string, string | string[] | undefined>, false));
-          if (String(headers['content-type']).startsWith('text/event-stream')) res.flushHeaders();
+          const ct = headers['content-type'];
+          if (isStreamContentType(typeof ct === 'string' ? ct : undefined)) res.flushHeaders();
           res.on('close', () => {
             if (!res.writableFinished) controller.abort(new Error('client gone'));
           });
@@ -147,12 +149,7 @@ function startBare(upstream: string): void {
       pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path: req.url ?? '/', headers: forwardRequestHeaders(req.rawHeaders, req.headers.connection, true), body }, handler);
     });
   });
-  server.keepAliveTimeout = 65_000;
-  server.listen(0, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`));
-  process.once('SIGTERM', () => {
-    server.closeAllConnections();
-    server.close(() => void pool.close().then(() => process.exit(0)));
-  });
+  serve(server, () => pool.close());
 }
 
 const role = process.argv[2];

@@ -302,6 +302,13 @@ async function startLlmaudit(name: string, key: string, upstreamUrl: string, ext
   return { name, key, url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: async () => (await stopChild(child), await rm(dir, { recursive: true, force: true })) };
 }
 
+/** A reference proxy of bench/proxy-servers.ts (`floor`, `bare`) in front of the upstream, as its own process. */
+async function startBenchServer(role: 'floor' | 'bare', name: string, upstreamUrl: string): Promise<Target> {
+  const child = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', role, upstreamUrl]);
+  const port = await waitForLine(child, jsonPort, name);
+  return { name, key: role, url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: () => stopChild(child) };
+}
+
 export async function runProxyBench(opts: { quick?: boolean; only?: string[]; baseline?: string; log?: (s: string) => void } = {}): Promise<{ rows: ProxyBenchRow[]; notes: string[] }> {
   const s = opts.quick === true ? QUICK : FULL;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -329,24 +336,8 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
     { key: 'baseline', name: 'baseline build (batched)', start: () => (baseline === undefined ? Promise.reject(new Error('no --baseline PATH given')) : startLlmaudit('baseline build (batched)', 'baseline', upstreamUrl, ['--durability', 'batched'], baseline)) },
     { key: 'strict', name: 'llmaudit (strict)', start: () => startLlmaudit('llmaudit (strict)', 'strict', upstreamUrl, ['--durability', 'strict']) },
     { key: 'tracing', name: 'llmaudit (tracing 100%)', start: () => startLlmaudit('llmaudit (tracing 100%)', 'tracing', upstreamUrl, ['--durability', 'batched', '--otlp-endpoint', otlp.url]) },
-    {
-      key: 'floor',
-      name: 'undici pass-through (floor)',
-      start: async () => {
-        const child = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', 'floor', upstreamUrl]);
-        const port = await waitForLine(child, jsonPort, 'floor');
-        return { name: 'undici pass-through (floor)', key: 'floor', url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: () => stopChild(child) };
-      },
-    },
-    {
-      key: 'bare',
-      name: 'bare forwarder (no record)',
-      start: async () => {
-        const child = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', 'bare', upstreamUrl]);
-        const port = await waitForLine(child, jsonPort, 'bare forwarder');
-        return { name: 'bare forwarder (no record)', key: 'bare', url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: () => stopChild(child) };
-      },
-    },
+    { key: 'floor', name: 'undici pass-through (floor)', start: () => startBenchServer('floor', 'undici pass-through (floor)', upstreamUrl) },
+    { key: 'bare', name: 'bare forwarder (no record)', start: () => startBenchServer('bare', 'bare forwarder (no record)', upstreamUrl) },
     {
       key: 'portkey',
       name: 'Portkey gateway',

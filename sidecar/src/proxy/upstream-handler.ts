@@ -57,6 +57,8 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   private adapterHead = 0;
   private adapterQueued = 0; // bytes
   private adapterScheduled = false;
+  /** Set by the first res.write(), which sends the headers with it (headersSent is already true after writeHead). */
+  private wrote = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -73,9 +75,6 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     this.feedAdapter = adapter !== null;
     this.strict = holdEnd;
   }
-
-  /** Set by the first res.write(), which sends the headers with it (headersSent is already true after writeHead). */
-  private wrote = false;
 
   private readonly flushHeaders = (): void => {
     if (!this.wrote && !this.res.writableEnded && !this.res.destroyed) this.res.flushHeaders();
@@ -194,7 +193,7 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     }
   };
 
-  /** Hands the adapter at least `budget` bytes of the queue (whole chunks, the last one split). */
+  /** Hands the adapter at most `budget` bytes of the queue (whole chunks, the last one split). */
   private parseQueued(budget: number): void {
     const q = this.adapterQueue;
     const adapter = this.adapter as ProxyAdapter;
