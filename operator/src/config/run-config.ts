@@ -8,7 +8,6 @@ export interface RunConfig {
   readonly namespace: string;
   readonly webhookPort: number;
   readonly healthPort: number;
-  readonly witnessPort: number;
   readonly webhookConfigName: string;
   readonly serviceName: string;
   readonly certMode: CertMode;
@@ -33,7 +32,6 @@ export const RUN_FLAGS: Readonly<Record<Key, string>> = {
   namespace: 'namespace',
   webhookPort: 'webhook-port',
   healthPort: 'health-port',
-  witnessPort: 'witness-port',
   webhookConfigName: 'webhook-config-name',
   serviceName: 'service-name',
   certMode: 'cert-mode',
@@ -51,7 +49,6 @@ export const RUN_FLAGS: Readonly<Record<Key, string>> = {
 export const RUN_DEFAULTS = {
   webhookPort: '9443',
   healthPort: '8081',
-  witnessPort: '8444',
   webhookConfigName: 'llmaudit-sidecar-injector',
   serviceName: 'llmaudit-webhook',
   certMode: 'self',
@@ -115,7 +112,6 @@ export function parseRunConfig(flags: Readonly<Record<string, string | boolean |
     namespace: str('namespace', DNS_LABEL),
     webhookPort: int('webhookPort', 0, 65535),
     healthPort: int('healthPort', 0, 65535),
-    witnessPort: int('witnessPort', 0, 65535),
     webhookConfigName: str('webhookConfigName'),
     serviceName: str('serviceName', DNS_LABEL),
     certMode: certMode as CertMode,
