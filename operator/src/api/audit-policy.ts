@@ -38,6 +38,18 @@ const EnvName = Type.String({
   description: 'Environment variable set in every app container to the sidecar URL of this endpoint. Defaults by api: openai, azure-openai and vllm → OPENAI_BASE_URL; anthropic → ANTHROPIC_BASE_URL; ollama → OLLAMA_HOST; auto and generic → none. "" sets none.',
 });
 
+/** Defaults of the sidecar ports and of the port a taken-over Ollama server moves to. */
+export const DEFAULT_PROXY_PORT = 15080;
+export const DEFAULT_ADMIN_PORT = 9090;
+export const DEFAULT_TAKEOVER_BACKEND_PORT = 11435;
+
+// CEL for "this port, or its default when unset": the API server evaluates rules on schema
+// defaults as they are written (e.g. ports: {}), so every optional field is read through has().
+const PROXY_PORT_OF = (ports: string): string => `(has(${ports}.proxy) ? ${ports}.proxy : ${DEFAULT_PROXY_PORT})`;
+const ADMIN_PORT_OF = (ports: string): string => `(has(${ports}.admin) ? ${ports}.admin : ${DEFAULT_ADMIN_PORT})`;
+const SPEC_PROXY_PORT = `(has(self.sidecar) && has(self.sidecar.ports) && has(self.sidecar.ports.proxy) ? self.sidecar.ports.proxy : ${DEFAULT_PROXY_PORT})`;
+const SPEC_ADMIN_PORT = `(has(self.sidecar) && has(self.sidecar.ports) && has(self.sidecar.ports.admin) ? self.sidecar.ports.admin : ${DEFAULT_ADMIN_PORT})`;
+
 export const API_FAMILIES = ['auto', 'openai', 'azure-openai', 'anthropic', 'ollama', 'vllm', 'generic'] as const;
 
 export const EndpointSpec = Type.Object(
@@ -48,7 +60,7 @@ export const EndpointSpec = Type.Object(
     pathPrefix: Type.Optional(Type.String({ pattern: '^/', maxLength: 256, description: 'Path prefix routed to this endpoint on the shared proxy port; defaults to /<name>.' })),
     port: Type.Optional(Port('Extra sidecar port on 127.0.0.1 serving only this endpoint, without a path prefix (for clients that cannot take a base path).')),
     takeOverPort: Type.Optional(Port('Port takeover (api: ollama only): the sidecar listens on this port (e.g. 11434) in place of the Ollama server in the pod, which moves to 127.0.0.1:<takeOverBackendPort>. Clients and Services keep using the original port.')),
-    takeOverBackendPort: Type.Optional(Port('Port the taken-over Ollama server moves to on 127.0.0.1 (its OLLAMA_HOST is set to 127.0.0.1:<port>). Default 11435.')),
+    takeOverBackendPort: Type.Optional(Port(`Port the taken-over Ollama server moves to on 127.0.0.1 (its OLLAMA_HOST is set to 127.0.0.1:<port>). Default ${DEFAULT_TAKEOVER_BACKEND_PORT}.`)),
     takeOverContainer: Type.Optional(Type.String({ maxLength: 253, description: 'Name of the container to move for the port takeover; by default the container whose image is ollama/ollama.' })),
     env: Type.Optional(EnvName),
     overrideEnv: Type.Boolean({ default: false, description: 'Set env even in containers that already define it explicitly. Off: a container that sets the variable itself keeps its value (and the pod is annotated llmaudit.dev/env-kept).' }),
@@ -56,10 +68,10 @@ export const EndpointSpec = Type.Object(
   {
     description: 'An LLM API the sidecar proxies and records.',
     ...cel(
-      { rule: "!has(self.takeOverPort) || self.api == 'ollama'", message: 'takeOverPort is only for api: ollama', fieldPath: '.takeOverPort' },
+      { rule: "!has(self.takeOverPort) || (has(self.api) && self.api == 'ollama')", message: 'takeOverPort is only for api: ollama', fieldPath: '.takeOverPort' },
       { rule: 'has(self.upstream) || has(self.takeOverPort)', message: 'upstream is required unless takeOverPort is set', fieldPath: '.upstream', reason: 'FieldValueRequired' },
       { rule: '(!has(self.takeOverBackendPort) && !has(self.takeOverContainer)) || has(self.takeOverPort)', message: 'takeOverBackendPort and takeOverContainer need takeOverPort' },
-      { rule: '!has(self.takeOverPort) || self.takeOverPort != (has(self.takeOverBackendPort) ? self.takeOverBackendPort : 11435)', message: 'takeOverPort and takeOverBackendPort must differ', fieldPath: '.takeOverBackendPort' },
+      { rule: `!has(self.takeOverPort) || self.takeOverPort != (has(self.takeOverBackendPort) ? self.takeOverBackendPort : ${DEFAULT_TAKEOVER_BACKEND_PORT})`, message: 'takeOverPort and takeOverBackendPort must differ', fieldPath: '.takeOverBackendPort' },
     ),
   },
 );
@@ -157,10 +169,16 @@ export const SidecarSpec = Type.Object(
     ),
     ports: Type.Object(
       {
-        proxy: Port('Shared proxy port on 127.0.0.1; each endpoint is served under /<name>.', 15080),
-        admin: Port('Admin port: /healthz, /readyz, /metrics.', 9090),
+        proxy: Port('Shared proxy port on 127.0.0.1; each endpoint is served under /<name>.', DEFAULT_PROXY_PORT),
+        admin: Port('Admin port: /healthz, /readyz, /metrics.', DEFAULT_ADMIN_PORT),
       },
-      { default: {}, description: 'Ports the sidecar listens on.', ...cel({ rule: 'self.proxy != self.admin', message: 'proxy and admin ports must differ' }) },
+      {
+        default: {},
+        description: 'Ports the sidecar listens on.',
+        // The API server checks this rule against the default {} too (at CRD creation, before any
+        // nested default is filled in), so an unset port reads as its default.
+        ...cel({ rule: `${PROXY_PORT_OF('self')} != ${ADMIN_PORT_OF('self')}`, message: 'proxy and admin ports must differ' }),
+      },
     ),
   },
   { default: {}, description: 'The injected sidecar container.' },
@@ -192,7 +210,7 @@ export const AuditPolicySpec = Type.Object(
     description: 'What to record and how: endpoints, capture, log, storage, telemetry, signing, sidecar.',
     ...cel({
       // has() ternaries rather than optional-field syntax (e.?port), which older API servers lack.
-      rule: 'self.endpoints.all(e, [has(e.port) ? e.port : 0, has(e.takeOverPort) ? e.takeOverPort : 0, has(e.takeOverBackendPort) ? e.takeOverBackendPort : 0].all(p, p == 0 || (p != self.sidecar.ports.proxy && p != self.sidecar.ports.admin)))',
+      rule: `self.endpoints.all(e, [has(e.port) ? e.port : 0, has(e.takeOverPort) ? e.takeOverPort : 0, has(e.takeOverBackendPort) ? e.takeOverBackendPort : 0].all(p, p == 0 || (p != ${SPEC_PROXY_PORT} && p != ${SPEC_ADMIN_PORT})))`,
       message: 'endpoint ports must differ from sidecar.ports.proxy and sidecar.ports.admin',
       fieldPath: '.endpoints',
     }),

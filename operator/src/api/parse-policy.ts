@@ -4,7 +4,7 @@
  * and the webhook reject what `kubectl apply` would. crd.test.ts checks that the two agree.
  */
 import { Ajv, type ErrorObject } from 'ajv';
-import { API_VERSION, AuditPolicySpec, KIND, type AuditPolicy } from './audit-policy.ts';
+import { API_VERSION, AuditPolicySpec, DEFAULT_TAKEOVER_BACKEND_PORT, KIND, type AuditPolicy } from './audit-policy.ts';
 import { operatorError } from '../errors.ts';
 
 let compiled: ReturnType<Ajv['compile']> | undefined;
@@ -17,8 +17,6 @@ function validator(): ReturnType<Ajv['compile']> {
 function describe(e: ErrorObject): string {
   return `/spec${e.instancePath}: ${e.message ?? e.keyword}`;
 }
-
-const DEFAULT_BACKEND_PORT = 11435;
 
 /** The cross-field rules of the CRD's x-kubernetes-validations, in TypeScript. */
 export function crossFieldProblems(spec: AuditPolicySpec): string[] {
@@ -34,7 +32,7 @@ export function crossFieldProblems(spec: AuditPolicySpec): string[] {
     if (e.takeOverPort !== undefined && e.api !== 'ollama') problems.push(`${at}/takeOverPort: takeOverPort is only for api: ollama`);
     if (e.upstream === undefined && e.takeOverPort === undefined) problems.push(`${at}/upstream: upstream is required unless takeOverPort is set`);
     if ((e.takeOverBackendPort !== undefined || e.takeOverContainer !== undefined) && e.takeOverPort === undefined) problems.push(`${at}: takeOverBackendPort and takeOverContainer need takeOverPort`);
-    if (e.takeOverPort !== undefined && e.takeOverPort === (e.takeOverBackendPort ?? DEFAULT_BACKEND_PORT)) problems.push(`${at}/takeOverBackendPort: takeOverPort and takeOverBackendPort must differ`);
+    if (e.takeOverPort !== undefined && e.takeOverPort === (e.takeOverBackendPort ?? DEFAULT_TAKEOVER_BACKEND_PORT)) problems.push(`${at}/takeOverBackendPort: takeOverPort and takeOverBackendPort must differ`);
     if (e.env !== undefined && e.env !== '') {
       if (envs.has(e.env)) problems.push(`${at}/env: env names must be unique across endpoints`);
       envs.set(e.env, e.name);
