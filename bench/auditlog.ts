@@ -12,7 +12,7 @@
  *                    full tiles flushed to disk: the tiles a 1M-entry log has), then inclusion proofs
  *                    for random leaves from a freshly opened store, i.e. read from the tile files
  *
- * Targets (issue 2, 2-core machine): batched ≥ 10,000 entries/s; strict p50 ≤ 0.5 ms;
+ * Targets (2-core machine): batched ≥ 10,000 entries/s; strict p50 ≤ 0.5 ms;
  * verify ≥ 60 MB/s per core; inclusion proof ≤ 10 ms at 1M entries.
  */
 import { randomBytes } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * What the proxy costs an exchange (issue 3 "Benchmark", issue 4 "Docs and benchmark").
+ * What the proxy costs an exchange (docs/benchmarks.md).
  *
  * One run, one upstream (bench/proxy-servers.ts `upstream`, its own process), and in turn:
  *   direct                      client → upstream
@@ -428,7 +428,7 @@ export function derive(rows: ProxyBenchRow[]): Derived[] {
   }));
 }
 
-/** The issue's targets, checked against llmaudit (batched). */
+/** The targets (docs/benchmarks.md), checked against llmaudit (batched). */
 export function checkTargets(rows: ProxyBenchRow[]): Array<{ target: string; value: string; ok: boolean | null }> {
   const d = derive(rows);
   const get = (name: string) => d.find((x) => x.target === name);

@@ -1,5 +1,5 @@
 /**
- * What tracing costs one exchange (issue 4 target: ≤ 0.1 ms p50 added).
+ * What tracing costs one exchange (target: ≤ 0.1 ms p50 added).
  *
  * Runs begin() + end() for a realistic exchange (OpenAI chat, every other turn asks for two tools
  * and the next one carries their results) with

@@ -108,7 +108,7 @@ node -e '
 ' "$WORK/pod.json"
 
 # `kubectl get auditpolicies`: Ready, Workloads, Pods, Missing come from the operator now;
-# Entries and Last Checkpoint are filled by the witness (a later issue), so they are printed, not
+# Entries and Last Checkpoint are meant for a witness, which is not implemented, so they are printed, not
 # asserted.
 ap() { kubectl -n "$NS_APP" get auditpolicies demo -o jsonpath="$1"; }
 wait_for "AuditPolicy demo Ready with the injected pod counted" 300 \

@@ -1,4 +1,4 @@
-// `llmaudit proxy` standalone flags, exactly as issue 3 lists them, through the built CLI:
+// `llmaudit proxy` standalone flags, exactly as docs/configuration.md lists them, through the built CLI:
 // --listen (repeated), --upstream, --endpoint NAME=URL, --log-dir, --key, --origin, --admin,
 // --durability, --config (for everything else). Each flag is observed in what the proxy does, not
 // only parsed: both listeners answer, the prefix routes to the named endpoint, strict re-frames

@@ -2,12 +2,12 @@ import { errorFactory, type ErrorRegistry } from '@llmaudit/sidecar/errors';
 
 /** Operator error codes (webhook, controllers, inject CLI). docs/errors.md "Operator". */
 export const OPERATOR_ERRORS = {
-  // controllers, watch loop, leader election, run flags (helper G)
+  // controllers, watch loop, leader election, run flags
   LLMAUDIT_E_KUBE_API: { message: 'Kubernetes API request failed' },
   LLMAUDIT_E_KUBE_WATCH: { message: 'Kubernetes watch failed or stalled' },
   LLMAUDIT_E_POLICY_CONFIG_INVALID: { message: 'AuditPolicy does not render into a valid sidecar config' },
   LLMAUDIT_E_OPERATOR_CONFIG_INVALID: { message: 'operator flags or environment are invalid', exit: 1 },
-  // AuditPolicy, injection, webhook, certificates, inject CLI (helper F)
+  // AuditPolicy, injection, webhook, certificates, inject CLI
   LLMAUDIT_E_POLICY_INVALID: { message: 'AuditPolicy is invalid', exit: 1 },
   LLMAUDIT_E_POLICY_NOT_FOUND: { message: 'no AuditPolicy for this pod' },
   LLMAUDIT_E_INJECT_FAILED: { message: 'sidecar injection failed' },

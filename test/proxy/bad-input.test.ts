@@ -1,5 +1,5 @@
 // Hostile and broken input: invalid JSON, oversize bodies, gzip bombs, invalid UTF-8, header
-// injection and request smuggling attempts (issue 3 "Tests that must exist": bad input).
+// injection and request smuggling attempts (docs/architecture.md "Proxy and capture": malformed requests).
 import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { gunzipSync, gzipSync } from 'node:zlib';

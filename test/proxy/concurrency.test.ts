@@ -1,5 +1,5 @@
 // 200 concurrent streams through one proxy into the real log: 200 entries, one per x-llmaudit-id,
-// the chain intact (issue 3 "Tests that must exist"). Also: tracer ids and traceparent reach the
+// the chain intact. Also: tracer ids and traceparent reach the
 // entry and the upstream, and handle.end() gets the entry's seq and hash.
 import { describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';

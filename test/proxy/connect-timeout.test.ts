@@ -1,4 +1,4 @@
-// The connect timeout (issue 3 "Forwarding": timeouts for connect, headers, idle and total), through
+// The connect timeout (`timeouts.connectMs`; headers, idle and total are the other timeouts), through
 // the real undici Pool the proxy builds (defaultDispatcherFactory). Loopback only: the upstream is
 // a TCP server that accepts and never says a word, so an https upstream's TLS handshake never
 // completes. undici's connect timeout runs until `secureConnect` for https (undici

@@ -1,5 +1,5 @@
 // Every recorded wire fixture (test/fixtures/wire/manifest.json) through the proxy, so every
-// adapter family issue 3 lists is exercised end to end at least once — OpenAI chat (stream with
+// adapter family is exercised end to end at least once — OpenAI chat (stream with
 // the include_usage chunk, non-stream), Azure (content filter, filtered), Responses (text and
 // function call), embeddings, completions, Anthropic (thinking + signature deltas, ping, mid-stream
 // error), Ollama chat/generate NDJSON, non-stream, /api/embed, and Ollama /v1 (index-0 parallel
@@ -54,7 +54,7 @@ const prefix = (f: WireFixture): string => (f.provider === 'azure' ? 'azure' : f
 describe('every wire fixture through the proxy', () => {
   const names = wireFixtures().map((f) => f.name);
 
-  it('covers every API family the issue lists', () => {
+  it('covers every API family the adapters read', () => {
     const apis = new Set(wireFixtures().map((f) => f.api));
     for (const api of ['openai.chat', 'openai.responses', 'openai.embeddings', 'openai.completions', 'anthropic.messages', 'ollama.chat', 'ollama.generate']) expect(apis).toContain(api);
     expect(names).toEqual(expect.arrayContaining(['azure-chat-stream-content-filter', 'anthropic-stream-error', 'anthropic-stream-thinking-tool-use', 'ollama-v1-chat-stream-parallel-tools']));

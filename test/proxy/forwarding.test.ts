@@ -1,5 +1,5 @@
 // Forwarding through the proxy: routing, pass-through, streaming frame by frame, backpressure,
-// resets, aborts and the proxy's own errors in each API family's shape (issue 3 "Forwarding").
+// resets, aborts and the proxy's own errors in each API family's shape (docs/errors.md).
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect, createServer as createNetServer, Socket, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 // NDJSON (Ollama /api/chat) reaches the client line by line as the upstream sends it, never
-// buffered whole (issue 3 "Forwarding"; the SSE case is in forwarding.test.ts), in both durability
+// buffered whole (the SSE case is in forwarding.test.ts), in both durability
 // modes, and the entry still holds the reconstructed answer and Ollama's own counts.
 import { describe, expect, it } from 'vitest';
 import { loadWireFixture, startReplayUpstream } from '../support/replay-upstream.ts';

@@ -1,5 +1,5 @@
 // Recording: durability strict/batched, onLogFailure block/allow, capture modes, media files and
-// secrets (issue 3 "Capture and recording").
+// secrets (docs/audit-log-format.md "The exchange").
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';

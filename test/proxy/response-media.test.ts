@@ -1,4 +1,4 @@
-// Base64 media in responses (issue 3 "Capture and recording": base64 media above a threshold moved
+// Base64 media in responses (docs/audit-log-format.md "The exchange": base64 media above a threshold moved
 // to media/<sha256>.<ext>): generated images come back as OpenAI Images `b64_json` and as a
 // Responses API `image_generation_call` result; both leave the stored response for a media file,
 // while the client gets the bytes unchanged.

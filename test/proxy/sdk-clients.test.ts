@@ -1,5 +1,5 @@
 // The official clients, unchanged, through the proxy to an upstream replaying recorded wire
-// frames (issue 3 "Tests that must exist"): the bytes each client receives through the proxy equal
+// frames : the bytes each client receives through the proxy equal
 // what it receives directly, the entry holds the reconstructed response and usage, and the real
 // verifier accepts the log.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

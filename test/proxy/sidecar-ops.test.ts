@@ -1,5 +1,5 @@
-// The assembled sidecar's operations surface (issue 3 "Operations"), in-process over the real
-// audit log writer: /metrics scraped over HTTP after traffic (every metric the issue names exists
+// The assembled sidecar's operations surface (docs/configuration.md "Admin server"), in-process over the real
+// audit log writer: /metrics scraped over HTTP after traffic (every metric docs/configuration.md names exists
 // and moves), /readyz turning 503 while appends fail under onLogFailure: block (injected ENOSPC
 // through the writer's LogFs), and /v1/proof/consistency?from=A&to=B for a B below the latest.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -50,7 +50,7 @@ describe('sidecar operations', () => {
     return Number(line.slice(series.length + 1));
   };
 
-  it('/metrics, scraped after traffic, has every metric the issue names and they moved', async () => {
+  it('/metrics, scraped after traffic, has every documented metric and they moved', async () => {
     const { admin, proxy } = await start({ capture: { maxBodyBytes: 256 } });
     const before = await (await fetch(`${admin}/metrics`)).text();
     expect(before).toMatch(/^# TYPE llmaudit_exchanges_total counter$/m);

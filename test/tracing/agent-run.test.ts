@@ -1,5 +1,5 @@
 /**
- * Issue 4 end to end: a scripted agent run through the real proxy with the official clients
+ * Tracing end to end: a scripted agent run through the real proxy with the official clients
  * (openai, @anthropic-ai/sdk, ollama) — user prompt → two parallel tool calls → two tool results
  * → final answer — against a replaying upstream, with the real tracer exporting to an OTLP/HTTP
  * receiver on port 0. One trace per run; spans and audit entries agree.
@@ -83,7 +83,7 @@ async function harness(api: string, script: (req: RecordedRequest) => ReplayScri
 
 const hasToolResults = (req: RecordedRequest) => /"role":"tool"|"tool_result"/.test(req.body.toString('utf8'));
 
-/** Every check the issue lists for one agent run (3 exchanges: tool call, final; 2 tool results). */
+/** Every check docs/tracing.md implies for one agent run (3 exchanges: tool call, final; 2 tool results). */
 async function expectOneTracedRun(h: Harness, toolName: string): Promise<void> {
   await h.sink.count(2);
   await h.ended(2);

@@ -1,6 +1,6 @@
 /**
  * Trace context, derived trace ids, error spans and a collector outage, through the real proxy
- * with the openai SDK and the real tracer (issue 4 "Tests that must exist").
+ * with the openai SDK and the real tracer (docs/tracing.md).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import OpenAI, { AzureOpenAI } from 'openai';

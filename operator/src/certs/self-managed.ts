@@ -9,7 +9,7 @@ import { caBundleOf, planRotation, type CertBundle, type RotationPlan } from './
 import { generateCa, generateServingCert, serviceDnsNames } from './generate.ts';
 import { operatorError } from '../errors.ts';
 
-/** Where the bundle lives (helper G: the Secret --cert-secret). */
+/** Where the bundle lives (the Secret --cert-secret). */
 export interface CertStore {
   load(): Promise<CertBundle | null>;
   /** Throws on a write conflict (another leader wrote first): the next tick reloads. */

@@ -150,7 +150,7 @@ export function reconcilePolicy(policy: AuditPolicy, observed: PolicyObserved, c
 
   const old = policy.status ?? {};
   const status: AuditPolicyStatus = {
-    // Witness-maintained fields (chains, entries, lastCheckpointTime) are not ours: keep them.
+    // chains, entries, lastCheckpointTime are not this controller's (meant for a witness, which does not exist yet): keep them.
     ...pick(old, ['chains', 'entries', 'lastCheckpointTime']),
     observedGeneration: gen,
     conditions: [ready, degraded],

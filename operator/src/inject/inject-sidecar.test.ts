@@ -48,7 +48,7 @@ function expectHardened(c: Container): void {
 }
 
 describe('injectSidecar over the pod corpus', () => {
-  it('has the cases the issue lists', () => {
+  it('has a pod for every case injection must handle', () => {
     expect(corpus.map(([f]) => f)).toEqual(expect.arrayContaining([
       'multi-container.yaml', 'init-and-sidecars.yaml', 'security-context.yaml', 'openshift-assigned-uid.yaml', 'already-injected.yaml', 'ollama-in-pod.yaml', 'none.yaml',
     ]));

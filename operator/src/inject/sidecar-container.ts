@@ -1,5 +1,5 @@
 /**
- * The injected sidecar container and its volumes (DESIGN.md "Operator": sidecar hardening).
+ * The injected sidecar container and its volumes (docs/operator.md "What injection changes in a pod": hardening).
  * Pure: policy + cluster facts + the UID decision in, container and volumes out.
  */
 import type { AuditPolicy } from '../api/audit-policy.ts';

@@ -66,7 +66,7 @@ const ELSEWHERE = new Set([
   '.storage.existingClaim', '.storage.create.size', '.storage.create.storageClassName', '.storage.create.accessModes', '.storage.subPath',
   '.signing.secretRef.name', '.signing.secretRef.key',
   '.sidecar.image', '.sidecar.imagePullPolicy', '.sidecar.resources.requests', '.sidecar.resources.limits',
-  // Reserved in the CRD, enforced by a later issue (documented as such in the field description).
+  // Accepted by the CRD, not enforced and not passed to the sidecar (the field description says so).
   '.log.retention.maxAgeDays', '.log.retention.maxTotalBytes',
 ]);
 

@@ -1,6 +1,6 @@
 /**
  * AuditPolicy → sidecar config (the ConfigMap `llmaudit-<policy>-config`, key config.yaml). Pure.
- * The result is validated by the sidecar's own parseSidecarConfig (DESIGN.md "Operator → Config"),
+ * The result is validated by the sidecar's own parseSidecarConfig (docs/architecture.md "Principles": one source of truth per contract),
  * so the operator can never write a config the proxy would refuse.
  *
  * Spec fields that shape the pod rather than the proxy (storage, signing, sidecar image and
@@ -16,7 +16,7 @@ import { operatorError } from '../errors.ts';
 export const DEFAULT_TAKEOVER_BACKEND_PORT = 11435;
 
 export interface RenderContext {
-  /** The operator's C2SP tlog-witness URL (a later issue); omitted: no witness. */
+  /** A C2SP tlog-witness URL for the sidecar config; omitted: no witness. No witness exists yet, so the operator passes none. */
   witnessUrl?: string;
 }
 

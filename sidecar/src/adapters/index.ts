@@ -1,4 +1,4 @@
-// Protocol adapters: request JSON + response bytes in, a NormalizedExchange out (DESIGN.md
+// Protocol adapters: request JSON + response bytes in, a NormalizedExchange out (docs/architecture.md
 // "Data flow of one exchange"). Named exports only.
 export type { ApiKind, MessageSummary, NormalizedExchange, OperationName, ProviderName, ToolCall, ToolResult, Usage } from './types.ts';
 export type { AdapterOptions, RequestSide, StreamAccumulator, StreamFrame, SemconvMessage, SemconvPart } from './accumulator.ts';

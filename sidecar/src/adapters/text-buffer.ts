@@ -1,6 +1,6 @@
 /**
  * A string builder with a byte bound (UTF-8), so a runaway stream cannot grow an accumulator
- * without limit (DESIGN.md "Data flow": capture is bounded). Past the bound, deltas are dropped
+ * without limit (docs/architecture.md "Data flow of one exchange": capture is bounded). Past the bound, deltas are dropped
  * and `truncated` is set; the kept text never ends in half a surrogate pair.
  */
 export interface TextBuffer {

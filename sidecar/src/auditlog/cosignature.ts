@@ -1,5 +1,5 @@
-// Witness cosignatures, C2SP tlog-cosignature with Ed25519 (signature type 0x04): the operator's
-// witness (a later issue) signs "cosignature/v1\ntime <ts>\n<checkpoint text>" and returns a
+// Witness cosignatures, C2SP tlog-cosignature with Ed25519 (signature type 0x04): a witness (none
+// is part of llmaudit yet; docs/architecture.md) signs "cosignature/v1\ntime <ts>\n<checkpoint text>" and returns a
 // note signature line whose bytes are key ID || u64 timestamp || signature. Cosigner keys use the
 // signed-note text forms with type byte 0x04 (C2SP tlog-cosignature "Format": "Ed25519 public keys
 // MAY be encoded as vkeys with signature type 0x04").

@@ -1,4 +1,4 @@
-// Crash test (issue 2): a writer process appending under load is SIGKILLed at random points, many
+// Crash test: a writer process appending under load is SIGKILLed at random points, many
 // times. After each kill the next open recovers the chain, the log verifies, and every append the
 // child saw resolve is in the log with the hash it was given (strict: fdatasynced before resolve;
 // batched: written before resolve, which survives a process kill though not a power loss).

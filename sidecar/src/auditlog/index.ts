@@ -1,5 +1,5 @@
-// The audit log module: the one implementation of the format that the proxy, the operator (witness)
-// and the CLI import (DESIGN.md "Layout"). Named exports only.
+// The audit log module: the one implementation of the format that the proxy, the operator
+// and the CLI import (docs/architecture.md). Named exports only.
 export type { AppendResult, ConsistencyProofBundle, Durability, Entry, EntryPayload, InclusionProofBundle, LogStats } from './types.ts';
 
 // Writing

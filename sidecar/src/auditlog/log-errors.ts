@@ -26,7 +26,7 @@ export const LOG_ERRORS = {
 export type LogErrorCode = keyof typeof LOG_ERRORS;
 export const logError = errorFactory(LOG_ERRORS);
 
-/** Maps an I/O error of a write path to the writer's typed error (DESIGN.md "Durability"). */
+/** Maps an I/O error of a write path to the writer's typed error (docs/audit-log-format.md "Segments": failures while writing). */
 export function ioErrorToLogError(err: unknown, what: string): ReturnType<typeof logError> {
   const code = (err as { code?: string } | null)?.code;
   if (code === 'ENOSPC' || code === 'EDQUOT') return logError('LLMAUDIT_E_LOG_DISK_FULL', `${what}: ${code}`, { cause: err });

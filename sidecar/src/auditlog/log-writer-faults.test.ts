@@ -1,4 +1,4 @@
-// Disk full and read-only volumes are typed errors, never a crash or a half-written chain (issue 2).
+// Disk full and read-only volumes are typed errors, never a crash or a half-written chain.
 // Two ways: (1) an injected LogFs adapter whose segment writes fail with ENOSPC/EROFS after a
 // partial write, which works everywhere; (2) a real 256 KiB tmpfs that fills up and is remounted
 // read-only, which needs mount(2) (root, not in every CI container): it runs only where mounting works.

@@ -1,4 +1,4 @@
-// Tamper suite (issue 2): a log written by the real writer, mutated one way at a time, must give
+// Tamper suite: a log written by the real writer, mutated one way at a time, must give
 // the verifier's exit code for that mutation, and name where it is.
 import { cp, readFile, readdir, rm, writeFile, rename } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';

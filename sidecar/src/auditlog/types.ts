@@ -1,5 +1,5 @@
 /**
- * The audit log's contract (DESIGN.md "The audit log"; docs/audit-log-format.md is the spec).
+ * The audit log's contract (docs/audit-log-format.md is the spec).
  * The proxy, the CLI and the operator program against these types only.
  */
 

@@ -1,5 +1,5 @@
 /**
- * The bounded copy of one body (DESIGN.md "Data flow": capture is bounded, the excess is digested,
+ * The bounded copy of one body (docs/architecture.md "Data flow of one exchange": capture is bounded, the excess is digested,
  * not stored). Every chunk is hashed as it passes, so the digest covers the whole body however
  * large; chunks are kept by reference (no copy) only while the total stays under the cap.
  * While every chunk is still kept, hashing waits for finish(): a body that stays whole (most do)

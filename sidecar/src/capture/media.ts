@@ -1,6 +1,6 @@
 /**
  * Large base64 media move out of the stored request and response bodies into content-addressed
- * files `media/<sha256>.<ext>` beside the chain (DESIGN.md "The audit log"), replaced by a
+ * files `media/<sha256>.<ext>` beside the chain (docs/audit-log-format.md "The exchange"), replaced by a
  * placeholder string `llmaudit-media:sha256:<hex>` and listed in the entry's `media[]` with a JSON
  * pointer (RFC 6901) into the entry (`/request/body/...`, `/response/body/...`) to where they
  * were. Each side's `bodySha256` still covers the original bytes.

@@ -1,5 +1,5 @@
 /**
- * Header redaction before anything is stored (DESIGN.md "The audit log"): credentials keep only
+ * Header redaction before anything is stored (docs/audit-log-format.md "The exchange"): credentials keep only
  * their scheme, a short key-type prefix and the last 4 characters (`Bearer sk-...mnop`), enough
  * to tell keys apart in an audit without making them usable. Short secrets (under 16 characters)
  * are masked whole, since their last 4 characters would be a large share of them.

@@ -1,4 +1,4 @@
-// `--key` takes a key file or the key text itself (issue 2, CLI). A signer key given where a
+// `--key` takes a key file or the key text itself. A signer key given where a
 // verifier key is expected is accepted too: its verifier key is derived from it.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

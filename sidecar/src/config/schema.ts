@@ -1,5 +1,5 @@
 /**
- * The sidecar's configuration schema: the single source of truth (DESIGN.md "Operator → Config").
+ * The sidecar's configuration schema: the single source of truth (docs/architecture.md "Principles").
  * The proxy parses its YAML/flags/env against it; the operator imports it to render and validate
  * the ConfigMap it writes for each AuditPolicy, so the two can never disagree.
  *
@@ -106,7 +106,7 @@ export const TelemetrySchema = Type.Object(
 
 export const WitnessSchema = Type.Object(
   {
-    url: Type.Optional(Type.String({ pattern: '^https?://', description: 'C2SP tlog-witness endpoint (the operator).' })),
+    url: Type.Optional(Type.String({ pattern: '^https?://', description: 'C2SP tlog-witness endpoint. Reserved: no witness is implemented, nothing reads it yet.' })),
     intervalSeconds: Type.Integer({ minimum: 1, default: 30 }),
   },
   { additionalProperties: false, default: {} },
@@ -125,7 +125,7 @@ export const SidecarConfigSchema = Type.Object(
     admin: AdminSchema,
     telemetry: TelemetrySchema,
     witness: WitnessSchema,
-    governance: Type.Object({}, { additionalProperties: true, default: {}, description: 'Reserved for policy rules (a later issue).' }),
+    governance: Type.Object({}, { additionalProperties: true, default: {}, description: 'Reserved for policy rules: accepted, not enforced (nothing reads it yet).' }),
     shutdownDrainMs: Ms(20_000, 'How long SIGTERM waits for in-flight exchanges.'),
   },
   { additionalProperties: false },

@@ -1,5 +1,5 @@
 /**
- * Hot reload of the config file (issue 3 "Operations").
+ * Hot reload of the config file (docs/configuration.md "Hot reload").
  *
  * A ConfigMap volume is not updated in place: kubelet writes the new files into a fresh
  * `..<timestamp>` directory, points a temporary symlink at it and renames that over `..data`

@@ -1,6 +1,6 @@
 /**
  * The sidecar's admin server, on its own port so probes and scrapes never compete with LLM traffic
- * and the proxy listeners stay on the pod's loopback (issue 3 "Operations").
+ * and the proxy listeners stay on the pod's loopback (docs/configuration.md "Admin server").
  *
  *   GET /healthz                  liveness: the event loop answers (200 always)
  *   GET /readyz                   readiness: log open and every listener up → 200, else 503 + reasons

@@ -1,8 +1,8 @@
 /**
  * Builds the entry payload for one finished exchange: a pure function of what the exchange saw
- * (DESIGN.md "The audit log" entry fields). Capture mode `metadata` stores no content at all —
+ * (docs/audit-log-format.md "The exchange"). Capture mode `metadata` stores no content at all —
  * bodies are null, digests and sizes stay (so content disclosed later can be proven); `redacted`
- * stores like `full` until PII policies land (issue 5), and says so in `policy.capture`.
+ * stores like `full` (no content masking is implemented), and says so in `policy.capture`.
  */
 import type { EntryPayload } from '../auditlog/types.ts';
 import type { NormalizedExchange } from '../adapters/types.ts';

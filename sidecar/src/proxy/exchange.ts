@@ -1,5 +1,5 @@
 /**
- * One exchange, end to end (DESIGN.md "Data flow of one exchange"): route → read the request
+ * One exchange, end to end (docs/architecture.md "Data flow of one exchange"): route → read the request
  * (bounded) → adapter + tracer.begin → forward with undici → relay the response chunk by chunk
  * while teeing a bounded copy → entry → append → span end. Every request that reaches a route
  * becomes exactly one entry, failures included.
@@ -155,7 +155,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
     if (reqEncoding !== undefined) fin.reqEncoding = reqEncoding;
 
     if (config.log.onLogFailure === 'block' && ctx.logState.down) {
-      // Fail closed (DESIGN.md "Durability"): nothing is forwarded while the log cannot be written.
+      // Fail closed (onLogFailure: block, docs/configuration.md): nothing is forwarded while the log cannot be written.
       // Recording this refusal doubles as the probe: when it lands, the gate opens again.
       fin.proxyError = { code: 'LLMAUDIT_E_LOG_UNAVAILABLE', status: 503, reason: 'log_unavailable', errorType: 'log_unavailable' };
       await recordExchange(base, fin);
@@ -215,7 +215,7 @@ function beginTrace(ctx: ExchangeContext, route: RouteTarget, req: IncomingMessa
   try {
     return ctx.tracer.begin(info);
   } catch (err) {
-    // Telemetry never breaks traffic (DESIGN.md "Telemetry"): the exchange goes on with fresh ids.
+    // Telemetry never breaks traffic (docs/tracing.md "Export"): the exchange goes on with fresh ids.
     ctx.logger.warn({ err: describeError(err) }, 'tracer.begin failed; exchange continues untraced');
     return NOOP_TRACER.begin(info);
   }

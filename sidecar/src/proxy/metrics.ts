@@ -1,5 +1,5 @@
 /**
- * The proxy's Prometheus metrics (issue 3 "Operations"). Built on a registry handed in, so tests
+ * The proxy's Prometheus metrics (docs/configuration.md "Admin server"). Built on a registry handed in, so tests
  * and the admin server (D2) each own theirs; nothing is registered at import time.
  * Histogram buckets are in seconds (Prometheus base units, https://prometheus.io/docs/practices/naming/).
  */

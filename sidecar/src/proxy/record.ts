@@ -1,7 +1,7 @@
 /**
  * The end of an exchange: finish the response toward the client, turn what was seen into an entry,
  * append it, end the span, count and log one line. The order encodes the durability policy
- * (DESIGN.md "Durability"):
+ * (docs/architecture.md "Proxy and capture": durability):
  * - batched: the client's response ends first, the append follows in the background;
  * - strict: the last bytes (res.end) and proxy-made error answers wait for the append;
  * - onLogFailure block: a failed append turns a not-yet-sent answer into a 503, cuts a held

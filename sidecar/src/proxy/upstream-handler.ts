@@ -4,7 +4,7 @@
  * (pause/resume/abort) — the pattern of undici `docs/examples/proxy/proxy.js` — so backpressure
  * is exact: when `res.write()` returns false the upstream socket is paused until 'drain'.
  *
- * `durability: strict` (DESIGN.md "Durability"): the response goes out chunked (no
+ * `durability: strict` (docs/architecture.md "Proxy and capture": durability): the response goes out chunked (no
  * Content-Length); the final data chunk (see onResponseData) and res.end() — the terminating
  * chunk — wait for the entry's append, so a client never sees a complete response whose record
  * is not on disk.

@@ -1,5 +1,5 @@
 /**
- * Span classification (DESIGN.md "Telemetry", issue 4 "Classification"): a pure function of the
+ * Span classification (docs/tracing.md "Span types"): a pure function of the
  * finished exchange. The proxy writes the result into the entry's `trace.spanType` and the tracer
  * puts the same value on the span as `llmaudit.span_type`, so entry and span never disagree.
  */
@@ -9,7 +9,7 @@ import type { SpanType } from './types.ts';
 export interface ClassifyInput {
   exchange: NormalizedExchange | null;
   status: number;
-  /** Transport failure, timeout or policy block (set by the proxy), else null. */
+  /** Transport failure or timeout (set by the proxy), else null. */
   errorType: string | null;
 }
 
@@ -41,7 +41,7 @@ export function classifyExchange({ exchange, status, errorType }: ClassifyInput)
 
 /**
  * The request-side class: USER_PROMPT when the request opens a conversation — a user turn and no
- * assistant or tool turns before it (DESIGN.md "Telemetry"). Null otherwise.
+ * assistant or tool turns before it (docs/tracing.md "Span types"). Null otherwise.
  */
 export function requestClass(messages: MessageSummary | null | undefined): 'USER_PROMPT' | null {
   if (messages === null || messages === undefined) return null;

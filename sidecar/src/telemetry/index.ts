@@ -1,4 +1,4 @@
-// Telemetry (issue 4): span classification, trace context and the OpenTelemetry tracer.
+// Telemetry (docs/tracing.md): span classification, trace context and the OpenTelemetry tracer.
 // Named exports only; main.ts builds the tracer with createTracer() and hands it to the proxy.
 export type { ExchangeOutcome, ExchangeTracer, SpanType, TraceHandle, TraceIds, TraceRequestInfo } from './types.ts';
 export { NOOP_TRACER } from './noop-tracer.ts';

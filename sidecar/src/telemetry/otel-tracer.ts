@@ -1,5 +1,5 @@
 /**
- * The OpenTelemetry tracer (issue 4): one CLIENT span per exchange, one INTERNAL `execute_tool`
+ * The OpenTelemetry tracer (docs/tracing.md): one CLIENT span per exchange, one INTERNAL `execute_tool`
  * span per tool result, exported over OTLP/HTTP (JSON) through a bounded queue. The imperative
  * shell around the pure parts: trace-context.ts, conversation.ts, span-identity.ts,
  * span-attributes.ts, classify.ts.
@@ -371,7 +371,7 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
           }
           if (req !== null && req.toolResults.length > 0) toolResultSpans(req.toolResults, span.spanContext(), info.startedAt, conversationId);
         } catch (err) {
-          // Telemetry never breaks traffic (DESIGN.md "Telemetry"): the exchange keeps its ids.
+          // Telemetry never breaks traffic (docs/tracing.md "Export"): the exchange keeps its ids.
           logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'tracer: creating the exchange span failed');
         }
       };

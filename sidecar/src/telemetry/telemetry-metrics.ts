@@ -1,5 +1,5 @@
 /**
- * The tracer's own Prometheus metrics (issue 4 "Export": drops are counted in /metrics).
+ * The tracer's own Prometheus metrics (docs/tracing.md "Export": drops are counted in /metrics).
  * Registered on the registry handed in; a second tracer on the same registry (a test, a rebuilt
  * tracer) reuses the existing metrics instead of failing on a duplicate name.
  */

@@ -1,5 +1,5 @@
 /**
- * Bounded memory of recent tool calls (issue 4 "TOOL_RESULT"): when a later request carries the
+ * Bounded memory of recent tool calls (docs/tracing.md "Span types": TOOL_RESULT): when a later request carries the
  * result of a call, the tracer finds the TOOL_CALL span that asked for it and times the
  * execute_tool span from that exchange's end. Bounded by count (least recently inserted goes
  * first) and by age, so a sidecar in front of a busy agent never grows without limit; every

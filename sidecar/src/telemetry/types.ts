@@ -30,7 +30,7 @@ export interface TraceIds {
   spanId: string; // 16 hex
   parentSpanId?: string;
   conversationId: string | null;
-  /** USER_PROMPT when this request opens a conversation, else null (DESIGN.md "Telemetry"). */
+  /** USER_PROMPT when this request opens a conversation, else null (docs/tracing.md "Span types"). */
   requestType: 'USER_PROMPT' | null;
 }
 
