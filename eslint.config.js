@@ -1,4 +1,4 @@
-// One lint config for every workspace (docs/style.md "Comments, docs, tooling").
+// One lint config for every workspace (docs/style-guide.md "Comments, docs, tooling").
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -24,7 +24,7 @@ export default tseslint.config(
     },
   },
   {
-    // process.env is read only by the config loaders and entry points (docs/style.md "Errors and configuration").
+    // process.env is read only by the config loaders and entry points (docs/style-guide.md "Errors and configuration").
     files: ['sidecar/src/**/*.ts', 'operator/src/**/*.ts'],
     ignores: ['**/config/**', '**/*.test.ts', '**/main.ts', '**/cli/**'],
     rules: {

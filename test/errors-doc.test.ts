@@ -1,4 +1,4 @@
-// docs/errors.md must document exactly the error codes the code can raise (docs/style.md: a table in
+// docs/errors.md must document exactly the error codes the code can raise (docs/style-guide.md: a table in
 // docs/errors.md says what each code means and how to fix it; a test keeps table and code in step).
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';

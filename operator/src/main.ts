@@ -1,5 +1,5 @@
 // Entry of the `llmaudit-operator` binary (hack/build.mjs bundles it into operator/dist/llmaudit-operator.mjs).
-// The only place that reads process.env and wires the real Kubernetes client (docs/style.md "Errors and configuration").
+// The only place that reads process.env and wires the real Kubernetes client (docs/style-guide.md "Errors and configuration").
 import os from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';

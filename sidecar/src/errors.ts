@@ -1,5 +1,5 @@
 /**
- * Every error llmaudit raises carries a stable code (docs/style.md "Errors and configuration").
+ * Every error llmaudit raises carries a stable code (docs/style-guide.md "Errors and configuration").
  * Callers match on `err.code`; wrapping uses `cause`. docs/errors.md documents every code and
  * `sidecar/src/errors.test.ts` keeps that table and the registries below in step.
  *

@@ -3,7 +3,7 @@
  * (`node /app/llmaudit.mjs proxy --config /etc/llmaudit/config/config.yaml`) and on a laptop
  * (`llmaudit proxy --upstream http://127.0.0.1:11434`) alike: one code path.
  *
- * It only loads config, builds the parts and starts them (docs/style.md "One obvious entry point"),
+ * It only loads config, builds the parts and starts them (docs/style-guide.md "One obvious entry point"),
  * then waits for SIGTERM/SIGINT: stop accepting, drain up to shutdownDrainMs, seal a checkpoint,
  * fsync, exit 0. A second signal during the drain exits at once (status 130).
  */

@@ -3,7 +3,7 @@
  * watcher. `startSidecar` is what `llmaudit proxy` (main.ts) runs, in a pod and on a laptop alike,
  * and what tests and benchmarks start in-process.
  *
- * Shutdown order (docs/style.md "Streaming and lifecycle"; docs/configuration.md "Shutdown"): readiness turns 503 first, the
+ * Shutdown order (docs/style-guide.md "Streaming and lifecycle"; docs/configuration.md "Shutdown"): readiness turns 503 first, the
  * proxy stops accepting and drains in-flight exchanges up to the deadline (their entries are
  * appended), the tracer exports what it holds, the log writer drains its queue, fsyncs and signs
  * a final checkpoint, and the admin server goes last so probes answer during the drain.

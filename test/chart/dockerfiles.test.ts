@@ -1,5 +1,5 @@
 // The images cannot be built here (no Docker engine), so their Dockerfiles are checked statically
-// for what docs/style.md requires: multi-stage, base images pinned by digest, numeric
+// for what docs/style-guide.md requires: multi-stage, base images pinned by digest, numeric
 // non-root user, a bundle-only runtime stage.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

@@ -1,6 +1,6 @@
 /**
  * A fake LLM provider for proxy tests: a real HTTP server on port 0 that replays a scripted
- * response frame by frame (docs/style.md "Tests": real servers, recorded wire frames, no sleeps).
+ * response frame by frame (docs/style-guide.md "Tests": real servers, recorded wire frames, no sleeps).
  *
  * Pacing is controlled by the test, not by timers: `gate(i)` holds frame i until released, and
  * `sent(i)` resolves once frame i has been written, so a test can await "first frame sent" and

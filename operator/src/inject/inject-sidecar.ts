@@ -1,5 +1,5 @@
 /**
- * Pure sidecar injection: `injectSidecar(pod, policy, cluster) → pod` (docs/style.md "Functional
+ * Pure sidecar injection: `injectSidecar(pod, policy, cluster) → pod` (docs/style-guide.md "Functional
  * core"); the webhook and `llmaudit-operator inject` are thin shells around it. What changes in a
  * pod is listed in docs/operator.md "What injection changes".
  *

@@ -1,7 +1,7 @@
 /**
  * The mutating webhook's decision for one AdmissionReview (admission.k8s.io/v1): inject the
  * sidecar into a Pod being created, or admit it unchanged. Degrade-or-fail is decided here, once
- * (docs/style.md "Errors and configuration"): a webhook must never block pod creation, so every failure — no policy, an invalid
+ * (docs/style-guide.md "Errors and configuration"): a webhook must never block pod creation, so every failure — no policy, an invalid
  * policy, a bug — admits the pod unchanged, emits an Event, counts it and warns the client.
  * https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#request
  */

@@ -1,7 +1,7 @@
 /**
  * Loads the sidecar configuration: a YAML/JSON file (the ConfigMap the operator renders, or
  * `--config`), then environment, then command-line flags, each layer overriding the one before;
- * validated once through parseSidecarConfig (docs/style.md "Config is parsed once at start against a
+ * validated once through parseSidecarConfig (docs/style-guide.md "Config is parsed once at start against a
  * schema"). Every problem from every layer is reported in one LLMAUDIT_E_CONFIG_INVALID.
  *
  * `resolveConfig` is pure (file text, env, flags, hostname in → config out) so a hot reload re-runs

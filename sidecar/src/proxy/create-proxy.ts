@@ -1,7 +1,7 @@
 /**
  * The proxy: listeners → router → one exchange per request (exchange.ts) → audit sink.
- * Long-lived, with start() / reload() / idempotent close() (docs/style.md "Streaming and lifecycle").
- * Everything it needs is handed in (docs/style.md "Dependencies are passed in").
+ * Long-lived, with start() / reload() / idempotent close() (docs/style-guide.md "Streaming and lifecycle").
+ * Everything it needs is handed in (docs/style-guide.md "Dependencies are passed in").
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,5 +1,5 @@
 /**
- * The proxy's error codes (docs/style.md "Errors and configuration"). These codes reach clients in
+ * The proxy's error codes (docs/style-guide.md "Errors and configuration"). These codes reach clients in
  * the API family's own error body (error-shapes.ts), the entry's `response.error.code` and pino.
  */
 import { errorFactory, type ErrorRegistry } from '../errors.ts';

@@ -1,6 +1,6 @@
 /**
  * The span export pipeline: a bounded queue drained in batches by one export at a time.
- * Telemetry degrades by dropping and counting (docs/style.md "Decide degrade-or-fail in one place"):
+ * Telemetry degrades by dropping and counting (docs/style-guide.md "Decide degrade-or-fail in one place"):
  * a full queue drops the new span, a failed export drops its batch, and neither ever waits on
  * or slows the exchange that produced the span. An unreachable collector is logged once per
  * `logIntervalMs` with the number of spans lost since the last such line, never once per span.

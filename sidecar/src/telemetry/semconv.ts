@@ -1,5 +1,5 @@
 /**
- * Span attribute names, pinned (docs/style.md "Logging and telemetry").
+ * Span attribute names, pinned (docs/style-guide.md "Logging and telemetry").
  *
  * The gen_ai.* names are copied from the OpenTelemetry semantic conventions v1.41.0, GenAI
  * registry (https://github.com/open-telemetry/semantic-conventions/blob/v1.41.0/docs/registry/attributes/gen-ai.md),
