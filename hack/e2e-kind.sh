@@ -133,7 +133,7 @@ kill $PF 2>/dev/null || true
 log "verify the log"
 PUBKEY=$(kubectl -n "$NS_APP" get auditpolicies demo -o jsonpath='{.status.publicKey}')
 [[ -n $PUBKEY ]] || die "status.publicKey is empty"
-# The sidecar image is distroless (no tar): copy the chain through a helper pod on the same PVC.
+# The sidecar image is distroless (no tar): copy the chain through a second pod on the same PVC.
 CLAIM=$(kubectl -n "$NS_APP" get pod "$POD" -o jsonpath='{.spec.volumes[?(@.name=="llmaudit-log")].persistentVolumeClaim.claimName}')
 kubectl -n "$NS_APP" run llmaudit-fetch --restart=Never --image=busybox:1.36 \
   --overrides='{"spec":{"securityContext":{"runAsUser":10001,"runAsNonRoot":true},"volumes":[{"name":"log","persistentVolumeClaim":{"claimName":"'"$CLAIM"'"}}],"containers":[{"name":"fetch","image":"busybox:1.36","command":["sleep","600"],"volumeMounts":[{"name":"log","mountPath":"/log","readOnly":true}]}]}}'

@@ -62,7 +62,7 @@ describe('fixtures read by the official SDKs', () => {
   });
 
   it('openai chat.completions.create on Azure async-filter annotation chunks (no delta)', async () => {
-    // The SDK's .stream() helper cannot read delta-less annotation chunks; raw iteration can.
+    // The SDK's .stream() method cannot read delta-less annotation chunks; raw iteration can.
     const name = 'azure-chat-stream-filtered';
     let text = '';
     let finish: string | null = null;

@@ -74,7 +74,7 @@ describe('hack/e2e-kind.sh', () => {
     const injected = injectSidecar(pod, policy, { serverVersion: { major: '1', minor: '31' }, openshift: false, sidecarImage: 'llmaudit/sidecar:e2e' });
     const logVolume = injected.spec.volumes!.find((v) => (v as { persistentVolumeClaim?: unknown }).persistentVolumeClaim !== undefined)!;
     expect(script).toContain(`.spec.volumes[?(@.name=="${logVolume.name}")].persistentVolumeClaim.claimName`);
-    // The sidecar runs as 10001 off OpenShift: the helper pod reading the claim uses the same UID.
+    // The sidecar runs as 10001 off OpenShift: the pod that reads the claim uses the same UID.
     const sidecar = injected.spec.initContainers!.find((c) => c.name === 'llmaudit')!;
     expect(script).toContain(`"runAsUser":${String(sidecar.securityContext!.runAsUser)}`);
   });
