@@ -21,6 +21,9 @@ export const LOG_ERRORS = {
   LLMAUDIT_E_LOG_PARSE: { message: 'parse error: a line, checkpoint or proof is not in the expected format', exit: 4 },
   LLMAUDIT_E_VERIFY_SIGNATURE: { message: 'signature invalid or made with another key', exit: 5 },
   LLMAUDIT_E_CHECKPOINT_INCONSISTENT: { message: 'the log is inconsistent with the given earlier checkpoint (rolled back, truncated or forked)', exit: 6 },
+  LLMAUDIT_E_MEDIA_TAMPERED: { message: 'a media file does not match the SHA-256 its entry records', exit: 3 },
+  LLMAUDIT_E_MEDIA_MISSING: { message: 'a media file an entry references is missing (--strict-media)', exit: 2 },
+  LLMAUDIT_E_VERIFY_NO_CHAIN: { message: 'no chain directory (seg-NNNNNN.jsonl) in or under the directory', exit: 1 },
 } as const satisfies ErrorRegistry;
 
 export type LogErrorCode = keyof typeof LOG_ERRORS;

@@ -3,7 +3,9 @@
 // Merkle tree (plus the list of checkpoint sizes), and stops at the first failure, which it
 // reports with its segment, line, seq and what is wrong. The exit statuses are the format's:
 // 0 intact, 1 file error, 2 chain broken, 3 entry tampered, 4 parse error, 5 signature invalid or
-// wrong key, 6 inconsistent with the given earlier checkpoint.
+// wrong key, 6 inconsistent with the given earlier checkpoint. Once the chain is intact, the media
+// files its entries reference are hashed (media-verify.ts): altered is 3, missing a warning (2 with
+// `strictMedia`).
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { checkLine, isLineProblem } from './entry.ts';
@@ -12,6 +14,7 @@ import { LATEST_CHECKPOINT, listCheckpoints, listSegments, type CheckpointFile }
 import { LineTooLongError, readLines } from './line-reader.ts';
 import { MerkleAccumulator, leafHash } from './merkle.ts';
 import { verifyCheckpoint } from './checkpoint.ts';
+import { checkMediaFile, mediaRefsOf, type MediaRefAt } from './media-verify.ts';
 import type { NoteVerifier } from './signed-note.ts';
 
 export type VerifyExit = 0 | 1 | 2 | 3 | 4 | 5 | 6;
@@ -43,11 +46,17 @@ export interface VerifyReport {
   segments: number;
   bytes: number;
   checkpointsChecked: number;
-  latestCheckpoint: { size: number; rootHash: string } | null;
+  /** The newest file of checkpoints/; `writtenAt` is its modification time (a checkpoint holds no time). */
+  latestCheckpoint: { size: number; rootHash: string; writtenAt: string } | null;
   since: { size: number; rootHash: string } | null;
+  /** Distinct media files referenced by entries: checked (present, digest matches), their bytes, missing. */
+  media: { files: number; bytes: number; missing: number };
   failure: VerifyFailure | null;
   warnings: string[];
 }
+
+/** At most this many missing media files are named in the warnings; the rest are counted. */
+const MISSING_MEDIA_NAMED = 20;
 
 export interface VerifyOptions {
   /** Verifier keys (signed-note form, parsed); a signature by any of them counts. */
@@ -61,7 +70,10 @@ export interface VerifyOptions {
    * the checks of a 4 KiB entry together). 'all' checks every entry signature as well.
    */
   entrySignatures?: 'all' | 'uncovered';
-  onProgress?: (p: { bytes: number; totalBytes: number; entries: number }) => void;
+  /** A referenced media file that is missing fails the log (exit 2, LLMAUDIT_E_MEDIA_MISSING) instead of a warning. */
+  strictMedia?: boolean;
+  /** `phase: 'entries'` counts segment bytes, then `'media'` counts media bytes (as the entries record them). */
+  onProgress?: (p: { phase: 'entries' | 'media'; bytes: number; totalBytes: number; entries: number }) => void;
 }
 
 class Stop extends Error {
@@ -70,9 +82,9 @@ class Stop extends Error {
   }
 }
 
-function fail(exit: Exclude<VerifyExit, 0>, message: string, at: { segment?: string; line?: number; seq?: number } = {}): never {
+function fail(exit: Exclude<VerifyExit, 0>, message: string, at: { segment?: string; line?: number; seq?: number } = {}, code: string = VERIFY_EXIT_CODES[exit]): never {
   const where = [at.segment, at.line === undefined ? undefined : `line ${at.line}`, at.seq === undefined ? undefined : `seq ${at.seq}`].filter((x) => x !== undefined).join(' ');
-  throw new Stop({ exit, code: VERIFY_EXIT_CODES[exit], message: where === '' ? message : `${where}: ${message}`, ...at });
+  throw new Stop({ exit, code, message: where === '' ? message : `${where}: ${message}`, ...at });
 }
 
 interface OpenedCheckpoint {
@@ -110,6 +122,7 @@ export async function verifyLog(dir: string, options: VerifyOptions): Promise<Ve
     checkpointsChecked: 0,
     latestCheckpoint: null,
     since: null,
+    media: { files: 0, bytes: 0, missing: 0 },
     failure: null,
     warnings: [],
   };
@@ -154,7 +167,8 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
   if (newest !== undefined) {
     const cp = openCheckpoint(await readFile(newest.path, 'utf8'), keys, `checkpoints/${newest.name}`);
     origin = cp.origin;
-    report.latestCheckpoint = { size: cp.size, rootHash: cp.rootHash.toString('base64') };
+    report.origin = origin;
+    report.latestCheckpoint = { size: cp.size, rootHash: cp.rootHash.toString('base64'), writtenAt: (await stat(newest.path)).mtime.toISOString() };
   }
   const latestFile = path.join(dir, LATEST_CHECKPOINT);
   const latestNote = await readFile(latestFile, 'utf8').catch(() => null);
@@ -181,6 +195,8 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
   let unsignedTail = 0;
   let checkedSignature = false;
   const checkAll = (options.entrySignatures ?? 'uncovered') === 'all';
+  // One reference per distinct media file (its first entry), checked once the chain is intact.
+  const media = new Map<string, MediaRefAt>();
   // The previous entry, to name it precisely when the next one's prevHash does not link to it.
   let prev: { at: { segment: string; line: number; seq: number }; hash: Buffer; sig: string | undefined; sigChecked: boolean } | null = null;
   // A sealed segment ends where a checkpoint is. Checked once the next segment's first seq is
@@ -234,7 +250,7 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
         fail(2, `seq ${e.seq} where ${expected} was expected: entries missing or out of order`, where);
       }
       if (lines === 1) checkSeal();
-      origin ??= e.origin;
+      if (origin === null) report.origin = origin = e.origin;
       if (e.origin !== origin) fail(3, `origin ${e.origin} differs from the log's ${origin}`, where);
       if (e.seq === 0) {
         if (e.prevHash !== genesisPrevHash(origin)) fail(3, "prevHash is not the genesis hash of the log's origin", where);
@@ -257,6 +273,9 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
         }
         checkedSignature = true;
       }
+      const refs = mediaRefsOf(e, e.seq);
+      if (typeof refs === 'string') fail(4, refs, where);
+      for (const r of refs) if (!media.has(r.path)) media.set(r.path, r);
       acc.push(leafHash(c.computedHash));
       prev = { at: where, hash: c.computedHash, sig: e.sig, sigChecked: e.sig !== undefined && (checkAll || e.seq >= maxCovered) };
       prevHash = e.hash;
@@ -265,7 +284,7 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
       await reachCheckpoints();
       if (options.onProgress !== undefined && bytesDone - lastProgress >= 4 << 20) {
         lastProgress = bytesDone;
-        options.onProgress({ bytes: bytesDone, totalBytes, entries: expected });
+        options.onProgress({ phase: 'entries', bytes: bytesDone, totalBytes, entries: expected });
       }
     }
     if (!isLastSeg) {
@@ -276,7 +295,7 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
   checkSeal();
   report.bytes = bytesDone;
   report.origin = origin;
-  options.onProgress?.({ bytes: bytesDone, totalBytes, entries: expected });
+  options.onProgress?.({ phase: 'entries', bytes: bytesDone, totalBytes, entries: expected });
   const beyond = files[nextCp];
   if (beyond !== undefined) {
     const label = beyond.since === true ? 'the given checkpoint' : beyond.name === LATEST_CHECKPOINT ? LATEST_CHECKPOINT : `checkpoints/${beyond.name}`;
@@ -284,4 +303,39 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
     fail(2, `${label} covers ${beyond.size} entries but the log ends at ${expected}: entries at the end are missing (truncated)`);
   }
   if (unsignedTail > 0) report.warnings.push(`${unsignedTail} entries after the newest checkpoint carry no signature: they are hash-chained but not authenticated`);
+  await checkMedia(dir, media, options, report);
+}
+
+async function checkMedia(dir: string, media: Map<string, MediaRefAt>, options: VerifyOptions, report: VerifyReport): Promise<void> {
+  if (media.size === 0) return;
+  let totalBytes = 0;
+  for (const r of media.values()) totalBytes += r.bytes;
+  let done = 0;
+  let lastProgress = 0;
+  const onBytes = (n: number): void => {
+    done += n;
+    if (options.onProgress !== undefined && done - lastProgress >= 4 << 20) {
+      lastProgress = done;
+      options.onProgress({ phase: 'media', bytes: done, totalBytes, entries: report.entries });
+    }
+  };
+  const missing: MediaRefAt[] = [];
+  for (const ref of media.values()) {
+    const r = await checkMediaFile(dir, ref, onBytes);
+    if (r.kind === 'ok') {
+      report.media.files++;
+      report.media.bytes += r.bytes;
+    } else if (r.kind === 'altered') {
+      fail(3, `${ref.path} was altered: its SHA-256 is ${r.actual} (${r.bytes} bytes), the entry records ${ref.sha256}`, { seq: ref.seq }, 'LLMAUDIT_E_MEDIA_TAMPERED');
+    } else if (r.kind === 'unreadable') {
+      fail(1, `${ref.path} cannot be read: ${r.code}`, { seq: ref.seq });
+    } else {
+      if (options.strictMedia === true) fail(2, `${ref.path} is missing (--strict-media)`, { seq: ref.seq }, 'LLMAUDIT_E_MEDIA_MISSING');
+      missing.push(ref);
+    }
+  }
+  options.onProgress?.({ phase: 'media', bytes: done, totalBytes, entries: report.entries });
+  report.media.missing = missing.length;
+  for (const ref of missing.slice(0, MISSING_MEDIA_NAMED)) report.warnings.push(`seq ${ref.seq}: ${ref.path} is missing: the entry's media cannot be checked`);
+  if (missing.length > MISSING_MEDIA_NAMED) report.warnings.push(`${missing.length - MISSING_MEDIA_NAMED} more media files are missing`);
 }

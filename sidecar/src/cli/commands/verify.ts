@@ -1,12 +1,17 @@
-// `llmaudit verify DIR --key VKEY [--since CHECKPOINT_FILE] [--json]`: verifies a whole log and
-// exits with the format's status: 0 intact, 1 file error, 2 chain broken, 3 entry tampered,
-// 4 parse error, 5 signature invalid or wrong key, 6 inconsistent with the --since checkpoint.
-import { readFile } from 'node:fs/promises';
+// `llmaudit verify DIR --key VKEY... [--since CHECKPOINT_FILE] [--strict-media] [--json]`: verifies
+// a whole log and exits with the format's status: 0 intact, 1 file error, 2 chain broken, 3 entry
+// (or media) tampered, 4 parse error, 5 signature invalid or wrong key, 6 inconsistent with the
+// --since checkpoint. DIR is a chain directory, or any directory above chains (a log volume:
+// `<root>/<namespace>/<pod>/...`): then every chain under it is verified, one line each plus a
+// summary, and the exit status is the most severe of theirs (auditlog/tree-verify.ts).
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { verifyLog } from '../../auditlog/verifier.ts';
+import { verifyLog, type VerifyReport } from '../../auditlog/verifier.ts';
+import { EXIT_MEANING, findChainDirs, isChainDir, verifyTree, type TreeChainReport, type TreeSummary } from '../../auditlog/tree-verify.ts';
 import { logError } from '../../auditlog/log-errors.ts';
 import { commonError } from '../../errors.ts';
+import type { NoteVerifier } from '../../auditlog/signed-note.ts';
 import { readVerifierKey } from '../key-input.ts';
 import { createProgress } from '../progress.ts';
 import { collect } from './common.ts';
@@ -17,22 +22,37 @@ interface VerifyOpts {
   since?: string;
   json?: boolean;
   allSignatures?: boolean;
+  strictMedia?: boolean;
   progress?: boolean;
+}
+
+/** True when DIR is an existing directory without segments of its own: verify the chains under it. */
+async function isTreeRoot(dir: string): Promise<boolean> {
+  const st = await stat(dir).catch(() => null);
+  if (st?.isDirectory() !== true) return false; // verifyLog reports it (file error)
+  return !(await isChainDir(dir).catch(() => true));
 }
 
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('verify')
-    .description('verify every entry, link, signature, segment and checkpoint of a log')
-    .argument('<dir>', 'chain directory (seg-NNNNNN.jsonl, checkpoints/, tile/)')
-    .option('--key <vkey>', 'verifier key file or text (name+hexid+base64); repeat for a rotated key', collect, [])
-    .option('--since <checkpoint>', 'a signed checkpoint file kept earlier: the log must still contain it (else exit 6)')
+    .description('verify every entry, link, signature, segment, checkpoint and media file of a log, or of every log under a directory')
+    .argument('<dir>', 'chain directory (seg-NNNNNN.jsonl, checkpoints/, tile/, media/), or a directory above chain directories (all are verified)')
+    .option('--key <vkey>', 'verifier key file or text (name+hexid+base64); repeat for rotated keys or chains signed by different keys', collect, [])
+    .option('--since <checkpoint>', 'a signed checkpoint file kept earlier: the log must still contain it (else exit 6); one chain directory only')
     .option('--all-signatures', 'also check the signature of every entry a checkpoint covers (those are authenticated by the signed Merkle root already; slower)')
+    .option('--strict-media', 'a media file an entry references that is missing fails the log (exit 2) instead of a warning')
     .option('--json', 'print the full report as JSON on stdout')
     .option('--no-progress', 'no progress bar even on a terminal')
     .action(async (dir: string, opts: VerifyOpts) => {
       if (opts.key.length === 0) throw commonError('LLMAUDIT_E_USAGE', 'verify needs --key VKEY');
       const keys = opts.key.map((k) => readVerifierKey(k, ctx.io.cwd));
+      const root = path.resolve(ctx.io.cwd, dir);
+      if (await isTreeRoot(root)) {
+        if (opts.since !== undefined) throw commonError('LLMAUDIT_E_USAGE', `--since applies to one chain: ${dir} holds no segments itself; give the chain directory the checkpoint belongs to`);
+        await verifyAll(ctx, root, keys, opts);
+        return;
+      }
       let since: string | undefined;
       if (opts.since !== undefined) {
         try {
@@ -42,11 +62,12 @@ export function register(program: Command, ctx: CliContext): void {
         }
       }
       const progress = createProgress(ctx.io, opts.json !== true && opts.progress !== false);
-      const report = await verifyLog(path.resolve(ctx.io.cwd, dir), {
+      const report = await verifyLog(root, {
         keys,
         ...(since === undefined ? {} : { since }),
         entrySignatures: opts.allSignatures === true ? 'all' : 'uncovered',
-        onProgress: (p) => progress.update(p.bytes, p.totalBytes, `${p.entries} entries`),
+        strictMedia: opts.strictMedia === true,
+        onProgress: (p) => progress.update(p.bytes, p.totalBytes, p.phase === 'media' ? 'media files' : `${p.entries} entries`),
       });
       progress.done();
       ctx.exitCode = report.exit;
@@ -61,6 +82,72 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const cp = report.latestCheckpoint === null ? 'no checkpoint yet' : `newest checkpoint: size ${report.latestCheckpoint.size}, root ${report.latestCheckpoint.rootHash}`;
       const sinceText = report.since === null ? '' : `; consistent with the given checkpoint at size ${report.since.size}`;
-      ctx.io.stdout(`intact: ${report.entries} entries in ${report.segments} segments (${report.bytes} bytes), origin ${report.origin ?? '-'}; ${report.checkpointsChecked} checkpoint checks; ${cp}${sinceText}\n`);
+      ctx.io.stdout(`intact: ${report.entries} entries in ${report.segments} segments (${report.bytes} bytes), origin ${report.origin ?? '-'}; ${report.checkpointsChecked} checkpoint checks; ${cp}${sinceText}${mediaText(report)}\n`);
     });
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function mediaText(r: VerifyReport): string {
+  const { files, bytes, missing } = r.media;
+  if (files === 0 && missing === 0) return '';
+  return `; ${plural(files, 'media file', 'media files')} (${bytes} bytes) match their entries${missing === 0 ? '' : `, ${missing} missing`}`;
+}
+
+/** `3 tampered (LLMAUDIT_E_ENTRY_TAMPERED): seg-000001.jsonl line 3 seq 2: ...` or `intact (0)`. */
+function resultText(r: TreeChainReport): string {
+  if (r.failure === null) {
+    const notes = [r.media.missing > 0 ? `${plural(r.media.missing, 'media file', 'media files')} missing` : '', r.warnings.length > 0 ? plural(r.warnings.length, 'warning', 'warnings') : ''].filter((x) => x !== '');
+    return `intact (0)${notes.length === 0 ? '' : `, ${notes.join(', ')}`}`;
+  }
+  return `${EXIT_MEANING[r.exit]} (${r.exit} ${r.failure.code}): ${r.failure.message}`;
+}
+
+function chainLine(r: TreeChainReport, width: number): string {
+  const cp = r.latestCheckpoint === null ? 'no checkpoint' : `checkpoint ${r.latestCheckpoint.size} @ ${r.latestCheckpoint.writtenAt.replace(/\.\d{3}Z$/, 'Z')}`;
+  const entries = `${plural(r.entries, 'entry', 'entries')}${r.failure === null ? '' : ' verified'}`;
+  return `${r.path.padEnd(width)}  ${r.origin ?? '-'}  ${entries}  ${cp}  ${resultText(r)}`;
+}
+
+function summaryLine(s: TreeSummary): string {
+  const failed = Object.entries(s.byExit)
+    .filter(([e]) => e !== '0')
+    .map(([e, n]) => `${n} ${EXIT_MEANING[Number(e) as keyof typeof EXIT_MEANING]}`);
+  const warn = s.warnings === 0 ? '' : `, ${plural(s.warnings, 'warning', 'warnings')}`;
+  return `${plural(s.chains, 'chain', 'chains')}: ${s.intact} intact, ${s.failed} failed${failed.length === 0 ? '' : ` (${failed.join(', ')})`}${warn}; ${plural(s.entries, 'entry', 'entries')} verified; exit ${s.exit} (${EXIT_MEANING[s.exit]})`;
+}
+
+async function verifyAll(ctx: CliContext, root: string, keys: NoteVerifier[], opts: VerifyOpts): Promise<void> {
+  const json = opts.json === true;
+  const scan = await findChainDirs(root);
+  if (scan.chains.length === 0 && scan.unreadable.length === 0) {
+    throw logError('LLMAUDIT_E_VERIFY_NO_CHAIN', `${root} holds no chain directory (a directory with seg-NNNNNN.jsonl), at any depth`);
+  }
+  const progress = createProgress(ctx.io, !json && opts.progress !== false);
+  const width = Math.max(...scan.chains.map((c) => c.path.length), ...scan.unreadable.map((u) => u.path.length));
+  const report = await verifyTree(root, scan, {
+    keys,
+    entrySignatures: opts.allSignatures === true ? 'all' : 'uncovered',
+    strictMedia: opts.strictMedia === true,
+    onProgress: (p) => progress.update(p.bytes, p.totalBytes, `chain ${p.chain}/${p.chains} ${p.path}`),
+    onChain: (r) => {
+      if (json) return;
+      progress.done();
+      ctx.io.stdout(`${chainLine(r, width)}\n`);
+      for (const w of r.warnings) ctx.io.stderr(`llmaudit: warning: ${r.path}: ${w}\n`);
+    },
+  });
+  progress.done();
+  ctx.exitCode = report.summary.exit;
+  if (json) {
+    ctx.io.stdout(`${JSON.stringify(report)}\n`);
+    return;
+  }
+  ctx.io.stdout(`${summaryLine(report.summary)}\n`);
+  if (report.summary.exit !== 0) {
+    const worst = report.chains.find((c) => c.exit === report.summary.exit) as TreeChainReport;
+    ctx.io.stderr(`llmaudit: ${worst.failure?.code ?? ''}: ${report.summary.failed} of ${report.summary.chains} chains failed verification; the most severe: ${worst.path}\n`);
+  }
 }
