@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Builds the CLIs with esbuild. Default: dependencies stay external (fast, for the repo's bins).
 // --standalone: one self-contained file per binary, for the container images (Dockerfile.*).
+// --out-root DIR: write <DIR>/sidecar/dist and <DIR>/operator/dist instead of the repository's
+// (test/hardened runs standalone bundles without replacing the ones other tests use).
 import { build } from 'esbuild';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +10,8 @@ import path from 'node:path';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const standalone = process.argv.includes('--standalone');
+const outRootAt = process.argv.indexOf('--out-root');
+const outRoot = outRootAt === -1 ? root : path.resolve(process.argv[outRootAt + 1] ?? '.');
 
 // Code splitting keeps what a command does not use out of its startup: `llmaudit verify` does not
 // load undici, OpenTelemetry or prom-client, which only `llmaudit proxy` imports (dynamically).
@@ -29,7 +33,7 @@ for (const t of targets) {
   if (!existsSync(entry)) continue;
   await build({
     entryPoints: [{ in: entry, out: t.name }, ...(t.extra ?? []).map((x) => ({ in: path.join(root, x.entry), out: x.name }))],
-    outdir: path.join(root, t.outdir),
+    outdir: path.join(outRoot, t.outdir),
     outExtension: { '.js': '.mjs' },
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',

@@ -127,4 +127,17 @@ describe.runIf(canMount())('disk full / read-only (a real 256 KiB tmpfs)', () =>
       execFileSync('umount', [mnt]);
     }
   });
+
+  it('a chain directory that does not exist yet on a read-only file system: LLMAUDIT_E_LOG_READONLY, EROFS', async () => {
+    // Regression: Node's recursive mkdir reports ENOENT there, so this was LLMAUDIT_E_LOG_WRITE "ENOENT".
+    const mnt = path.join(tmp.dir, 'mnt-ro');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,ro', 'tmpfs', mnt]);
+    try {
+      const dir = path.join(mnt, 'ns', 'pod_uid');
+      await expect(openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey })).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_READONLY', message: expect.stringContaining('EROFS') });
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
 });

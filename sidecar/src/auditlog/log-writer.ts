@@ -13,10 +13,10 @@
 //
 // Longer than most files on purpose: the Writer class is the single owner of the segment file
 // descriptor, and keeping every state transition of that file in one place is the point.
-import { mkdir } from 'node:fs/promises';
 import { writeSync } from 'node:fs';
 import path from 'node:path';
 import { buildEntry } from './entry.ts';
+import { makeDir } from './make-dir.ts';
 import { leafHash } from './merkle.ts';
 import { formatCheckpointBody, signCheckpoint } from './checkpoint.ts';
 import { parseSignerKey, type NoteSigner } from './signed-note.ts';
@@ -133,7 +133,7 @@ export async function openLog(options: OpenLogOptions): Promise<AuditLog> {
   const fs = options.fs ?? nodeLogFs;
   const signer = typeof options.signerKey === 'string' ? parseSignerKey(options.signerKey) : options.signerKey;
   try {
-    await mkdir(options.dir, { recursive: true });
+    await makeDir(options.dir);
   } catch (err) {
     throw ioErrorToLogError(err, `creating ${options.dir}`);
   }

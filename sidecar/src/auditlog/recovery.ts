@@ -3,7 +3,7 @@
 // them, and check the tree against the newest checkpoint. Anything worse than a torn last line is
 // refused (LLMAUDIT_E_LOG_CORRUPT): continuing a damaged chain would bury the damage. Entry and
 // checkpoint signatures are not checked here (see checkpointOfNote).
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { checkLine, isLineProblem } from './entry.ts';
 import { genesisPrevHash } from './hash.ts';
@@ -11,6 +11,7 @@ import { TILE_DIR, listSegments, type SegmentFile } from './layout.ts';
 import { readFirstLine, readLines } from './line-reader.ts';
 import { ioErrorToLogError, logError } from './log-errors.ts';
 import { syncDir, type LogFs } from './log-fs.ts';
+import { makeDir } from './make-dir.ts';
 import { leafHash } from './merkle.ts';
 import { TileStore } from './tiles.ts';
 import { parseCheckpointBody } from './checkpoint.ts';
@@ -45,7 +46,7 @@ function corrupt(seg: SegmentFile, lineNo: number, what: string): Error {
 export async function recoverChain(opts: RecoverOptions): Promise<RecoveredChain> {
   const { dir, origin } = opts;
   try {
-    await mkdir(dir, { recursive: true });
+    await makeDir(dir);
   } catch (err) {
     throw ioErrorToLogError(err, `creating ${dir}`);
   }
