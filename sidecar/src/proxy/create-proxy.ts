@@ -12,7 +12,8 @@ import type { ExchangeTracer } from '../telemetry/types.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { createRouter, type Router } from './router.ts';
 import { createUpstreams, defaultDispatcherFactory, type Upstreams } from './upstreams.ts';
-import { handleExchange, ShutdownSignal, type ExchangeContext } from './exchange.ts';
+import { handleExchange, ShutdownSignal } from './exchange.ts';
+import type { ExchangeContext } from './exchange-context.ts';
 import { PROXY_ERRORS, proxyError } from './errors.ts';
 import { errorBody } from './error-shapes.ts';
 

@@ -6,15 +6,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { ListenerConfig, SidecarConfig } from '../config/schema.ts';
-import type { ExchangeTracer, TraceHandle } from '../telemetry/types.ts';
-import type { ProxyMetrics } from './metrics.ts';
-import { hasDotSegment, type Router, type RouteTarget } from './router.ts';
-import type { Upstreams } from './upstreams.ts';
-import type { AuditSink } from './sink.ts';
-import type { MediaStore } from '../capture/media-store.ts';
+import type { ListenerConfig } from '../config/schema.ts';
+import type { TraceHandle } from '../telemetry/types.ts';
+import type { ExchangeContext } from './exchange-context.ts';
+import { hasDotSegment, type RouteTarget } from './router.ts';
 import { BodyCapture } from '../capture/body-capture.ts';
 import { uuidv7 } from './entry-id.ts';
 import { forwardRequestHeaders } from './hop-by-hop.ts';
@@ -22,28 +18,15 @@ import { errorBody, errorFamily } from './error-shapes.ts';
 import { proxyError } from './errors.ts';
 import { readRequestHead, streamRest } from './request-body.ts';
 import { openAdapter, type ProxyAdapter } from './adapter-port.ts';
-import { UpstreamHandler, type UpstreamResult } from './upstream-handler.ts';
+import { UpstreamHandler } from './upstream-handler.ts';
+import { AdapterFeed } from './adapter-feed.ts';
+import { ResponseFinisher } from './response-finisher.ts';
 import { classifyUpstreamError, describeError } from './upstream-errors.ts';
 import { recordExchange, type Finished } from './record.ts';
 import { sendProxyError } from './respond.ts';
 import { parseJsonBody } from '../capture/stored-body.ts';
 import { decodeBody } from '../capture/decode-body.ts';
 import { NOOP_TRACER } from '../telemetry/noop-tracer.ts';
-
-export interface ExchangeContext {
-  readonly config: SidecarConfig;
-  readonly router: Router;
-  readonly upstreams: Upstreams;
-  readonly sink: AuditSink;
-  readonly logger: Logger;
-  readonly tracer: ExchangeTracer;
-  readonly metrics: ProxyMetrics;
-  readonly media: MediaStore | null;
-  readonly origin: string;
-  readonly now: () => number;
-  /** Set while appends fail; with onLogFailure: block new exchanges get 503 until one succeeds. */
-  readonly logState: { down: boolean };
-}
 
 /** Aborts one exchange when close() passes its drain deadline (lighter than an AbortController per request). */
 export class ShutdownSignal {
@@ -108,18 +91,19 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
   const reqCapture = new BodyCapture(config.capture.maxBodyBytes);
   // The end of the response waits for the entry under strict durability, and under batched too
   // while the writer is far behind: that bounds what a writer that cannot keep up holds in memory.
-  const holdEnd = config.log.durability === 'strict' || ctx.sink.behind?.() === true;
-  const base = { ctx, config, id, startedAt, t0, route, req, res, method, url, reqCapture, holdEnd };
+  const finisher = new ResponseFinisher(res, config.log.durability === 'strict' || ctx.sink.behind?.() === true);
+  const base = { ctx, config, id, startedAt, t0, route, req, res, method, url, reqCapture, finisher };
   try {
     let head;
     try {
       head = await readRequestHead(req, reqCapture, Math.max(config.capture.maxBodyBytes, config.capture.maxDecodedBytes));
     } catch (err) {
       await recordExchange(base, {
-        adapter: null,
+        feed: new AdapterFeed(null),
         handle: beginTrace(ctx, route, req, method, startedAt, null),
         reqJson: undefined,
-        result: { ok: false, err: proxyError('LLMAUDIT_E_CLIENT_ABORTED', describeError(err)), handler: null },
+        outcome: null,
+        err: proxyError('LLMAUDIT_E_CLIENT_ABORTED', describeError(err)),
         proxyError: { code: 'LLMAUDIT_E_CLIENT_ABORTED', status: 499, reason: 'client_abort', errorType: 'client_abort' },
       });
       return;
@@ -150,7 +134,8 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
       ctx.logger.warn({ id, err: describeError(err) }, 'adapter refused the request; recording it opaquely');
     }
     const handle = beginTrace(ctx, route, req, method, startedAt, adapter);
-    const fin: Finished = { adapter, handle, reqJson, result: { ok: false, err: null, handler: null }, proxyError: null };
+    const feed = new AdapterFeed(adapter);
+    const fin: Finished = { feed, handle, reqJson, outcome: null, err: null, proxyError: null };
     if (plainReq !== reqBuf) fin.reqPlain = plainReq;
     if (reqEncoding !== undefined) fin.reqEncoding = reqEncoding;
 
@@ -162,8 +147,8 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
       return;
     }
     if (clientGone || shutdown.aborted) {
-      fin.result = { ok: false, err: proxyError('LLMAUDIT_E_CLIENT_ABORTED', shutdown.aborted ? 'the proxy shut down' : undefined), handler: null };
-      fin.proxyError = classifyUpstreamError(fin.result.err, false);
+      fin.err = proxyError('LLMAUDIT_E_CLIENT_ABORTED', shutdown.aborted ? 'the proxy shut down' : undefined);
+      fin.proxyError = classifyUpstreamError(fin.err, false);
       await recordExchange(base, fin);
       return;
     }
@@ -176,7 +161,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
       headers.push(name, up[name] as string);
     }
 
-    const h = new UpstreamHandler(res, adapter, config, t0, holdEnd);
+    const h = new UpstreamHandler(finisher, feed, config, t0);
     handler = h;
     const opts: Dispatcher.DispatchOptions = { method: method as Dispatcher.HttpMethod, path: route.upstreamPath, headers, body };
     try {
@@ -187,10 +172,13 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
     const totalMs = config.timeouts.totalMs;
     const timer = totalMs > 0 ? setTimeout(() => h.abort(proxyError('LLMAUDIT_E_UPSTREAM_TIMEOUT', `total ${totalMs} ms`)), totalMs) : null;
     timer?.unref();
-    const result: UpstreamResult = await h.done;
+    const outcome = await h.done;
     if (timer !== null) clearTimeout(timer);
-    fin.result = result;
-    if (!result.ok) fin.proxyError = classifyUpstreamError(result.err, h.responseStarted);
+    fin.outcome = outcome;
+    if (!outcome.ok) {
+      fin.err = outcome.err;
+      fin.proxyError = classifyUpstreamError(outcome.err, finisher.committed);
+    }
     // Returned, not awaited: this frame (request, bodies, adapter) is let go while the entry is
     // appended; only what the end of the exchange needs stays reachable (record.ts afterAppend).
     return recordExchange(base, fin);

@@ -2,7 +2,7 @@
  * Moves large base64 media out of a stored response body into `media/<sha256>.<ext>` (see
  * capture/media.ts). A failure to write keeps the body inline: the entry is still appended.
  */
-import type { ExchangeContext } from './exchange.ts';
+import type { ExchangeContext } from './exchange-context.ts';
 import type { SidecarConfig } from '../config/schema.ts';
 import { extractMedia, type MediaRef } from '../capture/media.ts';
 import { describeError } from './upstream-errors.ts';

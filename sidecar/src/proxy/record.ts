@@ -1,6 +1,7 @@
 /**
- * The end of an exchange: finish the response toward the client, turn what was seen into an entry,
- * append it, end the span, count and log one line. The order encodes the durability policy
+ * The end of an exchange: turn what was seen into an entry, append it, end the span, count and log
+ * one line. How the client's response ends is the response finisher's decision
+ * (response-finisher.ts); this module tells it when. The order encodes the durability policy
  * (docs/architecture.md "Proxy and capture": durability):
  * - batched: the client's response ends first, the append follows in the background;
  * - strict: the last bytes (res.end) and proxy-made error answers wait for the append;
@@ -13,11 +14,12 @@ import type { SidecarConfig } from '../config/schema.ts';
 import type { NormalizedExchange } from '../adapters/types.ts';
 import type { TraceHandle } from '../telemetry/types.ts';
 import type { AppendResult } from '../auditlog/types.ts';
-import type { ProxyAdapter } from './adapter-port.ts';
-import type { UpstreamResult } from './upstream-handler.ts';
+import type { AdapterFeed } from './adapter-feed.ts';
+import type { UpstreamOutcome } from './upstream-handler.ts';
+import type { ResponseFinisher, ErrorAnswer } from './response-finisher.ts';
 import type { Classified } from './upstream-errors.ts';
 import type { RouteTarget } from './router.ts';
-import type { ExchangeContext } from './exchange.ts';
+import type { ExchangeContext } from './exchange-context.ts';
 import type { BodyCapture, CapturedBody } from '../capture/body-capture.ts';
 import type { MediaRef } from '../capture/media.ts';
 import { createHash } from 'node:crypto';
@@ -32,7 +34,7 @@ import { moveResponseMedia } from './move-media.ts';
 import { errorBody, errorFamily } from './error-shapes.ts';
 import { proxyError } from './errors.ts';
 import { describeError } from './upstream-errors.ts';
-import { redactNames, sendProxyError } from './respond.ts';
+import { redactNames } from './respond.ts';
 
 export interface ExchangeBase {
   ctx: ExchangeContext;
@@ -46,16 +48,20 @@ export interface ExchangeBase {
   method: string;
   url: string;
   reqCapture: BodyCapture;
-  /** The response's end waits for the append (strict durability, or the writer is behind). */
-  holdEnd: boolean;
+  /** The one owner of the client's response. */
+  finisher: ResponseFinisher;
 }
 
 export interface Finished {
-  adapter: ProxyAdapter | null;
+  /** The adapter (if any) and the one path that feeds it. */
+  feed: AdapterFeed;
   handle: TraceHandle;
   /** The request body parsed as JSON (undefined: not JSON, not whole, or empty). */
   reqJson: unknown;
-  result: UpstreamResult;
+  /** What the upstream did (null: the request was never forwarded). */
+  outcome: UpstreamOutcome | null;
+  /** Why the exchange failed (null: it did not). */
+  err: unknown;
   proxyError: Classified | null;
   /** The decoded request body when it came compressed (null: could not be decoded). */
   reqPlain?: Buffer | null;
@@ -71,22 +77,17 @@ function digestOf(text: string): CapturedBody {
 }
 
 export async function recordExchange(base: ExchangeBase, fin: Finished): Promise<void> {
-  const { ctx, config, res, route } = base;
-  const h = fin.result.handler;
+  const { ctx, config, route, finisher } = base;
   const pe = fin.proxyError;
-  const strict = base.holdEnd;
-  const started = h !== null && h.responseStarted;
   const mode = config.capture.mode;
   const endpoint = route.endpoint.name;
+  const adapter = fin.feed.adapter;
 
-  // 1. The client's side first, where policy allows.
-  if (started && pe !== null) {
-    // Cut mid-response (reset, abort, timeout): what arrived is relayed, but the client must not
-    // see the response complete.
-    const held = h.takeHeld();
-    if (held !== null && !res.destroyed) res.write(held);
-    res.destroy();
-  } else if (started && !strict) res.end();
+  // 1. The client's side first, where policy allows (cut, or end a relayed response now).
+  const ending = finisher.begin(fin.outcome === null || fin.outcome.status === 0 ? null : fin.outcome.ok);
+  // The upstream's response is what the entry shows unless the proxy answers in its place.
+  const h = ending === 'answer' ? null : fin.outcome;
+  const started = h !== null;
   const durationMs = round(performance.now() - base.t0);
 
   // 2. Request side.
@@ -142,14 +143,10 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
         ctx.metrics.truncations.inc({ direction: 'response', reason: r.reason === 'decoded_cap' ? 'decoded_cap' : 'decode_error' });
       }
     }
-    if (fin.adapter !== null) {
-      try {
-        if (decoded !== null && h.encoding !== undefined && h.streamed) fin.adapter.push(decoded);
-        else if (decoded !== null && !h.streamed) fin.adapter.pushBody(decoded);
-        exchange = fin.adapter.finish({ complete: fin.result.ok });
-      } catch (err) {
-        ctx.logger.warn({ id: base.id, err: describeError(err) }, 'adapter failed; response recorded opaquely');
-      }
+    try {
+      exchange = fin.feed.finish(decoded, h.ok);
+    } catch (err) {
+      ctx.logger.warn({ id: base.id, err: describeError(err) }, 'adapter failed; response recorded opaquely');
     }
     let body: unknown = null;
     if (decoded === null && !captured.truncated && h.streamed && exchange !== null && h.encoding === undefined) {
@@ -173,8 +170,8 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   } else {
     // The proxy answers itself (upstream unreachable, timeout, log gate, client gone first).
     status = pe?.status ?? 502;
-    const family = errorFamily(fin.adapter?.kind ?? null, route.endpoint.api, route.apiPath);
-    errorText = errorBody(family, status, pe?.code ?? 'LLMAUDIT_E_UPSTREAM_UNREACHABLE', describeError(fin.result.err ?? proxyError(pe?.code ?? 'LLMAUDIT_E_UPSTREAM_UNREACHABLE')));
+    const family = errorFamily(adapter?.kind ?? null, route.endpoint.api, route.apiPath);
+    errorText = errorBody(family, status, pe?.code ?? 'LLMAUDIT_E_UPSTREAM_UNREACHABLE', describeError(fin.err ?? proxyError(pe?.code ?? 'LLMAUDIT_E_UPSTREAM_UNREACHABLE')));
     if (pe?.code === 'LLMAUDIT_E_CLIENT_ABORTED') {
       // Nobody is left to answer: the entry says so instead of storing an answer never sent.
       respHeaders = {};
@@ -183,12 +180,10 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
       respHeaders = { 'content-type': 'application/json' };
       respSide = { captured: digestOf(errorText), body: JSON.parse(errorText) as unknown };
     }
-    if (fin.adapter !== null) {
-      try {
-        exchange = fin.adapter.finish({ complete: false });
-      } catch {
-        exchange = null;
-      }
+    try {
+      exchange = fin.feed.finish(null, false);
+    } catch {
+      exchange = null;
     }
   }
   ctx.metrics.bytesCaptured.inc({ direction: 'request' }, reqCaptured.bytes);
@@ -198,8 +193,8 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   const errorType = pe?.errorType ?? null;
   const spanType = classifyExchange({ exchange, status, errorType });
   const streamed = started ? h.streamed : false;
-  const ttfbMs = h?.firstByteMs === null || h === null ? null : round(h.firstByteMs);
-  const api = exchange?.api ?? fin.adapter?.kind ?? 'opaque';
+  const ttfbMs = h === null || h.firstByteMs === null ? null : round(h.firstByteMs);
+  const api = exchange?.api ?? adapter?.kind ?? 'opaque';
   const payload = buildEntry({
     id: base.id,
     endpoint,
@@ -217,8 +212,8 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
       durationMs,
       // Transport and protocol: a stream that ended without its terminator ([DONE], message_stop,
       // done:true) or with an error event was not completed either.
-      complete: fin.result.ok && (!streamed || exchange === null || exchange.api === 'opaque' || (exchange.complete && exchange.apiError === null)),
-      error: pe === null ? null : { code: pe.code, message: describeError(fin.result.err ?? proxyError(pe.code)) },
+      complete: h !== null && h.ok && (!streamed || exchange === null || exchange.api === 'opaque' || (exchange.complete && exchange.apiError === null)),
+      error: pe === null ? null : { code: pe.code, message: describeError(fin.err ?? proxyError(pe.code)) },
     },
     exchange,
     ids: fin.handle.ids,
@@ -248,9 +243,17 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
     exchange: fin.handle.inert === true ? null : exchange,
     handle: fin.handle,
     onLogFailure: config.log.onLogFailure,
-    // Whatever the client has not had yet waits for the append: the end of a strict response, or
+    // Whatever the client has not had yet waits for the append: the end of a held response, or
     // the proxy's own answer (the 503 instead when the log is down and policy blocks).
-    client: started ? (pe === null && strict ? { kind: 'strict-end', res, h } : null) : errorText !== null ? { kind: 'error-answer', res, errorText, family: errorFamily(fin.adapter?.kind ?? null, route.endpoint.api, route.apiPath) } : null,
+    finisher,
+    answer:
+      errorText === null
+        ? null
+        : {
+            status,
+            body: errorText,
+            blocked: pe?.code === 'LLMAUDIT_E_CLIENT_ABORTED' ? null : errorBody(errorFamily(adapter?.kind ?? null, route.endpoint.api, route.apiPath), 503, 'LLMAUDIT_E_LOG_UNAVAILABLE', proxyError('LLMAUDIT_E_LOG_UNAVAILABLE').message),
+          },
   });
 }
 
@@ -271,7 +274,8 @@ interface AfterAppend {
   exchange: NormalizedExchange | null;
   handle: TraceHandle;
   onLogFailure: SidecarConfig['log']['onLogFailure'];
-  client: { kind: 'strict-end'; res: ServerResponse; h: NonNullable<UpstreamResult['handler']> } | { kind: 'error-answer'; res: ServerResponse; errorText: string; family: ReturnType<typeof errorFamily> } | null;
+  finisher: ResponseFinisher;
+  answer: ErrorAnswer | null;
 }
 
 async function afterAppend(ctx: ExchangeContext, appending: Promise<AppendResult>, x: AfterAppend): Promise<void> {
@@ -289,19 +293,7 @@ async function afterAppend(ctx: ExchangeContext, appending: Promise<AppendResult
   const block = appended === null && x.onLogFailure === 'block';
 
   // 6. Whatever the client has not had yet.
-  let sentStatus = x.status;
-  const c = x.client;
-  if (c !== null && c.kind === 'strict-end') {
-    const held = c.h.takeHeld();
-    if (block) c.res.destroy();
-    else if (held === null) c.res.end();
-    else c.res.end(held);
-  } else if (c !== null) {
-    if (block && pe?.code !== 'LLMAUDIT_E_CLIENT_ABORTED') {
-      sentStatus = 503;
-      sendProxyError(c.res, errorBody(c.family, 503, 'LLMAUDIT_E_LOG_UNAVAILABLE', proxyError('LLMAUDIT_E_LOG_UNAVAILABLE').message), 503);
-    } else sendProxyError(c.res, c.errorText, x.status);
-  }
+  const sentStatus = x.finisher.complete(appended !== null, block, x.status, x.answer);
   if (block) ctx.metrics.failures.inc({ reason: 'log_unavailable' });
   if (pe !== null) ctx.metrics.failures.inc({ reason: pe.reason });
 
