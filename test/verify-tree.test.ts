@@ -184,7 +184,7 @@ describe.concurrent('llmaudit verify on a tree of chains', { timeout: 60_000 }, 
     const r = await llmaudit(['verify', root, '--key', keyA.verifierKey]);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^llmaudit: LLMAUDIT_E_VERIFY_NO_CHAIN: .* holds no chain directory/);
+    expect(r.stderr).toBe(`llmaudit: LLMAUDIT_E_VERIFY_NO_CHAIN: no chain directory (seg-NNNNNN.jsonl) in or under the directory: ${root}\n`);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
   });
 

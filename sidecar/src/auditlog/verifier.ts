@@ -281,6 +281,7 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
       prevHash = e.hash;
       expected = e.seq + 1;
       report.entries = expected;
+      report.bytes = bytesDone;
       await reachCheckpoints();
       if (options.onProgress !== undefined && bytesDone - lastProgress >= 4 << 20) {
         lastProgress = bytesDone;

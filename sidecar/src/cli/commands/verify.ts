@@ -123,7 +123,7 @@ async function verifyAll(ctx: CliContext, root: string, keys: NoteVerifier[], op
   const json = opts.json === true;
   const scan = await findChainDirs(root);
   if (scan.chains.length === 0 && scan.unreadable.length === 0) {
-    throw logError('LLMAUDIT_E_VERIFY_NO_CHAIN', `${root} holds no chain directory (a directory with seg-NNNNNN.jsonl), at any depth`);
+    throw logError('LLMAUDIT_E_VERIFY_NO_CHAIN', root);
   }
   const progress = createProgress(ctx.io, !json && opts.progress !== false);
   const width = Math.max(...scan.chains.map((c) => c.path.length), ...scan.unreadable.map((u) => u.path.length));
