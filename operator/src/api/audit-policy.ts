@@ -192,10 +192,12 @@ export const AuditPolicySpec = Type.Object(
       description: 'LLM APIs the sidecar proxies. Names are unique (a list map keyed by name).',
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['name'],
+      // No reason: FieldValueDuplicate here: the API server reports a Duplicate without the message,
+      // which would leave the user guessing which rule failed.
       ...cel(
-        { rule: "self.all(e, !has(e.env) || e.env == '' || self.filter(f, has(f.env) && f.env == e.env).size() == 1)", message: 'env names must be unique across endpoints', reason: 'FieldValueDuplicate' },
-        { rule: 'self.all(e, !has(e.takeOverPort) || self.filter(f, has(f.takeOverPort) && f.takeOverPort == e.takeOverPort).size() == 1)', message: 'a port can be taken over by one endpoint only', reason: 'FieldValueDuplicate' },
-        { rule: "self.all(e, self.filter(f, (has(f.pathPrefix) ? f.pathPrefix : '/' + f.name) == (has(e.pathPrefix) ? e.pathPrefix : '/' + e.name)).size() == 1)", message: 'path prefixes must be unique across endpoints', reason: 'FieldValueDuplicate' },
+        { rule: "self.all(e, !has(e.env) || e.env == '' || self.filter(f, has(f.env) && f.env == e.env).size() == 1)", message: 'env names must be unique across endpoints' },
+        { rule: 'self.all(e, !has(e.takeOverPort) || self.filter(f, has(f.takeOverPort) && f.takeOverPort == e.takeOverPort).size() == 1)', message: 'a port can be taken over by one endpoint only' },
+        { rule: "self.all(e, self.filter(f, (has(f.pathPrefix) ? f.pathPrefix : '/' + f.name) == (has(e.pathPrefix) ? e.pathPrefix : '/' + e.name)).size() == 1)", message: 'path prefixes must be unique across endpoints' },
       ),
     }),
     capture: CaptureSpec,

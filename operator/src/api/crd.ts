@@ -37,6 +37,9 @@ export function toKubeSchema(schema: unknown): JsonSchema {
       // Inside default/enum/x-kubernetes-validations values are data, not schemas.
       out[k] = k === 'default' || k === 'enum' || k.startsWith('x-kubernetes-') ? structuredClone(v) : walk(v, `${path}/${k}`);
     }
+    // The API server drops an empty properties map; kept, kubectl apply would find a difference
+    // on every run (and GitOps tools would show the CRD out of sync).
+    if (out.properties !== null && typeof out.properties === 'object' && Object.keys(out.properties).length === 0) delete out.properties;
     // A field with a default is never missing after defaulting (which runs before validation);
     // listing it as required would only make `kubectl explain` call it -required-.
     if (Array.isArray(out.required) && out.properties !== null && typeof out.properties === 'object') {
@@ -58,11 +61,12 @@ export function auditPolicySchema(): JsonSchema {
     required: ['spec'],
     // The name becomes the llmaudit.dev/policy label value on pods (at most 63 characters) and
     // part of the names of the objects the operator creates.
-    'x-kubernetes-validations': [{ rule: 'self.metadata.name.size() <= 63', message: 'AuditPolicy names are at most 63 characters: they are used as a label value' }],
+    'x-kubernetes-validations': [{ rule: 'self.metadata.name.size() <= 63', message: 'AuditPolicy names are at most 63 characters: they are used as a label value', fieldPath: '.metadata.name' }],
     properties: {
       apiVersion: { type: 'string', description: 'APIVersion defines the versioned schema of this representation of an object.' },
       kind: { type: 'string', description: 'Kind is a string value representing the REST resource this object represents.' },
-      metadata: { type: 'object' },
+      // Declared so the rule above can point at metadata.name (a fieldPath must name a schema field).
+      metadata: { type: 'object', properties: { name: { type: 'string', description: 'Name of the AuditPolicy; at most 63 characters.' } } },
       spec: toKubeSchema(AuditPolicySpec),
       status: toKubeSchema(AuditPolicyStatus),
     },

@@ -7,8 +7,9 @@
  */
 import { Type, type TSchema, type TUnsafe } from '@sinclair/typebox';
 
+/** maxLength is the longest value: CEL cost estimates size a string by maxLength, not by enum. */
 export function StringEnum<const T extends readonly string[]>(values: T, options: { description: string; default?: T[number] }): TUnsafe<T[number]> {
-  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], maxLength: Math.max(...values.map((v) => v.length)), ...options });
 }
 
 export function StringMap(options: { description: string; maxProperties?: number }): TUnsafe<Record<string, string>> {
@@ -39,7 +40,8 @@ export interface CelRule {
   rule: string;
   message: string;
   fieldPath?: string;
-  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
+  // Not FieldValueDuplicate: the API server reports a Duplicate without the message.
+  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired';
 }
 
 /** Options for Type.Object carrying CEL rules (x-kubernetes-validations). */
