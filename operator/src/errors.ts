@@ -14,5 +14,8 @@ export const OPERATOR_ERRORS = {
   LLMAUDIT_E_ADMISSION_REVIEW_INVALID: { message: 'malformed AdmissionReview' },
   LLMAUDIT_E_WEBHOOK_TLS: { message: 'webhook TLS certificate cannot be loaded or renewed' },
   LLMAUDIT_E_MANIFEST_INVALID: { message: 'manifest or policy file cannot be read or parsed', exit: 1 },
+  // witness (C2SP tlog-witness)
+  LLMAUDIT_E_WITNESS_KEY: { message: 'the witness key Secret cannot be read' },
+  LLMAUDIT_E_WITNESS_LISTEN: { message: 'the witness server cannot listen on its port' },
 } as const satisfies ErrorRegistry;
 export const operatorError = errorFactory(OPERATOR_ERRORS);

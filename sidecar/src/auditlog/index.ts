@@ -25,12 +25,14 @@ export { segmentName, checkpointName, listSegments, listCheckpoints } from './la
 // Format primitives (crypto modules)
 export { canonicalJson } from './jcs.ts';
 export { sha256, entryHashBytes, genesisPrevHash } from './hash.ts';
-export { EMPTY_ROOT, leafHash, nodeHash, MerkleAccumulator, inclusionProof, consistencyProof, verifyInclusion, verifyConsistency } from './merkle.ts';
+export { EMPTY_ROOT, leafHash, nodeHash, MerkleAccumulator, inclusionProof, consistencyProof, verifyInclusion, verifyConsistency, rootOfLeaves, memoryHashReader } from './merkle.ts';
 export type { HashReader } from './merkle.ts';
 export { TileStore } from './tiles.ts';
 export { generateSignerKey, parseSignerKey, parseVerifierKey, keyId, signNote, openNote } from './signed-note.ts';
 export type { NoteSigner, NoteVerifier } from './signed-note.ts';
 export { formatCheckpointBody, parseCheckpointBody, signCheckpoint, verifyCheckpoint, appendCosignatures } from './checkpoint.ts';
+export { generateCosignerKey, parseCosignerKey, parseCosignatureVerifierKey, verifyCosignatures } from './cosignature.ts';
+export type { Cosigner, VerifiedCosignature } from './cosignature.ts';
 
 // Errors
 export { LOG_ERRORS, logError } from './log-errors.ts';
