@@ -78,7 +78,7 @@ export const EndpointSpec = Type.Object(
 
 export const CaptureSpec = Type.Object(
   {
-    mode: StringEnum(['full', 'redacted', 'metadata'] as const, { description: 'What the log keeps: full bodies, bodies with redactHeaders and secrets masked, or metadata only (no bodies).', default: sidecarDefault('capture', 'mode') }),
+    mode: StringEnum(['full', 'redacted', 'metadata'] as const, { description: 'What the log keeps: full stores the bodies; metadata stores no bodies (their digests and sizes stay). redacted is accepted and validated; not enforced yet: it stores the same as full. In every mode the headers named in redactHeaders and the built-in secret headers are stored redacted.', default: sidecarDefault('capture', 'mode') }),
     redactHeaders: Type.Array(Type.String({ maxLength: 256, description: 'Header name.' }), { maxItems: 64, default: [], description: 'Extra header names to redact (case-insensitive), besides Authorization, x-api-key and the other built-in secrets.' }),
     maxBodyBytes: Type.Integer({ minimum: 0, default: sidecarDefault('capture', 'maxBodyBytes'), description: 'Cap on each stored request/response body; beyond it only the digest and size are kept.' }),
     maxDecodedBytes: Type.Integer({ minimum: 0, default: sidecarDefault('capture', 'maxDecodedBytes'), description: 'Cap on decompressing a gzip/br/deflate body for the stored copy (defeats decompression bombs).' }),
@@ -89,10 +89,10 @@ export const CaptureSpec = Type.Object(
 
 export const RetentionSpec = Type.Object(
   {
-    maxAgeDays: Type.Optional(Type.Integer({ minimum: 1, description: 'Delete sealed segments older than this many days. Unset: keep forever.' })),
-    maxTotalBytes: Type.Optional(Quantity({ description: 'Delete the oldest sealed segments once a chain directory exceeds this size (e.g. 5Gi).' })),
+    maxAgeDays: Type.Optional(Type.Integer({ minimum: 1, description: 'Age in days beyond which sealed segments may be deleted. Accepted and validated; not enforced yet.' })),
+    maxTotalBytes: Type.Optional(Quantity({ description: 'Size of a chain directory (e.g. 5Gi) beyond which the oldest sealed segments may be deleted. Accepted and validated; not enforced yet.' })),
   },
-  { default: {}, description: 'How long sealed log segments are kept. Reserved: not enforced yet (a later issue adds the sweeper); recorded so policies can state it.' },
+  { default: {}, description: 'How long sealed log segments are kept. Accepted and validated; not enforced yet: every sealed segment is kept.' },
 );
 
 export const LogSpec = Type.Object(
@@ -206,7 +206,7 @@ export const AuditPolicySpec = Type.Object(
     telemetry: TelemetrySpec,
     signing: SigningSpec,
     sidecar: SidecarSpec,
-    governance: Type.Object({}, { additionalProperties: true, default: {}, 'x-kubernetes-preserve-unknown-fields': true, description: 'Reserved for governance rules (allowed models, PII detectors, rate limits); passed to the sidecar unchanged.' }),
+    governance: Type.Object({}, { additionalProperties: true, default: {}, 'x-kubernetes-preserve-unknown-fields': true, description: 'Governance rules (such as allowed models, PII detectors, rate limits): any fields are accepted and passed to the sidecar unchanged; not enforced yet.' }),
   },
   {
     description: 'What to record and how: endpoints, capture, log, storage, telemetry, signing, sidecar.',
@@ -242,9 +242,9 @@ export const AuditPolicyStatus = Type.Object(
     podsInjected: Count('Running pods with the sidecar.'),
     podsMissing: Count('Pods labelled for injection that came up without the sidecar (e.g. created while the webhook was down): delete them to re-inject.'),
     missingPods: Type.Optional(Type.Array(Type.String({ description: 'Pod name.' }), { maxItems: 20, description: 'Names of up to 20 pods counted in podsMissing.' })),
-    chains: Count('Logs (one per pod incarnation) seen by the witness.'),
-    entries: Count('Entries over all chains, from the last witnessed checkpoints.'),
-    lastCheckpointTime: Type.Optional(Type.String({ format: 'date-time', description: 'Time of the newest witnessed checkpoint.' })),
+    chains: Count('Logs (one per pod incarnation) with witnessed checkpoints. Not set yet: no witness collects checkpoints.'),
+    entries: Count('Entries over all chains, from the last witnessed checkpoints. Not set yet: no witness collects checkpoints.'),
+    lastCheckpointTime: Type.Optional(Type.String({ format: 'date-time', description: 'Time of the newest witnessed checkpoint. Not set yet: no witness collects checkpoints.' })),
   },
   { description: 'Observed state, written by the operator.' },
 );

@@ -13,8 +13,8 @@ export const PRINTER_COLUMNS = [
   { name: 'Workloads', type: 'integer', jsonPath: '.status.workloads', description: 'Workloads opted in.' },
   { name: 'Pods', type: 'integer', jsonPath: '.status.podsInjected', description: 'Pods running the sidecar.' },
   { name: 'Missing', type: 'integer', jsonPath: '.status.podsMissing', description: 'Labelled pods without the sidecar.' },
-  { name: 'Entries', type: 'integer', jsonPath: '.status.entries', description: 'Entries over all chains.' },
-  { name: 'Last Checkpoint', type: 'date', jsonPath: '.status.lastCheckpointTime', description: 'Newest witnessed checkpoint.' },
+  { name: 'Entries', type: 'integer', jsonPath: '.status.entries', description: 'Entries over all chains (empty: no witness collects checkpoints yet).' },
+  { name: 'Last Checkpoint', type: 'date', jsonPath: '.status.lastCheckpointTime', description: 'Newest witnessed checkpoint (empty: no witness collects checkpoints yet).' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
 ] as const;
 
