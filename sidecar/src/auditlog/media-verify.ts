@@ -19,6 +19,7 @@ export interface MediaRefAt {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
+const NONE: readonly MediaRefAt[] = [];
 const MEDIA_PATH = /^media\/([0-9a-f]{64})\.[A-Za-z0-9]{1,16}$/;
 
 /**
@@ -26,10 +27,11 @@ const MEDIA_PATH = /^media\/([0-9a-f]{64})\.[A-Za-z0-9]{1,16}$/;
  * Absent `media` means none. The path must be `media/<sha256>.<ext>` with the entry's digest, so a
  * reference can never point outside the chain's media directory.
  */
-export function mediaRefsOf(entry: Record<string, unknown>, seq: number): MediaRefAt[] | string {
+export function mediaRefsOf(entry: Record<string, unknown>, seq: number): readonly MediaRefAt[] | string {
   const media = entry.media;
-  if (media === undefined) return [];
+  if (media === undefined) return NONE;
   if (!Array.isArray(media)) return 'media is not an array';
+  if (media.length === 0) return NONE;
   const out: MediaRefAt[] = [];
   for (const [i, m] of media.entries()) {
     if (m === null || typeof m !== 'object') return `media[${i}] is not an object`;
