@@ -91,7 +91,7 @@ export async function startOperator(deps: OperatorDeps): Promise<RunningOperator
   policies.start();
 
   const lookupPolicy = (namespace: string, name?: string): AuditPolicy | undefined => {
-    const names = policies.list().filter((p) => p.metadata.namespace === namespace).map((p) => p.metadata.name ?? '');
+    const names = policies.listNamespace(namespace).map((p) => p.metadata.name ?? '');
     const chosen = resolvePolicyName(names, name);
     return chosen === undefined ? undefined : (policies.get(`${namespace}/${chosen}`) as unknown as AuditPolicy | undefined);
   };
@@ -135,9 +135,12 @@ export async function startOperator(deps: OperatorDeps): Promise<RunningOperator
         leading = true;
         lead();
       },
+      // Called the moment the renew deadline passes (or on close): the controllers stop and their
+      // requests in flight are aborted, before the lease can expire for another replica.
       onStoppedLeading: () => {
         leading = false;
         unlead();
+        return transition;
       },
       observer: (ev) => {
         if (ev.type === 'error') log.warn({ err: ev.error }, 'leader election: lease update failed');

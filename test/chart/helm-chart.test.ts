@@ -111,7 +111,7 @@ describe('helm template', () => {
     const hook = (rendered.default ?? []).find((o) => o.kind === 'MutatingWebhookConfiguration') as any;
     expect(hook.webhooks).toHaveLength(1);
     const w = hook.webhooks[0];
-    expect(w).toMatchObject({ failurePolicy: 'Ignore', sideEffects: 'None', timeoutSeconds: 10, reinvocationPolicy: 'IfNeeded', admissionReviewVersions: ['v1'] });
+    expect(w).toMatchObject({ failurePolicy: 'Ignore', sideEffects: 'NoneOnDryRun', timeoutSeconds: 10, reinvocationPolicy: 'IfNeeded', admissionReviewVersions: ['v1'] });
     expect(w.rules).toEqual([{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }]);
     expect(w.objectSelector).toEqual({ matchLabels: { 'llmaudit.dev/inject': 'true' } });
     expect(w.namespaceSelector.matchExpressions[0].values).toEqual(['kube-system', 'llmaudit-system']);

@@ -1,6 +1,8 @@
 import type { AuditPolicy } from '../api/audit-policy.ts';
 import { LABEL_INJECT } from '../api/names.ts';
 import type { OperatorMetrics } from '../metrics.ts';
+import type { Clock } from '../kube/clock.ts';
+import { fencedApi } from '../kube/fenced-api.ts';
 import type { KubeApi, KubeObject, ResourceName } from '../kube/types.ts';
 import { objectKey, splitKey } from '../kube/types.ts';
 import type { BackoffOptions } from './backoff.ts';
@@ -16,6 +18,8 @@ export interface WatchTuning {
   stallTimeoutMs?: number;
   backoff?: BackoffOptions;
   resyncMs?: number;
+  pageSize?: number;
+  clock?: Clock;
 }
 
 export interface ControllerManagerDeps extends Omit<PolicyControllerDeps, 'api'> {
@@ -35,9 +39,12 @@ type WorkloadResource = (typeof WORKLOADS)[number];
  * The leader's controllers: AuditPolicy (ConfigMap, Secret, PVC, status), the pod counter that
  * feeds status, and the workload labeller. Pods (only those labelled for injection) and workloads
  * are watched only while leading; every change is reduced to a key on a de-duplicating queue.
+ * Caches are read by namespace, so one policy's reconcile costs its namespace's pods, not the
+ * cluster's. Every request goes through a fenced view of the API: close() aborts what is in flight.
  */
 export class ControllerManager {
   private readonly d: ControllerManagerDeps;
+  private readonly fence = new AbortController();
   private readonly policyQueue: WorkQueue;
   private readonly workloadQueue: WorkQueue;
   private readonly pods: WatchLoop;
@@ -48,7 +55,7 @@ export class ControllerManager {
   private closed = false;
 
   constructor(deps: ControllerManagerDeps) {
-    this.d = deps;
+    this.d = { ...deps, api: fencedApi(deps.api, this.fence.signal) };
     const onError = (controller: string) => (key: string, err: unknown, attempt: number, retryInMs: number) => {
       deps.metrics?.reconciles.inc({ controller, result: 'error' });
       deps.log.warn({ controller, key, attempt, retryInMs, err }, 'reconcile failed');
@@ -82,6 +89,7 @@ export class ControllerManager {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.fence.abort(new Error('controllers stopped'));
     this.policyQueue.close();
     this.workloadQueue.close();
     await Promise.all([this.pods.close(), ...WORKLOADS.map((r) => this.workloads[r].close())]);
@@ -104,6 +112,8 @@ export class ControllerManager {
       ...(w.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: w.stallTimeoutMs }),
       ...(w.backoff === undefined ? {} : { backoff: w.backoff }),
       ...(w.resyncMs === undefined ? {} : { resyncMs: w.resyncMs }),
+      ...(w.pageSize === undefined ? {} : { pageSize: w.pageSize }),
+      ...(w.clock === undefined ? {} : { clock: w.clock }),
       observer: (ev) => this.observe(resource, ev),
     });
   }
@@ -117,7 +127,7 @@ export class ControllerManager {
   }
 
   private policyNames(namespace: string): string[] {
-    return this.d.policies.list().filter((p) => p.metadata.namespace === namespace).map((p) => p.metadata.name ?? '');
+    return this.d.policies.listNamespace(namespace).map((p) => p.metadata.name ?? '');
   }
 
   private podChanged(pod: KubeObject): void {
@@ -159,13 +169,12 @@ export class ControllerManager {
     const ns = policy.metadata.namespace ?? '';
     const name = policy.metadata.name ?? '';
     const names = this.policyNames(ns);
-    const pods = this.pods.list().filter((p) => p.metadata.namespace === ns);
+    const pods = this.pods.listNamespace(ns);
     const counts = countPods(pods, names).get(name) ?? { injected: 0, missing: [] };
     const missing = new Set(counts.missing);
     let workloads = 0;
     for (const r of WORKLOADS) {
-      for (const w of this.workloads[r].list()) {
-        if (w.metadata.namespace !== ns) continue;
+      for (const w of this.workloads[r].listNamespace(ns)) {
         const t = templateMeta(w);
         if (t.labels?.[LABEL_INJECT] !== 'true') continue;
         if (resolvePolicyName(names, requestedPolicy(t)) === name) workloads++;

@@ -6,6 +6,7 @@ import { jsonEqual } from '../kube/merge-patch.ts';
 import type { KubeApi, KubeObject } from '../kube/types.ts';
 import type { PodCounts } from './pod-counter.ts';
 import { reconcilePolicy, type PolicyContext } from './policy-decision.ts';
+import { remedyFor } from './remedy.ts';
 
 export interface PolicyControllerDeps {
   api: KubeApi;
@@ -83,12 +84,23 @@ export async function applyPolicy(policy: AuditPolicy, inputs: PolicyInputs, dep
     await api.patch('auditpolicies', ns, name, { status: mergePatchFor(policy.status ?? {}, status) }, { type: 'merge', subresource: 'status' });
     writes.push('update status');
   }
+  // Advice, not state: each Event names the command that gets the pod its sidecar.
+  const remedies = [...new Set(inputs.missingPods.map(remedyFor))].sort();
   for (const pod of inputs.missingPods) {
     await deps.emitEvent({
       regarding: { apiVersion: 'v1', kind: 'Pod', ...pod },
       type: 'Warning',
       reason: 'SidecarMissing',
-      message: `Pod is labelled llmaudit.dev/inject=true but runs without the llmaudit sidecar (AuditPolicy ${name}); its LLM traffic is not recorded. Delete the pod so its controller recreates it through the webhook.`,
+      message: `Pod is labelled llmaudit.dev/inject=true but runs without the llmaudit sidecar (AuditPolicy ${name}; the webhook was down or timed out when it was created); its LLM traffic is not recorded. Run: ${remedyFor(pod)}`,
+    });
+  }
+  if (inputs.missingPods.length > 0) {
+    const shown = inputs.pods.missing.slice(0, 5).join(', ') + (inputs.pods.missing.length > 5 ? ', …' : '');
+    await deps.emitEvent({
+      regarding: { apiVersion: 'llmaudit.dev/v1alpha1', kind: 'AuditPolicy', metadata: policy.metadata },
+      type: 'Warning',
+      reason: 'PodsMissingSidecar',
+      message: `${inputs.pods.missing.length} pod(s) labelled for injection run without the llmaudit sidecar (${shown}); their LLM traffic is not recorded. Run: ${remedies.slice(0, 5).join('; ')}`,
     });
   }
   return { writes };

@@ -3,12 +3,15 @@ import { KubeApiError } from '../kube/api-error.ts';
 import { MemoryKubeApi } from '../kube/memory-api.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { EventRecorder } from '../testing/event-recorder.ts';
+import { ManualClock } from '../testing/manual-clock.ts';
+import { partitionable } from '../testing/partition.ts';
 import { WatchLoop, type WatchLoopEvent } from './watch-loop.ts';
 
 const cm = (name: string, data: Record<string, string> = {}): KubeObject => ({ metadata: { name, namespace: 'ns' }, data });
 
-function setup(options: { stallTimeoutMs?: number; resyncMs?: number } = {}) {
+function setup(options: { stallTimeoutMs?: number; resyncMs?: number; pageSize?: number } = {}) {
   const api = new MemoryKubeApi();
+  const clock = new ManualClock();
   const loopEvents = new EventRecorder<WatchLoopEvent>();
   const changes = new EventRecorder<{ op: 'upsert' | 'delete'; name: string; data: unknown }>();
   const loop = new WatchLoop({
@@ -18,14 +21,16 @@ function setup(options: { stallTimeoutMs?: number; resyncMs?: number } = {}) {
       upsert: (o) => changes.record({ op: 'upsert', name: o.metadata.name ?? '', data: o.data }),
       delete: (o) => changes.record({ op: 'delete', name: o.metadata.name ?? '', data: o.data }),
     },
-    stallTimeoutMs: options.stallTimeoutMs ?? 60_000,
+    stallTimeoutMs: options.stallTimeoutMs ?? 120_000,
     resyncMs: options.resyncMs ?? 0,
-    backoff: { initialMs: 10, maxMs: 40 },
+    backoff: { initialMs: 1000, maxMs: 4000 },
+    ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
     random: () => 0.5,
+    clock,
     observer: loopEvents.record,
   });
   loops.push(loop);
-  return { api, loop, loopEvents, changes };
+  return { api, clock, loop, loopEvents, changes };
 }
 
 const loops: WatchLoop[] = [];
@@ -84,57 +89,57 @@ describe('WatchLoop', () => {
   });
 
   it('restarts after a transport error with growing, capped backoff and resumes without relisting', async () => {
-    const { api, loop, loopEvents, changes } = setup();
+    const { api, clock, loop, loopEvents, changes } = setup();
     loop.start();
     await loopEvents.next((e) => e.type === 'watching', { from: 0 });
     for (let i = 0; i < 4; i++) api.failNext('watch', 'configmaps', new Error('ECONNREFUSED'));
+    const from = loopEvents.events.length;
     api.breakWatches('configmaps');
-    await loopEvents.next((e) => e.type === 'watching');
+    for (let i = 0; i < 5; i++) {
+      const restart = await loopEvents.next((e) => e.type === 'restart', { from: from + i });
+      await clock.advance((restart as { delayMs: number }).delayMs);
+    }
+    await loopEvents.next((e) => e.type === 'watching', { from });
     const delays = loopEvents.events.flatMap((e) => (e.type === 'restart' ? [e.delayMs] : []));
-    // random() = 0.5 → 3/4 of each step: 10, 20, 40, 40, 40 ms steps.
-    expect(delays).toEqual([8, 15, 30, 30, 30]);
+    // random() = 0.5 → 3/4 of each step: 1, 2, 4, 4, 4 s steps.
+    expect(delays).toEqual([750, 1500, 3000, 3000, 3000]);
     expect(api.listCount.get('configmaps')).toBe(1);
     await api.create('configmaps', cm('after'));
     await changes.next((e) => e.name === 'after', { from: 0 });
   });
 
   it('restarts a silently stalled watch and catches up from the last resourceVersion', async () => {
-    const { api, loop, loopEvents, changes } = setup({ stallTimeoutMs: 50 });
+    const { api, clock, loop, loopEvents, changes } = setup();
     api.stallNextWatches('configmaps', 1);
     loop.start();
     await loopEvents.next((e) => e.type === 'watching', { from: 0 });
     await api.create('configmaps', cm('while-stalled'));
-    const restart = await loopEvents.next((e) => e.type === 'restart');
-    expect(restart).toMatchObject({ reason: 'stall' });
+    await clock.advance(119_999);
+    expect(loopEvents.events.some((e) => e.type === 'restart')).toBe(false);
+    await clock.advance(1);
+    const restart = await loopEvents.next((e) => e.type === 'restart', { from: 0 });
+    expect(restart).toMatchObject({ reason: 'stall', delayMs: 750 });
+    await clock.advance(750);
     await changes.next((e) => e.name === 'while-stalled', { from: 0 });
     expect(api.listCount.get('configmaps')).toBe(1);
     expect(api.watchCount.get('configmaps')).toBe(2);
   });
 
   it('bookmarks keep a quiet watch alive and advance the resourceVersion', async () => {
-    // Regression: with bookmarks 30 ms apart against an 80 ms stall timeout, one slow timer on a
-    // loaded machine made a (correct) stall restart and failed the test. Now the margin is 10×
-    // and the test checks its own premise: it measures the gaps it actually produced.
-    const STALL_MS = 1000;
-    const { api, loop, loopEvents } = setup({ stallTimeoutMs: STALL_MS });
+    // Regression: on real timers a loaded machine delayed one bookmark past the stall timeout and
+    // the test failed on a correct restart; on the manual clock the gaps are exactly what we say.
+    const { api, clock, loop, loopEvents } = setup({ stallTimeoutMs: 120_000 });
     loop.start();
     await loopEvents.next((e) => e.type === 'watching', { from: 0 });
     // Writes to another resource move the global resourceVersion; only bookmarks tell this watch.
     await api.create('secrets', cm('unrelated'));
     const latest = api.peek('secrets', 'ns', 'unrelated')?.metadata.resourceVersion;
-    // Quiet for at least 15 × 100 ms, longer than the stall timeout, but bookmarked every ~100 ms.
-    let longestGap = 0;
-    let last = performance.now();
-    for (let i = 0; i < 15; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      const now = performance.now();
-      longestGap = Math.max(longestGap, now - last);
-      last = now;
+    // Quiet for 10 min, far past the stall timeout, but bookmarked every minute as the API server does.
+    for (let i = 0; i < 10; i++) {
+      await clock.advance(60_000);
       api.bookmark('configmaps');
     }
-    // A gap as long as the stall timeout (a starved machine) would make a restart the right call.
-    if (longestGap < STALL_MS * 0.9) expect(loopEvents.events.some((e) => e.type === 'restart')).toBe(false);
-    else expect(loopEvents.events.filter((e) => e.type === 'restart').every((e) => e.type === 'restart' && e.reason === 'stall')).toBe(true);
+    expect(loopEvents.events.some((e) => e.type === 'restart')).toBe(false);
     api.endWatches('configmaps');
     const watching = await loopEvents.next((e) => e.type === 'watching');
     expect(watching).toMatchObject({ resourceVersion: latest });
@@ -156,13 +161,68 @@ describe('WatchLoop', () => {
   });
 
   it('resync re-delivers every cached object', async () => {
-    const { api, loop, loopEvents, changes } = setup({ resyncMs: 30 });
+    const { api, clock, loop, loopEvents, changes } = setup({ resyncMs: 300_000 });
     await api.create('configmaps', cm('a'));
     await api.create('configmaps', cm('b'));
     loop.start();
     await loop.synced;
     const from = changes.events.length;
-    await loopEvents.next((e) => e.type === 'resync');
+    await clock.advance(299_999);
+    expect(loopEvents.events.some((e) => e.type === 'resync')).toBe(false);
+    await clock.advance(1);
+    await loopEvents.next((e) => e.type === 'resync', { from: 0 });
     expect(changes.events.slice(from).map((e) => e.name).sort()).toEqual(['a', 'b']);
+    await clock.advance(300_000);
+    expect(loopEvents.events.filter((e) => e.type === 'resync')).toHaveLength(2);
+  });
+
+  it('lists in pages of pageSize and indexes the cache by namespace', async () => {
+    const { api, loop, loopEvents, changes } = setup({ pageSize: 2 });
+    for (const ns of ['ns1', 'ns2', 'ns3']) for (const n of ['a', 'b']) await api.create('configmaps', { metadata: { name: n, namespace: ns }, data: {} });
+    loop.start();
+    await loop.synced;
+    expect(await loopEvents.next((e) => e.type === 'listed', { from: 0 })).toMatchObject({ count: 6, pages: 3 });
+    expect(api.listCount.get('configmaps')).toBe(3);
+    expect(loop.listNamespace('ns2').map((o) => o.metadata.name).sort()).toEqual(['a', 'b']);
+    expect(loop.listNamespace('elsewhere')).toEqual([]);
+    await loopEvents.next((e) => e.type === 'watching', { from: 0 });
+    await api.delete('configmaps', 'ns2', 'a');
+    await api.create('configmaps', { metadata: { name: 'c', namespace: 'ns2' }, data: {} });
+    await changes.next((e) => e.op === 'upsert' && e.name === 'c', { from: 0 });
+    expect(loop.listNamespace('ns2').map((o) => o.metadata.name).sort()).toEqual(['b', 'c']);
+    expect(loop.list()).toHaveLength(6);
+  });
+
+  it('a page token that expired mid-list (410) starts the list over', async () => {
+    const { api, loop, loopEvents } = setup({ pageSize: 1 });
+    await api.create('configmaps', cm('a'));
+    await api.create('configmaps', cm('b'));
+    // The first page is served; then history is compacted past its resourceVersion.
+    const list = api.list.bind(api);
+    let calls = 0;
+    api.list = async (resource, options) => {
+      const page = await list(resource, options);
+      if (++calls === 1) {
+        await api.create('configmaps', cm('c'));
+        api.compact();
+      }
+      return page;
+    };
+    loop.start();
+    await loop.synced;
+    expect(loopEvents.events.filter((e) => e.type === 'relist')).toHaveLength(1);
+    expect(loop.list().map((o) => o.metadata.name).sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('close() ends a list the API server never answers', async () => {
+    const api = partitionable(new MemoryKubeApi());
+    api.partition();
+    const loop = new WatchLoop({ api: api.api, resource: 'configmaps', handler: { upsert: () => undefined, delete: () => undefined }, clock: new ManualClock() });
+    loop.start();
+    await new Promise((r) => setImmediate(r));
+    expect(api.held).toBe(1);
+    await loop.close();
+    expect(api.held).toBe(0);
+    expect(loop.hasSynced).toBe(false);
   });
 });

@@ -1,11 +1,12 @@
 import { isGone } from '../kube/api-error.ts';
 import { operatorError } from '../errors.ts';
+import { realClock, sleep, type Clock, type ClockTimer } from '../kube/clock.ts';
 import type { KubeApi, KubeObject, ResourceName, WatchStream } from '../kube/types.ts';
 import { objectKey } from '../kube/types.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 
 export type WatchLoopEvent =
-  | { type: 'listed'; count: number; resourceVersion: string }
+  | { type: 'listed'; count: number; pages: number; resourceVersion: string }
   | { type: 'watching'; resourceVersion: string }
   | { type: 'relist'; reason: 'gone' }
   | { type: 'rewatch'; reason: 'server-closed' }
@@ -31,7 +32,10 @@ export interface WatchLoopOptions {
   backoff?: BackoffOptions;
   /** Re-deliver every cached object this often (0: never). */
   resyncMs?: number;
+  /** Objects per list page (limit/continue), so a large relist never holds the whole answer at once. */
+  pageSize?: number;
   random?: () => number;
+  clock?: Clock;
   observer?: (ev: WatchLoopEvent) => void;
 }
 
@@ -45,12 +49,14 @@ export interface WatchLoopOptions {
 export class WatchLoop {
   private readonly o: Required<Omit<WatchLoopOptions, 'namespace' | 'labelSelector' | 'observer'>> & Pick<WatchLoopOptions, 'namespace' | 'labelSelector' | 'observer'>;
   private readonly cache = new Map<string, KubeObject>();
+  /** The same objects by namespace: a policy's reconcile reads its namespace, not the cluster. */
+  private readonly byNamespace = new Map<string, Map<string, KubeObject>>();
   private closed = false;
   private started = false;
   private stream: WatchStream | undefined;
   private pending: AbortController | undefined;
-  private wake: (() => void) | undefined;
-  private resyncTimer: NodeJS.Timeout | undefined;
+  private readonly stop = new AbortController();
+  private resyncTimer: ClockTimer | undefined;
   private syncedResolve!: () => void;
   private runPromise: Promise<void> | undefined;
   /** Resolves after the first successful list. */
@@ -63,7 +69,9 @@ export class WatchLoop {
       watchTimeoutSeconds: 300 + Math.floor((options.random ?? Math.random)() * 300),
       backoff: { initialMs: 1000, maxMs: 30_000 },
       resyncMs: 300_000,
+      pageSize: 500,
       random: Math.random,
+      clock: realClock,
       ...options,
     };
     this.synced = new Promise((resolve) => (this.syncedResolve = resolve));
@@ -73,15 +81,45 @@ export class WatchLoop {
     if (this.started) return;
     this.started = true;
     this.runPromise = this.run();
-    if (this.o.resyncMs > 0) {
-      this.resyncTimer = setInterval(() => this.resync(), this.o.resyncMs);
-      this.resyncTimer.unref();
-    }
+    this.scheduleResync();
   }
 
   /** Cached objects (a snapshot). */
   list(): KubeObject[] {
     return [...this.cache.values()];
+  }
+
+  /** Cached objects of one namespace (a snapshot), without scanning the others. */
+  listNamespace(namespace: string): KubeObject[] {
+    const m = this.byNamespace.get(namespace);
+    return m === undefined ? [] : [...m.values()];
+  }
+
+  private scheduleResync(): void {
+    if (this.o.resyncMs <= 0 || this.closed) return;
+    this.resyncTimer = this.o.clock.setTimeout(() => {
+      this.resync();
+      this.scheduleResync();
+    }, this.o.resyncMs);
+  }
+
+  private put(key: string, obj: KubeObject): void {
+    this.cache.set(key, obj);
+    const ns = obj.metadata.namespace ?? '';
+    let m = this.byNamespace.get(ns);
+    if (m === undefined) {
+      m = new Map();
+      this.byNamespace.set(ns, m);
+    }
+    m.set(key, obj);
+  }
+
+  private drop(key: string, obj: KubeObject): void {
+    this.cache.delete(key);
+    const ns = obj.metadata.namespace ?? '';
+    const m = this.byNamespace.get(ns);
+    m?.delete(key);
+    if (m?.size === 0) this.byNamespace.delete(ns);
   }
 
   get(key: string): KubeObject | undefined {
@@ -97,10 +135,10 @@ export class WatchLoop {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.resyncTimer !== undefined) clearInterval(this.resyncTimer);
+    this.resyncTimer?.cancel();
+    this.stop.abort();
     this.pending?.abort();
     this.stream?.close();
-    this.wake?.();
     await this.runPromise;
   }
 
@@ -146,7 +184,7 @@ export class WatchLoop {
         const delayMs = backoffDelay(attempt++, this.o.backoff, this.o.random);
         const stall = (err as { details?: { stall?: boolean } }).details?.stall === true;
         this.o.observer?.({ type: 'restart', reason: stall ? 'stall' : 'error', delayMs, error: err });
-        await this.sleep(delayMs);
+        await sleep(this.o.clock, delayMs, this.stop.signal);
       } finally {
         this.stream?.close();
         this.stream = undefined;
@@ -155,42 +193,54 @@ export class WatchLoop {
   }
 
   private async relist(): Promise<string> {
-    const listed = await this.o.api.list(this.o.resource, {
-      ...(this.o.namespace === undefined ? {} : { namespace: this.o.namespace }),
-      ...(this.o.labelSelector === undefined ? {} : { labelSelector: this.o.labelSelector }),
-    });
     const seen = new Set<string>();
-    for (const obj of listed.items) {
-      const key = objectKey(obj);
-      seen.add(key);
-      this.cache.set(key, obj);
-    }
+    let resourceVersion = '';
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      // Pages of pageSize (api-concepts "Retrieving large results sets in chunks"): each page is
+      // cached and handed on before the next is asked for; all pages share the first one's resourceVersion.
+      const page = await this.o.api.list(this.o.resource, {
+        signal: this.stop.signal,
+        limit: this.o.pageSize,
+        ...(token === undefined ? {} : { continue: token }),
+        ...(this.o.namespace === undefined ? {} : { namespace: this.o.namespace }),
+        ...(this.o.labelSelector === undefined ? {} : { labelSelector: this.o.labelSelector }),
+      });
+      pages++;
+      if (resourceVersion === '') resourceVersion = page.resourceVersion;
+      for (const obj of page.items) {
+        const key = objectKey(obj);
+        seen.add(key);
+        this.put(key, obj);
+      }
+      for (const obj of page.items) this.o.handler.upsert(obj);
+      token = page.continue;
+    } while (token !== undefined && token !== '');
     for (const [key, obj] of [...this.cache]) {
       if (!seen.has(key)) {
-        this.cache.delete(key);
+        this.drop(key, obj);
         this.o.handler.delete(obj);
       }
     }
-    for (const obj of listed.items) this.o.handler.upsert(obj);
-    this.o.observer?.({ type: 'listed', count: listed.items.length, resourceVersion: listed.resourceVersion });
+    this.o.observer?.({ type: 'listed', count: seen.size, pages, resourceVersion });
     if (!this.hasSynced) {
       this.hasSynced = true;
       this.syncedResolve();
     }
-    return listed.resourceVersion;
+    return resourceVersion;
   }
 
   private async consume(stream: WatchStream, startRv: string, progressed: () => void): Promise<{ outcome: 'gone' | 'stall' | 'ended'; rv: string }> {
     let rv = startRv;
     let stalled = false;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: ClockTimer | undefined;
     const arm = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
-      timer = setTimeout(() => {
+      timer?.cancel();
+      timer = this.o.clock.setTimeout(() => {
         stalled = true;
         stream.close();
       }, this.o.stallTimeoutMs);
-      timer.unref();
     };
     arm();
     try {
@@ -207,27 +257,16 @@ export class WatchLoop {
         if (ev.type === 'BOOKMARK') continue;
         const key = objectKey(ev.object);
         if (ev.type === 'DELETED') {
-          this.cache.delete(key);
+          this.drop(key, ev.object);
           this.o.handler.delete(ev.object);
         } else {
-          this.cache.set(key, ev.object);
+          this.put(key, ev.object);
           this.o.handler.upsert(ev.object);
         }
       }
     } finally {
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.cancel();
     }
     return { outcome: stalled ? 'stall' : 'ended', rv };
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wake = done;
-    });
   }
 }

@@ -4,7 +4,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError } from './api-error.ts';
 import { EventChannel } from './event-channel.ts';
 import { RESOURCES, apiVersionOf, resourcePath } from './resources.ts';
-import type { KubeApi, KubeObject, ListOptions, ListResult, PatchOptions, ResourceName, ServerVersion, WatchEvent, WatchOptions, WatchStream } from './types.ts';
+import type { KubeApi, KubeObject, ListOptions, ListResult, PatchOptions, ReplaceOptions, RequestOptions, ResourceName, ServerVersion, WatchEvent, WatchOptions, WatchStream } from './types.ts';
 
 export interface ClientNodeKubeApiOptions {
   /** Per-request timeout for non-watch calls. */
@@ -34,28 +34,31 @@ export class ClientNodeKubeApi implements KubeApi {
   async list(resource: ResourceName, options: ListOptions = {}): Promise<ListResult> {
     const query: Record<string, string> = {};
     if (options.labelSelector !== undefined) query.labelSelector = options.labelSelector;
-    const body = (await this.request('GET', resourcePath(resource, options.namespace), query)) as { items?: KubeObject[]; metadata?: { resourceVersion?: string } };
+    if (options.limit !== undefined) query.limit = String(options.limit);
+    if (options.continue !== undefined) query.continue = options.continue;
+    const body = (await this.request('GET', resourcePath(resource, options.namespace), query, undefined, undefined, options.signal)) as { items?: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } };
     // List items carry no apiVersion/kind (api-concepts "Collections"); fill them so objects look alike everywhere.
     const items = (body.items ?? []).map((o) => withKind(resource, o));
-    return { items, resourceVersion: body.metadata?.resourceVersion ?? '' };
+    const next = body.metadata?.continue;
+    return { items, resourceVersion: body.metadata?.resourceVersion ?? '', ...(next === undefined || next === '' ? {} : { continue: next }) };
   }
 
-  async get(resource: ResourceName, namespace: string | undefined, name: string): Promise<KubeObject | undefined> {
+  async get(resource: ResourceName, namespace: string | undefined, name: string, options: RequestOptions = {}): Promise<KubeObject | undefined> {
     try {
-      return (await this.request('GET', resourcePath(resource, namespace, name))) as KubeObject;
+      return (await this.request('GET', resourcePath(resource, namespace, name), {}, undefined, undefined, options.signal)) as KubeObject;
     } catch (err) {
       if (err instanceof KubeApiError && err.statusCode === 404) return undefined;
       throw err;
     }
   }
 
-  async create(resource: ResourceName, object: KubeObject): Promise<KubeObject> {
-    return (await this.request('POST', resourcePath(resource, object.metadata.namespace), {}, withKind(resource, object))) as KubeObject;
+  async create(resource: ResourceName, object: KubeObject, options: RequestOptions = {}): Promise<KubeObject> {
+    return (await this.request('POST', resourcePath(resource, object.metadata.namespace), {}, withKind(resource, object), undefined, options.signal)) as KubeObject;
   }
 
-  async replace(resource: ResourceName, object: KubeObject, options: { subresource?: 'status' } = {}): Promise<KubeObject> {
+  async replace(resource: ResourceName, object: KubeObject, options: ReplaceOptions = {}): Promise<KubeObject> {
     const path = resourcePath(resource, object.metadata.namespace, object.metadata.name ?? '', options.subresource);
-    return (await this.request('PUT', path, {}, withKind(resource, object))) as KubeObject;
+    return (await this.request('PUT', path, {}, withKind(resource, object), undefined, options.signal)) as KubeObject;
   }
 
   async patch(resource: ResourceName, namespace: string | undefined, name: string, body: unknown, options: PatchOptions): Promise<KubeObject> {
@@ -64,11 +67,11 @@ export class ClientNodeKubeApi implements KubeApi {
     if (options.force === true) query.force = 'true';
     // https://kubernetes.io/docs/reference/using-api/server-side-apply/ — JSON is valid YAML.
     const contentType = options.type === 'apply' ? 'application/apply-patch+yaml' : 'application/merge-patch+json';
-    return (await this.request('PATCH', resourcePath(resource, namespace, name, options.subresource), query, body, contentType)) as KubeObject;
+    return (await this.request('PATCH', resourcePath(resource, namespace, name, options.subresource), query, body, contentType, options.signal)) as KubeObject;
   }
 
-  async delete(resource: ResourceName, namespace: string | undefined, name: string): Promise<void> {
-    await this.request('DELETE', resourcePath(resource, namespace, name), { propagationPolicy: 'Background' });
+  async delete(resource: ResourceName, namespace: string | undefined, name: string, options: RequestOptions = {}): Promise<void> {
+    await this.request('DELETE', resourcePath(resource, namespace, name), { propagationPolicy: 'Background' }, undefined, undefined, options.signal);
   }
 
   async version(): Promise<ServerVersion> {
@@ -120,10 +123,15 @@ export class ClientNodeKubeApi implements KubeApi {
     return channel;
   }
 
-  private async request(method: string, path: string, query: Record<string, string> = {}, body?: unknown, contentType = 'application/json'): Promise<unknown> {
-    const { res } = await this.open(method, path, query, body, contentType, this.timeoutMs);
+  private async request(method: string, path: string, query: Record<string, string> = {}, body?: unknown, contentType = 'application/json', signal?: AbortSignal): Promise<unknown> {
+    const { res } = await this.open(method, path, query, body, contentType, this.timeoutMs, signal);
     if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 300) throw await errorFrom(res);
-    const text = await readBody(res);
+    let text: string;
+    try {
+      text = await readBody(res);
+    } catch (err) {
+      throw signal?.aborted === true ? abortedError(method, path, signal) : err;
+    }
     return text === '' ? {} : JSON.parse(text);
   }
 
@@ -146,7 +154,7 @@ export class ClientNodeKubeApi implements KubeApi {
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { method, headers, ...(this.agent === undefined ? {} : { agent: this.agent }), ...(opts.auth === undefined ? {} : { auth: opts.auth }), ...(signal === undefined ? {} : { signal }) });
       if (timeoutMs > 0) req.setTimeout(timeoutMs, () => req.destroy(new KubeApiError(0, 'Timeout', `${method} ${path} timed out after ${timeoutMs} ms`)));
-      req.on('error', (err) => reject(err instanceof KubeApiError ? err : new KubeApiError(0, 'TransportError', err.message, { cause: err })));
+      req.on('error', (err) => reject(err instanceof KubeApiError ? err : signal?.aborted === true ? abortedError(method, path, signal) : new KubeApiError(0, 'TransportError', err.message, { cause: err })));
       req.on('response', (res) => resolve({ req, res }));
       req.end(payload);
     });
@@ -164,7 +172,17 @@ function readBody(res: http.IncomingMessage): Promise<string> {
     res.on('data', (c: Buffer) => chunks.push(c));
     res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     res.on('error', reject);
+    // An aborted request (its signal, or a timeout) may close the body without 'end' or 'error'.
+    res.on('close', () => {
+      if (!res.complete) reject(new KubeApiError(0, 'TransportError', 'response closed before its end'));
+    });
   });
+}
+
+/** A request its caller gave up on (AbortSignal): status 0, reason Aborted. */
+function abortedError(method: string, path: string, signal: AbortSignal): KubeApiError {
+  const why = signal.reason instanceof Error ? signal.reason.message : 'aborted';
+  return new KubeApiError(0, 'Aborted', `${method} ${path}: ${why}`, { cause: signal.reason });
 }
 
 async function errorFrom(res: http.IncomingMessage): Promise<KubeApiError> {

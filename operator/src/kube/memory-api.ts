@@ -4,7 +4,7 @@ import { EventChannel } from './event-channel.ts';
 import { matchesLabelSelector } from './label-selector.ts';
 import { applyMergePatch, jsonEqual } from './merge-patch.ts';
 import { RESOURCES, apiVersionOf } from './resources.ts';
-import type { KubeApi, KubeObject, ListOptions, ListResult, PatchOptions, ResourceName, ServerVersion, WatchEvent, WatchOptions, WatchStream } from './types.ts';
+import type { KubeApi, KubeObject, ListOptions, ListResult, PatchOptions, ReplaceOptions, RequestOptions, ResourceName, ServerVersion, WatchEvent, WatchOptions, WatchStream } from './types.ts';
 
 type Op = 'list' | 'watch' | 'get' | 'create' | 'replace' | 'patch' | 'delete';
 
@@ -134,14 +134,44 @@ export class MemoryKubeApi implements KubeApi {
   // ---- KubeApi ----------------------------------------------------------------------------
 
   async list(resource: ResourceName, options: ListOptions = {}): Promise<ListResult> {
-    await this.gate('list', resource);
+    await this.gate('list', resource, options.signal);
     this.listCount.set(resource, (this.listCount.get(resource) ?? 0) + 1);
-    const items = [...this.bucket(resource).values()].filter((o) => matches(o, options)).map((o) => structuredClone(o));
-    return { items, resourceVersion: String(this.rv) };
+    if (options.limit === undefined && options.continue === undefined) {
+      const items = [...this.bucket(resource).values()].filter((o) => matches(o, options)).map((o) => structuredClone(o));
+      return { items, resourceVersion: String(this.rv) };
+    }
+    // Chunked list: pages in key order; the token carries the first page's resourceVersion, which
+    // every page reports (a watch from it replays what changed meanwhile) and which expires (410)
+    // once compacted, as etcd's does.
+    let rv = this.rv;
+    let after = '';
+    if (options.continue !== undefined && options.continue !== '') {
+      const token = JSON.parse(Buffer.from(options.continue, 'base64url').toString('utf8')) as { rv: number; after: string };
+      if (token.rv < this.compactedRv) throw new KubeApiError(410, 'Expired', 'the provided continue parameter is too old');
+      rv = token.rv;
+      after = token.after;
+    }
+    const limit = options.limit !== undefined && options.limit > 0 ? options.limit : Number.POSITIVE_INFINITY;
+    const keys = [...this.bucket(resource).keys()].filter((k) => k > after).sort();
+    const items: KubeObject[] = [];
+    let last = '';
+    let more = false;
+    for (const k of keys) {
+      const o = this.bucket(resource).get(k) as KubeObject;
+      if (!matches(o, options)) continue;
+      if (items.length >= limit) {
+        more = true;
+        break;
+      }
+      items.push(structuredClone(o));
+      last = k;
+    }
+    const next = more ? Buffer.from(JSON.stringify({ rv, after: last })).toString('base64url') : undefined;
+    return { items, resourceVersion: String(rv), ...(next === undefined ? {} : { continue: next }) };
   }
 
   async watch(resource: ResourceName, options: WatchOptions): Promise<WatchStream> {
-    await this.gate('watch', resource);
+    await this.gate('watch', resource, options.signal);
     this.watchCount.set(resource, (this.watchCount.get(resource) ?? 0) + 1);
     const from = Number(options.resourceVersion);
     const w: OpenWatch = { resource, options: { ...options }, channel: new EventChannel(() => this.watches.delete(w)), stalled: false };
@@ -162,13 +192,13 @@ export class MemoryKubeApi implements KubeApi {
     return w.channel;
   }
 
-  async get(resource: ResourceName, namespace: string | undefined, name: string): Promise<KubeObject | undefined> {
-    await this.gate('get', resource);
+  async get(resource: ResourceName, namespace: string | undefined, name: string, options: RequestOptions = {}): Promise<KubeObject | undefined> {
+    await this.gate('get', resource, options.signal);
     return this.peek(resource, namespace, name);
   }
 
-  async create(resource: ResourceName, object: KubeObject): Promise<KubeObject> {
-    await this.gate('create', resource);
+  async create(resource: ResourceName, object: KubeObject, options: RequestOptions = {}): Promise<KubeObject> {
+    await this.gate('create', resource, options.signal);
     return this.insert(resource, object);
   }
 
@@ -197,8 +227,8 @@ export class MemoryKubeApi implements KubeApi {
     return this.commit(resource, key, undefined, obj, 'create');
   }
 
-  async replace(resource: ResourceName, object: KubeObject, options: { subresource?: 'status' } = {}): Promise<KubeObject> {
-    await this.gate('replace', resource);
+  async replace(resource: ResourceName, object: KubeObject, options: ReplaceOptions = {}): Promise<KubeObject> {
+    await this.gate('replace', resource, options.signal);
     const key = keyOf(resource, object.metadata.namespace, object.metadata.name ?? '');
     const current = this.mustGet(resource, key);
     const rv = object.metadata.resourceVersion;
@@ -209,7 +239,7 @@ export class MemoryKubeApi implements KubeApi {
   }
 
   async patch(resource: ResourceName, namespace: string | undefined, name: string, body: unknown, options: PatchOptions): Promise<KubeObject> {
-    await this.gate('patch', resource);
+    await this.gate('patch', resource, options.signal);
     const key = keyOf(resource, namespace, name);
     const current = this.bucket(resource).get(key);
     if (current === undefined) {
@@ -230,8 +260,8 @@ export class MemoryKubeApi implements KubeApi {
     return this.update(resource, key, current, next, options.subresource, 'patch');
   }
 
-  async delete(resource: ResourceName, namespace: string | undefined, name: string): Promise<void> {
-    await this.gate('delete', resource);
+  async delete(resource: ResourceName, namespace: string | undefined, name: string, options: RequestOptions = {}): Promise<void> {
+    await this.gate('delete', resource, options.signal);
     const key = keyOf(resource, namespace, name);
     const current = this.mustGet(resource, key);
     this.remove(resource, key, current);
@@ -317,8 +347,9 @@ export class MemoryKubeApi implements KubeApi {
     w.channel.push({ type, object: structuredClone(h.after) });
   }
 
-  private async gate(op: Op, resource: ResourceName): Promise<void> {
+  private async gate(op: Op, resource: ResourceName, signal: AbortSignal | undefined): Promise<void> {
     await Promise.resolve();
+    if (signal?.aborted === true) throw new KubeApiError(0, 'Aborted', `${op} ${resource}: aborted`, { cause: signal.reason });
     const i = this.failures.findIndex((f) => f.op === op && (f.resource === undefined || f.resource === resource));
     if (i < 0) return;
     const [f] = this.failures.splice(i, 1);

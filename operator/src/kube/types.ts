@@ -49,26 +49,35 @@ export type ResourceName =
   | 'mutatingwebhookconfigurations'
   | 'events';
 
-export interface ListOptions {
+/** Every call can be aborted: a caller with a deadline (leader election, admission) aborts the HTTP request. */
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+export interface ListOptions extends RequestOptions {
   /** Omit for all namespaces (or for a cluster-scoped resource). */
   namespace?: string;
   labelSelector?: string;
+  /** Page size (https://kubernetes.io/docs/reference/using-api/api-concepts/#retrieving-large-results-sets-in-chunks). */
+  limit?: number;
+  /** The `continue` token of the previous page. */
+  continue?: string;
 }
 
 export interface ListResult {
   items: KubeObject[];
   /** The list's resourceVersion: a watch started from it misses nothing. */
   resourceVersion: string;
+  /** Set when more pages follow: pass it as ListOptions.continue. */
+  continue?: string;
 }
 
-export interface WatchOptions extends ListOptions {
+export interface WatchOptions extends Omit<ListOptions, 'limit' | 'continue'> {
   resourceVersion: string;
   /** https://kubernetes.io/docs/reference/using-api/api-concepts/#watch-bookmarks */
   allowWatchBookmarks?: boolean;
   /** Server-side end of the watch (the server closes the stream cleanly after it). */
   timeoutSeconds?: number;
-  /** Aborts a watch request still waiting for the response headers. */
-  signal?: AbortSignal;
 }
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -87,7 +96,7 @@ export interface WatchStream extends AsyncIterable<WatchEvent> {
 
 export type PatchType = 'merge' | 'apply';
 
-export interface PatchOptions {
+export interface PatchOptions extends RequestOptions {
   /** merge: RFC 7386 JSON merge patch; apply: server-side apply (needs fieldManager). */
   type: PatchType;
   fieldManager?: string;
@@ -95,16 +104,20 @@ export interface PatchOptions {
   subresource?: 'status';
 }
 
+export interface ReplaceOptions extends RequestOptions {
+  subresource?: 'status';
+}
+
 export interface KubeApi {
   list(resource: ResourceName, options?: ListOptions): Promise<ListResult>;
   watch(resource: ResourceName, options: WatchOptions): Promise<WatchStream>;
   /** Returns undefined on 404. */
-  get(resource: ResourceName, namespace: string | undefined, name: string): Promise<KubeObject | undefined>;
-  create(resource: ResourceName, object: KubeObject): Promise<KubeObject>;
+  get(resource: ResourceName, namespace: string | undefined, name: string, options?: RequestOptions): Promise<KubeObject | undefined>;
+  create(resource: ResourceName, object: KubeObject, options?: RequestOptions): Promise<KubeObject>;
   /** PUT; metadata.resourceVersion, when set, is an optimistic-concurrency precondition (409 Conflict). */
-  replace(resource: ResourceName, object: KubeObject, options?: { subresource?: 'status' }): Promise<KubeObject>;
+  replace(resource: ResourceName, object: KubeObject, options?: ReplaceOptions): Promise<KubeObject>;
   patch(resource: ResourceName, namespace: string | undefined, name: string, body: unknown, options: PatchOptions): Promise<KubeObject>;
-  delete(resource: ResourceName, namespace: string | undefined, name: string): Promise<void>;
+  delete(resource: ResourceName, namespace: string | undefined, name: string, options?: RequestOptions): Promise<void>;
   /** GET /version (allowed to every authenticated user by the system:discovery ClusterRole). */
   version(): Promise<ServerVersion>;
   /** Whether the server serves an API group (discovery), e.g. security.openshift.io on OpenShift. */

@@ -13,7 +13,7 @@ import { operatorError } from '../errors.ts';
 import { injectionPatch, isInjected, type ClusterInfo } from '../inject/inject-sidecar.ts';
 import type { PodLike } from '../inject/pod-types.ts';
 
-export type InjectionResult = 'injected' | 'already_injected' | 'skipped' | 'no_policy' | 'invalid_policy' | 'error';
+export type InjectionResult = 'injected' | 'already_injected' | 'skipped' | 'no_policy' | 'invalid_policy' | 'error' | 'timeout';
 
 export interface AdmissionRequest {
   uid: string;
@@ -53,6 +53,7 @@ export interface AdmissionDeps {
   /** The policy for a pod: by name (label llmaudit.dev/policy), or the namespace's default when name is undefined. */
   lookupPolicy: (namespace: string, name?: string) => AuditPolicy | undefined | Promise<AuditPolicy | undefined>;
   cluster: () => ClusterInfo;
+  /** Fire-and-forget: admission never waits for it (an Event is advice, the API server may be slow). */
   emitEvent: (event: WebhookEvent) => void | Promise<void>;
   count: (result: InjectionResult) => void;
   log?: { warn: (obj: object, msg: string) => void; info: (obj: object, msg: string) => void };
@@ -86,7 +87,27 @@ const allow = (uid: string, extra: Partial<AdmissionResponse> = {}): AdmissionRe
   response: { uid, allowed: true, ...extra },
 });
 
-export async function admit(req: AdmissionRequest, deps: AdmissionDeps): Promise<AdmissionReviewOut> {
+/**
+ * Side work off the admission path: the Event is started and not awaited, and a dry-run request
+ * (`kubectl apply --dry-run=server`) has none at all — no Event, no count — which is what
+ * `sideEffects: NoneOnDryRun` promises the API server.
+ */
+function sideWork(req: AdmissionRequest, deps: AdmissionDeps): Pick<AdmissionDeps, 'emitEvent' | 'count'> {
+  if (req.dryRun === true) return { emitEvent: () => undefined, count: () => undefined };
+  return {
+    count: deps.count,
+    emitEvent: (event) => {
+      try {
+        void Promise.resolve(deps.emitEvent(event)).catch((err: unknown) => deps.log?.warn({ err: (err as Error).message }, 'cannot emit event'));
+      } catch (err) {
+        deps.log?.warn({ err: (err as Error).message }, 'cannot emit event');
+      }
+    },
+  };
+}
+
+export async function admit(req: AdmissionRequest, allDeps: AdmissionDeps): Promise<AdmissionReviewOut> {
+  const deps = { ...allDeps, ...sideWork(req, allDeps) };
   if (req.kind?.kind !== 'Pod' || (req.kind.group ?? '') !== '' || req.operation !== 'CREATE' || !isPod(req.object)) {
     deps.count('skipped');
     return allow(req.uid);
@@ -98,26 +119,22 @@ export async function admit(req: AdmissionRequest, deps: AdmissionDeps): Promise
     return allow(req.uid);
   }
   const policyName = pod.metadata?.labels?.[LABEL_POLICY] ?? pod.metadata?.annotations?.[LABEL_POLICY];
-  const refuse = async (result: InjectionResult, reason: string, message: string): Promise<AdmissionReviewOut> => {
+  const refuse = (result: InjectionResult, reason: string, message: string): AdmissionReviewOut => {
     deps.count(result);
     deps.log?.warn({ namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, policy: policyName, reason }, 'pod admitted without the llmaudit sidecar');
-    try {
-      await deps.emitEvent({ namespace, involvedObject: involvedObject(pod, namespace), type: 'Warning', reason, message });
-    } catch (err) {
-      deps.log?.warn({ err: (err as Error).message }, 'cannot emit event');
-    }
+    deps.emitEvent({ namespace, involvedObject: involvedObject(pod, namespace), type: 'Warning', reason, message });
     return allow(req.uid, { warnings: [`llmaudit: ${message}`] });
   };
   try {
     const raw = await deps.lookupPolicy(namespace, policyName);
     if (raw === undefined) {
-      return await refuse('no_policy', 'AuditPolicyNotFound', policyName === undefined ? `no AuditPolicy in namespace ${namespace}; the pod runs without the audit sidecar` : `AuditPolicy ${namespace}/${policyName} not found; the pod runs without the audit sidecar`);
+      return refuse('no_policy', 'AuditPolicyNotFound', policyName === undefined ? `no AuditPolicy in namespace ${namespace}; the pod runs without the audit sidecar` : `AuditPolicy ${namespace}/${policyName} not found; the pod runs without the audit sidecar`);
     }
     let policy: AuditPolicy;
     try {
       policy = parseAuditPolicy(raw);
     } catch (err) {
-      return await refuse('invalid_policy', 'AuditPolicyInvalid', `AuditPolicy ${namespace}/${raw.metadata.name ?? ''} is invalid (${(err as Error).message}); the pod runs without the audit sidecar`);
+      return refuse('invalid_policy', 'AuditPolicyInvalid', `AuditPolicy ${namespace}/${raw.metadata.name ?? ''} is invalid (${(err as Error).message}); the pod runs without the audit sidecar`);
     }
     const { patch } = injectionPatch(pod, policy, deps.cluster());
     deps.count('injected');
@@ -125,6 +142,6 @@ export async function admit(req: AdmissionRequest, deps: AdmissionDeps): Promise
     return allow(req.uid, { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') });
   } catch (err) {
     const code = isLlmauditError(err) ? err.code : 'LLMAUDIT_E_INJECT_FAILED';
-    return await refuse('error', 'InjectionFailed', `sidecar injection failed (${code}: ${(err as Error).message}); the pod runs without the audit sidecar`);
+    return refuse('error', 'InjectionFailed', `sidecar injection failed (${code}: ${(err as Error).message}); the pod runs without the audit sidecar`);
   }
 }

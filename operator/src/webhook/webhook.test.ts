@@ -28,6 +28,8 @@ let server: WebhookServer;
 let port: number;
 let ca: string;
 const events: WebhookEvent[] = [];
+/** What emitEvent returns after recording (a test may make the Events API hang). */
+let eventResult: () => Promise<void> | undefined = () => undefined;
 const registry = new Registry();
 const lookups: [string, string | undefined][] = [];
 
@@ -50,6 +52,7 @@ beforeAll(async () => {
     cluster: () => CLUSTER,
     emitEvent: (e) => {
       events.push(e);
+      return eventResult();
     },
     count: createInjectionCounter(registry),
   });
@@ -118,6 +121,44 @@ describe('webhook over HTTPS', () => {
     expect(events).toHaveLength(3);
   });
 
+  it('a hanging Events API does not hold the answer: the Event is started and left behind', async () => {
+    // Regression: the webhook awaited the Event it creates for an uninjected pod, so an API server
+    // slow to take Events held every such admission until the API server's own timeout.
+    events.length = 0;
+    let started = 0;
+    eventResult = () => {
+      started++;
+      return new Promise<void>(() => undefined);
+    };
+    try {
+      const pod = structuredClone(POD);
+      pod.metadata!.labels = { 'llmaudit.dev/policy': 'nope' };
+      const timeoutsBefore = await count('timeout');
+      const res = await post(review(pod));
+      const out = JSON.parse(res.body) as { response: { allowed: boolean; warnings?: string[] } };
+      expect(out.response.warnings?.[0]).toMatch(/AuditPolicy demo\/nope not found/);
+      expect(started).toBe(1);
+      expect(await count('timeout')).toBe(timeoutsBefore);
+    } finally {
+      eventResult = () => undefined;
+    }
+  });
+
+  it('a dry-run review gets the same answer and leaves no trace: no Event, no count', async () => {
+    events.length = 0;
+    const before = { injected: await count('injected'), noPolicy: await count('no_policy') };
+    const injected = JSON.parse((await post(review(POD, { dryRun: true }))).body) as { response: { patch?: string } };
+    const real = JSON.parse((await post(review(POD))).body) as { response: { patch?: string } };
+    expect(injected.response.patch).toBe(real.response.patch);
+    expect(await count('injected')).toBe(before.injected + 1); // the real one only
+    const pod = structuredClone(POD);
+    pod.metadata!.labels = { 'llmaudit.dev/policy': 'nope' };
+    const refused = JSON.parse((await post(review(pod, { dryRun: true }))).body) as { response: { warnings?: string[] } };
+    expect(refused.response.warnings?.[0]).toMatch(/not found/);
+    expect(events).toEqual([]);
+    expect(await count('no_policy')).toBe(before.noPolicy);
+  });
+
   it('other operations and kinds are allowed untouched', async () => {
     const update = JSON.parse((await post(review(POD, { operation: 'UPDATE' }))).body) as { response: Record<string, unknown> };
     expect(update.response).toEqual({ uid: 'a1b2-c3', allowed: true });
@@ -140,5 +181,40 @@ describe('webhook over HTTPS', () => {
       s.on('error', (e) => resolve(e));
     });
     expect(err.message).not.toBe('connected');
+  });
+});
+
+describe('webhook budget', () => {
+  it('a decision that takes longer than the budget admits the pod unchanged, in time, and is counted as a timeout', async () => {
+    const now = new Date();
+    const caPair = await generateCa({ commonName: 'budget-ca', now, validityMs: 86_400_000 });
+    const leaf = await generateServingCert({ ca: caPair, dnsNames: serviceDnsNames('llmaudit-webhook', 'llmaudit'), now, validityMs: 3_600_000 });
+    const reg = new Registry();
+    let lookupsStarted = 0;
+    const slow = createWebhookServer({
+      port: 0,
+      host: '127.0.0.1',
+      tls: { cert: leaf.certPem, key: leaf.keyPem },
+      budgetMs: 200,
+      // A policy source that never answers (the cache is always local; this stands for any slow dependency).
+      lookupPolicy: () => {
+        lookupsStarted++;
+        return new Promise<undefined>(() => undefined);
+      },
+      cluster: () => CLUSTER,
+      emitEvent: () => undefined,
+      count: createInjectionCounter(reg),
+    });
+    const p = (await slow.start()).port;
+    try {
+      const res = await httpsPost({ port: p, ca: caPair.certPem, servername: SNI, path: MUTATE_PATH, body: review(POD) });
+      const out = JSON.parse(res.body) as { response: { uid: string; allowed: boolean; patch?: string; warnings?: string[] } };
+      expect(out.response).toEqual({ uid: 'a1b2-c3', allowed: true, warnings: ['llmaudit: no injection decision within 200 ms; the pod runs without the audit sidecar'] });
+      expect(lookupsStarted).toBe(1);
+      const m = await reg.getSingleMetric('llmaudit_operator_injections_total')!.get();
+      expect(m.values.map((v) => [v.labels.result, v.value])).toEqual([['timeout', 1]]);
+    } finally {
+      await slow.close();
+    }
   });
 });
