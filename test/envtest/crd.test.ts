@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditPolicyCrd } from '../../operator/src/api/crd.ts';
-import { defaultProblems, type Schema } from '../../operator/src/api/crd-admission.ts';
+import { costBoundProblems, defaultProblems, type Schema } from '../../operator/src/api/crd-admission.ts';
 import { parseAuditPolicy } from '../../operator/src/api/parse-policy.ts';
 import { repoRoot } from '../support/helm.ts';
 import { ENVTEST_SKIP_REASON, envtestAssets, eventually, startEnvtest, type Envtest } from './harness.ts';
@@ -169,6 +169,19 @@ describe.skipIf(envtestAssets() === undefined)('AuditPolicy CRD on a real API se
     // Another manager setting a field this one owns conflicts unless it forces.
     const conflict = await apply({ endpoints: [openai], capture: { mode: 'full' } }, 'someone-else');
     expect(conflict.status).toBe(409);
+  });
+
+  it('the rule cost limits are live: without endpoints.maxItems the CRD is refused, as crd-admission.ts predicts', async () => {
+    const crd = auditPolicyCrd() as { metadata: Record<string, unknown>; spec: { versions: { schema: { openAPIV3Schema: Schema } }[] } };
+    const schema = crd.spec.versions[0]!.schema.openAPIV3Schema;
+    const endpoints = ((schema.properties as Record<string, Schema>).spec!.properties as Record<string, Schema>).endpoints!;
+    delete endpoints.maxItems;
+    expect(costBoundProblems(schema)).toContain('.spec.endpoints: rule "self.all(e, !has(e.env) || e.env == \'\' || self.filter(f, has(f.env) && f.env == e.env).size() == 1)" reads list self, which has no maxItems');
+    const cur = await env.api<{ metadata: { resourceVersion: string } }>('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CRD_NAME}`);
+    crd.metadata.resourceVersion = cur.body.metadata.resourceVersion;
+    const r = await env.api<Status>('PUT', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CRD_NAME}`, crd);
+    expect(r.status).toBe(422);
+    expect(r.body.message).toContain('spec.validation.openAPIV3Schema.properties[spec].properties[endpoints].x-kubernetes-validations[0].rule: Forbidden: estimated rule cost exceeds budget by factor of');
   });
 
   it('a CRD whose rule fails on a default is refused with the message crd-admission.ts predicts', async () => {
