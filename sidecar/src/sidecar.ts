@@ -20,6 +20,7 @@ import { createAdminServer, type AdminServer, type Readiness } from './proxy/adm
 import { createProxy, type ListenAddress, type Proxy, type ProxyDeps } from './proxy/create-proxy.ts';
 import { createProxyMetrics } from './proxy/metrics.ts';
 import { createTracer, type OtelTracer, type TracerResource } from './telemetry/otel-tracer.ts';
+import { WitnessPusher } from './witness/pusher.ts';
 
 export interface SidecarDeps {
   logger: Logger;
@@ -79,6 +80,7 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
   let logFailure: string | null = null;
   let closing: Promise<boolean> | null = null;
 
+  let witness: WitnessPusher | undefined;
   const logOptions = {
     dir: chainDir,
     origin,
@@ -88,6 +90,8 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
     segmentMaxBytes: config.log.segmentMaxBytes,
     segmentMaxAgeMs: config.log.segmentMaxAgeSeconds * 1000,
     checkpointIntervalMs: config.log.checkpointIntervalSeconds * 1000,
+    // Every new checkpoint (seal, interval, shutdown) goes to the witness, when one is configured.
+    onCheckpoint: (cp: { note: string }) => witness?.offer(cp.note),
     onBackgroundError: (err: LlmauditError) => {
       if (err.code === 'LLMAUDIT_E_LOG_FAILED') logFailure = err.code;
       logger.error({ code: err.code, reason: err.message }, 'audit log background work failed');
@@ -126,11 +130,20 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
       else if (config.log.onLogFailure === 'block' && proxy.logDown()) reasons.push('audit log appends are failing (onLogFailure: block)');
       return { ready: reasons.length === 0, reasons };
     };
+    const witnessUrl = config.witness.url;
+    if (witnessUrl !== undefined) {
+      witness = new WitnessPusher({ url: witnessUrl, log, registry, logger, intervalMs: config.witness.intervalSeconds * 1000 });
+      const latest = log.latestCheckpoint();
+      if (latest !== null) witness.offer(latest);
+    }
+    const pusher = witness;
+    // /v1/checkpoint serves the newest checkpoint with the witness cosignatures held for it.
+    const logView = pusher === undefined ? log : { inclusionProof: log.inclusionProof.bind(log), consistencyProof: log.consistencyProof.bind(log), latestCheckpoint: () => pusher.withCosignatures(log.latestCheckpoint()) };
     const admin = createAdminServer({
       address: config.admin.address,
       port: config.admin.port,
       registry,
-      log: () => (logFailure === null ? log : null),
+      log: () => (logFailure === null ? logView : null),
       readiness,
       logger,
       // Gauges read at scrape time, so an exchange pays nothing for them.
@@ -185,6 +198,7 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
             await step(logger, 'closing the tracer', () => tracer.close()),
             // Sealed even when nothing was recorded: a size-0 checkpoint still pins the origin and key.
             await step(logger, 'signing the final checkpoint', async () => void (await log.checkpoint())),
+            await step(logger, 'pushing the final checkpoint to the witness', () => witness?.close()),
             await step(logger, 'closing the audit log', () => log.close()),
             await step(logger, 'closing the admin server', () => admin.close()),
           ].every(Boolean);
@@ -199,6 +213,7 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
     await parts.proxy?.close({ drainMs: 0 }).catch(() => undefined);
     await parts.admin?.close().catch(() => undefined);
     await parts.tracer?.close().catch(() => undefined);
+    await witness?.close(0).catch(() => undefined);
     await log.close().catch(() => undefined);
     throw err;
   }
