@@ -35,10 +35,18 @@ describe('AuditPolicy CRD as kube-apiserver checks it at creation', () => {
   });
 
   it('runs no rule above the node with the default, and none on fields the default leaves out', () => {
-    // sidecar's default {} has no ports: the ports rule (which would fail on {}) is not run for it.
-    const schema = withPortsRule('self.proxy != self.admin');
-    const problems = defaultProblems(schema);
-    expect(problems.filter((p) => p.includes('properties[sidecar].default'))).toEqual([]);
+    // sidecar's default {} has no ports: the ports rule (which fails on {}) runs only for ports' own default.
+    expect(defaultProblems(withPortsRule('self.proxy != self.admin'))).toHaveLength(1);
+    // A rule on sidecar that fails on anything without ports: not run for ports' default.
+    const schema = withPortsRule('true');
+    const sidecar = propsOf(propsOf(schema).spec as Schema).sidecar as Schema;
+    delete sidecar.default;
+    sidecar['x-kubernetes-validations'] = [{ rule: 'self.ports.proxy > 0', message: 'needs ports' }];
+    expect(defaultProblems(schema)).toEqual([]);
+    sidecar.default = {};
+    expect(defaultProblems(schema)).toEqual([
+      'openAPIV3Schema.properties[spec].properties[sidecar].default: Invalid value: "object": no such key: ports evaluating rule: needs ports',
+    ]);
   });
 
   it('every string and list a CEL rule reads has maxLength/maxItems, and every field it names exists', () => {

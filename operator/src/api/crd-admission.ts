@@ -1,6 +1,6 @@
 /**
- * Replays, without a cluster (for fast tests; @bufbuild/cel is a development dependency), the checks kube-apiserver runs on the CRD itself when it is created
- * (k8s.io/apiextensions-apiserver):
+ * Replays, without a cluster, the checks kube-apiserver runs on a CRD itself when it is created
+ * (k8s.io/apiextensions-apiserver), for fast tests (@bufbuild/cel is a development dependency):
  *
  * - pkg/apiserver/schema/defaulting/validation.go `validate`: every schema node with a `default`
  *   has that default checked against the node's OpenAPI schema and, when that passes, against the
