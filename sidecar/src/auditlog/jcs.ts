@@ -33,7 +33,13 @@ function checkString(s: string, path: Path): void {
   if (ANY_SURROGATE.test(s) && LONE_SURROGATE.test(s)) fail(path, 'string contains a lone UTF-16 surrogate');
 }
 
+// Nesting the validating path accepts: deeper values are refused (LLMAUDIT_E_ENTRY_INVALID)
+// before the library's recursive serializer could run out of stack. Far above what the proxy
+// stores (capture/stored-body.ts keeps JSON bodies to 256 levels, the entry adds 2).
+export const MAX_DEPTH = 1000;
+
 function check(value: unknown, path: Path, seen: Set<object>): void {
+  if (path.length > MAX_DEPTH) fail(path.slice(0, 8), `nesting deeper than ${MAX_DEPTH} levels`);
   switch (typeof value) {
     case 'string':
       checkString(value, path);
@@ -212,7 +218,8 @@ const ESCAPED_SURROGATE = /\\ud[89a-f]/;
 /**
  * The RFC 8785 canonical JSON text of `value`. Throws LLMAUDIT_E_ENTRY_INVALID for anything that
  * is not I-JSON: NaN, ±Infinity, undefined (also as a member or array element), BigInt,
- * functions, symbols, lone surrogates, cycles and non-plain objects without toJSON (Map, Set, ...).
+ * functions, symbols, lone surrogates, cycles, non-plain objects without toJSON (Map, Set, ...)
+ * and nesting deeper than MAX_DEPTH (never a stack overflow).
  */
 export function canonicalJson(value: unknown): string {
   const form = sortedForm(value, 0);

@@ -18,6 +18,8 @@ export interface EntryPayload {
     bytes: number;
     truncated?: boolean;
     encoding?: string;
+    /** The body parsed as JSON but is stored as the text sent (docs/audit-log-format.md "Stored bodies"): why. */
+    rawReason?: string;
   };
   response: {
     status: number;
@@ -32,6 +34,7 @@ export interface EntryPayload {
     complete: boolean;
     truncated?: boolean;
     encoding?: string;
+    rawReason?: string;
     error?: { code: string; message: string };
   };
   usage: { inputTokens: number | null; outputTokens: number | null; cacheReadTokens?: number; cacheCreationTokens?: number; reasoningTokens?: number; costUsd?: number };

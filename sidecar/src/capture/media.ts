@@ -14,8 +14,10 @@
  * - responses: OpenAI Images `data[].b64_json`, Responses `image_generation_call.result`, and any
  *   of the above (e.g. `images` in an Ollama answer).
  * Pure: extractMedia() returns the rewritten body (copied only along changed paths) and the blobs.
+ * Depth-bounded: nothing below MAX_JSON_DEPTH levels is visited, so no body can overflow the stack.
  */
 import { createHash } from 'node:crypto';
+import { MAX_JSON_DEPTH } from './stored-body.ts';
 
 export interface MediaBlob {
   sha256: string;
@@ -101,16 +103,18 @@ export function extractMedia(body: unknown, thresholdBytes: number, base = ''): 
   };
 
   // rawType: null = only data: URLs here; '' = bare base64 of unknown type; else its media type.
-  const visit = (v: unknown, pointer: string, rawType: string | null): unknown => {
+  // depth: bodies stored as JSON nest at most MAX_JSON_DEPTH levels (stored-body.ts); anything
+  // deeper handed in is left as it is below that level rather than recursed into.
+  const visit = (v: unknown, pointer: string, rawType: string | null, depth: number): unknown => {
     if (typeof v === 'string') {
       const r = visitString(v, pointer, rawType);
       return r === null ? v : r;
     }
-    if (v === null || typeof v !== 'object') return v;
+    if (v === null || typeof v !== 'object' || depth > MAX_JSON_DEPTH) return v;
     if (Array.isArray(v)) {
       let out: unknown[] | null = null;
       for (let i = 0; i < v.length; i++) {
-        const nv = visit(v[i], `${pointer}/${i}`, rawType);
+        const nv = visit(v[i], `${pointer}/${i}`, rawType, depth + 1);
         if (nv !== v[i]) {
           out ??= v.slice();
           out[i] = nv;
@@ -126,7 +130,7 @@ export function extractMedia(body: unknown, thresholdBytes: number, base = ''): 
       else if (k === 'result' && o['type'] === 'image_generation_call') childType = ''; // Responses API image tool
       else if (k === 'data' && o['type'] === 'base64' && typeof o['media_type'] === 'string') childType = o['media_type']; // Anthropic source
       else if (k === 'data' && typeof o['format'] === 'string') childType = `audio/${o['format'] === 'mp3' ? 'mpeg' : o['format']}`; // OpenAI input_audio
-      const nv = visit(o[k], `${pointer}/${escapePointer(k)}`, childType);
+      const nv = visit(o[k], `${pointer}/${escapePointer(k)}`, childType, depth + 1);
       if (nv !== o[k]) {
         out ??= { ...o };
         out[k] = nv;
@@ -135,5 +139,5 @@ export function extractMedia(body: unknown, thresholdBytes: number, base = ''): 
     return out ?? o;
   };
 
-  return { body: visit(body, base, null), blobs };
+  return { body: visit(body, base, null, 1), blobs };
 }

@@ -15,6 +15,31 @@ export const DEFAULT_REDACTED_HEADERS: readonly string[] = [
   'x-csrf-token',
 ];
 
+/** Names that contain a credential word but carry no secret: stored as sent. */
+export const SAFE_HEADERS: ReadonlySet<string> = new Set([
+  'www-authenticate', // a challenge: scheme and realm
+  'access-control-allow-credentials',
+  'x-ratelimit-limit-tokens',
+  'x-ratelimit-remaining-tokens',
+  'x-ratelimit-reset-tokens',
+  'anthropic-ratelimit-tokens-limit',
+  'anthropic-ratelimit-tokens-remaining',
+  'anthropic-ratelimit-tokens-reset',
+  'anthropic-ratelimit-input-tokens-limit',
+  'anthropic-ratelimit-input-tokens-remaining',
+  'anthropic-ratelimit-input-tokens-reset',
+  'anthropic-ratelimit-output-tokens-limit',
+  'anthropic-ratelimit-output-tokens-remaining',
+  'anthropic-ratelimit-output-tokens-reset',
+]);
+
+const CREDENTIAL_WORD = /key|token|secret|auth|password|cookie|signature|credential/;
+
+/** True when a header (lower-case name) is stored redacted. */
+export function isRedacted(lower: string, redact: ReadonlySet<string>): boolean {
+  return redact.has(lower) || (CREDENTIAL_WORD.test(lower) && !SAFE_HEADERS.has(lower));
+}
+
 const MIN_REVEAL = 16;
 // A key-type prefix like `sk-` or `pk_` (letters only, at most 4): identifies the kind of key.
 const KEY_PREFIX = /^[A-Za-z]{1,4}[-_]/;
@@ -44,11 +69,15 @@ export function redactionSet(extra: readonly string[]): ReadonlySet<string> {
   return new Set([...DEFAULT_REDACTED_HEADERS, ...extra.map((h) => h.toLowerCase())]);
 }
 
-/** Node/undici parsed headers (lower-case names) → stored headers with secrets redacted. */
+/**
+ * Node/undici parsed headers (lower-case names) → stored headers with secrets redacted. `raw`: the
+ * request's rawHeaders (name, value, ...); a name there that the parsed object lacks is added —
+ * Node's parsed headers drop a header named `__proto__`, which still reaches the upstream.
+ */
 export function redactHeaders(
   headers: Readonly<Record<string, string | readonly string[] | undefined>>,
   redact: ReadonlySet<string>,
-  extra?: Readonly<Record<string, string>>,
+  raw?: readonly string[],
 ): Record<string, string> {
   const out: Record<string, string> = {};
   // Not sorted here: canonical order is the log writer's business, on its own thread (ADR 0010);
@@ -58,12 +87,20 @@ export function redactHeaders(
     const v = headers[name];
     if (v === undefined) continue;
     const lower = name.toLowerCase();
-    if (redact.has(lower)) {
-      out[lower] = typeof v === 'string' ? redactValue(v) : v.map(redactValue).join(', ');
-    } else {
-      out[lower] = typeof v === 'string' ? v : v.join(', ');
+    const value = isRedacted(lower, redact) ? (typeof v === 'string' ? redactValue(v) : v.map(redactValue).join(', ')) : typeof v === 'string' ? v : v.join(', ');
+    // defineProperty: a header named "__proto__" is a member like any other, not the prototype.
+    if (lower === '__proto__') Object.defineProperty(out, lower, { value, enumerable: true, writable: true, configurable: true });
+    else out[lower] = value;
+  }
+  if (raw !== undefined) {
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const lower = (raw[i] as string).toLowerCase();
+      if (Object.hasOwn(headers, lower)) continue;
+      const v = raw[i + 1] as string;
+      const value = isRedacted(lower, redact) ? redactValue(v) : v;
+      const prev = Object.hasOwn(out, lower) ? (Object.getOwnPropertyDescriptor(out, lower)?.value as string) : undefined;
+      Object.defineProperty(out, lower, { value: prev === undefined ? value : `${prev}, ${value}`, enumerable: true, writable: true, configurable: true });
     }
   }
-  if (extra !== undefined) for (const k of Object.keys(extra)) out[k] = extra[k] as string;
   return out;
 }

@@ -16,6 +16,8 @@ export interface StoredSide {
   captured: CapturedBody;
   body: unknown;
   encoding?: string;
+  /** The body parsed as JSON but is stored as sent: why (capture/stored-body.ts RawReason). */
+  rawReason?: string;
 }
 
 export interface EntryInput {
@@ -44,13 +46,15 @@ export interface EntryInput {
 
 // Members are inserted in RFC 8785 order (UTF-16 code units) throughout: the log's canonicalizer
 // (auditlog/jcs.ts) then takes these objects as they are instead of copying each one sorted.
-function side(s: StoredSide, mode: CaptureMode): { body: unknown; bodySha256: string; bytes: number; encoding?: string; truncated?: boolean } {
-  const out: { body: unknown; bodySha256: string; bytes: number; encoding?: string; truncated?: boolean } = {
+type SideOut = { body: unknown; bodySha256: string; bytes: number; encoding?: string; rawReason?: string; truncated?: boolean };
+function side(s: StoredSide, mode: CaptureMode): SideOut {
+  const out: SideOut = {
     body: mode === 'metadata' ? null : s.body,
     bodySha256: s.captured.sha256,
     bytes: s.captured.bytes,
   };
   if (s.encoding !== undefined && mode !== 'metadata') out.encoding = s.encoding;
+  if (s.rawReason !== undefined && mode !== 'metadata') out.rawReason = s.rawReason;
   if (s.captured.truncated) out.truncated = true;
   return out;
 }
@@ -79,6 +83,7 @@ export function buildEntry(x: EntryInput): EntryPayload {
   if (rs.encoding !== undefined) response.encoding = rs.encoding;
   if (x.response.error !== null) response.error = x.response.error;
   response.headers = x.response.headers;
+  if (rs.rawReason !== undefined) response.rawReason = rs.rawReason;
   response.status = x.response.status;
   response.streamed = x.response.streamed;
   if (rs.truncated !== undefined) response.truncated = rs.truncated;
@@ -90,6 +95,7 @@ export function buildEntry(x: EntryInput): EntryPayload {
   request.headers = x.request.headers;
   request.method = x.request.method;
   request.path = x.request.path;
+  if (qs.rawReason !== undefined) request.rawReason = qs.rawReason;
   if (qs.truncated !== undefined) request.truncated = qs.truncated;
 
   return {

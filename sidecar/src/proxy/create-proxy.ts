@@ -19,6 +19,7 @@ import { errorBody } from './error-shapes.ts';
 
 import type { AuditSink } from './sink.ts';
 import { createMediaStore } from '../capture/media-store.ts';
+import { LogGate, probeWritable } from './log-gate.ts';
 
 export type { AuditSink } from './sink.ts';
 
@@ -39,6 +40,8 @@ export interface ProxyDeps {
   dispatcherFactory?: (endpoint: EndpointConfig, config: SidecarConfig) => Dispatcher;
   /** Clock in epoch ms (tests). */
   now?: () => number;
+  /** How often a closed log gate probes the chain directory (default 1000 ms; log-gate.ts). */
+  logProbeIntervalMs?: number;
 }
 
 export interface ListenAddress {
@@ -81,6 +84,8 @@ export function createProxy(deps: ProxyDeps): Proxy {
   let closing: Promise<void> | null = null;
   let idleWaiters: Array<() => void> = [];
 
+  // Closed by an append that cannot reach the disk; reopened by a probe of the chain directory (log-gate.ts).
+  const gate = new LogGate({ probe: deps.chainDir === undefined ? null : () => probeWritable(deps.chainDir as string), logger: deps.logger, ...(deps.logProbeIntervalMs === undefined ? {} : { probeIntervalMs: deps.logProbeIntervalMs }) });
   const ctx: ExchangeContext = {
     get config() {
       return config;
@@ -96,7 +101,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
     media: deps.chainDir === undefined ? null : createMediaStore(deps.chainDir),
     origin: deps.origin ?? config.origin ?? '',
     now,
-    logState: { down: false },
+    logState: gate,
   };
 
   const track = (listener: ListenerConfig) => (req: IncomingMessage, res: ServerResponse) => {
@@ -177,6 +182,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
     close(opts = {}) {
       if (closing !== null) return closing;
       closing = (async () => {
+        gate.close();
         for (const s of servers) s.close();
         for (const s of servers) s.closeIdleConnections();
         if (active.size > 0) {

@@ -30,6 +30,8 @@ export interface ProxyMetrics {
   readonly logQueueDepth: Gauge;
   /** Appends that failed (the log could not be written). */
   readonly logFailures: Counter;
+  /** Entries the log refused as built and that were written in their degraded form instead. */
+  readonly degradedEntries: Counter;
   /** Body bytes seen by capture. labels: direction (request | response). */
   readonly bytesCaptured: Counter<'direction'>;
   /** Bodies not stored whole. labels: direction, reason (cap | decoded_cap | decode_error). */
@@ -57,6 +59,7 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
     logAppendLatency: new Histogram({ name: 'llmaudit_log_append_duration_seconds', help: 'Time for an audit log append to resolve.', buckets: APPEND_BUCKETS, registers }),
     logQueueDepth: new Gauge({ name: 'llmaudit_log_queue_depth', help: 'Entries queued in the audit log writer.', registers }),
     logFailures: new Counter({ name: 'llmaudit_log_failures_total', help: 'Audit log appends that failed.', registers }),
+    degradedEntries: new Counter({ name: 'llmaudit_log_degraded_entries_total', help: 'Entries written in degraded form: values the log cannot carry were replaced (entry field degraded).', registers }),
     bytesCaptured: new Counter({ name: 'llmaudit_captured_bytes_total', help: 'Body bytes seen by capture, by direction.', labelNames: ['direction'], registers }),
     truncations: new Counter({ name: 'llmaudit_capture_truncations_total', help: 'Bodies not stored whole (over the cap, decoded-size cap, undecodable).', labelNames: ['direction', 'reason'], registers }),
     failures: new Counter({ name: 'llmaudit_failures_total', help: 'Failed or refused exchanges, by reason.', labelNames: ['reason'], registers }),

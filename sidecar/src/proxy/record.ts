@@ -29,6 +29,7 @@ import { redactUrl } from '../capture/redact-url.ts';
 import { decodeBody } from '../capture/decode-body.ts';
 import { extractMedia } from '../capture/media.ts';
 import { parseJsonBody, storedBody } from '../capture/stored-body.ts';
+import { appendEntry } from './log-gate.ts';
 import { buildEntry, type StoredSide } from './build-entry.ts';
 import { moveResponseMedia } from './move-media.ts';
 import { errorBody, errorFamily } from './error-shapes.ts';
@@ -95,12 +96,14 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   let reqSide: StoredSide = { captured: reqCaptured, body: null };
   let media: MediaRef[] = [];
   if (!reqCaptured.truncated && mode !== 'metadata') {
-    if (fin.reqJson !== undefined) {
-      let body: unknown = fin.reqJson;
+    // Stored as JSON only when it round-trips, else as the text sent (capture/stored-body.ts).
+    const reqStored = fin.reqJson === undefined ? null : storedBody(fin.reqPlain ?? reqCaptured.buf, fin.reqJson);
+    if (reqStored !== null && reqStored.json) {
+      let body: unknown = reqStored.body;
       // A body no larger than the threshold cannot hold a base64 string above it: not walked.
       const plainBytes = fin.reqPlain != null ? fin.reqPlain.length : reqCaptured.bytes;
       if (ctx.media !== null && config.capture.mediaThresholdBytes > 0 && plainBytes > config.capture.mediaThresholdBytes) {
-        const ex = extractMedia(fin.reqJson, config.capture.mediaThresholdBytes, '/request/body');
+        const ex = extractMedia(reqStored.body, config.capture.mediaThresholdBytes, '/request/body');
         if (ex.blobs.length > 0) {
           try {
             media = await ctx.media.put(ex.blobs);
@@ -115,8 +118,8 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
     } else if (fin.reqEncoding !== undefined) {
       reqSide = { captured: reqCaptured, body: null, encoding: fin.reqEncoding };
     } else {
-      const s = storedBody(fin.reqPlain ?? reqCaptured.buf, undefined);
-      reqSide = { captured: reqCaptured, body: s.body, ...(s.encoding === undefined ? {} : { encoding: s.encoding }) };
+      const s = reqStored ?? storedBody(fin.reqPlain ?? reqCaptured.buf, undefined);
+      reqSide = { captured: reqCaptured, body: s.body, ...(s.encoding === undefined ? {} : { encoding: s.encoding }), ...(s.rawReason === undefined ? {} : { rawReason: s.rawReason }) };
     }
   }
   if (reqCaptured.truncated) ctx.metrics.truncations.inc({ direction: 'request', reason: 'cap' });
@@ -149,15 +152,20 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
       ctx.logger.warn({ id: base.id, err: describeError(err) }, 'adapter failed; response recorded opaquely');
     }
     let body: unknown = null;
+    let rawReason: string | undefined;
     if (decoded === null && !captured.truncated && h.streamed && exchange !== null && h.encoding === undefined) {
       body = exchange.reconstructed ?? null; // digest-only stream: the adapter's reconstruction is the stored body
     } else if (decoded !== null) {
-      if (exchange !== null && exchange.reconstructed !== null && exchange.reconstructed !== undefined) body = exchange.reconstructed;
+      // A stream (by media type, or framed by the request's stream flag) is stored as the adapter's reconstruction.
+      if ((h.streamed || (exchange?.chunks ?? 0) > 0) && exchange !== null && exchange.reconstructed !== null && exchange.reconstructed !== undefined) body = exchange.reconstructed;
       else {
+        // A whole body the adapter parsed is that parse: kept only if it round-trips.
         const ct = h.headers['content-type'];
-        const s = storedBody(decoded, h.streamed ? undefined : parseJsonBody(decoded, typeof ct === 'string' ? ct : undefined));
+        const parsed = exchange?.reconstructed ?? (h.streamed ? undefined : parseJsonBody(decoded, typeof ct === 'string' ? ct : undefined));
+        const s = storedBody(decoded, parsed ?? undefined);
         body = s.body;
         if (s.encoding !== undefined) encoding = s.encoding;
+        if (s.rawReason !== undefined) rawReason = s.rawReason;
       }
     }
     if (captured.truncated) ctx.metrics.truncations.inc({ direction: 'response', reason: 'cap' });
@@ -166,7 +174,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
       body = moved.body;
       if (moved.media.length > 0) media = media.concat(moved.media);
     }
-    respSide = { captured, body, ...(encoding === undefined ? {} : { encoding }) };
+    respSide = { captured, body, ...(encoding === undefined ? {} : { encoding }), ...(rawReason === undefined ? {} : { rawReason }) };
   } else {
     // The proxy answers itself (upstream unreachable, timeout, log gate, client gone first).
     status = pe?.status ?? 502;
@@ -201,7 +209,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
     api,
     policyName: config.policy,
     mode,
-    request: { method: base.method, path: redactUrl(base.url), headers: redactHeaders(base.req.headers, names), side: reqSide },
+    request: { method: base.method, path: redactUrl(base.url), headers: redactHeaders(base.req.headers, names, base.req.rawHeaders), side: reqSide },
     response: {
       status,
       headers: respHeaders,
@@ -225,7 +233,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   // bodies, request and response objects are not kept alive (and copied by every young-generation
   // GC of the proxy) while the entry travels to the writer thread and back.
   const ta = performance.now();
-  const appending = ctx.sink.append(payload);
+  const appending = appendEntry(ctx, payload); // a payload the log refuses is written degraded (log-gate.ts)
   return afterAppend(ctx, appending, {
     id: base.id,
     endpoint,

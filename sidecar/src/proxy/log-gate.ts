@@ -1,0 +1,153 @@
+/**
+ * The traffic gate of `onLogFailure: block`, and the one way the proxy appends an entry.
+ *
+ * A payload problem is not a log outage: an entry the log refuses to build
+ * (LLMAUDIT_E_LOG_PAYLOAD_INVALID) is written again in its degraded form (degrade-entry.ts),
+ * counted in llmaudit_log_degraded_entries_total, and the gate stays open. Only an append that
+ * fails to reach the disk (full, read-only, I/O) closes the gate.
+ *
+ * A closed gate reopens by itself: while it is closed a probe runs every `probeIntervalMs` —
+ * a 4 KiB file written, fdatasynced and removed in the chain directory — and the first probe that
+ * succeeds opens the gate (and /readyz) without waiting for traffic. An append that lands opens it
+ * too. A writer that stopped for good (LLMAUDIT_E_LOG_FAILED, LLMAUDIT_E_LOG_CLOSED) is not probed:
+ * only a successful append (after a restart) opens the gate then.
+ */
+import { open, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { AppendResult, EntryPayload } from '../auditlog/types.ts';
+import type { AuditSink } from './sink.ts';
+import type { ProxyMetrics } from './metrics.ts';
+import { degradePayload } from './degrade-entry.ts';
+import { describeError } from './upstream-errors.ts';
+
+const PROBE_BYTES = 4096;
+/** Failures no probe can cure: the writer itself is gone. */
+const PERMANENT = new Set(['LLMAUDIT_E_LOG_FAILED', 'LLMAUDIT_E_LOG_CLOSED']);
+
+/** Writes, fdatasyncs and removes a small file in `dir`: rejects while the volume is full or read-only. */
+export async function probeWritable(dir: string): Promise<void> {
+  const file = path.join(dir, `.probe-${process.pid}`);
+  const fh = await open(file, 'w', 0o600);
+  try {
+    await fh.write(Buffer.alloc(PROBE_BYTES, 0x0a));
+    await fh.datasync();
+  } finally {
+    await fh.close().catch(() => undefined);
+    await unlink(file).catch(() => undefined);
+  }
+}
+
+export interface LogGateOptions {
+  /** Checks that the log can be written again; null: only a successful append opens the gate. */
+  probe: (() => Promise<void>) | null;
+  logger: Logger;
+  probeIntervalMs?: number;
+}
+
+export class LogGate {
+  private closed = false;
+  private lastCode: string | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private probing = false;
+  private stopped = false;
+  private readonly intervalMs: number;
+
+  constructor(private readonly o: LogGateOptions) {
+    this.intervalMs = o.probeIntervalMs ?? 1000;
+  }
+
+  /** True while appends fail for want of a writable log. */
+  get down(): boolean {
+    return this.closed;
+  }
+
+  set down(v: boolean) {
+    if (v === this.closed) return;
+    this.closed = v;
+    if (v) this.startProbe();
+    else this.stopProbe();
+  }
+
+  /** The code of the failure that closed the gate (a writer that stopped for good is not probed). */
+  noteFailure(code: string | null): void {
+    this.lastCode = code;
+    if (code !== null && PERMANENT.has(code)) this.stopProbe();
+  }
+
+  /** Stops probing for good (the proxy is closing). */
+  close(): void {
+    this.stopped = true;
+    this.stopProbe();
+  }
+
+  private startProbe(): void {
+    if (this.o.probe === null || this.timer !== null || this.stopped) return;
+    this.timer = setInterval(() => void this.runProbe(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  private stopProbe(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async runProbe(): Promise<void> {
+    const probe = this.o.probe;
+    if (this.probing || probe === null || !this.closed || (this.lastCode !== null && PERMANENT.has(this.lastCode))) return;
+    this.probing = true;
+    try {
+      await probe();
+      if (this.closed && !this.stopped) {
+        this.o.logger.warn({ after: this.lastCode }, 'audit log writable again: traffic gate reopened');
+        this.down = false;
+      }
+    } catch {
+      // Still not writable: the next tick tries again.
+    } finally {
+      this.probing = false;
+    }
+  }
+}
+
+export interface AppendDeps {
+  sink: AuditSink;
+  metrics: ProxyMetrics;
+  logger: Logger;
+  logState: { down: boolean };
+}
+
+const codeOf = (err: unknown): string | null => {
+  const c = (err as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : null;
+};
+
+/**
+ * Appends `payload`; when the log refuses to build it, appends its degraded form instead (and, if
+ * even that is refused, the degraded form without bodies). Rejects only when the log cannot be
+ * written, which is what closes the gate; the failure's code is noted on the gate.
+ */
+export async function appendEntry(deps: AppendDeps, payload: EntryPayload): Promise<AppendResult> {
+  try {
+    return await deps.sink.append(payload);
+  } catch (err) {
+    if (codeOf(err) !== 'LLMAUDIT_E_LOG_PAYLOAD_INVALID') throw noted(deps, err);
+    const reason = (err as Error).message;
+    deps.metrics.degradedEntries.inc();
+    deps.logger.warn({ id: payload.id, code: 'LLMAUDIT_E_ENTRY_DEGRADED' }, 'entry could not be written as built; writing its degraded form');
+    try {
+      return await deps.sink.append(degradePayload(payload, reason));
+    } catch (again) {
+      if (codeOf(again) !== 'LLMAUDIT_E_LOG_PAYLOAD_INVALID') throw noted(deps, again);
+      deps.logger.error({ id: payload.id, err: describeError(again) }, 'degraded entry refused too; writing it without bodies');
+      return await deps.sink.append(degradePayload(payload, reason, true)).catch((e: unknown) => {
+        throw noted(deps, e);
+      });
+    }
+  }
+}
+
+function noted(deps: AppendDeps, err: unknown): unknown {
+  if (deps.logState instanceof LogGate) deps.logState.noteFailure(codeOf(err));
+  return err;
+}
