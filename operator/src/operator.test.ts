@@ -10,6 +10,10 @@ import { startOperator, type RunningOperator, type WebhookContext } from './oper
 import { eventually } from './testing/event-recorder.ts';
 import { asObject, deployment, pod, testPolicy } from './testing/fixtures.ts';
 import { contractGrants, recordRbac } from './testing/rbac-recorder.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ClientNodeKubeApi } from './kube/client-node-api.ts';
+import type { Log } from './controllers/types.ts';
+import { serveMemoryApi } from './testing/memory-api-server.ts';
 
 // Regression: with a 2 s lease and a 1 s renew deadline, an event loop starved for a second on a
 // loaded machine made the leader step down mid-test ("exactly one reconciles" then failed).
@@ -46,6 +50,54 @@ const get = async (port: number, path: string) => {
 };
 
 describe('startOperator', () => {
+  it('a leader whose API server hangs stops its controllers at the renew deadline; the other replica leads only after', async () => {
+    // Regression: a renew request that never answered kept the leader leading (the deadline was
+    // checked only when a request returned) while the lease expired and another replica took it.
+    const mem = new MemoryKubeApi();
+    await mem.create('auditpolicies', asObject(testPolicy('chat', 'apps')));
+    const timeline: string[] = [];
+    const fronts: Awaited<ReturnType<typeof serveMemoryApi>>[] = [];
+    const start = async (identity: string): Promise<RunningOperator> => {
+      const front = await serveMemoryApi(mem);
+      fronts.push(front);
+      const kc = new KubeConfig();
+      kc.loadFromOptions({ clusters: [{ name: 'c', server: front.url, skipTLSVerify: true }], users: [{ name: 'u', token: 't' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+      const log: Log = { ...silentLog, info: (obj, msg) => (msg === 'started leading' || msg === 'stopped leading' ? timeline.push(`${identity} ${msg}`) : undefined) };
+      const op = await startOperator({
+        api: new ClientNodeKubeApi(kc),
+        config: parseRunConfig({ healthPort: '0', webhookPort: '0' }, { POD_NAMESPACE: 'llmaudit', POD_NAME: identity }),
+        log,
+        metrics: createOperatorMetrics({ defaultMetrics: false }),
+        startWebhook: false,
+        // Real HTTP, real time: short enough for a test, the same ratios as client-go's 15/10/2 s.
+        election: { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 400 },
+        watch: { resyncMs: 0 },
+      });
+      running.push(op);
+      return op;
+    };
+    try {
+      const a = await start('op-a');
+      await eventually(() => a.isLeader());
+      const b = await start('op-b');
+      await eventually(() => mem.peek('configmaps', 'apps', 'llmaudit-chat-config') !== undefined);
+      // a's API server stops answering anything (requests are read, never answered).
+      fronts[0]!.hold = () => true;
+      await eventually(() => !a.isLeader());
+      expect(a.controllers()).toBeUndefined();
+      expect(b.isLeader()).toBe(false);
+      await eventually(() => b.isLeader());
+      expect(timeline).toEqual(['op-a started leading', 'op-a stopped leading', 'op-b started leading']);
+      expect(mem.peek('leases', 'llmaudit', 'llmaudit-operator')?.spec).toMatchObject({ holderIdentity: 'op-b', leaseTransitions: 1 });
+      // b's controllers do the work now.
+      await mem.create('auditpolicies', asObject(testPolicy('batch', 'apps')));
+      await eventually(() => mem.peek('configmaps', 'apps', 'llmaudit-batch-config') !== undefined);
+    } finally {
+      await Promise.all(running.splice(0).map((o) => o.close()));
+      await Promise.all(fronts.map((f) => f.close()));
+    }
+  }, 30_000);
+
   it('serves health, readiness and metrics; exactly one of two replicas reconciles; the other takes over on shutdown', async () => {
     const api = new MemoryKubeApi();
     await api.create('auditpolicies', asObject(testPolicy('chat', 'apps')));

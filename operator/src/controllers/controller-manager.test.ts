@@ -161,15 +161,45 @@ describe('ControllerManager: pods and workloads', () => {
     const events = () => api.all('events').filter((e) => (e.involvedObject as { name?: string }).name === 'bare');
     expect(events()).toHaveLength(1);
     expect(events()[0]).toMatchObject({ type: 'Warning', reason: 'SidecarMissing' });
+    expect(events()[0]?.message).toContain('Run: kubectl delete pod bare -n apps and create it again');
+    const policyEvents = () => api.all('events').filter((e) => (e.involvedObject as { kind?: string }).kind === 'AuditPolicy');
+    expect(policyEvents()).toHaveLength(1);
+    expect(policyEvents()[0]).toMatchObject({ type: 'Warning', reason: 'PodsMissingSidecar', involvedObject: { name: 'chat', namespace: 'apps' } });
+    expect(policyEvents()[0]?.message).toMatch(/^1 pod\(s\) labelled for injection run without the llmaudit sidecar \(bare\)/);
     policies.resync();
     await settle(manager);
     expect(events()).toHaveLength(1); // rate-limited
+    expect(policyEvents()).toHaveLength(1);
 
     await api.delete('pods', 'apps', 'bare');
     await settle(manager);
     expect(statusOf(api, 'apps', 'chat')).toMatchObject({ podsInjected: 2, podsMissing: 0 });
     expect(statusOf(api, 'apps', 'chat')?.missingPods).toBeUndefined();
     expect(statusOf(api, 'apps', 'chat')?.conditions?.[1]).toMatchObject({ type: 'Degraded', status: 'False' });
+  });
+
+  it('a Deployment\'s pod admitted without the sidecar: the Events on the pod and on the policy name its rollout restart', async () => {
+    const api = new MemoryKubeApi();
+    await api.create('auditpolicies', asObject(testPolicy('chat', 'apps')));
+    const bare = pod('web-5d8c7b9f4-x2x9q', 'apps', { labels: { [LABEL_INJECT]: 'true', 'pod-template-hash': '5d8c7b9f4' } });
+    bare.metadata.ownerReferences = [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d8c7b9f4', uid: 'rs-1', controller: true }];
+    const sts = pod('db-0', 'apps', { labels: { [LABEL_INJECT]: 'true' } });
+    sts.metadata.ownerReferences = [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db', uid: 'sts-1', controller: true }];
+    // The memory API holds no ReplicaSets and checks that an owner's uid exists: borrow a real uid.
+    const anyUid = (await api.create('configmaps', { metadata: { name: 'owner-stand-in', namespace: 'apps' } })).metadata.uid ?? '';
+    for (const p of [bare, sts]) {
+      for (const ref of p.metadata.ownerReferences ?? []) ref.uid = anyUid;
+      await api.create('pods', p);
+    }
+    // Both pods exist when the operator starts (the policy Event is rate-limited: one per 10 min).
+    const { manager } = await setup(api);
+    await settle(manager);
+    const messages = api.all('events').map((e) => [(e.involvedObject as { name: string }).name, e.message as string] as const);
+    expect(messages.find(([n]) => n === 'web-5d8c7b9f4-x2x9q')?.[1]).toContain('Run: kubectl rollout restart deployment/web -n apps');
+    expect(messages.find(([n]) => n === 'db-0')?.[1]).toContain('Run: kubectl rollout restart statefulset/db -n apps');
+    expect(messages.find(([n]) => n === 'chat')?.[1]).toBe(
+      '2 pod(s) labelled for injection run without the llmaudit sidecar (db-0, web-5d8c7b9f4-x2x9q); their LLM traffic is not recorded. Run: kubectl rollout restart deployment/web -n apps; kubectl rollout restart statefulset/db -n apps',
+    );
   });
 
   it('labels the pod template of an annotated Deployment and removes the label when the annotation goes', async () => {

@@ -18,12 +18,30 @@ export interface ServedRequest {
  * (ClientNodeKubeApi over @kubernetes/client-node's KubeConfig) is tested against the same
  * semantics as everything else. Test-only.
  */
-export async function serveMemoryApi(api: MemoryKubeApi): Promise<{ url: string; requests: ServedRequest[]; close(): Promise<void> }> {
+export interface ServedMemoryApi {
+  url: string;
+  requests: ServedRequest[];
+  /** While set, requests it matches are read and then never answered (a hanging API server). */
+  hold: ((r: ServedRequest) => boolean) | undefined;
+  /** Requests held so far whose client has not gone away. */
+  readonly held: number;
+  close(): Promise<void>;
+}
+
+export async function serveMemoryApi(api: MemoryKubeApi): Promise<ServedMemoryApi> {
   const requests: ServedRequest[] = [];
+  let held = 0;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const query = Object.fromEntries(url.searchParams);
-    requests.push({ method: req.method ?? '', path: url.pathname, query, contentType: req.headers['content-type'], authorization: req.headers.authorization });
+    const served: ServedRequest = { method: req.method ?? '', path: url.pathname, query, contentType: req.headers['content-type'], authorization: req.headers.authorization };
+    requests.push(served);
+    if (out.hold?.(served) === true) {
+      held++;
+      res.on('close', () => held--);
+      req.resume();
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -52,6 +70,7 @@ export async function serveMemoryApi(api: MemoryKubeApi): Promise<{ url: string;
       res.end(JSON.stringify(obj));
     };
     const opts = { ...(namespace === undefined ? {} : { namespace }), ...(query.labelSelector === undefined ? {} : { labelSelector: query.labelSelector }) };
+    const page = { ...(query.limit === undefined ? {} : { limit: Number(query.limit) }), ...(query.continue === undefined ? {} : { continue: query.continue }) };
     if (method === 'GET' && name === undefined && query.watch === 'true') {
       const stream = await api.watch(resource, { ...opts, resourceVersion: query.resourceVersion ?? '', allowWatchBookmarks: query.allowWatchBookmarks === 'true' });
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -66,9 +85,9 @@ export async function serveMemoryApi(api: MemoryKubeApi): Promise<{ url: string;
       return;
     }
     if (method === 'GET' && name === undefined) {
-      const l = await api.list(resource, opts);
+      const l = await api.list(resource, { ...opts, ...page });
       // Collections carry no apiVersion/kind on items (api-concepts "Collections").
-      return send({ kind: `${RESOURCES[resource].kind}List`, metadata: { resourceVersion: l.resourceVersion }, items: l.items.map(({ apiVersion: _a, kind: _k, ...o }) => o) });
+      return send({ kind: `${RESOURCES[resource].kind}List`, metadata: { resourceVersion: l.resourceVersion, ...(l.continue === undefined ? {} : { continue: l.continue }) }, items: l.items.map(({ apiVersion: _a, kind: _k, ...o }) => o) });
     }
     if (method === 'GET' && name !== undefined) {
       const o = await api.get(resource, namespace, name);
@@ -89,13 +108,18 @@ export async function serveMemoryApi(api: MemoryKubeApi): Promise<{ url: string;
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
+  const out: ServedMemoryApi = {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
+    hold: undefined,
+    get held() {
+      return held;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+  return out;
 }
