@@ -21,6 +21,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Container, PodSecurityContext, Volume } from '../../operator/src/inject/pod-types.ts';
@@ -237,9 +238,10 @@ export interface Sandboxed {
 }
 
 /** Starts the plan in bwrap. As root, bwrap itself runs as the plan's UID/GID (no host privilege). */
-export function startSandbox(plan: SandboxPlan, hostBinaries: Record<string, string>): Sandboxed {
+export function startSandbox(plan: SandboxPlan, hostBinaries: Record<string, string>, stdin?: string): Sandboxed {
   const asUser = process.getuid?.() === 0 ? { uid: plan.uid, gid: plan.gid } : {};
-  const bwrap = spawn('bwrap', ['--json-status-fd', '3', ...bwrapArgs(plan, hostBinaries)], { cwd: '/', env: {}, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], ...asUser });
+  const bwrap = spawn('bwrap', ['--json-status-fd', '3', ...bwrapArgs(plan, hostBinaries)], { cwd: '/', env: {}, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'pipe'], ...asUser });
+  if (stdin !== undefined) bwrap.stdin!.end(stdin);
   const lines: Array<Record<string, unknown>> = [];
   const text: string[] = [];
   const waiters: Array<{ msg: string; resolve: (l: Record<string, unknown>) => void }> = [];
@@ -305,4 +307,26 @@ export function bwrapRequirement(): { run: boolean; reason?: string } {
     throw new Error('bwrap is missing in CI: hack/install-tools.sh installs bubblewrap (make install)');
   }
   return { run: false, reason: 'bwrap (bubblewrap) is not installed: the hardened-runtime tests do not run here; install it with `sudo bash hack/install-tools.sh` or apt-get install bubblewrap' };
+}
+
+/**
+ * Writes a Secret/ConfigMap volume's files the way the kubelet does: owned by root, with the
+ * item's mode or the volume's defaultMode (0644 when unset); with a pod fsGroup the group is the
+ * fsGroup and group read is added (SetVolumeOwnership). Ownership is only set when the test runs
+ * as root, the only case where it changes what the contained process may read.
+ */
+export async function writeKubeletVolume(dir: string, volume: Volume, files: Record<string, string>, podSecurityContext?: PodSecurityContext): Promise<void> {
+  const source = (volume.secret ?? volume.configMap) as { defaultMode?: number; items?: Array<{ path: string; mode?: number }> } | undefined;
+  if (source === undefined) throw new Error(`volume ${volume.name} is not a Secret or ConfigMap`);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await chmod(dir, 0o755);
+  const fsGroup = podSecurityContext?.fsGroup;
+  for (const [name, text] of Object.entries(files)) {
+    const file = path.join(dir, name);
+    let mode = source.items?.find((i) => i.path === name)?.mode ?? source.defaultMode ?? 0o644;
+    if (fsGroup !== undefined) mode |= 0o440;
+    await writeFile(file, text);
+    if (process.getuid?.() === 0) await chown(file, 0, fsGroup ?? 0);
+    await chmod(file, mode);
+  }
 }

@@ -20,7 +20,7 @@ import type { Container, PodLike } from '../../operator/src/inject/pod-types.ts'
 import { renderConfigMapData } from '../../operator/src/render/render-config.ts';
 import { testPolicy } from '../../operator/src/testing/fixtures.ts';
 import { loadWireFixture, startReplayUpstream, type ReplayUpstream } from '../support/replay-upstream.ts';
-import { bwrapRequirement, expectedHostUid, planContainer, processStatus, readImageConfig, startSandbox, type PodFacts, type SandboxPlan, type Sandboxed } from './pod-sandbox.ts';
+import { bwrapRequirement, expectedHostUid, planContainer, processStatus, readImageConfig, startSandbox, writeKubeletVolume, type PodFacts, type SandboxPlan, type Sandboxed } from './pod-sandbox.ts';
 import { buildStandaloneBundles, repoRoot, type Bundles } from './standalone-bundles.ts';
 
 const requirement = bwrapRequirement();
@@ -76,20 +76,14 @@ describe.runIf(requirement.run)('sidecar image + injected container: UID 10001, 
     for (const l of config.listeners as Array<{ port: number }>) l.port = 0;
     (config.admin as { port: number }).port = 0;
     configEdit(config);
+    const podSc = injected.spec.securityContext;
     const configDir = path.join(base, 'config');
-    await mkdir(configDir, { mode: 0o755 });
-    const configMode = (volumes.find((v) => v.name === VOLUME_NAMES.config)!.configMap as { defaultMode: number }).defaultMode;
-    await writeFile(path.join(configDir, CONFIG_FILE_KEY), stringify(config), { mode: configMode });
-    await chmod(path.join(configDir, CONFIG_FILE_KEY), configMode);
+    await writeKubeletVolume(configDir, volumes.find((v) => v.name === VOLUME_NAMES.config)!, { [CONFIG_FILE_KEY]: stringify(config) }, podSc);
 
     // The signing Secret, with the file mode the injection asks the kubelet for.
     const key = signingKeys.generateKey(`llmaudit.dev/${POD.namespace}/${policy.metadata.name}`);
     const signingDir = path.join(base, 'signing');
-    await mkdir(signingDir, { mode: 0o755 });
-    const item = (volumes.find((v) => v.name === VOLUME_NAMES.signing)!.secret as { items: Array<{ path: string; mode: number }> }).items[0]!;
-    expect(item.path).toBe(SIGNING_FILE);
-    await writeFile(path.join(signingDir, item.path), key.signerKey, { mode: item.mode });
-    await chmod(path.join(signingDir, item.path), item.mode);
+    await writeKubeletVolume(signingDir, volumes.find((v) => v.name === VOLUME_NAMES.signing)!, { [SIGNING_FILE]: key.signerKey }, podSc);
     const verifierKeyFile = path.join(base, 'verifier.vkey');
     await writeFile(verifierKeyFile, key.verifierKey);
 
@@ -100,7 +94,7 @@ describe.runIf(requirement.run)('sidecar image + injected container: UID 10001, 
       image: readImageConfig(path.join(repoRoot, 'Dockerfile.sidecar')),
       appSource: bundles.sidecar,
       container: sidecar,
-      ...(injected.spec.securityContext === undefined ? {} : { podSecurityContext: injected.spec.securityContext }),
+      ...(podSc === undefined ? {} : { podSecurityContext: podSc }),
       volumes,
       volumeSources: { [VOLUME_NAMES.config]: configDir, [VOLUME_NAMES.signing]: signingDir, [VOLUME_NAMES.log]: logDir },
       pod: POD,

@@ -62,7 +62,7 @@ app.kubernetes.io/component: operator
 
 {{/*
 Pod-level securityContext. On OpenShift the restricted SCC assigns the UID and fsGroup, so none
-is fixed here; elsewhere a fixed non-root UID.
+is fixed here; elsewhere a fixed non-root UID, GID and fsGroup.
 */}}
 {{- define "llmaudit.podSecurityContext" -}}
 runAsNonRoot: true
@@ -71,6 +71,8 @@ seccompProfile:
 {{- if ne (include "llmaudit.openshift" .) "true" }}
 runAsUser: 10001
 runAsGroup: 10001
+# The kubelet writes Secret files as root; fsGroup makes the webhook-tls pair (0440) readable.
+fsGroup: 10001
 {{- end }}
 {{- end -}}
 
