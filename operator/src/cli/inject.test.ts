@@ -78,6 +78,42 @@ describe('llmaudit-operator inject', () => {
     expect(docsOf(out)[0]!.kind).toBe('AuditPolicy');
   });
 
+  it('detects OpenShift from a pod SCC admitted (openshift.io/scc): the sidecar reuses the pod\'s UID', async () => {
+    const pod = readFileSync(fileURLToPath(new URL('../inject/testdata/openshift-assigned-uid.yaml', import.meta.url)), 'utf8');
+    const { code, out, err } = await inject(['-f', '-', '--policy', file('policy.yaml')], pod);
+    expect(code).toBe(0);
+    expect(err).toContain('OpenShift detected (Pod/(unnamed): openshift.io/scc=restricted-v2)');
+    const injected = docsOf(out)[0] as PodLike;
+    expect(sidecar(injected.spec)?.securityContext?.runAsUser).toBe(1000680000);
+    // The same pod without the annotation, and without --openshift, is treated as plain Kubernetes.
+    const plain = await inject(['-f', '-', '--policy', file('policy.yaml')], pod.replace('annotations: { openshift.io/scc: restricted-v2 }', 'annotations: {}'));
+    expect(plain.err).not.toContain('OpenShift detected');
+    expect(sidecar((docsOf(plain.out)[0] as PodLike).spec)?.securityContext?.runAsUser).not.toBe(1000680000);
+  });
+
+  it('detects OpenShift from a UID inside the namespace\'s openshift.io/sa.scc.uid-range when the Namespace is in the input', async () => {
+    const ns = (range: string) => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: llm-venture\n  annotations: { openshift.io/sa.scc.uid-range: ${range} }\n`;
+    const dep = [
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata: { name: chat, namespace: llm-venture }',
+      'spec:',
+      '  selector: { matchLabels: { app: chat } }',
+      '  template:',
+      '    metadata: { labels: { app: chat } }',
+      '    spec:',
+      '      containers: [{ name: app, image: app:1, securityContext: { runAsUser: 1000680000 } }]',
+      '',
+    ].join('\n');
+    const inRange = await inject(['-f', '-', '--policy', file('policy.yaml')], `${ns('1000680000/10000')}---\n${dep}`);
+    expect(inRange.code).toBe(0);
+    expect(inRange.err).toContain("OpenShift detected (Deployment/chat: UID 1000680000 in namespace llm-venture's openshift.io/sa.scc.uid-range)");
+    const tmpl = docsOf(inRange.out)[1]!.spec.template as PodLike;
+    expect(sidecar(tmpl.spec)?.securityContext?.runAsUser).toBe(1000680000);
+    const outOfRange = await inject(['-f', '-', '--policy', file('policy.yaml')], `${ns('1000700000/10000')}---\n${dep}`);
+    expect(outOfRange.err).not.toContain('OpenShift detected');
+  });
+
   it('fails clearly: no policy, unknown flag, missing -f, bad YAML, invalid policy', async () => {
     const noPolicy = await inject(['-f', '-'], APP);
     expect(noPolicy.code).toBe(1);

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
+import { parseAllDocuments } from 'yaml';
 import { commonError, isLlmauditError } from '@llmaudit/sidecar/errors';
 import operatorPackage from '../../package.json' with { type: 'json' };
 import { operatorError } from '../errors.ts';
@@ -61,13 +62,6 @@ export async function runInject(io: InjectIo): Promise<number> {
     const version = /^(\d+)\.(\d+)/.exec(values['kube-version'] ?? DEFAULT_KUBE_VERSION);
     if (version === null) throw commonError('LLMAUDIT_E_USAGE', '--kube-version must look like 1.29');
     const pull = values['sidecar-image-pull-policy'];
-    if (pull !== undefined && !['Always', 'IfNotPresent', 'Never'].includes(pull)) throw commonError('LLMAUDIT_E_USAGE', '--sidecar-image-pull-policy must be Always, IfNotPresent or Never');
-    const cluster: ClusterInfo = {
-      serverVersion: { major: version[1] as string, minor: version[2] as string },
-      openshift: values.openshift === true,
-      sidecarImage: values['sidecar-image'] ?? DEFAULT_SIDECAR_IMAGE,
-      ...(pull === undefined ? {} : { sidecarImagePullPolicy: pull as PullPolicy }),
-    };
     const readInput = async (p: string): Promise<string> => {
       try {
         return p === '-' ? await readAll(io.stdin) : await read(p);
@@ -75,9 +69,20 @@ export async function runInject(io: InjectIo): Promise<number> {
         throw operatorError('LLMAUDIT_E_MANIFEST_INVALID', `cannot read ${p}: ${(err as Error).message}`, { cause: err });
       }
     };
+    if (pull !== undefined && !['Always', 'IfNotPresent', 'Never'].includes(pull)) throw commonError('LLMAUDIT_E_USAGE', '--sidecar-image-pull-policy must be Always, IfNotPresent or Never');
     const policies = [];
     for (const p of values.policy ?? []) policies.push(...policiesIn(await readInput(p)));
-    const result = injectManifest(await readInput(values.filename), { policies, cluster });
+    const input = await readInput(values.filename);
+    // No cluster to ask offline: the manifest itself may show OpenShift, as discovery does for the webhook.
+    const evidence = values.openshift === true ? undefined : openShiftEvidence(input);
+    if (evidence !== undefined) io.stderr.write(`OpenShift detected (${evidence}): the sidecar reuses the pod's UID\n`);
+    const cluster: ClusterInfo = {
+      serverVersion: { major: version[1] as string, minor: version[2] as string },
+      openshift: values.openshift === true || evidence !== undefined,
+      sidecarImage: values['sidecar-image'] ?? DEFAULT_SIDECAR_IMAGE,
+      ...(pull === undefined ? {} : { sidecarImagePullPolicy: pull as PullPolicy }),
+    };
+    const result = injectManifest(input, { policies, cluster });
     io.stdout.write(result.text);
     for (const w of result.injected) io.stderr.write(`${w} injected\n`);
     for (const w of result.skipped) io.stderr.write(`skipped ${w}\n`);
@@ -94,4 +99,56 @@ export async function runInject(io: InjectIo): Promise<number> {
     }
     throw err;
   }
+}
+
+interface Manifest {
+  kind?: unknown;
+  metadata?: { name?: string; namespace?: string; annotations?: Record<string, string> };
+  spec?: unknown;
+}
+
+interface PodShape {
+  metadata?: { annotations?: Record<string, string> };
+  spec?: { securityContext?: { runAsUser?: number }; containers?: { securityContext?: { runAsUser?: number } }[]; initContainers?: { securityContext?: { runAsUser?: number } }[] };
+}
+
+const SCC_ANNOTATION = 'openshift.io/scc';
+const UID_RANGE_ANNOTATION = 'openshift.io/sa.scc.uid-range';
+
+/** The pod, or a workload's pod template (CronJob: its job's). */
+function podOf(doc: Manifest): PodShape | undefined {
+  if (doc.kind === 'Pod') return doc as PodShape;
+  const spec = doc.spec as { template?: PodShape; jobTemplate?: { spec?: { template?: PodShape } } } | undefined;
+  return spec?.template ?? spec?.jobTemplate?.spec?.template;
+}
+
+/**
+ * Why the manifest looks like it comes from OpenShift, or undefined. Evidence, in the pods
+ * themselves: the `openshift.io/scc` annotation OpenShift's SCC admission puts on every pod it
+ * admits (so on pods exported with `oc get pod -o yaml`), or a runAsUser inside the UID range
+ * OpenShift assigned to the pod's namespace (`openshift.io/sa.scc.uid-range: start/size`), when
+ * that Namespace is part of the input.
+ */
+export function openShiftEvidence(text: string): string | undefined {
+  const docs = parseAllDocuments(text);
+  if (!Array.isArray(docs)) return undefined;
+  const objects = docs.map((d) => (d.errors.length > 0 ? null : (d.toJS() as Manifest | null))).filter((o): o is Manifest => o !== null && typeof o === 'object');
+  const ranges = new Map<string, { start: number; size: number }>();
+  for (const o of objects) {
+    const m = /^(\d+)\/(\d+)$/.exec(o.kind === 'Namespace' ? (o.metadata?.annotations?.[UID_RANGE_ANNOTATION] ?? '') : '');
+    if (m !== null && o.metadata?.name !== undefined) ranges.set(o.metadata.name, { start: Number(m[1]), size: Number(m[2]) });
+  }
+  for (const o of objects) {
+    const pod = podOf(o);
+    if (pod === undefined) continue;
+    const what = `${String(o.kind)}/${o.metadata?.name ?? '(unnamed)'}`;
+    const scc = pod.metadata?.annotations?.[SCC_ANNOTATION];
+    if (scc !== undefined) return `${what}: ${SCC_ANNOTATION}=${scc}`;
+    const range = ranges.get(o.metadata?.namespace ?? '');
+    if (range === undefined) continue;
+    const uids = [pod.spec?.securityContext?.runAsUser, ...[...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].map((c) => c.securityContext?.runAsUser)];
+    const inRange = uids.find((u) => u !== undefined && u >= range.start && u < range.start + range.size);
+    if (inRange !== undefined) return `${what}: UID ${inRange} in namespace ${o.metadata?.namespace ?? ''}'s ${UID_RANGE_ANNOTATION}`;
+  }
+  return undefined;
 }
