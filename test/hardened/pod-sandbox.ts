@@ -302,7 +302,15 @@ export function expectedHostUid(plan: SandboxPlan): number {
 
 /** Fails (CI) or explains the skip (a workstation without bubblewrap). */
 export function bwrapRequirement(): { run: boolean; reason?: string } {
-  if (findBwrap() !== undefined) return { run: true };
+  if (findBwrap() !== undefined) {
+    // bwrap runs unprivileged (as UID 10001 when we are root): that needs user namespaces.
+    const asUser = process.getuid?.() === 0 ? { uid: 10001, gid: 10001 } : {};
+    const probe = spawnSync('bwrap', ['--ro-bind', '/', '/', '--unshare-user', '--uid', '10001', '--gid', '10001', '--', 'true'], { cwd: '/', encoding: 'utf8', ...asUser });
+    if (probe.status !== 0) {
+      throw new Error(`bwrap cannot create an unprivileged user namespace here (${probe.stderr.trim()}); allow them (sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0)`);
+    }
+    return { run: true };
+  }
   if (process.env.CI !== undefined && process.env.CI !== '') {
     throw new Error('bwrap is missing in CI: hack/install-tools.sh installs bubblewrap (make install)');
   }
