@@ -6,6 +6,7 @@
  * TypeBox gives both the static TypeScript type and the JSON Schema (ADR 0003).
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { GovernanceSchema } from '../governance/schema.ts';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 const Ms = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
@@ -50,6 +51,7 @@ export const CaptureSchema = Type.Object(
     maxDecodedBytes: Type.Integer({ minimum: 0, default: 8388608, description: 'Cap on decompressing a gzip/br/deflate body for the stored copy (defeats decompression bombs).' }),
     redactHeaders: Type.Array(Type.String(), { default: [], description: 'Extra header names to redact, case-insensitive.' }),
     mediaThresholdBytes: Type.Integer({ minimum: 0, default: 65536, description: 'base64 media larger than this moves to media/<sha256>.<ext>; 0 disables.' }),
+    memoryBudgetBytes: Type.Integer({ minimum: 0, default: 67108864, description: 'Bytes all in-flight exchanges together may buffer or decode; past it new bodies stream through, recorded digest-only. 0 disables.' }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -75,6 +77,8 @@ export const TimeoutsSchema = Type.Object(
     headersMs: Ms(300_000, 'Time to receive the response headers.'),
     idleMs: Ms(300_000, 'Longest silence between two body chunks.'),
     totalMs: Ms(1_800_000, 'Whole exchange; 0 disables.'),
+    requestBodyMs: Ms(120_000, 'Longest time to receive a request body, from its first byte expected to its last; past it the client gets 408 (LLMAUDIT_E_REQUEST_TIMEOUT). 0 disables.'),
+    requestIdleMs: Ms(30_000, 'Longest silence between two chunks of a request body; past it the client gets 408. 0 disables.'),
   },
   { additionalProperties: false, default: {} },
 );
@@ -125,7 +129,7 @@ export const SidecarConfigSchema = Type.Object(
     admin: AdminSchema,
     telemetry: TelemetrySchema,
     witness: WitnessSchema,
-    governance: Type.Object({}, { additionalProperties: true, default: {}, description: 'Reserved for policy rules: accepted, not enforced (nothing reads it yet).' }),
+    governance: GovernanceSchema,
     shutdownDrainMs: Ms(20_000, 'How long SIGTERM waits for in-flight exchanges.'),
   },
   { additionalProperties: false },

@@ -4,7 +4,7 @@
  * Everything it needs is handed in (docs/style-guide.md "Dependencies are passed in").
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { EndpointConfig, ListenerConfig, SidecarConfig } from '../config/schema.ts';
@@ -16,10 +16,13 @@ import { handleExchange, ShutdownSignal } from './exchange.ts';
 import type { ExchangeContext } from './exchange-context.ts';
 import { PROXY_ERRORS, proxyError } from './errors.ts';
 import { errorBody } from './error-shapes.ts';
+import { readingBody } from './request-body.ts';
+import { sendProxyError } from './respond.ts';
 
 import type { AuditSink } from './sink.ts';
 import { createMediaStore } from '../capture/media-store.ts';
 import { LogGate, probeWritable } from './log-gate.ts';
+import { MemoryBudget } from '../capture/memory-budget.ts';
 
 export type { AuditSink } from './sink.ts';
 
@@ -67,6 +70,19 @@ export interface Proxy {
 // The framing is unknown, so the family is too: the OpenAI shape, the most common.
 const BAD_REQUEST_BODY = errorBody('openai', 400, 'LLMAUDIT_E_BAD_REQUEST', PROXY_ERRORS.LLMAUDIT_E_BAD_REQUEST.message);
 const BAD_REQUEST = `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(BAD_REQUEST_BODY)}\r\n\r\n${BAD_REQUEST_BODY}`;
+const CONNECT_BODY = errorBody('openai', 405, 'LLMAUDIT_E_BAD_REQUEST', `${PROXY_ERRORS.LLMAUDIT_E_BAD_REQUEST.message}: CONNECT (this is not a forward proxy)`);
+const CONNECT_REFUSED = `HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\n\r\n${CONNECT_BODY}`;
+const EXPECT_BODY = errorBody('openai', 417, 'LLMAUDIT_E_BAD_REQUEST', `${PROXY_ERRORS.LLMAUDIT_E_BAD_REQUEST.message}: unsupported Expect header (only 100-continue)`);
+
+/** Responses a connection still owes (pipelined requests are answered in order, RFC 9112 §9.3.2). */
+interface ConnState {
+  pending: number;
+  /** A malformed request followed them: its 400 goes out once they are all sent. */
+  badRequestAfter: boolean;
+  /** The response being sent or awaited. */
+  current: ServerResponse | null;
+}
+const connStates = new WeakMap<Socket, ConnState>();
 
 function sameListeners(a: readonly ListenerConfig[], b: readonly ListenerConfig[]): boolean {
   return a.length === b.length && a.every((l, i) => l.address === b[i]?.address && l.port === b[i]?.port);
@@ -102,9 +118,39 @@ export function createProxy(deps: ProxyDeps): Proxy {
     origin: deps.origin ?? config.origin ?? '',
     now,
     logState: gate,
+    budget: new MemoryBudget(() => config.capture.memoryBudgetBytes),
   };
 
   const track = (listener: ListenerConfig) => (req: IncomingMessage, res: ServerResponse) => {
+    let st = connStates.get(req.socket);
+    if (st === undefined) {
+      const state: ConnState = { pending: 0, badRequestAfter: false, current: null };
+      st = state;
+      connStates.set(req.socket, st);
+      // The client's FIN: after a complete request it may be a half-close (shutdown(SHUT_WR)), and
+      // the answer still goes out; once the answer has begun it means the client is gone, and the
+      // exchange is aborted as on a reset.
+      req.socket.on('end', () => {
+        const r = state.current;
+        if (r !== null && r.headersSent && !r.writableFinished) r.destroy();
+      });
+    }
+    const conn = st;
+    conn.pending++;
+    conn.current = res;
+    let owed = true;
+    const answered = () => {
+      if (!owed) return;
+      owed = false;
+      conn.pending--;
+      if (conn.pending === 0 && conn.badRequestAfter) {
+        conn.badRequestAfter = false;
+        if (req.socket.writable) req.socket.end(BAD_REQUEST);
+        else req.socket.destroy();
+      }
+    };
+    res.once('finish', answered);
+    res.once('close', answered);
     const abort = new ShutdownSignal();
     aborters.add(abort);
     const p = handleExchange(ctx, listener, req, res, abort)
@@ -134,8 +180,12 @@ export function createProxy(deps: ProxyDeps): Proxy {
       const addrs: ListenAddress[] = [];
       for (const listener of config.listeners) {
         // keepAliveTimeout above common client pools' idle timeouts avoids races on reused sockets.
-        const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, track(listener));
-        server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+        // requireHostHeader off: a request without Host is refused by the exchange, with a JSON body.
+        const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000, requireHostHeader: false }, track(listener));
+        // A client that half-closes after its request (shutdown(SHUT_WR)) still gets its answer.
+        (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+        const where = `${listener.address}:${listener.port}`;
+        server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
           // Malformed requests (bare CR/LF in headers, Transfer-Encoding with Content-Length...)
           // are refused by Node's parser before any handler runs (RFC 9112 §6.3, §11.2).
           // A peer that merely went away (reset, idle keep-alive timeout) is not a bad request.
@@ -144,9 +194,39 @@ export function createProxy(deps: ProxyDeps): Proxy {
             return;
           }
           deps.metrics.failures.inc({ reason: 'bad_request' });
-          deps.logger.warn({ code: err.code, listener: `${listener.address}:${listener.port}` }, 'malformed request refused');
-          if (socket.writable) socket.end(BAD_REQUEST);
+          deps.logger.warn({ code: err.code, listener: where }, 'malformed request refused');
+          const reading = readingBody.get(socket);
+          if (reading !== undefined && !reading.req.complete) {
+            // The body of a routed request is malformed (its exchange answers 400 and records it),
+            // or the client closed its side before the body ended (recorded as gone).
+            reading.guard.fail(
+              err.code === 'HPE_INVALID_EOF_STATE'
+                ? proxyError('LLMAUDIT_E_CLIENT_ABORTED', 'the client closed the request before its body ended')
+                : proxyError('LLMAUDIT_E_BAD_REQUEST', `malformed request body framing (${err.code ?? err.message})`),
+            );
+            return;
+          }
+          const st = connStates.get(socket);
+          if (st !== undefined && st.pending > 0) {
+            // Requests before it on this connection are answered first, then the 400, then close.
+            st.badRequestAfter = true;
+            return;
+          }
+          socket.end(BAD_REQUEST);
+        });
+        server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+          deps.metrics.failures.inc({ reason: 'bad_request' });
+          deps.logger.warn({ listener: where }, 'CONNECT refused');
+          if (socket.writable) socket.end(CONNECT_REFUSED);
           else socket.destroy();
+        });
+        server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+          // Expect other than 100-continue (RFC 9110 §10.1.1): 417, in the documented JSON shape.
+          deps.metrics.failures.inc({ reason: 'bad_request' });
+          deps.logger.warn({ listener: where }, 'unsupported Expect refused');
+          req.resume();
+          res.setHeader('connection', 'close');
+          sendProxyError(res, EXPECT_BODY, 417);
         });
         servers.push(server);
         const bound = new Promise<void>((resolve, reject) => {

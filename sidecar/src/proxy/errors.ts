@@ -13,6 +13,7 @@ export const PROXY_ERRORS = {
   LLMAUDIT_E_CLIENT_ABORTED: { message: 'the client went away before the response ended' },
   LLMAUDIT_E_LOG_UNAVAILABLE: { message: 'the audit log cannot be written and the policy fails closed (onLogFailure: block)' },
   LLMAUDIT_E_BAD_REQUEST: { message: 'the request cannot be forwarded' },
+  LLMAUDIT_E_REQUEST_TIMEOUT: { message: 'the client did not send its request body in time' },
   LLMAUDIT_E_ENTRY_DEGRADED: { message: 'the entry could not be written as built; values the log cannot carry were replaced (entry field degraded)' },
   LLMAUDIT_E_LISTEN: { message: 'a proxy listener could not bind its address', exit: 1 },
   LLMAUDIT_E_CA_FILE: { message: 'the CA file of an https endpoint cannot be read', exit: 1 },

@@ -16,7 +16,7 @@ import { uuidv7 } from './entry-id.ts';
 import { forwardRequestHeaders } from './hop-by-hop.ts';
 import { errorBody, errorFamily } from './error-shapes.ts';
 import { proxyError } from './errors.ts';
-import { readRequestHead, streamRest } from './request-body.ts';
+import { BodyGuard, readingBody, readRequestHead, streamRest } from './request-body.ts';
 import { openAdapter, type ProxyAdapter } from './adapter-port.ts';
 import { UpstreamHandler } from './upstream-handler.ts';
 import { AdapterFeed } from './adapter-feed.ts';
@@ -59,6 +59,16 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
   const method = req.method ?? 'GET';
   const url = req.url ?? '/';
 
+  if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused with 400 (the server's own check is
+    // off so that the refusal carries the documented JSON error).
+    req.resume();
+    ctx.metrics.failures.inc({ reason: 'bad_request' });
+    ctx.logger.warn({ id, method }, 'request without Host refused');
+    res.setHeader('connection', 'close');
+    sendProxyError(res, errorBody('openai', 400, 'LLMAUDIT_E_BAD_REQUEST', `${proxyError('LLMAUDIT_E_BAD_REQUEST').message}: no Host header`), 400);
+    return;
+  }
   if (hasDotSegment(url)) {
     req.resume();
     ctx.metrics.failures.inc({ reason: 'bad_request' });
@@ -88,25 +98,40 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
   const onShutdown = () => handler?.abort(proxyError('LLMAUDIT_E_CLIENT_ABORTED', 'the proxy shut down'));
   shutdown.onAbort = onShutdown;
 
-  const reqCapture = new BodyCapture(config.capture.maxBodyBytes);
+  // The memory budget decides whether the body may be read before forwarding (capture/memory-budget.ts).
+  const grant = ctx.budget.admitRequest(req.headers['content-length'], Math.max(config.capture.maxBodyBytes, config.capture.maxDecodedBytes));
+  const reqCapture = new BodyCapture(grant.refused ? 0 : config.capture.maxBodyBytes);
   // The end of the response waits for the entry under strict durability, and under batched too
   // while the writer is far behind: that bounds what a writer that cannot keep up holds in memory.
   const finisher = new ResponseFinisher(res, config.log.durability === 'strict' || ctx.sink.behind?.() === true);
-  const base = { ctx, config, id, startedAt, t0, route, req, res, method, url, reqCapture, finisher };
+  const base = { ctx, config, id, startedAt, t0, route, req, res, method, url, reqCapture, finisher, grant };
+  const guard = new BodyGuard(config.timeouts.requestBodyMs, config.timeouts.requestIdleMs);
+  const socket = req.socket;
+  readingBody.set(socket, { req, guard });
   try {
     let head;
     try {
-      head = await readRequestHead(req, reqCapture, Math.max(config.capture.maxBodyBytes, config.capture.maxDecodedBytes));
+      head = await readRequestHead(req, reqCapture, grant.limit, guard);
     } catch (err) {
+      // The body's framing was malformed (the server's parser said so) or it came too slowly: the
+      // client gets 400 / 408 and the connection closes. Otherwise the client went away.
+      const code = (err as { code?: unknown }).code;
+      const own = code === 'LLMAUDIT_E_BAD_REQUEST' || code === 'LLMAUDIT_E_REQUEST_TIMEOUT';
+      const e = own ? err : proxyError('LLMAUDIT_E_CLIENT_ABORTED', describeError(err));
+      if (own && !res.headersSent) res.setHeader('connection', 'close');
       await recordExchange(base, {
         feed: new AdapterFeed(null),
         handle: beginTrace(ctx, route, req, method, startedAt, null),
         reqJson: undefined,
         outcome: null,
-        err: proxyError('LLMAUDIT_E_CLIENT_ABORTED', describeError(err)),
-        proxyError: { code: 'LLMAUDIT_E_CLIENT_ABORTED', status: 499, reason: 'client_abort', errorType: 'client_abort' },
+        err: e,
+        proxyError: classifyUpstreamError(e, false),
       });
       return;
+    }
+    if (head.ended) {
+      guard.stop();
+      readingBody.delete(socket);
     }
     const reqBuf = head.ended ? (head.chunks.length === 1 ? (head.chunks[0] as Buffer) : Buffer.concat(head.chunks, head.bytes)) : null;
     // A compressed request body (Content-Encoding on the request, RFC 9110 §8.4) is decoded for
@@ -115,7 +140,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
     let plainReq: Buffer | null = reqBuf;
     let reqEncoding: string | undefined;
     if (reqBuf !== null && reqBuf.length > 0 && reqEnc !== undefined && reqEnc !== '' && reqEnc.toLowerCase() !== 'identity') {
-      const d = await decodeBody(reqBuf, reqEnc, config.capture.maxDecodedBytes);
+      const d = await decodeBody(reqBuf, reqEnc, config.capture.maxDecodedBytes, ctx.budget);
       plainReq = d.ok ? d.buf : null;
       if (!d.ok) reqEncoding = reqEnc;
     }
@@ -153,7 +178,12 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
       return;
     }
 
-    const body = head.ended ? (head.bytes === 0 ? null : reqBuf) : Readable.from(streamRest(req, head.chunks, reqCapture), { objectMode: false });
+    let body: Buffer | Readable | null = head.ended ? (head.bytes === 0 ? null : reqBuf) : null;
+    if (!head.ended) {
+      const stream = Readable.from(streamRest(req, head.chunks, reqCapture, guard), { objectMode: false });
+      guard.listen((err) => stream.destroy(err));
+      body = stream;
+    }
     const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection, head.ended);
     const up = handle.upstreamHeaders;
     for (const name of Object.keys(up)) {
@@ -183,6 +213,8 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
     // appended; only what the end of the exchange needs stays reachable (record.ts afterAppend).
     return recordExchange(base, fin);
   } finally {
+    guard.stop();
+    if (readingBody.get(socket)?.guard === guard) readingBody.delete(socket);
     res.off('close', onClose);
     shutdown.onAbort = null;
   }

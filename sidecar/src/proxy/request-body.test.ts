@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BodyCapture } from '../capture/body-capture.ts';
-import { readRequestHead, type RequestHead } from './request-body.ts';
+import { BodyGuard, readRequestHead, type RequestHead } from './request-body.ts';
 
 let server: Server | null = null;
 const sockets: Socket[] = [];
@@ -31,7 +31,7 @@ async function start(limit: number): Promise<{ port: number; entered: Promise<vo
   server = createServer((req: IncomingMessage, res) => {
     onEnter();
     const capture = new BodyCapture(1 << 20);
-    readRequestHead(req, capture, limit).then(
+    readRequestHead(req, capture, limit, new BodyGuard(0, 0)).then(
       (h) => {
         onHead({ head: h, capture });
         if (h.ended) res.end('ok');

@@ -8,7 +8,65 @@
  * hashed on the way (memory stays bounded by the cap).
  */
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { BodyCapture } from '../capture/body-capture.ts';
+import { proxyError } from './errors.ts';
+
+/**
+ * Bounds the time a request body takes (`timeouts.requestBodyMs` in all, `timeouts.requestIdleMs`
+ * between two chunks) and lets a parse error of its framing, seen by the HTTP server, interrupt
+ * the read. A slow-body client is answered 408 instead of holding the exchange forever.
+ */
+export class BodyGuard {
+  failed: Error | null = null;
+  private onFail: ((err: Error) => void) | null = null;
+  private total: NodeJS.Timeout | null = null;
+  private idle: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly totalMs: number,
+    private readonly idleMs: number,
+  ) {
+    if (totalMs > 0) {
+      this.total = setTimeout(() => this.fail(proxyError('LLMAUDIT_E_REQUEST_TIMEOUT', `the body took longer than ${totalMs} ms`)), totalMs);
+      this.total.unref();
+    }
+    this.activity();
+  }
+
+  /** A chunk arrived: the idle clock starts over. */
+  activity(): void {
+    if (this.idleMs <= 0 || this.failed !== null) return;
+    if (this.idle === null) {
+      this.idle = setTimeout(() => this.fail(proxyError('LLMAUDIT_E_REQUEST_TIMEOUT', `no body byte for ${this.idleMs} ms`)), this.idleMs);
+      this.idle.unref();
+    } else this.idle.refresh();
+  }
+
+  /** Who is told when the body fails (the reader, then the stream forwarding it). */
+  listen(f: ((err: Error) => void) | null): void {
+    this.onFail = f;
+    if (f !== null && this.failed !== null) f(this.failed);
+  }
+
+  fail(err: Error): void {
+    if (this.failed !== null) return;
+    this.failed = err;
+    this.stop();
+    this.onFail?.(err);
+  }
+
+  /** The body is whole (or the exchange over): no more clocks. */
+  stop(): void {
+    if (this.total !== null) clearTimeout(this.total);
+    if (this.idle !== null) clearTimeout(this.idle);
+    this.total = null;
+    this.idle = null;
+  }
+}
+
+/** The request whose body a connection is reading, and its guard (create-proxy.ts routes the server's parse errors here). */
+export const readingBody = new WeakMap<Socket, { req: IncomingMessage; guard: BodyGuard }>();
 
 export interface RequestHead {
   /** The whole body was read (ended) or only the first part (over the limit). */
@@ -26,7 +84,7 @@ export interface RequestHead {
  * resume/'data'/'end' round of process.nextTick hops (a few microseconds before every forward).
  * Anything else (chunked bodies, bodies still arriving, over the limit) goes the event way below.
  */
-export async function readRequestHead(req: IncomingMessage, capture: BodyCapture, limit: number): Promise<RequestHead> {
+export async function readRequestHead(req: IncomingMessage, capture: BodyCapture, limit: number, guard: BodyGuard): Promise<RequestHead> {
   const cl = req.headers['content-length'];
   const expected = cl === undefined ? -1 : Number(cl);
   if (expected === 0 || (expected > 0 && expected <= limit && req.headers['transfer-encoding'] === undefined)) {
@@ -41,26 +99,32 @@ export async function readRequestHead(req: IncomingMessage, capture: BodyCapture
         capture.push(c);
       }
     }
-    if (bytes === expected) return { ended: true, chunks, bytes };
-    return readByEvents(req, capture, limit, chunks, bytes);
+    if (bytes === expected && guard.failed === null) return { ended: true, chunks, bytes };
+    return readByEvents(req, capture, limit, chunks, bytes, guard);
   }
-  return readByEvents(req, capture, limit, [], 0);
+  return readByEvents(req, capture, limit, [], 0, guard);
 }
 
-function readByEvents(req: IncomingMessage, capture: BodyCapture, limit: number, chunks: Buffer[], already: number): Promise<RequestHead> {
+function readByEvents(req: IncomingMessage, capture: BodyCapture, limit: number, chunks: Buffer[], already: number, guard: BodyGuard): Promise<RequestHead> {
   return new Promise((resolve, reject) => {
     let bytes = already;
+    if (guard.failed !== null) {
+      reject(guard.failed);
+      return;
+    }
     if (req.complete && req.readableLength === 0 && req.readableEnded) {
       resolve({ ended: true, chunks, bytes });
       return;
     }
     const cleanup = () => {
+      guard.listen(null);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
       req.off('close', onClose);
     };
     const onData = (c: Buffer) => {
+      guard.activity();
       chunks.push(c);
       bytes += c.length;
       capture.push(c);
@@ -87,15 +151,27 @@ function readByEvents(req: IncomingMessage, capture: BodyCapture, limit: number,
     req.on('end', onEnd);
     req.on('error', onError);
     req.on('close', onClose);
+    guard.listen((err) => {
+      cleanup();
+      req.pause();
+      reject(err);
+    });
   });
 }
 
 /** The body to forward after readRequestHead() stopped at the limit: head chunks, then the rest. */
-export async function* streamRest(req: IncomingMessage, head: Buffer[], capture: BodyCapture): AsyncGenerator<Buffer> {
+export async function* streamRest(req: IncomingMessage, head: Buffer[], capture: BodyCapture, guard: BodyGuard): AsyncGenerator<Buffer> {
   for (const c of head) yield c;
   head.length = 0;
-  for await (const c of req) {
-    capture.push(c as Buffer);
-    yield c as Buffer;
+  try {
+    for await (const c of req) {
+      guard.activity();
+      capture.push(c as Buffer);
+      yield c as Buffer;
+    }
+  } catch (err) {
+    // The upstream request fails with why the body stopped: its guard's reason, or the client left.
+    throw guard.failed ?? proxyError('LLMAUDIT_E_CLIENT_ABORTED', 'the client closed the request before its body ended', { cause: err });
   }
+  guard.stop();
 }

@@ -45,5 +45,8 @@ describe('createRouter', () => {
 
 describe('hasDotSegment', () => {
   it.each(['/openai/../admin', '/a/./b', '/a/%2e%2E/b', '/a/..', '/..?x=1', '/a/%2e/b'])('finds one in %s', (p) => expect(hasDotSegment(p)).toBe(true));
+  // Regression: `..\\` and encoded separators passed, and reached upstreams that decode them or treat `\\` as `/`.
+  it.each(['/openai/..\\admin', '/openai\\..\\admin', '/a/..%2fadmin', '/a/%2e%2e%2Fadmin', '/a%2f..%2fb', '/a/%5c..%5cb', '/a/..%5C', '/a/%252e%252e/b', '/a/%25252e%25252e%252fb', '/a\\.\\b'])('finds one in %s', (p) => expect(hasDotSegment(p)).toBe(true));
   it.each(['/v1/chat/completions', '/a/..b/c', '/a/b.c', '/v1/models?x=../y', '/a/...'])('finds none in %s', (p) => expect(hasDotSegment(p)).toBe(false));
+  it.each(['/a/%2e%2eb', '/a/b%2fc', '/a/%5cb', '/a/%25/b'])('finds none in %s (escapes but no dot segment)', (p) => expect(hasDotSegment(p)).toBe(false));
 });

@@ -78,14 +78,25 @@ export function createRouter(config: SidecarConfig): Router {
   };
 }
 
-const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|$)/i;
+const DOT_SEGMENT = /(^|[/\\])\.{1,2}([/\\]|$)/;
+const ENCODED = /%(2e|2f|5c|25)/gi;
+const DECODED: Record<string, string> = { '2e': '.', '2f': '/', '5c': '\\', '25': '%' };
 
 /**
- * True when the path has `.` or `..` segments, literal or percent-encoded. They would be
- * resolved against the upstream base path (RFC 3986 §5.2.4) and could step out of it
- * (`/openai/../admin` → `/admin`); SDKs never send them, so such requests are refused.
+ * True when the path has `.` or `..` segments: literal or percent-encoded (`%2e`, also
+ * double-encoded `%252e`), separated by `/`, `\` or their encodings (`%2f`, `%5c`). They would be
+ * resolved against the upstream base path (RFC 3986 §5.2.4) by an upstream that decodes or
+ * treats `\` as `/`, and could step out of it (`/openai/..%2fadmin` → `/admin`); SDKs never send
+ * them, so such requests are refused.
  */
 export function hasDotSegment(url: string): boolean {
   const q = url.indexOf('?');
-  return DOT_SEGMENT.test(q === -1 ? url : url.slice(0, q));
+  let path = q === -1 ? url : url.slice(0, q);
+  // Decode the few escapes that matter, as often as they nest (bounded: each pass shortens the path).
+  for (let i = 0; i < 4 && path.includes('%'); i++) {
+    const next = path.replace(ENCODED, (_m, hex: string) => DECODED[hex.toLowerCase()] as string);
+    if (next === path) break;
+    path = next;
+  }
+  return DOT_SEGMENT.test(path);
 }
