@@ -6,6 +6,7 @@ import { PROXY_ERRORS } from './proxy/errors.ts';
 import { ADMIN_ERRORS } from './proxy/admin-errors.ts';
 import { CRYPTO_ERRORS } from './auditlog/crypto-errors.ts';
 import { LOG_ERRORS } from './auditlog/log-errors.ts';
+import { AUDIT_TOOL_ERRORS } from './audit-tools/errors.ts';
 
 export const SIDECAR_ERROR_REGISTRIES: Readonly<Record<string, ErrorRegistry>> = {
   common: COMMON_ERRORS,
@@ -14,4 +15,5 @@ export const SIDECAR_ERROR_REGISTRIES: Readonly<Record<string, ErrorRegistry>> =
   admin: ADMIN_ERRORS,
   'auditlog-crypto': CRYPTO_ERRORS,
   'auditlog-log': LOG_ERRORS,
+  'audit-tools': AUDIT_TOOL_ERRORS,
 };

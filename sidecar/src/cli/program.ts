@@ -12,6 +12,7 @@ import { register as prove } from './commands/prove.ts';
 import { register as verifyProof } from './commands/verify-proof.ts';
 import { register as checkpoint } from './commands/checkpoint.ts';
 import { register as proxy } from './commands/proxy.ts';
+import { register as exportPack } from './commands/export.ts';
 import type { CliContext, CliIo, RegisterCommand } from './cli-context.ts';
 
 export const COMMANDS: readonly RegisterCommand[] = [
@@ -22,6 +23,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   prove,
   verifyProof,
   checkpoint,
+  exportPack,
 ];
 
 export function createProgram(ctx: CliContext, commands: readonly RegisterCommand[] = COMMANDS): Command {
