@@ -214,6 +214,22 @@ describe('WatchLoop', () => {
     expect(loop.list().map((o) => o.metadata.name).sort()).toEqual(['a', 'b', 'c']);
   });
 
+  it('close() right after the first sync ends the loop at once', async () => {
+    // Regression: close() while the watch request was being opened found no stream to close; the
+    // stream opened just after and close() waited for the stall timeout (2 min) to end it.
+    const { api, clock, loop } = setup();
+    await api.create('configmaps', cm('a'));
+    loop.start();
+    await loop.synced;
+    const closed = loop.close();
+    let done = false;
+    void closed.then(() => (done = true));
+    await new Promise((r) => setImmediate(r));
+    expect(done).toBe(true);
+    expect(api.openWatchCount('configmaps')).toBe(0);
+    await clock.advance(0);
+  });
+
   it('close() ends a list the API server never answers', async () => {
     const api = partitionable(new MemoryKubeApi());
     api.partition();

@@ -162,6 +162,8 @@ export class WatchLoop {
           ...(this.o.namespace === undefined ? {} : { namespace: this.o.namespace }),
           ...(this.o.labelSelector === undefined ? {} : { labelSelector: this.o.labelSelector }),
         });
+        // close() may have run while the watch was being opened: it found no stream to close.
+        if (this.closed) break;
         this.o.observer?.({ type: 'watching', resourceVersion: rv });
         const result = await this.consume(this.stream, rv, () => (attempt = 0));
         rv = result.rv;
