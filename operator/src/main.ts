@@ -14,8 +14,8 @@ async function run(config: RunConfig): Promise<number> {
   // In a pod: the service account; elsewhere: KUBECONFIG or ~/.kube/config.
   kc.loadFromDefault();
   const api = new ClientNodeKubeApi(kc);
-  const operator = await startOperator({ api, config, log });
-  log.info({ namespace: config.namespace, healthPort: operator.healthPort, leaderElect: config.leaderElect }, 'operator started');
+  const operator = await startOperator({ api, config, log, witness: true });
+  log.info({ namespace: config.namespace, healthPort: operator.healthPort, witnessPort: operator.witnessPort, leaderElect: config.leaderElect }, 'operator started');
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

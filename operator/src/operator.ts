@@ -12,6 +12,7 @@ import { LeaderElector } from './leader/lease-elector.ts';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.ts';
 import { renderConfigMapData } from './render/render-config.ts';
 import { startWebhookRuntime, type WebhookRuntimeOptions } from './webhook-runtime.ts';
+import { startWitnessRuntime, type WitnessRuntime } from './witness/witness-runtime.ts';
 
 export interface Closable {
   close(): Promise<void>;
@@ -48,12 +49,16 @@ export interface OperatorDeps {
   webhookOptions?: WebhookRuntimeOptions;
   election?: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
   watch?: WatchTuning;
+  /** Runs the C2SP tlog-witness on --witness-port (witness/witness-runtime.ts); main.ts turns it on. */
+  witness?: boolean;
 }
 
 export interface RunningOperator extends Closable {
   healthPort: number;
   /** The webhook's port when the default runtime serves it. */
   webhookPort: number | undefined;
+  /** The witness's port when it runs. */
+  witnessPort: number | undefined;
   isLeader(): boolean;
   /** The running controllers while leading (tests). */
   controllers(): ControllerManager | undefined;
@@ -102,12 +107,22 @@ export async function startOperator(deps: OperatorDeps): Promise<RunningOperator
     const start = deps.startWebhook ?? ((ctx: WebhookContext) => startWebhookRuntime(ctx, deps.webhookOptions));
     webhook = await start({ api, config, isLeader: () => leading, lookupPolicy, emitEvent, log, metrics });
   }
+  let witness: WitnessRuntime | undefined;
+  if (deps.witness === true) {
+    // A witness that cannot start (its key Secret unreadable, its port taken) is reported; the
+    // webhook and the controllers keep working without it.
+    try {
+      witness = await startWitnessRuntime({ api, config, log, metrics, emitEvent, lookupPolicy: (ns, name) => policies.get(`${ns}/${name}`) as unknown as AuditPolicy | undefined });
+    } catch (err) {
+      log.error({ err }, 'witness not started');
+    }
+  }
 
   const lead = (): void => {
     transition = transition.then(async () => {
       metrics.leader.set(1);
       log.info({ identity: config.identity }, 'started leading');
-      manager = new ControllerManager({ api, policies, log, metrics, render: deps.render ?? ((p) => renderConfigMapData(p)), ...keys, emitEvent, watch });
+      manager = new ControllerManager({ api, policies, log, metrics, render: deps.render ?? ((p) => renderConfigMapData(p, witness === undefined ? {} : { witnessUrl: witness.urlFor(p) })), ...keys, emitEvent, watch, ...(witness === undefined ? {} : { witness: { verifierKey: witness.verifierKey, metrics: witness.metrics } }) });
       void manager.start().catch((err: unknown) => log.error({ err }, 'controllers failed to start'));
       webhook?.leadershipChanged(true);
     }).catch((err: unknown) => log.error({ err }, 'leader start failed'));
@@ -157,6 +172,7 @@ export async function startOperator(deps: OperatorDeps): Promise<RunningOperator
   return {
     healthPort: health.port,
     webhookPort: webhook?.port,
+    witnessPort: witness?.port,
     isLeader: () => leading,
     controllers: () => manager,
     close: () => {
@@ -165,6 +181,7 @@ export async function startOperator(deps: OperatorDeps): Promise<RunningOperator
         else unlead();
         await transition;
         await webhook?.close();
+        await witness?.close();
         await policies.close();
         await health.close();
       })();

@@ -73,7 +73,7 @@ describe('AuditPolicy CRD', () => {
     }
     expect(resolveJsonPath(schema, '.status.nope')).toBeUndefined();
     expect(resolveJsonPath(schema, '.status.conditions[?(@.kind=="Ready")].status')).toBeUndefined();
-    expect(PRINTER_COLUMNS.map((c) => c.name)).toEqual(['Ready', 'Workloads', 'Pods', 'Missing', 'Entries', 'Last Checkpoint', 'Age']);
+    expect(PRINTER_COLUMNS.map((c) => c.name)).toEqual(['Ready', 'Pods', 'Missing', 'Chains', 'Entries', 'Verified', 'Last Checkpoint', 'Age']);
   });
 
   it('names, scope, short name, category and status subresource', () => {

@@ -10,11 +10,12 @@ export type JsonSchema = { [key: string]: unknown };
 
 export const PRINTER_COLUMNS = [
   { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Config, signing key and storage are in place.' },
-  { name: 'Workloads', type: 'integer', jsonPath: '.status.workloads', description: 'Workloads opted in.' },
   { name: 'Pods', type: 'integer', jsonPath: '.status.podsInjected', description: 'Pods running the sidecar.' },
   { name: 'Missing', type: 'integer', jsonPath: '.status.podsMissing', description: 'Labelled pods without the sidecar.' },
-  { name: 'Entries', type: 'integer', jsonPath: '.status.entries', description: 'Entries over all chains (empty: no witness collects checkpoints yet).' },
-  { name: 'Last Checkpoint', type: 'date', jsonPath: '.status.lastCheckpointTime', description: 'Newest witnessed checkpoint (empty: no witness collects checkpoints yet).' },
+  { name: 'Chains', type: 'integer', jsonPath: '.status.chains', description: 'Logs the witness holds a checkpoint of.' },
+  { name: 'Entries', type: 'integer', jsonPath: '.status.entries', description: 'Entries over all chains, from their witnessed checkpoints.' },
+  { name: 'Verified', type: 'string', jsonPath: '.status.conditions[?(@.type=="Verified")].status', description: 'Every witnessed chain is consistent (False: the witness refused a checkpoint).' },
+  { name: 'Last Checkpoint', type: 'date', jsonPath: '.status.lastCheckpointTime', description: 'Newest witnessed checkpoint.' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
 ] as const;
 

@@ -6,7 +6,7 @@ describe('parseRunConfig', () => {
   it('takes the contract defaults, POD_NAMESPACE and POD_NAME', () => {
     const c = parseRunConfig({}, { POD_NAMESPACE: 'llmaudit', POD_NAME: 'op-0' });
     expect(c).toEqual({
-      namespace: 'llmaudit', webhookPort: 9443, healthPort: 8081, webhookConfigName: 'llmaudit-sidecar-injector',
+      namespace: 'llmaudit', webhookPort: 9443, healthPort: 8081, witnessPort: 8444, witnessUrl: '', webhookConfigName: 'llmaudit-sidecar-injector',
       serviceName: 'llmaudit-webhook', certMode: 'self', certSecret: 'llmaudit-webhook-tls', certDir: '/etc/llmaudit/webhook-tls',
       sidecarImage: undefined, sidecarImagePullPolicy: undefined, openshift: 'auto', leaderElect: true, leaseName: 'llmaudit-operator', resyncSeconds: 300, logLevel: 'info', identity: 'op-0',
     });

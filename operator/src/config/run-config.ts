@@ -8,6 +8,10 @@ export interface RunConfig {
   readonly namespace: string;
   readonly webhookPort: number;
   readonly healthPort: number;
+  /** C2SP tlog-witness HTTP server (every replica); the Service --service-name fronts it. */
+  readonly witnessPort: number;
+  /** Base URL the sidecars reach the witness at; empty: http://<service-name>.<namespace>.svc:<witness-port>. */
+  readonly witnessUrl: string;
   readonly webhookConfigName: string;
   readonly serviceName: string;
   readonly certMode: CertMode;
@@ -32,6 +36,8 @@ export const RUN_FLAGS: Readonly<Record<Key, string>> = {
   namespace: 'namespace',
   webhookPort: 'webhook-port',
   healthPort: 'health-port',
+  witnessPort: 'witness-port',
+  witnessUrl: 'witness-url',
   webhookConfigName: 'webhook-config-name',
   serviceName: 'service-name',
   certMode: 'cert-mode',
@@ -49,6 +55,8 @@ export const RUN_FLAGS: Readonly<Record<Key, string>> = {
 export const RUN_DEFAULTS = {
   webhookPort: '9443',
   healthPort: '8081',
+  witnessPort: '8444',
+  witnessUrl: '',
   webhookConfigName: 'llmaudit-sidecar-injector',
   serviceName: 'llmaudit-webhook',
   certMode: 'self',
@@ -60,6 +68,11 @@ export const RUN_DEFAULTS = {
   resyncSeconds: '300',
   logLevel: 'info',
 } as const;
+
+function witnessUrl(v: string, problems: string[]): string {
+  if (v !== '' && !/^https?:\/\/[^/]+$/.test(v.replace(/\/$/, ''))) problems.push(`--witness-url: ${JSON.stringify(v)} must be http(s)://host[:port]`);
+  return v.replace(/\/$/, '');
+}
 
 export function envName(flag: string): string {
   return `LLMAUDIT_OPERATOR_${flag.toUpperCase().replace(/-/g, '_')}`;
@@ -112,6 +125,8 @@ export function parseRunConfig(flags: Readonly<Record<string, string | boolean |
     namespace: str('namespace', DNS_LABEL),
     webhookPort: int('webhookPort', 0, 65535),
     healthPort: int('healthPort', 0, 65535),
+    witnessPort: int('witnessPort', 0, 65535),
+    witnessUrl: witnessUrl(raw('witnessUrl') ?? '', problems),
     webhookConfigName: str('webhookConfigName'),
     serviceName: str('serviceName', DNS_LABEL),
     certMode: certMode as CertMode,

@@ -13,6 +13,8 @@ import type { Log } from './types.ts';
 import { WatchLoop, type WatchLoopEvent } from './watch-loop.ts';
 import { WorkQueue } from './work-queue.ts';
 import { templateMeta, workloadPatch } from './workload-labeller.ts';
+import { LABEL_HEADS } from '../witness/heads.ts';
+import { createHeadsTrigger, type HeadsTrigger } from '../witness/heads-trigger.ts';
 
 export interface WatchTuning {
   stallTimeoutMs?: number;
@@ -49,6 +51,8 @@ export class ControllerManager {
   private readonly workloadQueue: WorkQueue;
   private readonly pods: WatchLoop;
   private readonly workloads: Record<WorkloadResource, WatchLoop>;
+  /** The witness's heads ConfigMaps (when the operator witnesses): a change re-rolls the policy's status. */
+  private readonly heads: { loop: WatchLoop; trigger: HeadsTrigger } | undefined;
   private started = false;
   /** Pods and workloads are cached: policy status computed now is complete. */
   private synced = false;
@@ -67,6 +71,14 @@ export class ControllerManager {
       deployments: this.loop('deployments', { upsert: (o) => this.workloadChanged('deployments', o), delete: (o) => this.workloadChanged('deployments', o) }),
       statefulsets: this.loop('statefulsets', { upsert: (o) => this.workloadChanged('statefulsets', o), delete: (o) => this.workloadChanged('statefulsets', o) }),
     };
+    if (deps.witness !== undefined) {
+      const trigger = createHeadsTrigger({
+        enqueue: (k) => {
+          if (this.synced) this.policyQueue.add(k);
+        },
+      });
+      this.heads = { trigger, loop: this.loop('configmaps', { upsert: (o) => trigger.changed(o), delete: () => undefined }, `${LABEL_HEADS}=true`) };
+    }
   }
 
   /** Starts the watches; policies are reconciled once pods and workloads are known. */
@@ -74,6 +86,7 @@ export class ControllerManager {
     if (this.started || this.closed) return;
     this.started = true;
     this.pods.start();
+    this.heads?.loop.start();
     for (const r of WORKLOADS) this.workloads[r].start();
     await Promise.all([this.d.policies.synced, this.pods.synced, ...WORKLOADS.map((r) => this.workloads[r].synced)]);
     if (this.closed) return;
@@ -92,7 +105,8 @@ export class ControllerManager {
     this.fence.abort(new Error('controllers stopped'));
     this.policyQueue.close();
     this.workloadQueue.close();
-    await Promise.all([this.pods.close(), ...WORKLOADS.map((r) => this.workloads[r].close())]);
+    this.heads?.trigger.close();
+    await Promise.all([this.pods.close(), ...WORKLOADS.map((r) => this.workloads[r].close()), this.heads?.loop.close()]);
   }
 
   /** Resolves when both queues are idle (tests). */
@@ -180,7 +194,8 @@ export class ControllerManager {
         if (resolvePolicyName(names, requestedPolicy(t)) === name) workloads++;
       }
     }
-    const result = await applyPolicy(policy, { pods: counts, workloads, missingPods: pods.filter((p) => missing.has(p.metadata.name ?? '')) }, { ...this.d });
+    const livePodUids = new Set(pods.filter((p) => injectedWith(p) === name && p.metadata.deletionTimestamp === undefined).map((p) => p.metadata.uid ?? ''));
+    const result = await applyPolicy(policy, { pods: counts, workloads, missingPods: pods.filter((p) => missing.has(p.metadata.name ?? '')), livePodUids }, { ...this.d });
     this.d.metrics?.reconciles.inc({ controller: 'auditpolicy', result: 'ok' });
     this.d.metrics?.podsMissing.set({ namespace: ns, policy: name }, counts.missing.length);
     if (result.writes.length > 0) this.d.log.info({ policy: key, writes: result.writes }, 'auditpolicy reconciled');

@@ -7,6 +7,7 @@ import type { KubeApi, KubeObject } from '../kube/types.ts';
 import type { PodCounts } from './pod-counter.ts';
 import { reconcilePolicy, type PolicyContext } from './policy-decision.ts';
 import { remedyFor } from './remedy.ts';
+import { applyWitnessRollup, type PolicyWitness } from '../witness/status-rollup.ts';
 
 export interface PolicyControllerDeps {
   api: KubeApi;
@@ -16,6 +17,8 @@ export interface PolicyControllerDeps {
   generateKey: (name: string) => { signerKey: string; verifierKey: string };
   emitEvent: EmitEvent;
   now?: () => Date;
+  /** The operator's witness: its heads are rolled up into status (witness/status-rollup.ts). */
+  witness?: PolicyWitness;
 }
 
 export interface PolicyInputs {
@@ -23,6 +26,8 @@ export interface PolicyInputs {
   workloads: number;
   /** The pods counted in pods.missing (for their Events). */
   missingPods: readonly KubeObject[];
+  /** UIDs of the policy's live injected pods (only their chains can go stale). */
+  livePodUids?: ReadonlySet<string>;
 }
 
 /** What one reconcile wrote (tests, logs). */
@@ -55,6 +60,7 @@ export async function applyPolicy(policy: AuditPolicy, inputs: PolicyInputs, dep
   );
   const writes: string[] = [];
   let status = decision.status;
+  if (deps.witness !== undefined) status = await applyWitnessRollup(api, policy, status, deps.witness, inputs.livePodUids ?? new Set(), deps.now?.() ?? new Date());
 
   if (decision.signingSecret !== undefined) {
     try {

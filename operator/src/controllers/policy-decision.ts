@@ -150,8 +150,8 @@ export function reconcilePolicy(policy: AuditPolicy, observed: PolicyObserved, c
 
   const old = policy.status ?? {};
   const status: AuditPolicyStatus = {
-    // chains, entries, lastCheckpointTime are not this controller's (meant for a witness, which does not exist yet): keep them.
-    ...pick(old, ['chains', 'entries', 'lastCheckpointTime']),
+    // The witness rollup (witness/status-rollup.ts) sets these after this decision; kept as they are otherwise.
+    ...pick(old, ['chains', 'entries', 'lastCheckpointTime', 'witnessedChains', 'staleChains', 'inconsistentChains', 'witnessKey']),
     observedGeneration: gen,
     conditions: [ready, degraded],
     workloads: observed.workloads,

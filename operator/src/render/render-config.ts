@@ -16,7 +16,7 @@ import { operatorError } from '../errors.ts';
 export const DEFAULT_TAKEOVER_BACKEND_PORT = 11435;
 
 export interface RenderContext {
-  /** A C2SP tlog-witness URL for the sidecar config; omitted: no witness. No witness exists yet, so the operator passes none. */
+  /** The submission prefix of the operator's C2SP tlog-witness for this policy (docs/witness.md); omitted: no witness. */
   witnessUrl?: string;
 }
 

@@ -110,8 +110,8 @@ export const TelemetrySchema = Type.Object(
 
 export const WitnessSchema = Type.Object(
   {
-    url: Type.Optional(Type.String({ pattern: '^https?://', description: 'C2SP tlog-witness endpoint. Reserved: no witness is implemented, nothing reads it yet.' })),
-    intervalSeconds: Type.Integer({ minimum: 1, default: 30 }),
+    url: Type.Optional(Type.String({ pattern: '^https?://', description: 'C2SP tlog-witness submission prefix: every new checkpoint is POSTed to <url>/add-checkpoint (docs/witness.md). The operator renders its own witness here.' })),
+    intervalSeconds: Type.Integer({ minimum: 1, default: 30, description: 'Re-push the newest checkpoint this often even when the log did not grow, so the witness sees the log alive.' }),
   },
   { additionalProperties: false, default: {} },
 );
