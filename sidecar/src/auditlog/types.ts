@@ -20,6 +20,8 @@ export interface EntryPayload {
     encoding?: string;
     /** The body parsed as JSON but is stored as the text sent (docs/audit-log-format.md "Stored bodies"): why. */
     rawReason?: string;
+    /** The body is not stored for want of memory (docs/audit-log-format.md "Stored bodies"): "memory_budget". */
+    omittedReason?: string;
   };
   response: {
     status: number;
@@ -35,6 +37,7 @@ export interface EntryPayload {
     truncated?: boolean;
     encoding?: string;
     rawReason?: string;
+    omittedReason?: string;
     error?: { code: string; message: string };
   };
   usage: { inputTokens: number | null; outputTokens: number | null; cacheReadTokens?: number; cacheCreationTokens?: number; reasoningTokens?: number; costUsd?: number };

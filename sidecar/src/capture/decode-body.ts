@@ -6,7 +6,9 @@
  */
 import { brotliDecompress, gunzip, inflate, inflateRaw, type InputType, type ZlibOptions, type BrotliOptions } from 'node:zlib';
 
-export type DecodeResult = { ok: true; buf: Buffer } | { ok: false; reason: 'decoded_cap' | 'decode_error' | 'unsupported' };
+import type { MemoryBudget } from './memory-budget.ts';
+
+export type DecodeResult = { ok: true; buf: Buffer } | { ok: false; reason: 'decoded_cap' | 'decode_error' | 'unsupported' | 'memory_budget' };
 
 type Fn = (buf: InputType, opts: ZlibOptions & BrotliOptions, cb: (err: Error | null, out: Buffer) => void) => void;
 
@@ -19,10 +21,27 @@ function run(fn: Fn, buf: Buffer, max: number): Promise<DecodeResult> {
   });
 }
 
-/** `encoding` is the Content-Encoding value; identity/empty returns the buffer unchanged. */
-export async function decodeBody(buf: Buffer, encoding: string | undefined, maxDecoded: number): Promise<DecodeResult> {
+/**
+ * `encoding` is the Content-Encoding value; identity/empty returns the buffer unchanged. With a
+ * `budget`, the output may only grow to what the budget has left (memory-budget.ts): a decode
+ * stopped there says `memory_budget`, as does one the budget has no room for at all. The bytes
+ * taken are given back when the decode ends.
+ */
+export async function decodeBody(buf: Buffer, encoding: string | undefined, maxDecoded: number, budget?: MemoryBudget): Promise<DecodeResult> {
   const enc = (encoding ?? '').trim().toLowerCase();
   if (enc === '' || enc === 'identity') return { ok: true, buf };
+  if (budget === undefined) return decodeWithin(buf, enc, maxDecoded);
+  const granted = budget.takeUpTo(maxDecoded);
+  if (granted === 0) return { ok: false, reason: 'memory_budget' };
+  try {
+    const r = await decodeWithin(buf, enc, granted);
+    return !r.ok && r.reason === 'decoded_cap' && granted < maxDecoded ? { ok: false, reason: 'memory_budget' } : r;
+  } finally {
+    budget.give(granted);
+  }
+}
+
+async function decodeWithin(buf: Buffer, enc: string, maxDecoded: number): Promise<DecodeResult> {
   switch (enc) {
     case 'gzip':
     case 'x-gzip':

@@ -11,6 +11,7 @@ import type { ProxyMetrics } from './metrics.ts';
 import type { Router } from './router.ts';
 import type { Upstreams } from './upstreams.ts';
 import type { AuditSink } from './sink.ts';
+import type { MemoryBudget } from '../capture/memory-budget.ts';
 
 export interface ExchangeContext {
   readonly config: SidecarConfig;
@@ -25,4 +26,6 @@ export interface ExchangeContext {
   readonly now: () => number;
   /** Set while appends fail; with onLogFailure: block new exchanges get 503 until one succeeds. */
   readonly logState: { down: boolean };
+  /** Bytes buffered or decoded across all in-flight exchanges (capture.memoryBudgetBytes). */
+  readonly budget: MemoryBudget;
 }

@@ -30,6 +30,7 @@ import { decodeBody } from '../capture/decode-body.ts';
 import { extractMedia } from '../capture/media.ts';
 import { parseJsonBody, storedBody } from '../capture/stored-body.ts';
 import { appendEntry } from './log-gate.ts';
+import type { RequestGrant } from '../capture/memory-budget.ts';
 import { buildEntry, type StoredSide } from './build-entry.ts';
 import { moveResponseMedia } from './move-media.ts';
 import { errorBody, errorFamily } from './error-shapes.ts';
@@ -49,6 +50,8 @@ export interface ExchangeBase {
   method: string;
   url: string;
   reqCapture: BodyCapture;
+  /** The memory budget's admission of the request body (released once the entry is handed to the log). */
+  grant?: RequestGrant;
   /** The one owner of the client's response. */
   finisher: ResponseFinisher;
 }
@@ -122,7 +125,11 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
       reqSide = { captured: reqCaptured, body: s.body, ...(s.encoding === undefined ? {} : { encoding: s.encoding }), ...(s.rawReason === undefined ? {} : { rawReason: s.rawReason }) };
     }
   }
-  if (reqCaptured.truncated) ctx.metrics.truncations.inc({ direction: 'request', reason: 'cap' });
+  if (base.grant?.refused === true) {
+    // The memory budget had no room for this body: streamed through, digest only (capture/memory-budget.ts).
+    reqSide.omittedReason = 'memory_budget';
+    ctx.metrics.truncations.inc({ direction: 'request', reason: 'memory_budget' });
+  } else if (reqCaptured.truncated) ctx.metrics.truncations.inc({ direction: 'request', reason: 'cap' });
 
   // 3. Response side: decode the stored copy, finish the adapter.
   let exchange: NormalizedExchange | null = null;
@@ -137,13 +144,15 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
     const captured = h.capture.finish();
     let decoded = captured.buf;
     let encoding: string | undefined;
+    let omittedReason: string | undefined;
     if (decoded !== null && h.encoding !== undefined) {
-      const r = await decodeBody(decoded, h.encoding, config.capture.maxDecodedBytes);
+      const r = await decodeBody(decoded, h.encoding, config.capture.maxDecodedBytes, ctx.budget);
       if (r.ok) decoded = r.buf;
       else {
         decoded = null;
         encoding = h.encoding;
-        ctx.metrics.truncations.inc({ direction: 'response', reason: r.reason === 'decoded_cap' ? 'decoded_cap' : 'decode_error' });
+        if (r.reason === 'memory_budget') omittedReason = 'memory_budget';
+        ctx.metrics.truncations.inc({ direction: 'response', reason: r.reason === 'decoded_cap' || r.reason === 'memory_budget' ? r.reason : 'decode_error' });
       }
     }
     try {
@@ -174,7 +183,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
       body = moved.body;
       if (moved.media.length > 0) media = media.concat(moved.media);
     }
-    respSide = { captured, body, ...(encoding === undefined ? {} : { encoding }), ...(rawReason === undefined ? {} : { rawReason }) };
+    respSide = { captured, body, ...(encoding === undefined ? {} : { encoding }), ...(rawReason === undefined ? {} : { rawReason }), ...(omittedReason === undefined ? {} : { omittedReason }) };
   } else {
     // The proxy answers itself (upstream unreachable, timeout, log gate, client gone first).
     status = pe?.status ?? 502;
@@ -234,6 +243,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   // GC of the proxy) while the entry travels to the writer thread and back.
   const ta = performance.now();
   const appending = appendEntry(ctx, payload); // a payload the log refuses is written degraded (log-gate.ts)
+  base.grant?.release(); // the entry is the writer's now: the request's memory charge is given back
   return afterAppend(ctx, appending, {
     id: base.id,
     endpoint,
