@@ -83,9 +83,9 @@ async function populate(pods: number): Promise<{ api: MemoryKubeApi; namespaces:
 }
 
 async function reconcileAll(api: MemoryKubeApi, namespaces: string[]): Promise<number> {
-  let manager: ControllerManager | undefined;
-  const policies = new WatchLoop({ api, resource: 'auditpolicies', handler: { upsert: (o) => manager?.policyChanged(o), delete: (o) => manager?.policyChanged(o) }, resyncMs: 0 });
-  manager = new ControllerManager({
+  // The handler runs only after start(), when `manager` exists.
+  const policies: WatchLoop = new WatchLoop({ api, resource: 'auditpolicies', handler: { upsert: (o) => manager.policyChanged(o), delete: (o) => manager.policyChanged(o) }, resyncMs: 0 });
+  const manager: ControllerManager = new ControllerManager({
     api,
     policies,
     log: silentLog,
