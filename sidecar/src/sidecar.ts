@@ -21,6 +21,8 @@ import { createProxy, type ListenAddress, type Proxy, type ProxyDeps } from './p
 import { createProxyMetrics } from './proxy/metrics.ts';
 import { createTracer, type OtelTracer, type TracerResource } from './telemetry/otel-tracer.ts';
 import { WitnessPusher } from './witness/pusher.ts';
+import { governanceKey } from './governance/key.ts';
+import { createGovernanceMetrics } from './governance/exchange-hook.ts';
 
 export interface SidecarDeps {
   logger: Logger;
@@ -114,6 +116,8 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
       logger,
       tracer,
       metrics,
+      governanceKey: governanceKey(config, deps.signerKey),
+      governanceMetrics: createGovernanceMetrics(registry),
       chainDir,
       origin,
       ...(deps.dispatcherFactory === undefined ? {} : { dispatcherFactory: deps.dispatcherFactory }),

@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { errorFactory, type ErrorRegistry } from '../errors.ts';
 import { SidecarConfigSchema, type SidecarConfig } from './schema.ts';
+import { governanceProblems } from '../governance/policy.ts';
 
 export const CONFIG_ERRORS = {
   LLMAUDIT_E_CONFIG_INVALID: { message: 'configuration is invalid', exit: 1 },
@@ -43,6 +44,7 @@ export function parseSidecarConfig(raw: unknown): SidecarConfig {
     cfg.listeners.forEach((l, i) => {
       if (l.defaultEndpoint !== undefined && !names.has(l.defaultEndpoint)) problems.push(`/listeners/${i}/defaultEndpoint: no endpoint named ${l.defaultEndpoint}`);
     });
+    problems.push(...governanceProblems(cfg.governance));
   }
   if (problems.length > 0) {
     throw configError('LLMAUDIT_E_CONFIG_INVALID', problems.join('; '), { details: { problems } });

@@ -22,6 +22,9 @@ import { sendProxyError } from './respond.ts';
 import type { AuditSink } from './sink.ts';
 import { createMediaStore } from '../capture/media-store.ts';
 import { LogGate, probeWritable } from './log-gate.ts';
+import { randomBytes } from 'node:crypto';
+import { createGovernance } from '../governance/engine.ts';
+import type { GovernanceMetrics } from '../governance/exchange-hook.ts';
 import { MemoryBudget } from '../capture/memory-budget.ts';
 
 export type { AuditSink } from './sink.ts';
@@ -45,6 +48,10 @@ export interface ProxyDeps {
   now?: () => number;
   /** How often a closed log gate probes the chain directory (default 1000 ms; log-gate.ts). */
   logProbeIntervalMs?: number;
+  /** HMAC key of redaction tokens and API-key fingerprints (default: random, so tokens correlate only within this process). */
+  governanceKey?: Buffer;
+  /** Governance decisions, detections, cost (default: not counted). */
+  governanceMetrics?: GovernanceMetrics;
 }
 
 export interface ListenAddress {
@@ -102,6 +109,8 @@ export function createProxy(deps: ProxyDeps): Proxy {
 
   // Closed by an append that cannot reach the disk; reopened by a probe of the chain directory (log-gate.ts).
   const gate = new LogGate({ probe: deps.chainDir === undefined ? null : () => probeWritable(deps.chainDir as string), logger: deps.logger, ...(deps.logProbeIntervalMs === undefined ? {} : { probeIntervalMs: deps.logProbeIntervalMs }) });
+  // Rate-limit buckets and budgets live in the engine, which outlives reloads (docs/governance.md).
+  const governance = createGovernance({ key: deps.governanceKey ?? randomBytes(32), hooks: { storeFailure: () => deps.governanceMetrics?.storeFailures.inc() } });
   const ctx: ExchangeContext = {
     get config() {
       return config;
@@ -118,6 +127,8 @@ export function createProxy(deps: ProxyDeps): Proxy {
     origin: deps.origin ?? config.origin ?? '',
     now,
     logState: gate,
+    governance,
+    governanceMetrics: deps.governanceMetrics ?? null,
     budget: new MemoryBudget(() => config.capture.memoryBudgetBytes),
   };
 
@@ -286,6 +297,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
         }
         for (const s of servers) s.closeAllConnections();
         await upstreams.destroy();
+        await governance.close();
         started = false;
       })();
       return closing;

@@ -24,8 +24,10 @@ export function errorFamily(kind: ApiKind | null, endpointApi: string | null, pa
 
 const ANTHROPIC_TYPE: Record<number, string> = {
   400: 'invalid_request_error',
+  403: 'permission_error',
   404: 'not_found_error',
   413: 'request_too_large',
+  429: 'rate_limit_error',
   502: 'api_error',
   503: 'overloaded_error',
   504: 'timeout_error',
@@ -33,7 +35,9 @@ const ANTHROPIC_TYPE: Record<number, string> = {
 
 const OPENAI_TYPE: Record<number, string> = {
   400: 'invalid_request_error',
+  403: 'permission_error',
   404: 'invalid_request_error',
+  429: 'rate_limit_error',
 };
 
 export function errorBody(family: ErrorFamily, status: number, code: string, message: string): string {

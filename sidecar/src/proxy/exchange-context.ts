@@ -11,6 +11,8 @@ import type { ProxyMetrics } from './metrics.ts';
 import type { Router } from './router.ts';
 import type { Upstreams } from './upstreams.ts';
 import type { AuditSink } from './sink.ts';
+import type { Governance } from '../governance/engine.ts';
+import type { GovernanceMetrics } from '../governance/exchange-hook.ts';
 import type { MemoryBudget } from '../capture/memory-budget.ts';
 
 export interface ExchangeContext {
@@ -26,6 +28,9 @@ export interface ExchangeContext {
   readonly now: () => number;
   /** Set while appends fail; with onLogFailure: block new exchanges get 503 until one succeeds. */
   readonly logState: { down: boolean };
+  /** Governance decisions; its rate-limit and budget state outlives config reloads. */
+  readonly governance: Governance;
+  readonly governanceMetrics: GovernanceMetrics | null;
   /** Bytes buffered or decoded across all in-flight exchanges (capture.memoryBudgetBytes). */
   readonly budget: MemoryBudget;
 }

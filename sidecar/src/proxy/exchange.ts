@@ -27,6 +27,7 @@ import { sendProxyError } from './respond.ts';
 import { parseJsonBody } from '../capture/stored-body.ts';
 import { decodeBody } from '../capture/decode-body.ts';
 import { NOOP_TRACER } from '../telemetry/noop-tracer.ts';
+import { admitExchange, rewriteBodyHeaders } from '../governance/exchange-hook.ts';
 
 /** Aborts one exchange when close() passes its drain deadline (lighter than an AbortController per request). */
 export class ShutdownSignal {
@@ -178,13 +179,38 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
       return;
     }
 
+    // Governance decides before anything is forwarded (docs/governance.md): a refused request never
+    // reaches the upstream and gets the API family's error shape.
+    const gov = await admitExchange(ctx.governance, {
+      config,
+      endpoint: route.endpoint,
+      method,
+      apiPath: route.apiPath,
+      api: adapter?.kind ?? 'opaque',
+      headers: req.headers,
+      body: head.ended && reqEncoding === undefined ? reqJson : undefined,
+      bodyBytes: head.ended ? (plainReq?.length ?? head.bytes) : Math.max(head.bytes, Number(req.headers['content-length'] ?? 0) || 0),
+      now: startedAt,
+    });
+    fin.governance = gov.admission;
+    if (gov.block !== null) {
+      if (gov.block.retryAfterS !== undefined) res.setHeader('retry-after', String(gov.block.retryAfterS));
+      if (!head.ended) res.setHeader('connection', 'close'); // the rest of the body is not read
+      fin.err = proxyError(gov.block.code, gov.block.message);
+      fin.proxyError = { code: gov.block.code, status: gov.block.status, reason: 'governance', errorType: 'policy_blocked' };
+      await recordExchange(base, fin);
+      return;
+    }
+
     let body: Buffer | Readable | null = head.ended ? (head.bytes === 0 ? null : reqBuf) : null;
+    if (gov.forward !== null) body = gov.forward;
     if (!head.ended) {
       const stream = Readable.from(streamRest(req, head.chunks, reqCapture, guard), { objectMode: false });
       guard.listen((err) => stream.destroy(err));
       body = stream;
     }
     const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection, head.ended);
+    if (gov.forward !== null) rewriteBodyHeaders(headers, gov.forward.length);
     const up = handle.upstreamHeaders;
     for (const name of Object.keys(up)) {
       for (let i = headers.length - 2; i >= 0; i -= 2) if ((headers[i] as string).toLowerCase() === name) headers.splice(i, 2);

@@ -37,6 +37,8 @@ import { errorBody, errorFamily } from './error-shapes.ts';
 import { proxyError } from './errors.ts';
 import { describeError } from './upstream-errors.ts';
 import { redactNames } from './respond.ts';
+import type { Admission } from '../governance/engine.ts';
+import { redactStoredRequest, settleExchange } from '../governance/exchange-hook.ts';
 
 export interface ExchangeBase {
   ctx: ExchangeContext;
@@ -71,6 +73,8 @@ export interface Finished {
   reqPlain?: Buffer | null;
   /** Set when a compressed request body could not be decoded: stored as digest + size only. */
   reqEncoding?: string;
+  /** The governance decision taken before forwarding (unset: the request never got that far). */
+  governance?: Admission;
 }
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
@@ -117,12 +121,13 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
           }
         }
       }
-      reqSide = { captured: reqCaptured, body };
+      // Values the policy redacts in the log never reach the disk (docs/governance.md).
+      reqSide = { captured: reqCaptured, body: redactStoredRequest(fin.governance, body, true).body };
     } else if (fin.reqEncoding !== undefined) {
       reqSide = { captured: reqCaptured, body: null, encoding: fin.reqEncoding };
     } else {
       const s = reqStored ?? storedBody(fin.reqPlain ?? reqCaptured.buf, undefined);
-      reqSide = { captured: reqCaptured, body: s.body, ...(s.encoding === undefined ? {} : { encoding: s.encoding }), ...(s.rawReason === undefined ? {} : { rawReason: s.rawReason }) };
+      reqSide = { captured: reqCaptured, body: redactStoredRequest(fin.governance, s.body, false).body, ...(s.encoding === undefined ? {} : { encoding: s.encoding }), ...(s.rawReason === undefined ? {} : { rawReason: s.rawReason }) };
     }
   }
   if (base.grant?.refused === true) {
@@ -206,6 +211,10 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   ctx.metrics.bytesCaptured.inc({ direction: 'request' }, reqCaptured.bytes);
   ctx.metrics.bytesCaptured.inc({ direction: 'response' }, respSide.captured.bytes);
 
+  // Governance: the response's detections, the cost, the decision record (governance/exchange-hook.ts).
+  const governed = await settleExchange(ctx.governance, ctx.governanceMetrics, config, fin.governance, { api: exchange?.api ?? adapter?.kind ?? 'opaque', endpoint, exchange, responseBody: respSide.body, responseIsJson: typeof respSide.body === 'object' });
+  if (governed.responseBody !== respSide.body) respSide = { ...respSide, body: governed.responseBody };
+
   // 4. Classify and build the entry.
   const errorType = pe?.errorType ?? null;
   const spanType = classifyExchange({ exchange, status, errorType });
@@ -236,6 +245,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
     ids: fin.handle.ids,
     spanType,
     media,
+    governance: governed.record,
   });
 
   // 5. Append. What follows it runs in its own function holding only what it needs: the exchange's

@@ -1,0 +1,273 @@
+/**
+ * Personal-data and secret detectors over one text. Each is a regex that finds candidates and a
+ * validator that confirms them (Luhn, mod-97, entropy, a decodable JWT header...).
+ *
+ * Every pattern must match in time linear in the text (docs/adr/0013-governance-enforcement.md):
+ * JavaScript's engine backtracks, so no quantifier is unbounded and none is nested with another
+ * that can match the same characters; a pattern that starts with a repeated class is guarded by a
+ * lookbehind so that it is tried once per run, not once per character of the run. The adversarial
+ * test (detectors.adversarial.test.ts) runs each one over 1 MiB of its worst input.
+ */
+import type { BuiltinDetector } from './schema.ts';
+import { cardPrefixValid, digitsOf, ibanValid, ipv6Valid, jwtHeaderValid, luhnValid, shannonEntropy } from './validators.ts';
+
+export interface Match {
+  start: number;
+  end: number;
+  detector: string;
+}
+
+export interface Detector {
+  readonly name: string;
+  /** Label in redaction tokens: `[EMAIL:3f9a1c2e]`. */
+  readonly label: string;
+  readonly kind: 'personal' | 'secret' | 'custom';
+  /** Appends the matches in `text` to `out`, in order. */
+  find(text: string, out: Match[]): void;
+}
+
+interface RegexDetector {
+  name: BuiltinDetector;
+  label: string;
+  kind: 'personal' | 'secret';
+  re: RegExp;
+  /** A cheap test the text must pass before the regex runs. */
+  pre?: (text: string) => boolean;
+  valid?: (m: string) => boolean;
+}
+
+function regexDetector(d: RegexDetector): Detector {
+  const { re, pre, valid, name } = d;
+  return {
+    name,
+    label: d.label,
+    kind: d.kind,
+    find(text, out) {
+      if (pre !== undefined && !pre(text)) return;
+      re.lastIndex = 0;
+      let m: RegExpExecArray | null;
+      while ((m = re.exec(text)) !== null) {
+        const s = m[0];
+        if (valid === undefined || valid(s)) out.push({ start: m.index, end: m.index + s.length, detector: name });
+      }
+    },
+  };
+}
+
+const hasDigit = (t: string): boolean => /\d/.test(t);
+
+// Dates and times that the phone candidate would otherwise take (2024-01-15, 15.01.2024, 2024 01 15).
+const DATE_LIKE = /^(?:\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{4})/;
+const US_NATIONAL = /^(?:1[ .-])?(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}$/;
+
+function phoneValid(s: string): boolean {
+  const d = digitsOf(s);
+  if (s[0] === '+') return d.length >= 8 && d.length <= 15;
+  if (d.length < 9 || d.length > 12) return false;
+  if (DATE_LIKE.test(s)) return false;
+  if (US_NATIONAL.test(s)) return true;
+  // National trunk prefix 0 (most of Europe, Asia, Oceania), with or without an area code in parentheses.
+  if (s[0] === '0' || s.startsWith('(0')) return true;
+  // Three or more separated groups (es "962 113 841", pl "65 503 58 20"): more than a plain number.
+  let groups = 1;
+  for (let i = 0; i < s.length; i++) if (s[i] === ' ' || s[i] === '-' || s[i] === '.') groups++;
+  return groups >= 3 && !s.includes('.');
+}
+
+function cardValid(s: string): boolean {
+  // One separator style throughout: "4111 1111-1111 1111" is not how cards are written.
+  if (s.includes(' ') && s.includes('-')) return false;
+  const d = digitsOf(s);
+  return d.length >= 12 && d.length <= 19 && cardPrefixValid(d) && luhnValid(d);
+}
+
+function highEntropyValid(s: string): boolean {
+  if (/^sha\d{1,3}-/.test(s)) return false; // Subresource Integrity / npm integrity digests
+  let lower = false;
+  let upper = false;
+  let digit = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 97 && c <= 122) lower = true;
+    else if (c >= 65 && c <= 90) upper = true;
+    else if (c >= 48 && c <= 57) digit = true;
+  }
+  if (!(lower && upper && digit)) return false; // hex digests and UUIDs lack one of the three
+  const threshold = Math.min(4.5, 0.85 * Math.log2(s.length));
+  return shannonEntropy(s) >= threshold;
+}
+
+const BUILTINS: readonly Detector[] = [
+  privateKeyDetector(),
+  regexDetector({
+    name: 'jwt',
+    label: 'JWT',
+    kind: 'secret',
+    re: /(?<![\w-])eyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{2,16384}\.[A-Za-z0-9_-]{16,4096}(?![\w-])/g,
+    pre: (t) => t.includes('eyJ'),
+    valid: jwtHeaderValid,
+  }),
+  regexDetector({
+    name: 'anthropic-key',
+    label: 'ANTHROPIC_KEY',
+    kind: 'secret',
+    re: /(?<![\w-])sk-ant-(?:api|admin|oat|sid)\d\d-[A-Za-z0-9_-]{20,200}(?![\w-])/g,
+    pre: (t) => t.includes('sk-ant-'),
+  }),
+  regexDetector({
+    name: 'openai-key',
+    label: 'OPENAI_KEY',
+    kind: 'secret',
+    re: /(?<![\w-])sk-(?!ant-)(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,250}(?![\w-])/g,
+    pre: (t) => t.includes('sk-'),
+    // Real keys are random: digits and both cases. "sk-this-is-not-a-key-at-all" is prose.
+    valid: (s) => /\d/.test(s) && /[a-z]/.test(s) && /[A-Z]/.test(s),
+  }),
+  regexDetector({
+    name: 'github-token',
+    label: 'GITHUB_TOKEN',
+    kind: 'secret',
+    re: /(?<![\w-])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})(?![\w-])/g,
+    pre: (t) => t.includes('gh') || t.includes('github_pat_'),
+  }),
+  regexDetector({
+    name: 'aws-key',
+    label: 'AWS_KEY',
+    kind: 'secret',
+    // Access key ids: a four-letter type prefix and 16 base32 characters (AWS IAM "Unique identifiers").
+    re: /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA|AIPA|ANPA|ANVA|AGPA|APKA)[A-Z2-7]{16}(?![A-Za-z0-9])/g,
+    pre: (t) => t.includes('A'),
+  }),
+  regexDetector({
+    name: 'card',
+    label: 'CARD',
+    kind: 'personal',
+    re: /(?<![\d-])\d(?:[ -]?\d){11,18}(?![\d-])/g,
+    pre: hasDigit,
+    valid: cardValid,
+  }),
+  regexDetector({
+    name: 'iban',
+    label: 'IBAN',
+    kind: 'personal',
+    re: /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])/g,
+    pre: hasDigit,
+    valid: (s) => ibanValid(s.replaceAll(' ', '')),
+  }),
+  regexDetector({
+    name: 'email',
+    label: 'EMAIL',
+    kind: 'personal',
+    // RFC 5321 §4.5.3.1: local part ≤ 64, labels ≤ 63 octets.
+    re: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
+    pre: (t) => t.includes('@'),
+  }),
+  regexDetector({
+    name: 'ssn',
+    label: 'SSN',
+    kind: 'personal',
+    // SSA: area 000, 666 and 900–999, group 00 and serial 0000 are never issued.
+    re: /(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])/g,
+    pre: hasDigit,
+  }),
+  regexDetector({
+    name: 'phone',
+    label: 'PHONE',
+    kind: 'personal',
+    re: /(?<![\w+.\-/])(?:\+|\(?(?=\d))\d[\d .()-]{6,20}\d(?![\w-]|\.\d)/g,
+    pre: hasDigit,
+    valid: phoneValid,
+  }),
+  regexDetector({
+    name: 'ipv6',
+    label: 'IPV6',
+    kind: 'personal',
+    re: /(?<![\w:.])[0-9A-Fa-f:]{2,39}(?![\w:])/g,
+    pre: (t) => t.includes(':'),
+    valid: ipv6Valid,
+  }),
+  regexDetector({
+    name: 'ipv4',
+    label: 'IPV4',
+    kind: 'personal',
+    re: /(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\w|\.\d)/g,
+    pre: (t) => t.includes('.'),
+  }),
+  regexDetector({
+    name: 'high-entropy',
+    label: 'SECRET',
+    kind: 'secret',
+    re: /(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{24,512}(?![A-Za-z0-9+/_=-])/g,
+    valid: highEntropyValid,
+  }),
+];
+
+/**
+ * PEM private keys (RFC 7468 §10, and the OpenSSH/encrypted variants): from the BEGIN line to the
+ * END line. A scanner, not a regex: a lazy match up to END would rescan the text for every BEGIN.
+ */
+function privateKeyDetector(): Detector {
+  const begin = /-----BEGIN (?:[A-Z0-9]{1,12} ){0,2}PRIVATE KEY-----/g;
+  return {
+    name: 'private-key',
+    label: 'PRIVATE_KEY',
+    kind: 'secret',
+    find(text, out) {
+      if (!text.includes('-----BEGIN')) return;
+      begin.lastIndex = 0;
+      let nextEnd = -2; // -2: not searched yet; -1: none after the last search point
+      let m: RegExpExecArray | null;
+      while ((m = begin.exec(text)) !== null) {
+        const from = m.index + m[0].length;
+        if (nextEnd !== -1 && nextEnd < from) nextEnd = text.indexOf('-----END ', from);
+        let end = from;
+        if (nextEnd >= 0) {
+          const close = text.indexOf('-----', nextEnd + 9);
+          end = close < 0 ? nextEnd + 9 : close + 5;
+        }
+        out.push({ start: m.index, end, detector: 'private-key' });
+        begin.lastIndex = end;
+      }
+    },
+  };
+}
+
+export function builtinDetector(name: BuiltinDetector): Detector {
+  const d = BUILTINS.find((x) => x.name === name);
+  if (d === undefined) throw new Error(`no built-in detector ${name}`);
+  return d;
+}
+
+/** Priority when two detections overlap: the earlier in this list wins (specific before generic). */
+export const DETECTOR_PRIORITY: readonly string[] = BUILTINS.map((d) => d.name);
+
+/**
+ * Runs `detectors` over `text` and resolves overlaps: a match wholly or partly inside one of a
+ * detector earlier in the list is dropped (an API key is not also a "high-entropy" secret).
+ * Accepted matches stay sorted and disjoint, so each check is a binary search: linear overall.
+ */
+export function detectAll(detectors: readonly Detector[], text: string): Match[] {
+  let accepted: Match[] = [];
+  const found: Match[] = [];
+  for (const d of detectors) {
+    found.length = 0;
+    d.find(text, found);
+    if (found.length === 0) continue;
+    if (accepted.length === 0) {
+      accepted = found.slice();
+      continue;
+    }
+    const merged: Match[] = [];
+    let i = 0;
+    for (const m of found) {
+      while (i < accepted.length && (accepted[i] as Match).end <= m.start) merged.push(accepted[i++] as Match);
+      // accepted[i] is the first whose end is past m.start: m overlaps it iff it starts before m ends.
+      if (i < accepted.length && (accepted[i] as Match).start < m.end) continue;
+      if (merged.length > 0 && (merged[merged.length - 1] as Match).end > m.start) continue;
+      merged.push(m);
+    }
+    while (i < accepted.length) merged.push(accepted[i++] as Match);
+    accepted = merged;
+  }
+  return accepted;
+}
