@@ -8,6 +8,8 @@ export interface CliIo {
   stderr: (text: string) => void;
   /** stderr is a terminal: progress bars are drawn only then. */
   stderrIsTTY: boolean;
+  /** stdout is a terminal: `tail` colours its lines only then. */
+  stdoutIsTTY?: boolean;
   env: Readonly<Record<string, string | undefined>>;
   cwd: string;
 }
@@ -26,6 +28,7 @@ export function processIo(): CliIo {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     stderrIsTTY: process.stderr.isTTY === true,
+    stdoutIsTTY: process.stdout.isTTY === true,
     env: process.env,
     cwd: process.cwd(),
   };

@@ -13,6 +13,7 @@ import { register as verifyProof } from './commands/verify-proof.ts';
 import { register as checkpoint } from './commands/checkpoint.ts';
 import { register as proxy } from './commands/proxy.ts';
 import { register as exportPack } from './commands/export.ts';
+import { register as tail } from './commands/tail.ts';
 import type { CliContext, CliIo, RegisterCommand } from './cli-context.ts';
 
 export const COMMANDS: readonly RegisterCommand[] = [
@@ -24,6 +25,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   verifyProof,
   checkpoint,
   exportPack,
+  tail,
 ];
 
 export function createProgram(ctx: CliContext, commands: readonly RegisterCommand[] = COMMANDS): Command {

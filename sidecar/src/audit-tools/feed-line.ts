@@ -1,0 +1,38 @@
+// One line per exchange, the feed `llmaudit tail` prints (and `make demo` shows):
+//   #3 12:00:01.234 POST /v1/chat/completions gpt-4o → 200 streamed 12 chunks USER_PROMPT→TOOL_CALL calls get_weather tokens 15/8 trace 53169ebf hash 0a1b2c3d4e5f…
+// With several chains each line starts with the chain's path. Colour (ANSI SGR) only when asked.
+import type { Entry } from '../auditlog/types.ts';
+
+export interface FeedStyle {
+  colour: boolean;
+  /** Prefix each line with the chain path (several chains under a root). */
+  chain?: string;
+}
+
+const sgr = (on: boolean, code: string, s: string): string => (on ? `\u001b[${code}m${s}\u001b[0m` : s);
+
+export function feedLine(e: Entry, style: FeedStyle): string {
+  const c = style.colour;
+  const status = e.response?.status ?? 0;
+  const statusText = status === 0 ? 'no answer' : String(status);
+  const paintedStatus = sgr(c, status >= 500 || status === 0 ? '31' : status >= 400 ? '33' : '32', statusText);
+  const t = e.trace;
+  const toolCalls = t?.toolCalls ?? [];
+  const toolResults = t?.toolResults ?? [];
+  const cls = t === undefined ? '-' : t.requestType === undefined || t.requestType === null ? t.spanType : `${t.requestType}→${t.spanType}`;
+  const parts = [
+    `#${e.seq}`,
+    sgr(c, '2', e.ts.slice(11, 23)),
+    `${e.request?.method ?? '?'} ${e.request?.path ?? '?'}`,
+    e.model ?? '-',
+    `→ ${paintedStatus}${e.response?.streamed === true ? ` streamed ${e.response.chunks} chunks` : ''}`,
+    sgr(c, '1', cls),
+  ];
+  if (toolCalls.length > 0) parts.push(`calls ${toolCalls.map((x) => x.name).join(', ')}`);
+  if (toolResults.length > 0) parts.push(`carries ${toolResults.length} tool result${toolResults.length === 1 ? '' : 's'}`);
+  if (e.response?.error !== undefined) parts.push(sgr(c, '31', `error ${e.response.error.code}`));
+  parts.push(`tokens ${e.usage?.inputTokens ?? '?'}/${e.usage?.outputTokens ?? '?'}`);
+  parts.push(sgr(c, '2', `trace ${(t?.traceId ?? '').slice(0, 8)} hash ${e.hash.slice(0, 12)}…`));
+  const line = parts.join(' ');
+  return style.chain === undefined ? line : `${sgr(c, '36', style.chain)} ${line}`;
+}
