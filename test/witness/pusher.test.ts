@@ -36,8 +36,7 @@ async function witnessFixture() {
   const cosigner = await ensureWitnessKey(api, 'llmaudit-system');
   const server = await startWitnessServer({
     api,
-    store: new HeadStore({ api }),
-    cosigner,
+    store: new HeadStore({ api, cosigner }),
     lookupPolicy: (ns, name) => (ns === NS && name === 'audit' ? policy : undefined),
     emitEvent: async () => undefined,
     metrics: createWitnessMetrics(new Registry()),

@@ -14,6 +14,7 @@ import type { AuditPolicy } from '../api/audit-policy.ts';
 import { LABEL_POLICY } from '../api/names.ts';
 import { MANAGED_BY, ownerReference } from '../controllers/policy-decision.ts';
 import { isConflict } from '../kube/api-error.ts';
+import type { Cosigner } from '@llmaudit/sidecar/auditlog';
 import type { KubeApi, KubeObject } from '../kube/types.ts';
 import { HEADS_KEY, LABEL_HEADS, formatHeads, headsConfigMapName, readHeads, type Heads } from './heads.ts';
 import { decideAddCheckpoint, type WitnessInputs, type WitnessOutcome } from './witness-core.ts';
@@ -24,6 +25,8 @@ const MAX_ATTEMPTS = 8;
 
 export interface HeadStoreDeps {
   api: KubeApi;
+  /** Signs the cosignature stored with each new head; it is returned only once the write holding it succeeded. */
+  cosigner: Cosigner;
   now?: () => Date;
 }
 
@@ -48,12 +51,14 @@ export class HeadStore {
   private readonly states = new Map<string, PolicyState>();
   private readonly api: KubeApi;
   private readonly now: () => Date;
+  private readonly cosigner: Cosigner;
   /** Writes that succeeded and conflicts that made a batch retry (bench, metrics). */
   readonly counters = { writes: 0, conflicts: 0 };
 
   constructor(deps: HeadStoreDeps) {
     this.api = deps.api;
     this.now = deps.now ?? (() => new Date());
+    this.cosigner = deps.cosigner;
   }
 
   /** Decides one add-checkpoint request; resolves once its outcome is durable. */
@@ -97,13 +102,16 @@ export class HeadStore {
     for (let attempt = 0; ; attempt++) {
       const cm = st.cached ?? (await this.api.get('configmaps', ns, name));
       const heads: Heads = readHeads(cm);
-      const now = this.now().toISOString().replace(/\.\d+Z$/, 'Z');
+      const at = this.now();
+      const now = at.toISOString().replace(/\.\d+Z$/, 'Z');
       let changed = false;
-      const outcomes = batch.map((p) => {
+      const outcomes = batch.map((p): WitnessOutcome => {
         const o = decideAddCheckpoint(p.body, { verifier: p.verifier, headOf: (origin) => heads[origin], policy: policyName, now });
         if (o.status === 200) {
-          heads[o.origin] = o.head;
+          const cosignature = this.cosigner.cosign(o.text, Math.floor(at.getTime() / 1000));
+          heads[o.origin] = { ...o.head, checkpoint: `${o.note}${cosignature}\n` };
           changed = true;
+          return { ...o, cosignature };
         } else if ('refusal' in o && o.refusal !== undefined && o.origin !== undefined) {
           const h = heads[o.origin];
           if (h !== undefined) {

@@ -37,6 +37,8 @@ export interface WitnessedHead {
   policy: string;
   /** Earlier heads of this chain, newest first (size and root), at most RECENT_HEADS. */
   recent: { size: number; rootHash: string }[];
+  /** The witnessed checkpoint as a signed note with the witness's cosignature: what an auditor checks a log against (llmaudit verify --since). */
+  checkpoint?: string;
   /** The newest refused push, kept until the policy is deleted: an inconsistency is never forgotten. */
   refused?: Refusal;
 }

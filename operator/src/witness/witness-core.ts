@@ -16,7 +16,7 @@ import { MalformedRequest, parseAddCheckpoint } from '@llmaudit/sidecar/witness'
 import { RECENT_HEADS, podOfOrigin, type Refusal, type WitnessedHead } from './heads.ts';
 
 export type WitnessOutcome =
-  | { status: 200; origin: string; head: WitnessedHead; text: string }
+  | { status: 200; origin: string; head: WitnessedHead; text: string; note: string; cosignature?: string }
   | { status: 409; origin: string; knownSize: number; message: string; refusal?: Refusal }
   | { status: 422; origin: string; message: string; refusal?: Refusal }
   | { status: 400 | 403; message: string; origin?: string };
@@ -95,5 +95,7 @@ export function decideAddCheckpoint(body: Uint8Array, inputs: WitnessInputs): Wi
     recent,
     ...(head?.refused === undefined ? {} : { refused: head.refused }),
   };
-  return { status: 200, origin, head: next, text: cp.text };
+  // The note as stored: the log's signature only (cosignatures of other witnesses are not ours to vouch for).
+  const own = cp.signatures.filter((x) => x.verified).map((x) => `${x.line}\n`).join('');
+  return { status: 200, origin, head: next, text: cp.text, note: `${cp.text}\n${own}` };
 }

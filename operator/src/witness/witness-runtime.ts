@@ -28,7 +28,7 @@ export function witnessBaseUrl(config: RunConfig): string {
 export async function startWitnessRuntime(ctx: { api: KubeApi; config: RunConfig; log: Log; metrics: OperatorMetrics; emitEvent: EmitEvent; lookupPolicy: (namespace: string, name: string) => AuditPolicy | undefined }): Promise<WitnessRuntime> {
   const cosigner = await ensureWitnessKey(ctx.api, ctx.config.namespace);
   const metrics = createWitnessMetrics(ctx.metrics.registry);
-  const server = await startWitnessServer({ api: ctx.api, store: new HeadStore({ api: ctx.api }), cosigner, lookupPolicy: ctx.lookupPolicy, emitEvent: ctx.emitEvent, metrics, log: ctx.log, port: ctx.config.witnessPort });
+  const server = await startWitnessServer({ api: ctx.api, store: new HeadStore({ api: ctx.api, cosigner }), lookupPolicy: ctx.lookupPolicy, emitEvent: ctx.emitEvent, metrics, log: ctx.log, port: ctx.config.witnessPort });
   ctx.log.info({ port: server.port, witnessKey: cosigner.verifierKey }, 'witness listening');
   const base = witnessBaseUrl(ctx.config);
   return {

@@ -34,8 +34,7 @@ async function setup(replicas = 1) {
   for (let i = 0; i < replicas; i++) {
     const server = await startWitnessServer({
       api,
-      store: new HeadStore({ api }),
-      cosigner,
+      store: new HeadStore({ api, cosigner }),
       lookupPolicy: (ns, name) => (ns === NS && name === 'audit' ? policy : undefined),
       emitEvent: async (ev) => void events.push({ reason: ev.reason, kind: ev.regarding.kind, message: ev.message }),
       metrics,
@@ -73,6 +72,8 @@ describe('witness server (C2SP tlog-witness over HTTP)', () => {
     expect(verifyCosignatures(cosigned, [parseCosignatureVerifierKey(cosigner.verifierKey)])).toHaveLength(1);
     const heads = readHeads(await api.get('configmaps', NS, headsConfigMapName('audit')));
     expect(heads[l.origin]).toMatchObject({ size: 5, pod: 'agent-1', policy: 'audit' });
+    // The head keeps the cosigned checkpoint an auditor checks the log against.
+    expect(heads[l.origin]?.checkpoint).toBe(cosigned);
     expect(await registry.metrics()).toContain('llmaudit_operator_witness_requests_total{result="cosigned"} 1');
   });
 

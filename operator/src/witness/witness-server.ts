@@ -9,7 +9,7 @@
 // Unknown policy: 404 (the spec's "unknown origin"); no signature by that key: 403.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseSignerKey, parseVerifierKey, type Cosigner, type NoteVerifier } from '@llmaudit/sidecar/auditlog';
+import { parseSignerKey, parseVerifierKey, type NoteVerifier } from '@llmaudit/sidecar/auditlog';
 import { TLOG_SIZE_CONTENT_TYPE } from '@llmaudit/sidecar/witness';
 import type { AuditPolicy } from '../api/audit-policy.ts';
 import { SIGNING_FILE, policyResourceNames } from '../api/names.ts';
@@ -30,7 +30,6 @@ const KEY_CACHE_MS = 30_000;
 export interface WitnessServerDeps {
   api: KubeApi;
   store: HeadStore;
-  cosigner: Cosigner;
   /** The policy from the replica's cache. */
   lookupPolicy: (namespace: string, name: string) => AuditPolicy | undefined;
   emitEvent: EmitEvent;
@@ -38,7 +37,6 @@ export interface WitnessServerDeps {
   log: Log;
   port: number;
   host?: string;
-  now?: () => Date;
 }
 
 export interface WitnessServer {
@@ -87,7 +85,6 @@ export function resultLabel(o: WitnessOutcome): string {
 
 export async function startWitnessServer(deps: WitnessServerDeps): Promise<WitnessServer> {
   const verifierOf = policyVerifierReader(deps.api);
-  const now = deps.now ?? (() => new Date());
 
   const reportRefusal = async (policy: AuditPolicy, origin: string, refusal: Refusal): Promise<void> => {
     deps.log.warn({ policy: `${policy.metadata.namespace ?? ''}/${policy.metadata.name ?? ''}`, origin, kind: refusal.kind, size: refusal.size }, 'witness refused a checkpoint');
@@ -132,10 +129,8 @@ export async function startWitnessServer(deps: WitnessServerDeps): Promise<Witne
     deps.metrics.requests.inc({ result: resultLabel(outcome) });
     if ('refusal' in outcome && outcome.refusal !== undefined && outcome.origin !== undefined) void reportRefusal(policy, outcome.origin, outcome.refusal).catch(() => undefined);
     switch (outcome.status) {
-      case 200: {
-        const line = deps.cosigner.cosign(outcome.text, Math.floor(now().getTime() / 1000));
-        return text(res, 200, `${line}\n`);
-      }
+      case 200:
+        return text(res, 200, `${outcome.cosignature ?? ''}\n`);
       case 409:
         return send(res, 409, TLOG_SIZE_CONTENT_TYPE, `${outcome.knownSize}\n`);
       default:
