@@ -1,6 +1,7 @@
 /**
  * llmaudit_operator_injections_total{result}: one count per AdmissionReview, by outcome
- * (injected, already_injected, skipped, no_policy, invalid_policy, error). An alert on
+ * (injected, already_injected, skipped, no_policy, invalid_policy, error, timeout: over the
+ * webhook's budget); dry-run reviews are not counted. An alert on
  * result!="injected"/"already_injected"/"skipped" finds pods that run unaudited.
  */
 import { Counter, type Registry } from 'prom-client';
