@@ -3,7 +3,8 @@
  * is accepted only in a form whose matching time stays linear in the text (ADR 0013):
  * - every quantifier is bounded (`{n,m}` with m ≤ 256, `?`; no `*`, `+` or `{n,}`), so one
  *   start position costs at most the pattern's bounded length;
- * - no quantified group holds another quantifier (no `(a{1,9}){1,9}`: the product blows up);
+ * - no repeated group holds another quantifier (no `(a{1,9}){1,9}`: the ways to split a run
+ *   blow up); an optional one may (`(-[A-Z]{2})?`);
  * - no backreferences (`\1`, `\k<name>`), which no automaton can match.
  * Patterns are checked when the config is validated (governanceProblems) and again here.
  */
@@ -52,11 +53,12 @@ export function linearPatternProblem(pattern: string, flags = ''): string | null
       continue;
     }
     let quantifier = false;
+    let optional = false; // `?`: zero or one time, which splits no run of characters two ways
     if (c === '*' || c === '+') return `unbounded quantifier "${c}" at ${i}: use {n,m}`;
     if (c === '?') {
       // `(?`, `??`, `{1,2}?` are not a new quantifier of an atom.
       const prev = pattern[i - 1];
-      if (prev !== '(' && prev !== '?' && prev !== '}') quantifier = true;
+      if (prev !== '(' && prev !== '?' && prev !== '}') quantifier = optional = true;
     } else if (c === '{') {
       const m = /^\{(\d+)(,(\d*))?\}/.exec(pattern.slice(i));
       if (m !== null) {
@@ -67,7 +69,7 @@ export function linearPatternProblem(pattern: string, flags = ''): string | null
       }
     }
     if (quantifier) {
-      if (lastGroupQuantified) return `quantified group that holds a quantifier, at ${i}`;
+      if (lastGroupQuantified && !optional) return `quantified group that holds a quantifier, at ${i}`;
       if (groups.length > 0) groups[groups.length - 1] = true;
     }
     lastGroupQuantified = false;

@@ -64,6 +64,9 @@ function phoneValid(s: string): boolean {
   const d = digitsOf(s);
   if (s[0] === '+') return d.length >= 8 && d.length <= 15;
   if (d.length < 9 || d.length > 12) return false;
+  // A bare run of digits is as likely an order, account or ticket number: only written-out
+  // numbers (separators, parentheses) count nationally; E.164 (+) always does.
+  if (d.length === s.length) return false;
   if (DATE_LIKE.test(s)) return false;
   if (US_NATIONAL.test(s)) return true;
   // National trunk prefix 0 (most of Europe, Asia, Oceania), with or without an area code in parentheses.

@@ -3,7 +3,7 @@
  * the custom detectors' regexes, the rate-limit bucket specs. `capture.mode: redacted` makes every
  * built-in detector at least redact-in-log, on requests and responses.
  */
-import { builtinDetector, type Detector } from './detectors.ts';
+import { builtinDetector, DETECTOR_PRIORITY, type Detector } from './detectors.ts';
 import { customDetector } from './custom-detector.ts';
 import { BUILTIN_DETECTORS, type BuiltinDetector, type DetectorAction, type GovernanceConfig, type ResponseDetectorAction } from './schema.ts';
 
@@ -41,7 +41,7 @@ export function isBuiltin(name: string): name is BuiltinDetector {
 export function compilePolicy(name: string, config: GovernanceConfig, captureMode: CaptureMode): CompiledPolicy {
   const redacted = captureMode === 'redacted';
   const request: ActiveDetector[] = [];
-  for (const n of BUILTIN_DETECTORS) {
+  for (const n of DETECTOR_PRIORITY as readonly BuiltinDetector[]) {
     const rule = config.detectors[n];
     if (rule === undefined && !redacted) continue;
     const action = rule === undefined ? 'redact-in-log' : redacted ? atLeast(rule.action, 'redact-in-log') : rule.action;
