@@ -83,6 +83,8 @@ export interface RawSendOptions {
   timeoutMs?: number;
   /** The request is HEAD: responses have no body. */
   head?: boolean;
+  /** Reset the connection (RST) `gapMs` after the last part: a client that goes away. */
+  reset?: boolean;
 }
 
 /** Writes `parts` to the proxy and collects what comes back until it closes (or `responses` arrived). */
@@ -120,6 +122,11 @@ export function rawSend(port: number, parts: ReadonlyArray<string | Buffer>, opt
           s.write(parts[i] as string | Buffer);
         }
         if (opts.halfClose === true && !s.destroyed) s.end();
+        if (opts.reset === true) {
+          await new Promise((r) => setTimeout(r, opts.gapMs ?? 30));
+          s.resetAndDestroy();
+          finish(true);
+        }
       })();
     });
   });

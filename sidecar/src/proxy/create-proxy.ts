@@ -77,6 +77,8 @@ export interface Proxy {
 // The framing is unknown, so the family is too: the OpenAI shape, the most common.
 const BAD_REQUEST_BODY = errorBody('openai', 400, 'LLMAUDIT_E_BAD_REQUEST', PROXY_ERRORS.LLMAUDIT_E_BAD_REQUEST.message);
 const BAD_REQUEST = `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(BAD_REQUEST_BODY)}\r\n\r\n${BAD_REQUEST_BODY}`;
+const HEADERS_TOO_LARGE_BODY = errorBody('openai', 431, 'LLMAUDIT_E_BAD_REQUEST', `${PROXY_ERRORS.LLMAUDIT_E_BAD_REQUEST.message}: request headers too large`);
+const HEADERS_TOO_LARGE = `HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(HEADERS_TOO_LARGE_BODY)}\r\n\r\n${HEADERS_TOO_LARGE_BODY}`;
 const CONNECT_BODY = errorBody('openai', 405, 'LLMAUDIT_E_BAD_REQUEST', `${PROXY_ERRORS.LLMAUDIT_E_BAD_REQUEST.message}: CONNECT (this is not a forward proxy)`);
 const CONNECT_REFUSED = `HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\n\r\n${CONNECT_BODY}`;
 const EXPECT_BODY = errorBody('openai', 417, 'LLMAUDIT_E_BAD_REQUEST', `${PROXY_ERRORS.LLMAUDIT_E_BAD_REQUEST.message}: unsupported Expect header (only 100-continue)`);
@@ -223,7 +225,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
             st.badRequestAfter = true;
             return;
           }
-          socket.end(BAD_REQUEST);
+          socket.end(err.code === 'HPE_HEADER_OVERFLOW' ? HEADERS_TOO_LARGE : BAD_REQUEST);
         });
         server.on('connect', (_req: IncomingMessage, socket: Socket) => {
           deps.metrics.failures.inc({ reason: 'bad_request' });

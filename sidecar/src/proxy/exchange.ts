@@ -60,6 +60,16 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
   const method = req.method ?? 'GET';
   const url = req.url ?? '/';
 
+  if (req.httpVersionMajor !== 1) {
+    // The parser lets `HTTP/2.0` (and a request line without a version) through; this proxy speaks
+    // HTTP/1.x only (RFC 9110 §15.6.6).
+    req.resume();
+    ctx.metrics.failures.inc({ reason: 'bad_request' });
+    ctx.logger.warn({ id, method, version: req.httpVersion }, 'HTTP version not supported');
+    res.setHeader('connection', 'close');
+    sendProxyError(res, errorBody('openai', 505, 'LLMAUDIT_E_BAD_REQUEST', `${proxyError('LLMAUDIT_E_BAD_REQUEST').message}: HTTP/${req.httpVersion} is not supported`), 505);
+    return;
+  }
   if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused with 400 (the server's own check is
     // off so that the refusal carries the documented JSON error).

@@ -274,13 +274,14 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
     // Whatever the client has not had yet waits for the append: the end of a held response, or
     // the proxy's own answer (the 503 instead when the log is down and policy blocks).
     finisher,
+    // The client that went away gets no answer (the entry stores none either).
     answer:
-      errorText === null
+      errorText === null || pe?.code === 'LLMAUDIT_E_CLIENT_ABORTED'
         ? null
         : {
             status,
             body: errorText,
-            blocked: pe?.code === 'LLMAUDIT_E_CLIENT_ABORTED' ? null : errorBody(errorFamily(adapter?.kind ?? null, route.endpoint.api, route.apiPath), 503, 'LLMAUDIT_E_LOG_UNAVAILABLE', proxyError('LLMAUDIT_E_LOG_UNAVAILABLE').message),
+            blocked: errorBody(errorFamily(adapter?.kind ?? null, route.endpoint.api, route.apiPath), 503, 'LLMAUDIT_E_LOG_UNAVAILABLE', proxyError('LLMAUDIT_E_LOG_UNAVAILABLE').message),
           },
   });
 }

@@ -183,6 +183,10 @@ export class ResponseFinisher {
       else this.endRelay();
       return status;
     }
+    if (this.ending === 'answer' && answer === null) {
+      this.res.destroy(); // a client that went away (or half-closed mid-body): nothing to answer
+      return status;
+    }
     if (this.ending === 'answer' && answer !== null) {
       if (block && !appended && answer.blocked !== null) {
         sendProxyError(this.res, answer.blocked, 503);

@@ -27,8 +27,12 @@ export function classifyUpstreamError(err: unknown, responseStarted: boolean): C
   if (code === 'LLMAUDIT_E_BAD_REQUEST') return { code, status: 400, reason: 'bad_request', errorType: 'bad_request' };
   if (code === 'LLMAUDIT_E_REQUEST_TIMEOUT') return { code, status: 408, reason: 'bad_request', errorType: 'request_timeout' };
   if (typeof code === 'string' && TIMEOUTS.has(code)) return { code: 'LLMAUDIT_E_UPSTREAM_TIMEOUT', status: 504, reason: 'upstream_timeout', errorType: 'timeout' };
-  // llhttp's parse errors (HPE_*): a bad status line, a header with control characters, broken chunked framing.
-  if ((typeof code === 'string' && (BAD_RESPONSES.has(code) || code.startsWith('HPE_'))) || (err instanceof Error && err.name === 'HTTPParserError')) return BAD_RESPONSE;
+  const message = err instanceof Error ? err.message : '';
+  // The connection closed inside a body whose end the framing announced (a chunked body without its last chunk).
+  const eof = code === 'HPE_INVALID_EOF_STATE' || (err instanceof Error && err.name === 'HTTPParserError' && /EOF/i.test(message));
+  // llhttp's parse errors (HPE_*): a bad status line, a header with control characters, broken
+  // chunked framing; undici's own "bad response" (e.g. a 100 Continue it did not ask for).
+  if (!eof && ((typeof code === 'string' && (BAD_RESPONSES.has(code) || code.startsWith('HPE_'))) || (err instanceof Error && err.name === 'HTTPParserError') || (code === 'UND_ERR_SOCKET' && message === 'bad response'))) return BAD_RESPONSE;
   if (responseStarted || (typeof code === 'string' && RESETS.has(code))) return { code: 'LLMAUDIT_E_UPSTREAM_RESET', status: 502, reason: 'upstream_reset', errorType: 'upstream_reset' };
   return { code: 'LLMAUDIT_E_UPSTREAM_UNREACHABLE', status: 502, reason: 'upstream_unreachable', errorType: 'upstream_unreachable' };
 }
