@@ -14,7 +14,7 @@ describe('memory budget', () => {
   it('a request body the budget has no room for is forwarded whole and recorded digest-only, with the reason', async () => {
     const up = await upstream({ frames: ['{"object":"list","data":[],"model":"m"}'], headers: JSON_HEADERS });
     up.gate(0); // responses wait: the first exchange keeps its charge while the second arrives
-    // 20 KB bodies are charged 3 x 20 KB: one fits in 100 KB, two do not.
+    // 20 KB bodies are charged 4 x 20 KB: one fits in 100 KB, two do not.
     const s = await stack({ endpoints: [{ name: 'openai', upstream: up.url, api: 'openai' }], capture: { memoryBudgetBytes: 100_000 } });
     const body = (tag: string) => JSON.stringify({ model: 'm', input: tag.repeat(20_000) });
     const send = (b: string) => request(`${s.base}/openai/v1/embeddings`, { method: 'POST', body: b, headers: JSON_HEADERS }).then(async (r) => ({ status: r.statusCode, text: await r.body.text() }));

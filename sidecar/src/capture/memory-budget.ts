@@ -6,15 +6,16 @@
  *
  * - A request body the proxy would read before forwarding (to parse it) is admitted with a charge
  *   of PARSE_FACTOR times its size (Content-Length, or the parse limit when unknown): the bytes,
- *   their text and the parsed value all live at once. Not admitted: the body streams through to
+ *   their text, the parsed value and the entry's canonical text all live at once. Not admitted: the body streams through to
  *   the upstream as it arrives and is recorded digest-only, `omittedReason: "memory_budget"`.
  * - A decode (gzip, br, deflate) may only inflate to what the budget has left, never past
  *   `capture.maxDecodedBytes`; with nothing left it does not run (digest-only, same reason).
- * Charges are returned when the exchange's entry has been handed to the log.
+ * A request's charge is returned when its entry has been written (or refused); a decode's when
+ * the decode ends.
  */
 
-/** Memory a parsed body holds per byte of it at once: the bytes, their text and the parsed value. */
-export const PARSE_FACTOR = 3;
+/** Memory a parsed body holds per byte of it at once: the bytes, their text, the parsed value, the entry. */
+export const PARSE_FACTOR = 4;
 
 export class MemoryBudget {
   private usedBytes = 0;

@@ -253,7 +253,10 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   // GC of the proxy) while the entry travels to the writer thread and back.
   const ta = performance.now();
   const appending = appendEntry(ctx, payload); // a payload the log refuses is written degraded (log-gate.ts)
-  base.grant?.release(); // the entry is the writer's now: the request's memory charge is given back
+  // The request's memory charge is given back once the entry is written (or refused): until then
+  // its canonical text and line are still in memory. Only the grant is kept alive, not `base`.
+  const grant = base.grant;
+  if (grant !== undefined) appending.then(() => grant.release(), () => grant.release());
   return afterAppend(ctx, appending, {
     id: base.id,
     endpoint,
