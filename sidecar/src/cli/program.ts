@@ -14,6 +14,7 @@ import { register as checkpoint } from './commands/checkpoint.ts';
 import { register as proxy } from './commands/proxy.ts';
 import { register as exportPack } from './commands/export.ts';
 import { register as tail } from './commands/tail.ts';
+import { register as replay } from './commands/replay.ts';
 import type { CliContext, CliIo, RegisterCommand } from './cli-context.ts';
 
 export const COMMANDS: readonly RegisterCommand[] = [
@@ -26,6 +27,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   checkpoint,
   exportPack,
   tail,
+  replay,
 ];
 
 export function createProgram(ctx: CliContext, commands: readonly RegisterCommand[] = COMMANDS): Command {
