@@ -4,8 +4,8 @@
  * atomically by Redis (https://redis.io/docs/latest/develop/programmability/eval-intro/), with the
  * server's clock (TIME) so replicas with skewed clocks agree. Client: ioredis (ADR 0013).
  *
- * Nothing waits on Redis for long: the client keeps no offline queue, each command has a timeout,
- * and the engine applies the policy's onUnavailable when a call fails.
+ * Nothing waits on Redis for long: each command has a timeout, a connection that was up and broke
+ * fails calls at once, and the engine applies the policy's onUnavailable when a call fails.
  */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
@@ -87,26 +87,36 @@ export class RedisStore implements Limiter, BudgetStore {
   private readonly redis: Scripted;
   private readonly prefix: string;
   private closed = false;
+  private connected = false;
 
   constructor(cfg: RedisConfig, onError: (err: Error) => void) {
     this.prefix = cfg.keyPrefix;
     const password = cfg.passwordFile === undefined ? undefined : readFileSync(cfg.passwordFile, 'utf8').trim();
     const redis = new Redis(cfg.url, {
       ...(password === undefined ? {} : { password }),
-      enableOfflineQueue: false,
+      // Queued until the first connection (so a starting sidecar does not fail open), never after:
+      // once connected, a lost connection fails calls at once (ready() below).
+      enableOfflineQueue: true,
       maxRetriesPerRequest: 0,
       commandTimeout: cfg.timeoutMs,
       connectTimeout: Math.max(1000, cfg.timeoutMs),
       retryStrategy: (times: number) => Math.min(times * 200, 2000),
     });
     redis.on('error', onError); // reconnects on its own; every failed call is counted by the engine
+    redis.once('ready', () => (this.connected = true));
     redis.defineCommand('llmauditTake', { lua: TAKE });
     redis.defineCommand('llmauditCharge', { numberOfKeys: 1, lua: CHARGE });
     redis.defineCommand('llmauditSpend', { lua: SPEND });
     this.redis = redis as Scripted;
   }
 
+  /** Fails fast while a connection that once worked is down (the client reconnects meanwhile). */
+  private ready(): void {
+    if (this.connected && this.redis.status !== 'ready') throw Object.assign(new Error(`redis is ${this.redis.status}`), { code: 'ECONNREFUSED' });
+  }
+
   async take(specs: readonly BucketSpec[], _now: number): Promise<TakeResult> {
+    this.ready();
     const args: Array<string | number> = [specs.length];
     for (const s of specs) args.push(this.prefix + s.key);
     for (const s of specs) args.push(s.capacity, s.perMs, s.cost);
@@ -115,17 +125,20 @@ export class RedisStore implements Limiter, BudgetStore {
   }
 
   async charge(spec: BucketSpec, units: number, _now: number): Promise<void> {
+    this.ready();
     await this.redis.llmauditCharge(this.prefix + spec.key, spec.capacity, spec.perMs, units);
   }
 
   async spent(keys: readonly string[]): Promise<number[]> {
     if (keys.length === 0) return [];
+    this.ready();
     const v = await this.redis.mget(...keys.map((k) => this.prefix + k));
     return v.map((x) => (x === null ? 0 : Number(x)));
   }
 
   async add(keys: readonly string[], usd: number, ttlMs: number): Promise<void> {
     if (keys.length === 0) return;
+    this.ready();
     await this.redis.llmauditSpend(keys.length, ...keys.map((k) => this.prefix + k), usd, ttlMs);
   }
 
