@@ -155,3 +155,17 @@ describe('hashing', () => {
     expect(genesisPrevHash('a')).not.toBe(genesisPrevHash('b'));
   });
 });
+
+describe('canonicalJson: nesting', () => {
+  it('refuses nesting past MAX_DEPTH with a typed error, never a stack overflow', () => {
+    // 5,000 levels overflowed the recursive validation ("Maximum call stack size exceeded").
+    for (const n of [5_000, 100_000]) {
+      let v: unknown = 1;
+      for (let i = 0; i < n; i++) v = { a: v };
+      expect(() => canonicalJson(v)).toThrow(expect.objectContaining({ code: 'LLMAUDIT_E_ENTRY_INVALID' }) as Error);
+    }
+    let ok: unknown = 1;
+    for (let i = 0; i < 500; i++) ok = [ok];
+    expect(canonicalJson(ok)).toBe(`${'['.repeat(500)}1${']'.repeat(500)}`);
+  });
+});
