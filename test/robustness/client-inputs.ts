@@ -6,7 +6,8 @@ import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import type { EntryPayload } from '../../sidecar/src/auditlog/types.ts';
 import { expect } from 'vitest';
-import { CHAT, CHAT_BODY, request, type Case, type Expectation, type RequestSpec } from './suite.ts';
+import { answerChat, CHAT, CHAT_BODY, request, type Case, type Expectation, type RequestSpec } from './suite.ts';
+import { pause } from './wire.ts';
 
 const OK: Expectation = { answers: [[200]], reached: true, entries: [[200, true, null]] };
 const REFUSED: Expectation = { answers: [[400, 'LLMAUDIT_E_BAD_REQUEST']], reached: false, entries: [], closed: true };
@@ -292,14 +293,12 @@ function pipelining(): Case[] {
     { name: 'two pipelined requests', send: (id) => [Buffer.concat([request(id, { keepAlive: true }), request(id)])], expect: { answers: [[200], [200]], reached: true, entries: [[200, true, null], [200, true, null]], closed: true } },
     { name: 'pipelined valid, garbage, valid', send: (id) => [Buffer.concat([request(id, { keepAlive: true }), Buffer.from('GARBAGE\x01\r\n\r\n'), request(id)])], expect: { answers: [[200], [400, 'LLMAUDIT_E_BAD_REQUEST']], reached: true, entries: [[200, true, null]], closed: true } },
     { name: 'half-close after the request', send: (id) => [request(id, { keepAlive: true })], opts: { halfClose: true }, expect: { ...OK, closed: true } },
-    { name: 'request then reset before the answer', send: (id) => [request(id)], opts: { reset: true, gapMs: 60 }, upstream: slowAnswer, expect: { answers: 'cut', reached: true, entries: [[499, false, 'LLMAUDIT_E_CLIENT_ABORTED']] } },
+    { name: 'request then reset before the answer', send: (id) => [request(id)], opts: { reset: true, gapMs: 150 }, upstream: slowAnswer, expect: { answers: 'cut', reached: true, entries: [[499, false, 'LLMAUDIT_E_CLIENT_ABORTED']] } },
   ];
 }
 
-import { answerChat } from './suite.ts';
-import { pause } from './wire.ts';
 const slowAnswer: Case['upstream'] = async (s, r) => {
-  await pause(300);
+  await pause(600);
   if (!s.destroyed) answerChat(s, r);
 };
 

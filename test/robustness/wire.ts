@@ -123,7 +123,7 @@ export function rawSend(port: number, parts: ReadonlyArray<string | Buffer>, opt
         }
         if (opts.halfClose === true && !s.destroyed) s.end();
         if (opts.reset === true) {
-          await new Promise((r) => setTimeout(r, opts.gapMs ?? 30));
+          await new Promise((r) => setTimeout(r, opts.gapMs ?? 100));
           s.resetAndDestroy();
           finish(true);
         }
