@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WatchLoop, type WatchLoopEvent } from '../controllers/watch-loop.ts';
-import { EventRecorder } from '../testing/event-recorder.ts';
+import { EventRecorder, eventually } from '../testing/event-recorder.ts';
 import { serveMemoryApi } from '../testing/memory-api-server.ts';
 import { ClientNodeKubeApi } from './client-node-api.ts';
 import { MemoryKubeApi } from './memory-api.ts';
@@ -100,5 +100,31 @@ describe('ClientNodeKubeApi', () => {
     const api = new ClientNodeKubeApi(kubeConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
     await expect(api.watch('pods', { resourceVersion: '1' })).rejects.toMatchObject({ statusCode: 410, reason: 'Expired' });
     await expect(api.list('pods')).rejects.toMatchObject({ statusCode: 503, reason: 'Service Unavailable', message: expect.stringContaining('upstream connect error') });
+  });
+
+  it('an AbortSignal ends a request the server never answers: the connection is closed, the error says Aborted', async () => {
+    const { api, served } = await setup();
+    served.hold = (r) => r.path.includes('/leases/');
+    const abort = new AbortController();
+    const pending = api.get('leases', 'llmaudit', 'llmaudit-operator', { signal: abort.signal });
+    await eventually(() => served.held === 1);
+    abort.abort(new Error('renew deadline passed'));
+    await expect(pending).rejects.toMatchObject({ statusCode: 0, reason: 'Aborted', message: expect.stringContaining('renew deadline passed') });
+    await eventually(() => served.held === 0);
+    // Other requests are unaffected, and an already-aborted signal fails at once.
+    expect(await api.get('configmaps', 'ns', 'none')).toBeUndefined();
+    await expect(api.create('leases', { metadata: { name: 'x', namespace: 'llmaudit' } }, { signal: AbortSignal.abort() })).rejects.toMatchObject({ reason: 'Aborted' });
+  });
+
+  it('lists in pages with limit and continue', async () => {
+    const { api, mem } = await setup();
+    for (const n of ['a', 'b', 'c']) await mem.create('configmaps', { metadata: { name: n, namespace: 'ns' } });
+    const first = await api.list('configmaps', { limit: 2 });
+    expect(first.items.map((o) => o.metadata.name)).toEqual(['a', 'b']);
+    expect(first.continue).toBeDefined();
+    const second = await api.list('configmaps', { limit: 2, continue: first.continue! });
+    expect(second.items.map((o) => o.metadata.name)).toEqual(['c']);
+    expect(second.continue).toBeUndefined();
+    expect(second.resourceVersion).toBe(first.resourceVersion);
   });
 });
