@@ -28,6 +28,8 @@ export interface HeadStoreDeps {
   /** Signs the cosignature stored with each new head; it is returned only once the write holding it succeeded. */
   cosigner: Cosigner;
   now?: () => Date;
+  /** Requests decided and written together at most (default: all that wait). 1: a write per push (the benchmark's baseline). */
+  maxBatch?: number;
 }
 
 interface Pending {
@@ -52,13 +54,15 @@ export class HeadStore {
   private readonly api: KubeApi;
   private readonly now: () => Date;
   private readonly cosigner: Cosigner;
+  private readonly maxBatch: number;
   /** Writes that succeeded and conflicts that made a batch retry (bench, metrics). */
-  readonly counters = { writes: 0, conflicts: 0 };
+  readonly counters = { writes: 0, conflicts: 0, bytes: 0 };
 
   constructor(deps: HeadStoreDeps) {
     this.api = deps.api;
     this.now = deps.now ?? (() => new Date());
     this.cosigner = deps.cosigner;
+    this.maxBatch = deps.maxBatch ?? Number.POSITIVE_INFINITY;
   }
 
   /** Decides one add-checkpoint request; resolves once its outcome is durable. */
@@ -81,7 +85,7 @@ export class HeadStore {
     st.running = true;
     try {
       while (st.pending.length > 0) {
-        const batch = st.pending.splice(0);
+        const batch = st.pending.splice(0, this.maxBatch);
         try {
           const outcomes = await this.commit(st, batch);
           batch.forEach((p, i) => p.resolve(outcomes[i] as WitnessOutcome));
@@ -100,6 +104,7 @@ export class HeadStore {
     const policyName = st.policy.metadata.name ?? '';
     const name = headsConfigMapName(policyName);
     for (let attempt = 0; ; attempt++) {
+      const fromCache = st.cached !== undefined;
       const cm = st.cached ?? (await this.api.get('configmaps', ns, name));
       const heads: Heads = readHeads(cm);
       const at = this.now();
@@ -122,6 +127,12 @@ export class HeadStore {
         return o;
       });
       if (!changed) {
+        // Answers that write nothing (409, 403, ...) must not rest on a copy another replica may
+        // have moved past: decide them again on a fresh read.
+        if (fromCache && outcomes.some((o) => o.status === 409 || o.status === 422)) {
+          st.cached = undefined;
+          continue;
+        }
         st.cached = cm;
         return outcomes;
       }
@@ -138,6 +149,7 @@ export class HeadStore {
               })
             : await this.api.replace('configmaps', { ...cm, data: { ...((cm.data as Record<string, string> | undefined) ?? {}), [HEADS_KEY]: text } });
         this.counters.writes++;
+        this.counters.bytes += Buffer.byteLength(text);
         return outcomes;
       } catch (err) {
         if (!isConflict(err) || attempt + 1 >= MAX_ATTEMPTS) throw err;

@@ -227,7 +227,6 @@ export class WitnessPusher {
     }
     const base = this.held !== null && this.held.text === text ? this.held.note : note;
     const merged = mergeSignatures(base, `${text}\n${lines.join('\n')}\n`);
-    this.held = { size, text, note: merged };
     if (this.o.store !== false) {
       try {
         await writeFileAtomic(nodeLogFs, path.join(this.o.log.dir, CHECKPOINT_DIR, checkpointName(size)), merged);
@@ -235,6 +234,7 @@ export class WitnessPusher {
         this.o.logger.warn({ err: (err as Error).message, size }, 'could not store the cosigned checkpoint');
       }
     }
+    this.held = { size, text, note: merged };
   }
 }
 
