@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { AuditPolicy } from '../api/audit-policy.ts';
 import { LABEL_INJECT } from '../api/names.ts';
 import type { OperatorMetrics } from '../metrics.ts';
@@ -59,6 +60,8 @@ export class ControllerManager {
   private closed = false;
 
   constructor(deps: ControllerManagerDeps) {
+    // Every request in flight listens on the fence: no listener-count warning for a busy leader.
+    setMaxListeners(0, this.fence.signal);
     this.d = { ...deps, api: fencedApi(deps.api, this.fence.signal) };
     const onError = (controller: string) => (key: string, err: unknown, attempt: number, retryInMs: number) => {
       deps.metrics?.reconciles.inc({ controller, result: 'error' });
