@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- robustness [--quick] [scenario...]`: peak RSS of the sidecar (`llmaudit proxy`, run from the
  * sources in its own process) under memory-hungry bursts, with the memory budget
- * (`capture.memoryBudgetBytes`, default 64 MiB) off and on, side by side in one run:
+ * (`capture.memoryBudgetBytes`, default 32 MiB) off and on, side by side in one run:
  *
  *   bombs-20 / bombs-40   20 or 40 concurrent responses whose gzip body inflates to 16 MiB, past
  *                          capture.maxDecodedBytes (8 MiB)
@@ -25,7 +25,7 @@ import { Agent, request } from 'undici';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const MiB = 1024 * 1024;
-const DEFAULT_BUDGET = 64 * MiB;
+const DEFAULT_BUDGET = 32 * MiB;
 const CONTAINER_LIMIT_MIB = 256;
 
 const SMALL_ANSWER = JSON.stringify({ id: 'c', object: 'chat.completion', model: 'bench', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
       await idle.stop();
     }
     for (const s of SCENARIOS.filter((x) => only.length === 0 || only.includes(x.name))) {
-      for (const [label, budget] of [['off (0)', 0], ['64 MiB (default)', DEFAULT_BUDGET]] as const) {
+      for (const [label, budget] of [['off (0)', 0], ['32 MiB (default)', DEFAULT_BUDGET]] as const) {
         const proxy = await startProxy(upstream.url, budget);
         try {
           const ok = await burst(proxy, s, rounds);

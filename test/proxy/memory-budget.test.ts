@@ -2,6 +2,7 @@
 // inflating to capture.maxDecodedBytes added up past the container's memory limit (OOM kill, every
 // exchange in flight lost). Past the budget a body streams through and is recorded digest-only.
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from './harness.ts';
@@ -51,6 +52,18 @@ describe('memory budget', () => {
     const e = s.sink.entries[0];
     expect(e?.response).toMatchObject({ body: null, encoding: 'gzip', omittedReason: 'memory_budget' });
     expect(await s.registry.getSingleMetricAsString('llmaudit_capture_truncations_total')).toMatch(/direction="response",reason="memory_budget"\} 1/);
+  });
+
+  it('a compressed request body the budget cannot inflate is forwarded as sent and recorded digest-only', async () => {
+    const up = await upstream({ frames: ['{}'], headers: JSON_HEADERS });
+    const s = await stack({ endpoints: [{ name: 'openai', upstream: up.url, api: 'openai' }], capture: { memoryBudgetBytes: 512 * 1024 } });
+    const gz = gzipSync(Buffer.from(JSON.stringify({ model: 'm', input: 'y'.repeat(4 * 1024 * 1024) })));
+    const res = await request(`${s.base}/openai/v1/embeddings`, { method: 'POST', body: gz, headers: { ...JSON_HEADERS, 'content-encoding': 'gzip' } });
+    expect(res.statusCode).toBe(200);
+    await res.body.text();
+    expect(up.requests[0]?.body.equals(gz)).toBe(true);
+    await s.sink.count(1);
+    expect(s.sink.entries[0]?.request).toMatchObject({ body: null, encoding: 'gzip', omittedReason: 'memory_budget', bodySha256: sha(gz) });
   });
 
   it('memoryBudgetBytes: 0 turns the budget off (the same body is stored)', async () => {

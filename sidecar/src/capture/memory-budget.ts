@@ -62,6 +62,8 @@ export class MemoryBudget {
 
 export class RequestGrant {
   private released = false;
+  /** Set when the budget stopped the decode of the (compressed) request body. */
+  decodeRefused = false;
   constructor(
     private readonly budget: MemoryBudget,
     /** Bytes the body may be read to before it is forwarded (0: streamed through at once). */

@@ -51,7 +51,7 @@ export const CaptureSchema = Type.Object(
     maxDecodedBytes: Type.Integer({ minimum: 0, default: 8388608, description: 'Cap on decompressing a gzip/br/deflate body for the stored copy (defeats decompression bombs).' }),
     redactHeaders: Type.Array(Type.String(), { default: [], description: 'Extra header names to redact, case-insensitive.' }),
     mediaThresholdBytes: Type.Integer({ minimum: 0, default: 65536, description: 'base64 media larger than this moves to media/<sha256>.<ext>; 0 disables.' }),
-    memoryBudgetBytes: Type.Integer({ minimum: 0, default: 67108864, description: 'Bytes all in-flight exchanges together may buffer or decode; past it new bodies stream through, recorded digest-only. 0 disables.' }),
+    memoryBudgetBytes: Type.Integer({ minimum: 0, default: 33554432, description: 'Bytes all in-flight exchanges together may buffer or decode; past it new bodies stream through, recorded digest-only. 0 disables.' }),
   },
   { additionalProperties: false, default: {} },
 );

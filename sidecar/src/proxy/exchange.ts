@@ -154,6 +154,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
       const d = await decodeBody(reqBuf, reqEnc, config.capture.maxDecodedBytes, ctx.budget);
       plainReq = d.ok ? d.buf : null;
       if (!d.ok) reqEncoding = reqEnc;
+      if (!d.ok && d.reason === 'memory_budget') grant.decodeRefused = true;
     }
     const reqJson = parseJsonBody(plainReq, req.headers['content-type']);
     let adapter: ProxyAdapter | null = null;

@@ -130,7 +130,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
       reqSide = { captured: reqCaptured, body: redactStoredRequest(fin.governance, s.body, false).body, ...(s.encoding === undefined ? {} : { encoding: s.encoding }), ...(s.rawReason === undefined ? {} : { rawReason: s.rawReason }) };
     }
   }
-  if (base.grant?.refused === true) {
+  if (base.grant?.refused === true || base.grant?.decodeRefused === true) {
     // The memory budget had no room for this body: streamed through, digest only (capture/memory-budget.ts).
     reqSide.omittedReason = 'memory_budget';
     ctx.metrics.truncations.inc({ direction: 'request', reason: 'memory_budget' });
