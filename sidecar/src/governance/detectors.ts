@@ -9,7 +9,7 @@
  * test (detectors.adversarial.test.ts) runs each one over 1 MiB of its worst input.
  */
 import type { BuiltinDetector } from './schema.ts';
-import { cardPrefixValid, digitsOf, ibanValid, ipv6Valid, jwtHeaderValid, luhnValid, shannonEntropy } from './validators.ts';
+import { cardPrefixValid, digitsOf, ibanValid, ipv4Valid, ipv6Valid, jwtHeaderValid, luhnValid, shannonEntropy } from './validators.ts';
 
 export interface Match {
   start: number;
@@ -145,7 +145,7 @@ const BUILTINS: readonly Detector[] = [
     name: 'card',
     label: 'CARD',
     kind: 'personal',
-    re: /(?<![\d-])\d(?:[ -]?\d){11,18}(?![\d-])/g,
+    re: /\d(?<![\d-]\d)(?:[ -]?\d){11,18}(?![\d-])/g,
     pre: hasDigit,
     valid: cardValid,
   }),
@@ -157,52 +157,36 @@ const BUILTINS: readonly Detector[] = [
     pre: hasDigit,
     valid: (s) => ibanValid(s.replaceAll(' ', '')),
   }),
-  regexDetector({
-    name: 'email',
-    label: 'EMAIL',
-    kind: 'personal',
-    // RFC 5321 §4.5.3.1: local part ≤ 64, labels ≤ 63 octets.
-    re: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
-    pre: (t) => t.includes('@'),
-  }),
+  emailDetector(),
   regexDetector({
     name: 'ssn',
     label: 'SSN',
     kind: 'personal',
     // SSA: area 000, 666 and 900–999, group 00 and serial 0000 are never issued.
-    re: /(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])/g,
+    re: /\d(?<![\d-]\d)\d\d-\d\d-\d{4}(?![\d-])/g,
+    valid: (m) => !/^(?:000|666|9)/.test(m) && !m.startsWith('00', 4) && !m.endsWith('0000'),
     pre: hasDigit,
   }),
   regexDetector({
     name: 'phone',
     label: 'PHONE',
     kind: 'personal',
-    re: /(?<![\w+.\-/])(?:\+|\(?(?=\d))\d[\d .()-]{6,20}\d(?![\w-]|\.\d)/g,
+    // Each start's lookbehind follows its first characters, so the engine can skip to candidate
+    // starts instead of testing a lookbehind at every position.
+    re: /(?:\+\d(?<![\w+.\-/]\+\d)|\(\d(?<![\w+.\-/]\(\d)|\d(?<![\w+.\-/]\d))[\d .()-]{6,20}\d(?![\w-]|\.\d)/g,
     pre: hasDigit,
     valid: phoneValid,
   }),
-  regexDetector({
-    name: 'ipv6',
-    label: 'IPV6',
-    kind: 'personal',
-    re: /(?<![\w:.])[0-9A-Fa-f:]{2,39}(?![\w:])/g,
-    pre: (t) => t.includes(':'),
-    valid: ipv6Valid,
-  }),
+  ipv6Detector(),
   regexDetector({
     name: 'ipv4',
     label: 'IPV4',
     kind: 'personal',
-    re: /(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\w|\.\d)/g,
+    re: /\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\w|\.\d)/g,
+    valid: ipv4Valid,
     pre: (t) => t.includes('.'),
   }),
-  regexDetector({
-    name: 'high-entropy',
-    label: 'SECRET',
-    kind: 'secret',
-    re: /(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{24,512}(?![A-Za-z0-9+/_=-])/g,
-    valid: highEntropyValid,
-  }),
+  highEntropyDetector(),
 ];
 
 /**
@@ -230,6 +214,115 @@ function privateKeyDetector(): Detector {
         }
         out.push({ start: m.index, end, detector: 'private-key' });
         begin.lastIndex = end;
+      }
+    },
+  };
+}
+
+// Character classes for the scanners below, by char code.
+const HEX_OR_COLON = new Uint8Array(128);
+const WORD = new Uint8Array(128);
+const TOKEN = new Uint8Array(128); // base64 / base64url / key alphabets: A-Z a-z 0-9 + / _ = -
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  if (/[0-9A-Fa-f:]/.test(ch)) HEX_OR_COLON[c] = 1;
+  if (/\w/.test(ch)) WORD[c] = 1;
+  if (/[A-Za-z0-9+/_=-]/.test(ch)) TOKEN[c] = 1;
+}
+const is = (table: Uint8Array, c: number): boolean => c < 128 && table[c] === 1;
+
+const LOCAL = new Uint8Array(128);
+for (let c = 0; c < 128; c++) if (/[A-Za-z0-9._%+-]/.test(String.fromCharCode(c))) LOCAL[c] = 1;
+// RFC 5321 §4.5.3.1: labels ≤ 63 octets; a TLD of letters.
+const DOMAIN = /(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-])/y;
+
+/**
+ * Email addresses, found from their `@`: the local part (≤ 64 characters, RFC 5321 §4.5.3.1)
+ * is read backwards from it, the domain matched forwards. Text without `@` costs one indexOf.
+ */
+function emailDetector(): Detector {
+  return {
+    name: 'email',
+    label: 'EMAIL',
+    kind: 'personal',
+    find(text, out) {
+      let from = 0;
+      let floor = 0; // the previous match's end: a local part never reaches back into it
+      let i: number;
+      while ((i = text.indexOf('@', from)) >= 0) {
+        from = i + 1;
+        let s = i;
+        while (s > floor && i - s < 64 && is(LOCAL, text.charCodeAt(s - 1))) s--;
+        if (s === i || (s > 0 && is(LOCAL, text.charCodeAt(s - 1)))) continue; // empty, or longer than 64
+        DOMAIN.lastIndex = i + 1;
+        const m = DOMAIN.exec(text);
+        if (m === null) continue;
+        const end = i + 1 + m[0].length;
+        out.push({ start: s, end, detector: 'email' });
+        from = floor = end;
+      }
+    },
+  };
+}
+
+/**
+ * IPv6 addresses: every run of hex digits and colons (up to 39, the longest text form) around a
+ * colon, not inside a longer word, confirmed by the address parser. A scanner from colon to colon:
+ * in prose most positions are letters a–f, where a regex would try a match at each one.
+ */
+function ipv6Detector(): Detector {
+  return {
+    name: 'ipv6',
+    label: 'IPV6',
+    kind: 'personal',
+    find(text, out) {
+      let from = 0;
+      let i: number;
+      while ((i = text.indexOf(':', from)) >= 0) {
+        // Never back over what the previous window read: each character is looked at about twice.
+        let s = i;
+        while (s > from && i - s < 38 && is(HEX_OR_COLON, text.charCodeAt(s - 1))) s--;
+        let e = i + 1;
+        while (e < text.length && e - s < 39 && is(HEX_OR_COLON, text.charCodeAt(e))) e++;
+        from = e;
+        const before = s > 0 ? text.charCodeAt(s - 1) : 32;
+        const after = e < text.length ? text.charCodeAt(e) : 32;
+        if (is(WORD, before) || before === 58 || before === 46 || is(WORD, after) || after === 58) continue;
+        if (e - s >= 2 && ipv6Valid(text.slice(s, e))) out.push({ start: s, end: e, detector: 'ipv6' });
+      }
+    },
+  };
+}
+
+/**
+ * Generic secrets: runs of 24 to 512 characters of the key alphabets with all of lower case,
+ * upper case and digits and a high Shannon entropy. A scanner over runs (a regex would start a
+ * match at every letter of every word).
+ */
+function highEntropyDetector(): Detector {
+  return {
+    name: 'high-entropy',
+    label: 'SECRET',
+    kind: 'secret',
+    find(text, out) {
+      // Skips like Boyer–Moore: a run of 24 or more covers position i + 23, so when that one is
+      // not in the alphabet nothing from i to it can start a candidate. text[i - 1] is never in
+      // the alphabet here (or i = 0): i only moves just past a character that is not.
+      const n = text.length;
+      let i = 0;
+      while (i + 24 <= n) {
+        const j = i + 23;
+        if (!is(TOKEN, text.charCodeAt(j))) {
+          i = j + 1;
+          continue;
+        }
+        let s = j;
+        while (s > i && is(TOKEN, text.charCodeAt(s - 1))) s--;
+        let e = j + 1;
+        while (e < n && is(TOKEN, text.charCodeAt(e))) e++;
+        const len = e - s;
+        if (len >= 24 && len <= 512 && highEntropyValid(text.slice(s, e))) out.push({ start: s, end: e, detector: 'high-entropy' });
+        i = e + 1;
       }
     },
   };

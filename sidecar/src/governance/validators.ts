@@ -73,6 +73,12 @@ export function shannonEntropy(s: string): number {
   return h;
 }
 
+/** Four decimal octets 0–255 without leading zeros (a zero-padded group is a version or a code). */
+export function ipv4Valid(s: string): boolean {
+  const parts = s.split('.');
+  return parts.length === 4 && parts.every((p) => p.length > 0 && (p.length === 1 || p[0] !== '0') && Number(p) <= 255);
+}
+
 /** An IPv6 address with at least three written groups (so `a::b` in code is not one). */
 export function ipv6Valid(s: string): boolean {
   if (!isIPv6(s)) return false;
