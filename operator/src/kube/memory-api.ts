@@ -45,6 +45,8 @@ export class MemoryKubeApi implements KubeApi {
   private readonly watches = new Set<OpenWatch>();
   private readonly failures: { op: Op; resource: ResourceName | undefined; error: Error }[] = [];
   private readonly stallNext = new Map<ResourceName, number>();
+  /** Keys in order, for chunked lists; dropped when a key is added or removed. */
+  private readonly sortedKeys = new Map<ResourceName, string[]>();
   /** Every write, in order, so tests can assert "a second pass writes nothing". */
   readonly writes: MemoryWrite[] = [];
   /** How many watch requests were opened, per resource. */
@@ -152,11 +154,24 @@ export class MemoryKubeApi implements KubeApi {
       after = token.after;
     }
     const limit = options.limit !== undefined && options.limit > 0 ? options.limit : Number.POSITIVE_INFINITY;
-    const keys = [...this.bucket(resource).keys()].filter((k) => k > after).sort();
+    let keys = this.sortedKeys.get(resource);
+    if (keys === undefined) {
+      keys = [...this.bucket(resource).keys()].sort();
+      this.sortedKeys.set(resource, keys);
+    }
+    // First key after the token's (binary search): a page costs its own size, not the whole list.
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((keys[mid] as string) <= after) lo = mid + 1;
+      else hi = mid;
+    }
     const items: KubeObject[] = [];
     let last = '';
     let more = false;
-    for (const k of keys) {
+    for (let i = lo; i < keys.length; i++) {
+      const k = keys[i] as string;
       const o = this.bucket(resource).get(k) as KubeObject;
       if (!matches(o, options)) continue;
       if (items.length >= limit) {
@@ -279,6 +294,7 @@ export class MemoryKubeApi implements KubeApi {
 
   private remove(resource: ResourceName, key: string, current: KubeObject): void {
     this.bucket(resource).delete(key);
+    this.sortedKeys.delete(resource);
     this.writes.push({ op: 'delete', resource, key });
     const deleted = structuredClone(current);
     deleted.metadata.resourceVersion = String(++this.rv);
@@ -321,6 +337,7 @@ export class MemoryKubeApi implements KubeApi {
 
   private commit(resource: ResourceName, key: string, before: KubeObject | undefined, obj: KubeObject, op: Op, subresource?: 'status'): KubeObject {
     obj.metadata.resourceVersion = String(++this.rv);
+    if (before === undefined) this.sortedKeys.delete(resource);
     this.bucket(resource).set(key, obj);
     this.writes.push({ op, resource, key, ...(subresource === undefined ? {} : { subresource }) });
     this.record({ rv: this.rv, resource, type: before === undefined ? 'ADDED' : 'MODIFIED', before, after: obj });
