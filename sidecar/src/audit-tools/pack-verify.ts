@@ -14,7 +14,7 @@ import { isLlmauditError } from '../errors.ts';
 import type { NoteVerifier } from '../auditlog/signed-note.ts';
 import type { Entry } from '../auditlog/types.ts';
 import { parseManifest, type PackChain, type PackManifest } from './pack-manifest.ts';
-import { unpack } from './pack-reader.ts';
+import { unpack, type UnpackedPack } from './pack-reader.ts';
 
 export interface PackChainResult {
   path: string;
@@ -149,9 +149,22 @@ async function verifyFull(dir: string, c: PackChain, o: PackVerifyOptions): Prom
   return result({ ...head, origin: report.origin }, report.entries, report.failure, report.warnings, witnessed);
 }
 
+/** Packs of more entries than this report progress (verify draws a bar on a terminal). */
+export const PROGRESS_FROM_ENTRIES = 10_000;
+
 export async function verifyPack(file: string, o: PackVerifyOptions): Promise<PackReport> {
   const unpacked = await unpack(file);
   try {
+    return await verifyUnpacked(unpacked, file, o);
+  } finally {
+    await unpacked.close();
+  }
+}
+
+/** Verifies a pack already unpacked (the report reads its entries from the same files). */
+export async function verifyUnpacked(unpacked: UnpackedPack, file: string, options: PackVerifyOptions): Promise<PackReport> {
+  let o = options;
+  {
     const chains: PackChainResult[] = [];
     let manifest: PackManifest;
     try {
@@ -172,6 +185,10 @@ export async function verifyPack(file: string, o: PackVerifyOptions): Promise<Pa
       if (name !== 'manifest.json' && !listed.has(name)) fileFailure = pickWorse(fileFailure, { exit: 3, code: 'LLMAUDIT_E_PACK_TAMPERED', message: `${name} is in the pack but not in manifest.json` });
     }
     chains.push(result({ path: 'manifest.json', kind: 'files', origin: null }, 0, fileFailure));
+    if (manifest.chains.reduce((n, c) => n + c.entries, 0) <= PROGRESS_FROM_ENTRIES) {
+      const { onProgress: _omit, ...rest } = o;
+      o = rest;
+    }
     for (const c of manifest.chains) {
       const dir = path.join(unpacked.dir, 'chains', ...c.path.split('/'));
       chains.push(c.kind === 'full' ? await verifyFull(dir, c, o) : await verifyPartial(dir, c, o));
@@ -179,8 +196,6 @@ export async function verifyPack(file: string, o: PackVerifyOptions): Promise<Pa
     const exit = worstExit(chains.map((c) => c.exit));
     const { format, tool, createdAt, partial, selection } = manifest;
     return { ok: exit === 0, exit, pack: file, manifest: { format, tool, createdAt, partial, selection }, files: unpacked.files.size, chains };
-  } finally {
-    await unpacked.close();
   }
 }
 

@@ -15,6 +15,7 @@ import { register as proxy } from './commands/proxy.ts';
 import { register as exportPack } from './commands/export.ts';
 import { register as tail } from './commands/tail.ts';
 import { register as replay } from './commands/replay.ts';
+import { register as report } from './commands/report.ts';
 import type { CliContext, CliIo, RegisterCommand } from './cli-context.ts';
 
 export const COMMANDS: readonly RegisterCommand[] = [
@@ -28,6 +29,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   exportPack,
   tail,
   replay,
+  report,
 ];
 
 export function createProgram(ctx: CliContext, commands: readonly RegisterCommand[] = COMMANDS): Command {

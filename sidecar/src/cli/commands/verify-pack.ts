@@ -13,9 +13,6 @@ export interface VerifyPackOpts {
   progress?: boolean;
 }
 
-/** Packs of more entries than this get a progress bar (on a terminal). */
-const PROGRESS_FROM_ENTRIES = 10_000;
-
 function line(r: PackChainResult, width: number): string {
   const what = r.kind === 'files' ? 'manifest: every file listed with its SHA-256' : `${r.origin ?? '-'}  ${r.kind}  ${r.entries} ${r.entries === 1 ? 'entry' : 'entries'}${r.kind === 'partial' ? ' (inclusion proofs)' : ''}`;
   const witnessed = r.witnessed.length === 0 ? '' : `  witnessed by ${r.witnessed.map((w) => `${w.name} @ ${new Date(w.timestamp * 1000).toISOString().replace(/\.000Z$/, 'Z')}`).join(', ')}`;
@@ -30,9 +27,7 @@ export async function verifyPackCli(ctx: CliContext, file: string, keys: NoteVer
     keys,
     witnessKeys,
     strictMedia: opts.strictMedia === true,
-    onProgress: (done, total, label) => {
-      if (total >= PROGRESS_FROM_ENTRIES || label.endsWith('entries')) progress.update(done, total, label);
-    },
+    onProgress: (done, total, label) => progress.update(done, total, label),
   });
   progress.done();
   ctx.exitCode = report.exit;
