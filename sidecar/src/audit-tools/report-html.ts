@@ -69,7 +69,7 @@ breakdown('by-model',D.byModel);breakdown('by-workload',D.byWorkload);breakdown(
 // Rows: [chain, seq, ts, model, endpoint, api, span, status, ms, in, out, trace, hash, conv, error, reqline, tools, decision]
 var R=D.rows;
 function chainName(i){return D.chains[i]?D.chains[i].path:'?';}
-function rowCells(r,i){return [el('td',{text:iso(r[2])}),el('td',{text:chainName(r[0])}),el('td',{cls:'n',text:String(r[1])}),el('td',{text:S[r[3]]}),el('td',{text:S[r[6]]}),el('td',{cls:r[7]>=400||r[7]===0?'n bad':'n',text:String(r[7])}),el('td',{cls:'n',text:fmt(r[8])}),el('td',{cls:'n',text:fmt(r[9])+' / '+fmt(r[10])}),el('td',{text:S[r[15]]}),el('td',{text:S[r[16]]||S[r[14]]})];}
+function rowCells(r,i){return [el('td',{text:iso(r[2])}),el('td',{text:chainName(r[0])}),el('td',{cls:'n',text:String(r[1])}),el('td',{text:S[r[3]]}),el('td',{text:S[r[6]]}),el('td',{cls:r[7]>=400||r[7]===0?'n bad':'n',text:String(r[7])}),el('td',{cls:'n',text:fmt(Math.round(r[8]))}),el('td',{cls:'n',text:fmt(r[9])+' / '+fmt(r[10])}),el('td',{text:S[r[15]]}),el('td',{text:S[r[16]]||S[r[14]]})];}
 function listTable(id,idx){var tb=document.querySelector('#'+id+' tbody');idx.forEach(function(i){var tr=el('tr',{'data-row':i},rowCells(R[i],i));tr.addEventListener('click',function(){show(i);});tb.appendChild(tr);});}
 var order=R.map(function(_,i){return i;});
 var errs=order.filter(function(i){return S[R[i][14]]!=='';}).sort(function(a,b){return R[b][2]-R[a][2];}).slice(0,50);
