@@ -145,3 +145,8 @@ export function rewriteBodyHeaders(headers: string[], length: number): void {
   }
   headers.push('content-length', String(length));
 }
+
+/** The span's view of a decision: names and numbers, never a detected value. */
+export function spanGovernance(r: GovernanceRecord): { decision: string; mode: string; risk: number; reasons: string[]; detectors: string[]; costUsd: number | null } {
+  return { decision: r.decision, mode: r.mode, risk: r.risk, reasons: r.reasons, detectors: [...new Set(r.detections.map((d) => d.detector))], costUsd: r.costUsd };
+}

@@ -38,7 +38,8 @@ import { proxyError } from './errors.ts';
 import { describeError } from './upstream-errors.ts';
 import { redactNames } from './respond.ts';
 import type { Admission } from '../governance/engine.ts';
-import { redactStoredRequest, settleExchange } from '../governance/exchange-hook.ts';
+import { redactStoredRequest, settleExchange, spanGovernance } from '../governance/exchange-hook.ts';
+import type { GovernanceRecord } from '../governance/decide.ts';
 
 export interface ExchangeBase {
   ctx: ExchangeContext;
@@ -272,6 +273,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
     errorType,
     spanType,
     exchange: fin.handle.inert === true ? null : exchange,
+    governance: governed.record,
     handle: fin.handle,
     onLogFailure: config.log.onLogFailure,
     // Whatever the client has not had yet waits for the append: the end of a held response, or
@@ -308,6 +310,7 @@ interface AfterAppend {
   onLogFailure: SidecarConfig['log']['onLogFailure'];
   finisher: ResponseFinisher;
   answer: ErrorAnswer | null;
+  governance: GovernanceRecord;
 }
 
 async function afterAppend(ctx: ExchangeContext, appending: Promise<AppendResult>, x: AfterAppend): Promise<void> {
@@ -341,6 +344,7 @@ async function afterAppend(ctx: ExchangeContext, appending: Promise<AppendResult
       seq: appended?.seq ?? null,
       entryHash: appended?.hash ?? null,
       origin: ctx.origin,
+      governance: spanGovernance(x.governance),
     });
   } catch (err) {
     ctx.logger.warn({ id: x.id, err: describeError(err) }, 'tracer end failed');

@@ -67,3 +67,10 @@ export const LLMAUDIT_TRACE_SOURCE = 'llmaudit.trace_source';
 /** Tool calls the response asks for / tool results the request carries (names and ids are in the entry). */
 export const LLMAUDIT_TOOL_CALL_COUNT = 'llmaudit.tool_call.count';
 export const LLMAUDIT_TOOL_RESULT_COUNT = 'llmaudit.tool_result.count';
+/** The governance decision of the exchange (docs/governance.md); the GenAI semconv has no cost attribute. */
+export const LLMAUDIT_GOVERNANCE_DECISION = 'llmaudit.governance.decision';
+export const LLMAUDIT_GOVERNANCE_MODE = 'llmaudit.governance.mode';
+export const LLMAUDIT_GOVERNANCE_RISK = 'llmaudit.governance.risk';
+export const LLMAUDIT_GOVERNANCE_REASONS = 'llmaudit.governance.reasons';
+export const LLMAUDIT_GOVERNANCE_DETECTORS = 'llmaudit.governance.detectors';
+export const LLMAUDIT_USAGE_COST_USD = 'llmaudit.usage.cost_usd';

@@ -61,6 +61,15 @@ export function endAttributes(outcome: ExchangeOutcome): Attributes {
     // Semconv: time to first chunk of a *streamed* response, in seconds.
     if (x.stream && outcome.ttfbMs !== null) a[S.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = outcome.ttfbMs / 1000;
   }
+  const g = outcome.governance;
+  if (g !== undefined) {
+    a[S.LLMAUDIT_GOVERNANCE_DECISION] = g.decision;
+    a[S.LLMAUDIT_GOVERNANCE_MODE] = g.mode;
+    a[S.LLMAUDIT_GOVERNANCE_RISK] = g.risk;
+    if (g.reasons.length > 0) a[S.LLMAUDIT_GOVERNANCE_REASONS] = g.reasons;
+    if (g.detectors.length > 0) a[S.LLMAUDIT_GOVERNANCE_DETECTORS] = g.detectors;
+    if (g.costUsd !== null) a[S.LLMAUDIT_USAGE_COST_USD] = g.costUsd;
+  }
   if (outcome.spanType === 'ERROR') {
     a[S.ERROR_TYPE] = errorTypeOf({ exchange: x, status: outcome.status, errorType: outcome.errorType }) ?? '_OTHER';
   }

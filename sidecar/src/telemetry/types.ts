@@ -46,6 +46,8 @@ export interface ExchangeOutcome {
   seq: number | null; // null when the log could not be written (onLogFailure: allow)
   entryHash: string | null;
   origin: string;
+  /** The governance decision (names and numbers only, never a detected value). */
+  governance?: { decision: string; mode: string; risk: number; reasons: string[]; detectors: string[]; costUsd: number | null };
 }
 
 export interface TraceHandle {
