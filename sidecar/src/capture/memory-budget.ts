@@ -50,13 +50,21 @@ export class MemoryBudget {
   /**
    * Admission of one request body for reading before forwarding: how much may be buffered
    * (`limit`, or 0: stream it through) and the charge to give back when the entry is written.
+   * No Content-Length and no Transfer-Encoding: no body (RFC 9112 §6.3), nothing charged. A body
+   * of unknown length (chunked) may be read ahead only up to an eighth of the budget, so one such
+   * request cannot hold all of it.
    */
-  admitRequest(contentLength: string | undefined, limit: number): RequestGrant {
-    const cl = contentLength === undefined ? Number.NaN : Number(contentLength);
-    const size = Number.isFinite(cl) && cl >= 0 ? Math.min(cl, limit) : limit;
-    if (size === 0) return new RequestGrant(this, limit, 0);
+  admitRequest(headers: { 'content-length'?: string | undefined; 'transfer-encoding'?: string | undefined }, limit: number): RequestGrant {
+    const te = headers['transfer-encoding'];
+    const cl = headers['content-length'] === undefined ? Number.NaN : Number(headers['content-length']);
+    const max = this.limit();
+    let size: number;
+    if (te === undefined && Number.isFinite(cl) && cl >= 0) size = Math.min(cl, limit);
+    else if (te === undefined) size = 0;
+    else size = max > 0 ? Math.min(limit, Math.floor(max / (8 * PARSE_FACTOR))) : limit;
+    if (size === 0) return new RequestGrant(this, te === undefined ? limit : 0, 0, te !== undefined);
     const charge = size * PARSE_FACTOR;
-    return this.take(charge) ? new RequestGrant(this, limit, charge) : new RequestGrant(this, 0, 0, true);
+    return this.take(charge) ? new RequestGrant(this, size, charge) : new RequestGrant(this, 0, 0, true);
   }
 }
 

@@ -110,7 +110,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
   shutdown.onAbort = onShutdown;
 
   // The memory budget decides whether the body may be read before forwarding (capture/memory-budget.ts).
-  const grant = ctx.budget.admitRequest(req.headers['content-length'], Math.max(config.capture.maxBodyBytes, config.capture.maxDecodedBytes));
+  const grant = ctx.budget.admitRequest(req.headers, Math.max(config.capture.maxBodyBytes, config.capture.maxDecodedBytes));
   const reqCapture = new BodyCapture(grant.refused ? 0 : config.capture.maxBodyBytes);
   // The end of the response waits for the entry under strict durability, and under batched too
   // while the writer is far behind: that bounds what a writer that cannot keep up holds in memory.
