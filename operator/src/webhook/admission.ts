@@ -145,3 +145,30 @@ export async function admit(req: AdmissionRequest, allDeps: AdmissionDeps): Prom
     return refuse('error', 'InjectionFailed', `sidecar injection failed (${code}: ${(err as Error).message}); the pod runs without the audit sidecar`);
   }
 }
+
+/**
+ * admit() bounded in time: a decision not made within `budgetMs` admits the pod unchanged, with a
+ * warning and result `timeout` — an answer well inside the API server's timeoutSeconds, rather than
+ * a timed-out call the API server reports as a webhook failure.
+ */
+export async function admitWithinBudget(req: AdmissionRequest, deps: AdmissionDeps, budgetMs: number): Promise<AdmissionReviewOut> {
+  let answered = false;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<AdmissionReviewOut>((resolve) => {
+    timer = setTimeout(() => {
+      deps.log?.warn({ namespace: req.namespace, budgetMs }, 'admission decision over budget; pod admitted without the llmaudit sidecar');
+      if (req.dryRun !== true) deps.count('timeout');
+      resolve(allow(req.uid, { warnings: [`llmaudit: no injection decision within ${budgetMs} ms; the pod runs without the audit sidecar`] }));
+    }, budgetMs);
+  });
+  // A decision that lands after the answer went out must not be counted too.
+  const count = (r: InjectionResult): void => {
+    if (!answered) deps.count(r);
+  };
+  try {
+    return await Promise.race([admit(req, { ...deps, count }), late]);
+  } finally {
+    answered = true;
+    clearTimeout(timer);
+  }
+}

@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isLlmauditError } from '@llmaudit/sidecar/errors';
-import { admit, parseAdmissionReview, type AdmissionDeps, type AdmissionRequest, type AdmissionReviewOut, type InjectionResult } from './admission.ts';
+import { admitWithinBudget, parseAdmissionReview, type AdmissionDeps } from './admission.ts';
 
 export const MUTATE_PATH = '/mutate-v1-pod';
 /** An AdmissionReview carries the pod (etcd caps objects at 1.5 MiB) plus request metadata. */
@@ -89,35 +89,12 @@ export function createWebhookServer(opts: WebhookServerOptions): WebhookServer {
     }
     try {
       const request = parseAdmissionReview(body);
-      send(res, 200, await admitWithinBudget(request));
+      send(res, 200, await admitWithinBudget(request, opts, opts.budgetMs ?? DEFAULT_BUDGET_MS));
     } catch (err) {
       if (isLlmauditError(err, 'LLMAUDIT_E_ADMISSION_REVIEW_INVALID')) return send(res, 400, { error: err.message, code: err.code });
       // admit() turns its own failures into "allowed"; reaching here is a bug. No review uid to answer: 500.
       opts.log?.warn({ err: (err as Error).message }, 'webhook request failed');
       send(res, 500, { error: 'internal error' });
-    }
-  }
-
-  async function admitWithinBudget(request: AdmissionRequest): Promise<AdmissionReviewOut> {
-    const budget = opts.budgetMs ?? DEFAULT_BUDGET_MS;
-    let answered = false;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<AdmissionReviewOut>((resolve) => {
-      timer = setTimeout(() => {
-        opts.log?.warn({ namespace: request.namespace, budgetMs: budget }, 'admission decision over budget; pod admitted without the llmaudit sidecar');
-        if (request.dryRun !== true) opts.count('timeout');
-        resolve({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid, allowed: true, warnings: [`llmaudit: no injection decision within ${budget} ms; the pod runs without the audit sidecar`] } });
-      }, budget);
-    });
-    // A decision that lands after the answer went out must not be counted too.
-    const count = (r: InjectionResult): void => {
-      if (!answered) opts.count(r);
-    };
-    try {
-      return await Promise.race([admit(request, { ...opts, count }), late]);
-    } finally {
-      answered = true;
-      clearTimeout(timer);
     }
   }
 
