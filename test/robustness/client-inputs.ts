@@ -179,6 +179,11 @@ function bodyFraming(): Case[] {
   cases.push({ name: 'body trickling in past the body time limit', send: (id) => [head(id, ['Content-Length: 40']), ...'{"model":"m","messages":[]}'.split('')], opts: { gapMs: 100 }, expect: timeout });
   cases.push({ name: 'body that stops arriving (idle limit)', send: (id) => [head(id, ['Content-Length: 40']) + '{"model"'], expect: timeout });
   cases.push({ name: 'chunked body that stops arriving', send: chunked('5\r\n{"a":\r\n'), expect: timeout });
+  // Past the read limit the body streams on to the upstream: the same limits and framing apply there.
+  const big = 300 * 1024;
+  cases.push({ name: 'large body that stops arriving after the read limit', send: (id) => [head(id, [`Content-Length: ${big * 2}`]) + 'x'.repeat(big)], expect: timeout });
+  cases.push({ name: 'large chunked body with a broken chunk after the read limit', send: chunked(`${big.toString(16)}\r\n${'x'.repeat(big)}\r\nzz\r\n`), expect: BODY_400 });
+  cases.push({ name: 'large body whose client goes away after the read limit', send: (id) => [head(id, [`Content-Length: ${big * 2}`]) + 'x'.repeat(big)], opts: { reset: true, gapMs: 150 }, expect: ABORTED });
   return cases;
 }
 

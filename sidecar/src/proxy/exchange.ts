@@ -5,7 +5,7 @@
  * becomes exactly one entry, failures included.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { ListenerConfig } from '../config/schema.ts';
 import type { TraceHandle } from '../telemetry/types.ts';
@@ -215,11 +215,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
 
     let body: Buffer | Readable | null = head.ended ? (head.bytes === 0 ? null : reqBuf) : null;
     if (gov.forward !== null) body = gov.forward;
-    if (!head.ended) {
-      const stream = Readable.from(streamRest(req, head.chunks, reqCapture, guard), { objectMode: false });
-      guard.listen((err) => stream.destroy(err));
-      body = stream;
-    }
+    if (!head.ended) body = streamRest(req, head.chunks, reqCapture, guard);
     const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection, head.ended);
     if (gov.forward !== null) rewriteBodyHeaders(headers, gov.forward.length);
     const up = handle.upstreamHeaders;
@@ -246,6 +242,9 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
       fin.err = outcome.err;
       fin.proxyError = classifyUpstreamError(outcome.err, finisher.committed);
     }
+    // A request body that did not all arrive (it failed, or the answer came first) leaves the
+    // connection unable to carry another request: it closes after the answer.
+    if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
     // Returned, not awaited: this frame (request, bodies, adapter) is let go while the entry is
     // appended; only what the end of the exchange needs stays reachable (record.ts afterAppend).
     return recordExchange(base, fin);

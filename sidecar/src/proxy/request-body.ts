@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import type { BodyCapture } from '../capture/body-capture.ts';
 import { proxyError } from './errors.ts';
 
@@ -159,19 +160,49 @@ function readByEvents(req: IncomingMessage, capture: BodyCapture, limit: number,
   });
 }
 
-/** The body to forward after readRequestHead() stopped at the limit: head chunks, then the rest. */
-export async function* streamRest(req: IncomingMessage, head: Buffer[], capture: BodyCapture, guard: BodyGuard): AsyncGenerator<Buffer> {
-  for (const c of head) yield c;
+/**
+ * The body to forward after readRequestHead() stopped at the limit: head chunks, then the rest as
+ * it arrives, hashed on the way, with backpressure from the upstream. It fails (and with it the
+ * upstream request) as soon as the guard does — a body that stalls or whose framing breaks — or
+ * the client leaves before the body ended.
+ */
+export function streamRest(req: IncomingMessage, head: Buffer[], capture: BodyCapture, guard: BodyGuard): Readable {
+  const onData = (c: Buffer) => {
+    guard.activity();
+    capture.push(c);
+    if (!out.push(c)) req.pause();
+  };
+  const onEnd = () => {
+    guard.stop();
+    out.push(null);
+  };
+  const onClose = () => {
+    if (!req.complete) out.destroy(guard.failed ?? proxyError('LLMAUDIT_E_CLIENT_ABORTED', 'the client closed the request before its body ended'));
+  };
+  const detach = () => {
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('close', onClose);
+    req.off('error', onClose);
+    guard.listen(null);
+  };
+  const out = new Readable({
+    read() {
+      req.resume();
+    },
+    destroy(err, cb) {
+      detach();
+      req.pause();
+      cb(err);
+    },
+  });
+  for (const c of head) out.push(c);
   head.length = 0;
-  try {
-    for await (const c of req) {
-      guard.activity();
-      capture.push(c as Buffer);
-      yield c as Buffer;
-    }
-  } catch (err) {
-    // The upstream request fails with why the body stopped: its guard's reason, or the client left.
-    throw guard.failed ?? proxyError('LLMAUDIT_E_CLIENT_ABORTED', 'the client closed the request before its body ended', { cause: err });
-  }
-  guard.stop();
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('close', onClose);
+  req.on('error', onClose);
+  guard.listen((err) => out.destroy(err));
+  if (req.readableEnded) onEnd();
+  return out;
 }
