@@ -1,6 +1,6 @@
 /**
  * Detectors from a policy's own regular expressions. JavaScript's engine backtracks, so a pattern
- * is accepted only in a form whose matching time stays linear in the text (ADR 0013):
+ * is accepted only in a form whose matching time stays linear in the text (ADR 0015):
  * - every quantifier is bounded (`{n,m}` with m ≤ 256, `?`; no `*`, `+` or `{n,}`), so one
  *   start position costs at most the pattern's bounded length;
  * - no repeated group holds another quantifier (no `(a{1,9}){1,9}`: the ways to split a run

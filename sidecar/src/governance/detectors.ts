@@ -2,7 +2,7 @@
  * Personal-data and secret detectors over one text. Each is a regex that finds candidates and a
  * validator that confirms them (Luhn, mod-97, entropy, a decodable JWT header...).
  *
- * Every pattern must match in time linear in the text (docs/adr/0013-governance-enforcement.md):
+ * Every pattern must match in time linear in the text (docs/adr/0015-governance-enforcement.md):
  * JavaScript's engine backtracks, so no quantifier is unbounded and none is nested with another
  * that can match the same characters; a pattern that starts with a repeated class is guarded by a
  * lookbehind so that it is tried once per run, not once per character of the run. The adversarial

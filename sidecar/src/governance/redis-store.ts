@@ -2,7 +2,7 @@
  * Rate-limit buckets and budget spend in Redis, shared by every replica of a workload (the way
  * Envoy's global rate limiting shares its counters). Each take and charge is one Lua script, run
  * atomically by Redis (https://redis.io/docs/latest/develop/programmability/eval-intro/), with the
- * server's clock (TIME) so replicas with skewed clocks agree. Client: ioredis (ADR 0013).
+ * server's clock (TIME) so replicas with skewed clocks agree. Client: ioredis (ADR 0015).
  *
  * Nothing waits on Redis for long: each command has a timeout, a connection that was up and broke
  * fails calls at once, and the engine applies the policy's onUnavailable when a call fails.
