@@ -23,7 +23,7 @@ const FULL = parseAuditPolicy({
     telemetry: { otlpEndpoint: 'http://jaeger:4318', samplingRatio: 0.25, captureContent: true, serviceName: 'chat' },
     signing: { secretRef: { name: 'my-key', key: 'k' } },
     sidecar: { image: 'registry/llmaudit-sidecar:1', imagePullPolicy: 'Always', resources: { requests: { cpu: '10m' }, limits: { memory: '1Gi' } }, ports: { proxy: 16000, admin: 9191 } },
-    governance: { deniedModels: ['gpt-3*'] },
+    governance: { models: { deny: ['gpt-3*'] } },
   },
 });
 
@@ -57,7 +57,7 @@ const IN_CONFIG: Record<string, Check> = {
   '.telemetry.serviceName': (c) => c.telemetry.serviceName === 'chat',
   '.sidecar.ports.proxy': (c) => c.listeners[0]!.port === 16000,
   '.sidecar.ports.admin': (c) => c.admin.port === 9191,
-  '.governance': (c) => JSON.stringify(c.governance) === JSON.stringify({ deniedModels: ['gpt-3*'] }),
+  '.governance': (c) => c.governance.models.deny.join() === 'gpt-3*',
 };
 
 /** Spec fields that shape the pod or the controllers instead (inject-sidecar.test.ts covers them). */
