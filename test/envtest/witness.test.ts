@@ -248,11 +248,21 @@ describe.skipIf(envtestAssets() === undefined)('witness end to end (real API ser
     sidecars.splice(sidecars.indexOf(restarted), 1);
     const sinceFile = path.join(dir, 'witnessed-checkpoint');
     await writeFile(sinceFile, witnessed?.checkpoint ?? '');
-    const verify = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      execFile(process.execPath, [path.join(repoRoot, 'sidecar/bin/llmaudit.mjs'), 'verify', s1.chainDir, '--key', vkeyFile, '--since', sinceFile], (err, stdout, stderr) => {
-        resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? null), out: `${stdout}${stderr}` });
+    const wkeyFile = path.join(dir, 'witness.vkey');
+    await writeFile(wkeyFile, `${witnessKey}\n`);
+    const verify = (...args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        execFile(process.execPath, [path.join(repoRoot, 'sidecar/bin/llmaudit.mjs'), 'verify', ...args], (err, stdout, stderr) => {
+          resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? null), out: `${stdout}${stderr}` });
+        });
       });
-    });
-    expect(verify.code, verify.out).toBe(6);
+    const truncatedLog = await verify(s1.chainDir, '--key', vkeyFile, '--since', sinceFile, '--witness-key', wkeyFile);
+    expect(truncatedLog.code, truncatedLog.out).toBe(6);
+    // The intact log carries the witness's cosignatures; verify says when it was last witnessed.
+    await stopSidecar(s2);
+    sidecars.splice(sidecars.indexOf(s2), 1);
+    const intact = await verify(s2.chainDir, '--key', vkeyFile, '--witness-key', wkeyFile);
+    expect(intact.code, intact.out).toBe(0);
+    expect(intact.out).toMatch(/newest witnessed checkpoint: size \d+, cosigned by witness\.llmaudit\.dev\/llmaudit-system at \d{4}-/);
   }, 180_000);
 });

@@ -15,11 +15,13 @@ import type { NoteVerifier } from '../../auditlog/signed-note.ts';
 import { readVerifierKey } from '../key-input.ts';
 import { createProgress } from '../progress.ts';
 import { collect } from './common.ts';
+import { checkWitnessed } from '../../witness/witness-check.ts';
 import type { CliContext } from '../cli-context.ts';
 
 interface VerifyOpts {
   key: string[];
   since?: string;
+  witnessKey: string[];
   json?: boolean;
   allSignatures?: boolean;
   strictMedia?: boolean;
@@ -40,6 +42,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<dir>', 'chain directory (seg-NNNNNN.jsonl, checkpoints/, tile/, media/), or a directory above chain directories (all are verified)')
     .option('--key <vkey>', 'verifier key file or text (name+hexid+base64); repeat for rotated keys or chains signed by different keys', collect, [])
     .option('--since <checkpoint>', 'a signed checkpoint file kept earlier: the log must still contain it (else exit 6); one chain directory only')
+    .option('--witness-key <vkey>', 'a witness verifier key (type 0x04): the log must carry its cosignatures, and --since, if given, too (else exit 5); reports when the newest checkpoint was witnessed; one chain directory only', collect, [])
     .option('--all-signatures', 'also check the signature of every entry a checkpoint covers (those are authenticated by the signed Merkle root already; slower)')
     .option('--strict-media', 'a media file an entry references that is missing fails the log (exit 2) instead of a warning')
     .option('--json', 'print the full report as JSON on stdout')
@@ -50,6 +53,7 @@ export function register(program: Command, ctx: CliContext): void {
       const root = path.resolve(ctx.io.cwd, dir);
       if (await isTreeRoot(root)) {
         if (opts.since !== undefined) throw commonError('LLMAUDIT_E_USAGE', `--since applies to one chain: ${dir} holds no segments itself; give the chain directory the checkpoint belongs to`);
+        if (opts.witnessKey.length > 0) throw commonError('LLMAUDIT_E_USAGE', `--witness-key applies to one chain: ${dir} holds no segments itself`);
         await verifyAll(ctx, root, keys, opts);
         return;
       }
@@ -71,8 +75,17 @@ export function register(program: Command, ctx: CliContext): void {
       });
       progress.done();
       ctx.exitCode = report.exit;
+      // Witness cosignatures: checked once the log itself verified (its checkpoints match its tree).
+      const witnessKeys = opts.witnessKey.map((k) => readVerifierKey(k, ctx.io.cwd));
+      const witnessed = witnessKeys.length > 0 && report.exit === 0 ? await checkWitnessed(root, witnessKeys, since) : null;
+      if (witnessed !== null && !witnessed.ok) {
+        ctx.exitCode = witnessed.exit;
+        if (opts.json === true) ctx.io.stdout(`${JSON.stringify({ ...report, ok: false, exit: witnessed.exit, failure: { exit: witnessed.exit, code: witnessed.code, message: witnessed.message } })}\n`);
+        else ctx.io.stderr(`llmaudit: ${witnessed.code}: ${witnessed.message}\n`);
+        return;
+      }
       if (opts.json === true) {
-        ctx.io.stdout(`${JSON.stringify(report)}\n`);
+        ctx.io.stdout(`${JSON.stringify(witnessed === null ? report : { ...report, witnessed: witnessed.newest })}\n`);
         return;
       }
       for (const w of report.warnings) ctx.io.stderr(`llmaudit: warning: ${w}\n`);
@@ -82,7 +95,8 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const cp = report.latestCheckpoint === null ? 'no checkpoint yet' : `newest checkpoint: size ${report.latestCheckpoint.size}, root ${report.latestCheckpoint.rootHash}`;
       const sinceText = report.since === null ? '' : `; consistent with the given checkpoint at size ${report.since.size}`;
-      ctx.io.stdout(`intact: ${report.entries} entries in ${report.segments} segments (${report.bytes} bytes), origin ${report.origin ?? '-'}; ${report.checkpointsChecked} checkpoint checks; ${cp}${sinceText}${mediaText(report)}\n`);
+      const w = witnessed?.ok === true && witnessed.newest !== null ? `; newest witnessed checkpoint: size ${witnessed.newest.size}, cosigned by ${witnessed.newest.cosignature.name} at ${new Date(witnessed.newest.cosignature.timestamp * 1000).toISOString().replace(/\.000Z$/, 'Z')}` : '';
+      ctx.io.stdout(`intact: ${report.entries} entries in ${report.segments} segments (${report.bytes} bytes), origin ${report.origin ?? '-'}; ${report.checkpointsChecked} checkpoint checks; ${cp}${sinceText}${w}${mediaText(report)}\n`);
     });
 }
 
