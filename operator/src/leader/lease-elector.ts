@@ -1,3 +1,4 @@
+import { operatorError } from '../errors.ts';
 import { isConflict } from '../kube/api-error.ts';
 import { realClock, type Clock, type ClockTimer } from '../kube/clock.ts';
 import type { KubeApi, KubeObject } from '../kube/types.ts';
@@ -69,7 +70,8 @@ export class LeaderElector {
 
   constructor(options: LeaderElectorOptions) {
     this.o = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, clock: realClock, random: Math.random, ...options };
-    if (this.o.renewDeadlineMs >= this.o.leaseDurationMs) throw new RangeError('renewDeadlineMs must be shorter than leaseDurationMs');
+    // client-go refuses the same: a leader must be down before its lease can expire for others.
+    if (this.o.renewDeadlineMs >= this.o.leaseDurationMs) throw operatorError('LLMAUDIT_E_OPERATOR_CONFIG_INVALID', 'leader election: the renew deadline must be shorter than the lease duration');
   }
 
   get isLeader(): boolean {
