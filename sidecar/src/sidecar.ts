@@ -130,7 +130,7 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
       if (!proxy.listening()) reasons.push('proxy listeners are not up');
       if (logFailure !== null) reasons.push(`audit log failed (${logFailure})`);
       // Fail closed (onLogFailure: block): while appends fail the proxy answers 503, so the pod is
-      // not ready either; the gate (and readiness) reopen with the first append that lands.
+      // not ready either; the gate (and readiness) reopen once a probe of the chain directory or an append succeeds (proxy/log-gate.ts).
       else if (config.log.onLogFailure === 'block' && proxy.logDown()) reasons.push('audit log appends are failing (onLogFailure: block)');
       return { ready: reasons.length === 0, reasons };
     };
