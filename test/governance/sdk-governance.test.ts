@@ -6,12 +6,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import OpenAI from 'openai';
+import OpenAI, { AzureOpenAI } from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { Ollama } from 'ollama';
 import { Registry } from 'prom-client';
 import type { Entry } from '../../sidecar/src/auditlog/index.ts';
 import { createGovernanceMetrics } from '../../sidecar/src/governance/exchange-hook.ts';
+import { parseSidecarConfig } from '../../sidecar/src/config/index.ts';
 import { allFiles, openRealLog, startStack, type RealLog, type Stack } from '../proxy/harness.ts';
 
 interface Upstream {
@@ -63,6 +64,7 @@ async function setup(governance: Record<string, unknown>, capture: Record<string
         { name: 'openai', upstream: `${up.url}/v1`, api: 'openai' },
         { name: 'anthropic', upstream: up.url, api: 'anthropic' },
         { name: 'ollama', upstream: up.url, api: 'ollama' },
+        { name: 'azure', upstream: up.url, api: 'azure-openai' },
       ],
       log: { durability: 'strict' },
       capture,
@@ -214,5 +216,31 @@ describe('redaction, caps, monitor mode, cost', () => {
     expect(entry?.usage.costUsd).toBeCloseTo(0.00045, 9);
     expect(entry?.governance).toMatchObject({ costUsd: 0.00045, decision: 'allow' });
     expect(await registry.getSingleMetricAsString('llmaudit_cost_usd_total')).toContain('llmaudit_cost_usd_total{model="gpt-4o-mini",endpoint="openai"} 0.00045');
+  });
+});
+
+describe('Azure deployments and hot reload', () => {
+  it('resolves the Azure deployment in the path through aliases and refuses the denied model', async () => {
+    const { up, stack, entries } = await setup({ models: { deny: ['gpt-4o'], aliases: { 'prod-chat': 'gpt-4o' } } });
+    const client = new AzureOpenAI({ apiKey: 'k', endpoint: `${stack.base}/azure`, apiVersion: '2024-10-21', deployment: 'prod-chat', maxRetries: 0 });
+    const err = await client.chat.completions.create({ model: '', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    expect((err as Error).message).toContain('model gpt-4o denied by gpt-4o');
+    expect(up.bodies).toHaveLength(0);
+    expect((await entries())[0]?.governance).toMatchObject({ decision: 'block', reasons: ['model_denied'] });
+  });
+
+  it('a reload applies new rules to the next request and keeps the rate-limit buckets', async () => {
+    const { up, stack, entries } = await setup({ rateLimits: { rules: [{ by: 'workload', requestsPerMinute: 2 }] } });
+    const client = openai(stack);
+    const ask = (model: string) => client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    expect(await ask('gpt-4o-mini')).toMatchObject({ id: 'chatcmpl-1' });
+    const raw = { ...stack.config, governance: { ...stack.config.governance, models: { ...stack.config.governance.models, deny: ['o1*'] } } };
+    stack.proxy.reload(parseSidecarConfig(JSON.parse(JSON.stringify(raw)) as unknown));
+    expect(await ask('o1-mini')).toBeInstanceOf(OpenAI.PermissionDeniedError); // the new rule; takes no bucket
+    expect(await ask('gpt-4o-mini')).toMatchObject({ id: 'chatcmpl-1' });
+    expect(await ask('gpt-4o-mini')).toBeInstanceOf(OpenAI.RateLimitError); // 2 a minute, across the reload
+    expect(up.bodies).toHaveLength(2);
+    expect((await entries()).map((e) => (e.governance as { reasons: string[] }).reasons)).toEqual([[], ['model_denied'], [], ['rate_limit:workload']]);
   });
 });
