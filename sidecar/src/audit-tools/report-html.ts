@@ -79,16 +79,18 @@ listTable('slowest-table',order.slice().sort(function(a,b){return R[b][8]-R[a][8
 var q=document.getElementById('q'),fm=document.getElementById('f-model'),fs=document.getElementById('f-span'),fst=document.getElementById('f-status'),fc=document.getElementById('f-chain');
 function opts(sel,values){values.forEach(function(v){sel.appendChild(el('option',{value:v[0],text:v[1]}));});}
 opts(fm,D.byModel.map(function(b){return [b.key,b.key+' ('+b.count+')'];}));opts(fs,D.bySpanType.map(function(b){return [b.key,b.key+' ('+b.count+')'];}));opts(fc,D.chains.map(function(c,i){return [String(i),c.path];}));
-var PAGE=100,page=0,hits=order;
+var PAGE=100,page=0,hits=order,HAY=new Array(R.length);
+// Search text per row, built on first use and kept: one lower-cased string per row.
+function hay(i){var h=HAY[i];if(h===undefined){var r=R[i];h=HAY[i]=(S[r[3]]+' '+S[r[15]]+' '+S[r[11]]+' '+S[r[12]]+' '+S[r[13]]+' '+S[r[16]]+' '+S[r[14]]+' '+S[r[6]]+' #'+r[1]).toLowerCase();}return h;}
 function apply(){var text=q.value.trim().toLowerCase(),m=fm.value,sp=fs.value,st=fst.value,ch=fc.value;
 hits=order.filter(function(i){var r=R[i];if(m&&S[r[3]]!==m)return false;if(sp&&S[r[6]]!==sp)return false;if(ch&&String(r[0])!==ch)return false;
 if(st==='errors'&&S[r[14]]==='')return false;if(st==='ok'&&S[r[14]]!=='')return false;if(st==='4xx'&&!(r[7]>=400&&r[7]<500))return false;if(st==='5xx'&&!(r[7]>=500))return false;
-if(text){var hay=(S[r[3]]+' '+S[r[15]]+' '+S[r[11]]+' '+S[r[12]]+' '+S[r[13]]+' '+S[r[16]]+' '+S[r[14]]+' '+S[r[6]]+' #'+r[1]).toLowerCase();if(hay.indexOf(text)<0)return false;}return true;});
+if(text&&hay(i).indexOf(text)<0)return false;return true;});
 page=0;render();}
 function render(){var tb=document.querySelector('#explorer-table tbody');clear(tb);var from=page*PAGE;hits.slice(from,from+PAGE).forEach(function(i){var tr=el('tr',{'data-row':i},rowCells(R[i],i));tr.addEventListener('click',function(){show(i);});tb.appendChild(tr);});
 document.getElementById('explorer-count').textContent=fmt(hits.length)+' of '+fmt(R.length)+' exchanges';document.getElementById('page').textContent='page '+(hits.length?page+1:0)+' / '+Math.ceil(hits.length/PAGE);
 document.getElementById('prev').disabled=page===0;document.getElementById('next').disabled=from+PAGE>=hits.length;}
-[q].forEach(function(e){e.addEventListener('input',apply);});[fm,fs,fst,fc].forEach(function(e){e.addEventListener('change',apply);});
+var typing=null;q.addEventListener('input',function(){clearTimeout(typing);typing=setTimeout(apply,R.length>20000?150:0);});[fm,fs,fst,fc].forEach(function(e){e.addEventListener('change',apply);});
 document.getElementById('prev').addEventListener('click',function(){if(page>0){page--;render();}});document.getElementById('next').addEventListener('click',function(){if((page+1)*PAGE<hits.length){page++;render();}});
 // Drill-down
 function proofStatus(r){var c=D.chains[r[0]];if(!c)return'-';if(c.status==='not verified')return'not verified: no verifier key was given to the report';if(c.status==='failed')return'chain failed verification: '+c.message;
