@@ -52,6 +52,8 @@ interface Row {
   kbWrittenPerSecond: number;
   conflicts: number;
   non200: number;
+  /** Answers other than 200 by status (409: the sidecar retries from the size given). */
+  statuses: Record<string, number>;
   p50Ms: number;
   p99Ms: number;
   cpuSecondsPerPush: number;
@@ -79,7 +81,7 @@ async function setup(env: Envtest, ns: string): Promise<{ api: ClientNodeKubeApi
   return { api, policy, keys };
 }
 
-async function run(env: Envtest, name: string, replicas: number, maxBatch: number | undefined, mode: 'paced' | 'saturation', ns: string): Promise<Row> {
+async function runRow(env: Envtest, name: string, replicas: number, maxBatch: number | undefined, mode: 'paced' | 'saturation', ns: string): Promise<Row> {
   const { api, policy, keys } = await setup(env, ns);
   const cosigner = await ensureWitnessKey(api, ns);
   const stores = Array.from({ length: replicas }, () => new HeadStore({ api, cosigner, ...(maxBatch === undefined ? {} : { maxBatch }) }));
@@ -91,6 +93,7 @@ async function run(env: Envtest, name: string, replicas: number, maxBatch: numbe
   const sims: Sim[] = Array.from({ length: SIDECARS }, (_, i) => ({ log: testLog(`llmaudit.dev/${ns}/agent-${i}/uid-${i}`, keys), known: 0 }));
   let rr = 0;
   let non200 = 0;
+  let statuses: Record<string, number> = {};
   const push = async (sim: Sim): Promise<number> => {
     sim.log.grow(GROW);
     const size = sim.log.leaves.length;
@@ -103,6 +106,7 @@ async function run(env: Envtest, name: string, replicas: number, maxBatch: numbe
     if (res.statusCode === 200) sim.known = size;
     else {
       non200++;
+      statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
       if (res.statusCode === 409) sim.known = Number(text.trim());
     }
     return ms;
@@ -110,6 +114,7 @@ async function run(env: Envtest, name: string, replicas: number, maxBatch: numbe
   // Every sidecar's first checkpoint (no proof yet), not measured.
   for (let i = 0; i < sims.length; i += 50) await Promise.all(sims.slice(i, i + 50).map((s) => push(s)));
   non200 = 0;
+  statuses = {};
   for (const s of stores) Object.assign(s.counters, { writes: 0, conflicts: 0, bytes: 0 });
 
   const latencies: number[] = [];
@@ -153,6 +158,7 @@ async function run(env: Envtest, name: string, replicas: number, maxBatch: numbe
     kbWrittenPerSecond: bytes / 1024 / wallS,
     conflicts,
     non200,
+    statuses,
     p50Ms: pct(latencies, 50),
     p99Ms: pct(latencies, 99),
     cpuSecondsPerPush: cpuS / Math.max(1, latencies.length),
@@ -172,16 +178,20 @@ async function main(): Promise<void> {
     if (crd.status !== 201) throw new Error(`CRD not created: ${crd.status}`);
     await eventually(async () => ((await env.api('GET', '/apis/llmaudit.dev/v1alpha1/auditpolicies')).status === 200 ? true : undefined), 'the CRD is served');
     const rows: Row[] = [];
-    rows.push(await run(env, 'paced, 1 replica, group commit', 1, undefined, 'paced', 'bench-a'));
-    rows.push(await run(env, 'paced, 2 replicas, group commit', 2, undefined, 'paced', 'bench-b'));
-    rows.push(await run(env, 'paced, 1 replica, write per push (baseline)', 1, 1, 'paced', 'bench-c'));
-    rows.push(await run(env, 'saturation, 1 replica, group commit', 1, undefined, 'saturation', 'bench-d'));
-    rows.push(await run(env, 'saturation, 1 replica, write per push (baseline)', 1, 1, 'saturation', 'bench-e'));
+    const only = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '') : '';
+    const run = async (...a: Parameters<typeof runRow>): Promise<void> => {
+      if (a[1].includes(only)) rows.push(await runRow(...a));
+    };
+    await run(env, 'paced, 1 replica, group commit', 1, undefined, 'paced', 'bench-a');
+    await run(env, 'paced, 2 replicas, group commit', 2, undefined, 'paced', 'bench-b');
+    await run(env, 'paced, 1 replica, write per push (baseline)', 1, 1, 'paced', 'bench-c');
+    await run(env, 'saturation, 1 replica, group commit', 1, undefined, 'saturation', 'bench-d');
+    await run(env, 'saturation, 1 replica, write per push (baseline)', 1, 1, 'saturation', 'bench-e');
     const f = (x: number, d = 1): string => x.toFixed(d);
     process.stdout.write(`witness: ${SIDECARS} sidecars of one policy, a push every ${PERIOD_S} s each (paced: ${f(SIDECARS / PERIOD_S)}/s offered), ${SECONDS} s per row\n`);
     process.stdout.write(`${'row'.padEnd(50)} ${'pushes/s'.padStart(9)} ${'writes/s'.padStart(9)} ${'KiB/s'.padStart(8)} ${'conflicts'.padStart(9)} ${'non-200'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'push/cpu-s'.padStart(10)}\n`);
     for (const r of rows) {
-      process.stdout.write(`${r.name.padEnd(50)} ${f(r.pushesPerSecond).padStart(9)} ${f(r.writesPerSecond).padStart(9)} ${f(r.kbWrittenPerSecond, 0).padStart(8)} ${String(r.conflicts).padStart(9)} ${String(r.non200).padStart(8)} ${f(r.p50Ms).padStart(8)} ${f(r.p99Ms).padStart(8)} ${f(r.pushesPerCpuSecond, 0).padStart(10)}\n`);
+      process.stdout.write(`${r.name.padEnd(50)} ${f(r.pushesPerSecond).padStart(9)} ${f(r.writesPerSecond).padStart(9)} ${f(r.kbWrittenPerSecond, 0).padStart(8)} ${String(r.conflicts).padStart(9)} ${String(r.non200).padStart(8)} ${f(r.p50Ms).padStart(8)} ${f(r.p99Ms).padStart(8)} ${f(r.pushesPerCpuSecond, 0).padStart(10)}${r.non200 === 0 ? '' : `  ${JSON.stringify(r.statuses)}`}\n`);
     }
     const json = JSON.stringify({ bench: 'witness', sidecars: SIDECARS, seconds: SECONDS, rows });
     process.stdout.write(`${json}\n`);

@@ -1,4 +1,4 @@
-// Witnessed heads in the Kubernetes API with optimistic concurrency (docs/adr/0012-witnessed-heads-configmap.md).
+// Witnessed heads in the Kubernetes API with optimistic concurrency (docs/adr/0016-witnessed-heads-configmap.md).
 //
 // C2SP tlog-witness: "checking the old size against the latest checkpoint and persisting the new
 // checkpoint must be performed atomically". Every replica answers add-checkpoint, so the atomic
@@ -21,7 +21,8 @@ import { decideAddCheckpoint, type WitnessInputs, type WitnessOutcome } from './
 
 /** A ConfigMap holds at most 1 MiB (etcd's request limit); stay clear of it. */
 export const MAX_HEADS_BYTES = 900 * 1024;
-const MAX_ATTEMPTS = 8;
+/** Conflicts in a row before a batch is answered 503 (the sidecars retry); replicas back off at random in between. */
+const MAX_ATTEMPTS = 20;
 
 export interface HeadStoreDeps {
   api: KubeApi;
@@ -155,6 +156,8 @@ export class HeadStore {
         if (!isConflict(err) || attempt + 1 >= MAX_ATTEMPTS) throw err;
         this.counters.conflicts++;
         st.cached = undefined;
+        // Two replicas that lost to each other would collide again at once: spread them out.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * Math.min(attempt + 1, 5)));
       }
     }
   }

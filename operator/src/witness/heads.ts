@@ -1,6 +1,6 @@
 // The witnessed heads of one AuditPolicy's logs: what the witness remembers per origin (C2SP
 // tlog-witness: "the latest checkpoint it observed and verified"), kept in the ConfigMap
-// `llmaudit-<policy>-heads` (key heads.json) in the policy's namespace (docs/adr/0012-witnessed-heads-configmap.md).
+// `llmaudit-<policy>-heads` (key heads.json) in the policy's namespace (docs/adr/0016-witnessed-heads-configmap.md).
 import type { KubeObject } from '../kube/types.ts';
 
 export const HEADS_KEY = 'heads.json';
