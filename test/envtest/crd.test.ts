@@ -100,7 +100,8 @@ describe.skipIf(envtestAssets() === undefined)('AuditPolicy CRD on a real API se
     const ports = await kubectl(env, 'explain', 'auditpolicy.spec.sidecar.ports');
     expect(ports).toContain('Ports the sidecar listens on.');
     expect(ports).toContain('Admin port: /healthz, /readyz, /metrics.');
-    expect(await kubectl(env, 'explain', 'auditpolicy.spec.governance')).toMatch(/passed to the sidecar unchanged;\s+not enforced yet/);
+    expect(await kubectl(env, 'explain', 'auditpolicy.spec.governance')).toMatch(/Governance enforced in the data path/);
+    expect(await kubectl(env, 'explain', 'auditpolicy.spec.governance.detectors')).toMatch(/Built-in detectors to run/);
   });
 
   it.each(REFUSED)('create refused: %s', async (_rule, spec, error) => {

@@ -13,6 +13,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { SidecarConfigSchema } from '@llmaudit/sidecar/config';
 import type { ObjectMeta } from '../kube/types.ts';
 import { cel, Quantity, QuantityMap, StringEnum } from './schema-helpers.ts';
+import { governanceSpecSchema } from './governance-spec.ts';
 
 export const GROUP = 'llmaudit.dev';
 export const VERSION = 'v1alpha1';
@@ -78,7 +79,7 @@ export const EndpointSpec = Type.Object(
 
 export const CaptureSpec = Type.Object(
   {
-    mode: StringEnum(['full', 'redacted', 'metadata'] as const, { description: 'What the log keeps: full stores the bodies; metadata stores no bodies (their digests and sizes stay). redacted is accepted and validated; not enforced yet: it stores the same as full. In every mode the headers named in redactHeaders and the built-in secret headers are stored redacted.', default: sidecarDefault('capture', 'mode') }),
+    mode: StringEnum(['full', 'redacted', 'metadata'] as const, { description: 'What the log keeps: full stores the bodies; redacted stores them with every detected personal data and secret replaced by a keyed token (the upstream gets what was sent); metadata stores no bodies (their digests and sizes stay). In every mode the headers named in redactHeaders and the built-in secret headers are stored redacted.', default: sidecarDefault('capture', 'mode') }),
     redactHeaders: Type.Array(Type.String({ maxLength: 256, description: 'Header name.' }), { maxItems: 64, default: [], description: 'Extra header names to redact (case-insensitive), besides Authorization, x-api-key and the other built-in secrets.' }),
     maxBodyBytes: Type.Integer({ minimum: 0, default: sidecarDefault('capture', 'maxBodyBytes'), description: 'Cap on each stored request/response body; beyond it only the digest and size are kept.' }),
     maxDecodedBytes: Type.Integer({ minimum: 0, default: sidecarDefault('capture', 'maxDecodedBytes'), description: 'Cap on decompressing a gzip/br/deflate body for the stored copy (defeats decompression bombs).' }),
@@ -206,7 +207,7 @@ export const AuditPolicySpec = Type.Object(
     telemetry: TelemetrySpec,
     signing: SigningSpec,
     sidecar: SidecarSpec,
-    governance: Type.Object({}, { additionalProperties: true, default: {}, 'x-kubernetes-preserve-unknown-fields': true, description: 'Governance rules (such as allowed models, PII detectors, rate limits): any fields are accepted and passed to the sidecar unchanged; not enforced yet.' }),
+    governance: governanceSpecSchema(),
   },
   {
     description: 'What to record and how: endpoints, capture, log, storage, telemetry, signing, sidecar.',

@@ -71,7 +71,8 @@ const ELSEWHERE = new Set([
 ]);
 
 function leafPaths(schema: Record<string, unknown>, path = ''): string[] {
-  if (schema['x-kubernetes-preserve-unknown-fields'] === true) return [path];
+  // The governance section is the sidecar's own schema and passes to its config whole.
+  if (schema['x-kubernetes-preserve-unknown-fields'] === true || path === '.governance') return [path];
   const props = schema.properties as Record<string, Record<string, unknown>> | undefined;
   if (props !== undefined) return Object.entries(props).flatMap(([k, v]) => leafPaths(v, `${path}.${k}`));
   const items = schema.items as Record<string, unknown> | undefined;
