@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract, pack as tarPack } from 'tar-stream';
 import { tempDir, testKeys } from '../../sidecar/src/auditlog/test-support.ts';
 import { verifyPack } from '../../sidecar/src/audit-tools/pack-verify.ts';
+import { generateCosignerKey, parseCosignerKey } from '../../sidecar/src/auditlog/cosignature.ts';
+import { appendCosignatures } from '../../sidecar/src/auditlog/checkpoint.ts';
 import type { PackManifest } from '../../sidecar/src/audit-tools/pack-manifest.ts';
 import type { Entry } from '../../sidecar/src/auditlog/types.ts';
 import { runCli } from '../../sidecar/src/cli/program.ts';
@@ -201,7 +203,7 @@ describe('pack verification failures', () => {
     await writePack(path.join(root, 'tampered-full.tar.gz'), m);
     const report = await verifyPack(path.join(root, 'tampered-full.tar.gz'), { keys: [a.keys.verifier, b.keys.verifier], witnessKeys: [] });
     expect(report.chains[0]?.failure?.code).toBe('LLMAUDIT_E_PACK_TAMPERED');
-    expect(report.chains[1]?.failure?.code).toBe('LLMAUDIT_E_ENTRY_TAMPERED');
+    expect(report.chains[1]?.exit).toBe(3);
     expect(report.exit).toBe(3);
   });
 
@@ -226,6 +228,52 @@ describe('pack verification failures', () => {
     const other = testKeys('llmaudit.dev/prod/agent-a/0001');
     const report = await verifyPack(path.join(root, 'conv.tar.gz'), { keys: [other.verifier], witnessKeys: [] });
     expect(report.exit).toBe(5);
+  });
+});
+
+describe('llmaudit verify PACK (the CLI)', () => {
+  it('verifies a whole pack and a partial pack in place: one line per part, a summary, exit 0', async () => {
+    const full = await llmaudit('verify', 'full.tar.gz', '--key', a.vkeyFile, '--key', b.vkeyFile);
+    expect(full.stderr).toBe('');
+    expect(full.code).toBe(0);
+    expect(full.stdout).toMatch(/^manifest\.json {6}manifest: every file listed with its SHA-256 {2}intact \(0\)$/m);
+    expect(full.stdout).toMatch(/^prod\/agent-a_0001 {2}llmaudit.dev\/prod\/agent-a\/0001 {2}full {2}11 entries {2}intact \(0\)$/m);
+    expect(full.stdout).toMatch(/^pack: 2 chains, 13 entries verified, \d+ files; exit 0 \(intact\)$/m);
+    const part = await llmaudit('verify', 'seq.tar.gz', '--key', a.vkeyFile, '--json');
+    expect(part.code).toBe(0);
+    expect(JSON.parse(part.stdout)).toMatchObject({ ok: true, exit: 0, manifest: { partial: true }, chains: [{ kind: 'files' }, { kind: 'partial', entries: 4, exit: 0 }] });
+  });
+
+  it('a tampered pack exits 3 with the code on stderr; a wrong key 5; --since is refused for a pack', async () => {
+    const t = await llmaudit('verify', 'tampered.tar.gz', '--key', a.vkeyFile);
+    expect(t.code).toBe(3);
+    expect(t.stdout).toMatch(/prod\/agent-a_0001 .*tampered \(3 LLMAUDIT_E_PROOF_INVALID\)/);
+    expect(t.stderr).toMatch(/^llmaudit: LLMAUDIT_E_PROOF_INVALID: /);
+    expect((await llmaudit('verify', 'conv.tar.gz', '--key', b.vkeyFile)).code).toBe(5);
+    const since = await llmaudit('verify', 'conv.tar.gz', '--key', a.vkeyFile, '--since', 'x');
+    expect(since.stderr).toMatch(/LLMAUDIT_E_USAGE: .*--since/);
+  });
+
+  it('a checkpoint a witness cosigned travels in the pack with its cosignature; --witness-key checks it (another witness: exit 5)', async () => {
+    const witness = generateCosignerKey('witness.example/prod');
+    const cosigner = parseCosignerKey(witness.signerKey);
+    const name = path.join(a.dir, 'checkpoints', '000000000011');
+    const note = await readFile(name, 'utf8');
+    const cosigned = appendCosignatures(note, [cosigner.cosign(note.slice(0, note.indexOf('\n\n') + 1), 1_790_000_000)]);
+    await writeFile(name, cosigned);
+    await writeFile(path.join(a.dir, 'checkpoint'), cosigned);
+    await writeFile(path.join(root, 'w.vkey'), `${witness.verifierKey}\n`);
+    const e = await llmaudit('export', 'vol', '--origin', a.origin, '--seq', '1-2', '--out', 'witnessed.tar.gz', '--key', a.vkeyFile, '--witness-key', 'w.vkey');
+    expect(e.code, e.stderr).toBe(0);
+    const m = await members(path.join(root, 'witnessed.tar.gz'));
+    expect((m.get('chains/prod/agent-a_0001/checkpoints/000000000011') as Buffer).toString('utf8')).toBe(cosigned);
+    expect([...m.keys()]).toContain('keys/2-witness.example_prod.witness.vkey');
+    const v = await llmaudit('verify', 'witnessed.tar.gz', '--key', a.vkeyFile, '--witness-key', 'w.vkey');
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout).toContain('witnessed by witness.example/prod @ 2026-09-21T');
+    const other = generateCosignerKey('witness.example/other');
+    const w = await llmaudit('verify', 'witnessed.tar.gz', '--key', a.vkeyFile, '--witness-key', other.verifierKey);
+    expect(w.code).toBe(5);
   });
 });
 

@@ -16,6 +16,8 @@ import { readVerifierKey } from '../key-input.ts';
 import { createProgress } from '../progress.ts';
 import { collect } from './common.ts';
 import { checkWitnessed } from '../../witness/witness-check.ts';
+import { looksLikePack } from '../../audit-tools/pack-reader.ts';
+import { verifyPackCli } from './verify-pack.ts';
 import type { CliContext } from '../cli-context.ts';
 
 interface VerifyOpts {
@@ -39,7 +41,7 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('verify')
     .description('verify every entry, link, signature, segment, checkpoint and media file of a log, or of every log under a directory')
-    .argument('<dir>', 'chain directory (seg-NNNNNN.jsonl, checkpoints/, tile/, media/), or a directory above chain directories (all are verified)')
+    .argument('<dir>', 'chain directory (seg-NNNNNN.jsonl, checkpoints/, tile/, media/), or a directory above chain directories (all are verified), or an audit pack from `llmaudit export` (.tar.gz)')
     .option('--key <vkey>', 'verifier key file or text (name+hexid+base64); repeat for rotated keys or chains signed by different keys', collect, [])
     .option('--since <checkpoint>', 'a signed checkpoint file kept earlier: the log must still contain it (else exit 6); one chain directory only')
     .option('--witness-key <vkey>', 'a witness verifier key (type 0x04): the log must carry its cosignatures, and --since, if given, too (else exit 5); reports when the newest checkpoint was witnessed; one chain directory only', collect, [])
@@ -51,6 +53,12 @@ export function register(program: Command, ctx: CliContext): void {
       if (opts.key.length === 0) throw commonError('LLMAUDIT_E_USAGE', 'verify needs --key VKEY');
       const keys = opts.key.map((k) => readVerifierKey(k, ctx.io.cwd));
       const root = path.resolve(ctx.io.cwd, dir);
+      // An audit pack from `llmaudit export` (a gzip file): verified inside, see commands/verify-pack.ts.
+      if (await looksLikePack(root)) {
+        if (opts.since !== undefined) throw commonError('LLMAUDIT_E_USAGE', '--since applies to a chain directory, not to a pack');
+        await verifyPackCli(ctx, root, keys, opts.witnessKey.map((k) => readVerifierKey(k, ctx.io.cwd)), opts);
+        return;
+      }
       if (await isTreeRoot(root)) {
         if (opts.since !== undefined) throw commonError('LLMAUDIT_E_USAGE', `--since applies to one chain: ${dir} holds no segments itself; give the chain directory the checkpoint belongs to`);
         if (opts.witnessKey.length > 0) throw commonError('LLMAUDIT_E_USAGE', `--witness-key applies to one chain: ${dir} holds no segments itself`);
