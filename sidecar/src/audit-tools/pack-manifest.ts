@@ -51,6 +51,8 @@ export function parseManifest(text: string): PackManifest {
   for (const c of m.chains) {
     if (typeof c?.path !== 'string' || (c.kind !== 'full' && c.kind !== 'partial')) throw auditToolError('LLMAUDIT_E_PACK_INVALID', 'manifest.json: a chain lacks path or kind');
     if (c.path.split('/').some((p) => p === '' || p === '.' || p === '..')) throw auditToolError('LLMAUDIT_E_PACK_INVALID', `manifest.json: unsafe chain path ${JSON.stringify(c.path)}`);
+    if (c.checkpoint !== null && (typeof c.checkpoint !== 'object' || !Number.isSafeInteger(c.checkpoint.size) || c.checkpoint.size < 0)) throw auditToolError('LLMAUDIT_E_PACK_INVALID', `manifest.json: chain ${c.path}: checkpoint size is not a non-negative integer`);
+    if (!Number.isSafeInteger(c.entries) || c.entries < 0) throw auditToolError('LLMAUDIT_E_PACK_INVALID', `manifest.json: chain ${c.path}: entries is not a non-negative integer`);
   }
   return m as PackManifest;
 }
