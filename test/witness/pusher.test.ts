@@ -67,7 +67,7 @@ async function witnessFixture() {
 async function openTestLog(signerKey: string, dir?: string): Promise<{ log: AuditLog; dir: string }> {
   const d = dir ?? (await tempDir('llmaudit-witness-')).dir;
   if (dir === undefined) cleanups.push(() => rm(d, { recursive: true, force: true }));
-  const log = await openLog({ dir: d, origin: ORIGIN, signerKey, durability: 'strict', signingThread: 'inline' });
+  const log = await openLog({ dir: d, origin: ORIGIN, signerKey, durability: 'strict' });
   cleanups.push(() => log.close());
   return { log, dir: d };
 }

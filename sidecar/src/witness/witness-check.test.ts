@@ -15,7 +15,7 @@ afterEach(async () => {
 async function logWithCheckpoints(): Promise<{ dir: string; notes: string[] }> {
   const { dir } = await tempDir('llmaudit-witness-check-');
   dirs.push(dir);
-  const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: testKeys().signerKey, signingThread: 'inline' });
+  const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: testKeys().signerKey });
   const notes: string[] = [];
   for (let i = 0; i < 6; i++) {
     await log.append(samplePayload(i));
