@@ -227,7 +227,7 @@ describe('ControllerManager: pods and workloads', () => {
     expect(statusOf(api, 'apps', 'chat')?.workloads).toBe(0);
   });
 
-  it('labels a StatefulSet too and leaves a template label the user wrote alone', async () => {
+  it('labels a StatefulSet too, leaves a template label the user wrote alone, and counts annotation opt-ins', async () => {
     const api = new MemoryKubeApi();
     await api.create('auditpolicies', asObject(testPolicy('chat', 'apps')));
     const { manager } = await setup(api);
@@ -239,6 +239,7 @@ describe('ControllerManager: pods and workloads', () => {
     expect(labelsOf(api.peek('statefulsets', 'apps', 'db'))).toEqual({ app: 'db', [LABEL_INJECT]: 'true' });
     expect(api.writes.filter((w) => w.resource === 'deployments' && w.op === 'patch')).toEqual([]);
     expect(labelsOf(api.peek('deployments', 'apps', 'own'))).toEqual({ app: 'own', [LABEL_INJECT]: 'true' });
-    expect(statusOf(api, 'apps', 'chat')?.workloads).toBe(2);
+    // Workloads are cached as metadata only: status.workloads counts the annotation opt-ins.
+    expect(statusOf(api, 'apps', 'chat')?.workloads).toBe(1);
   });
 });

@@ -13,7 +13,8 @@ import { injectedWith, requestedPolicy, resolvePolicyName } from './policy-looku
 import type { Log } from './types.ts';
 import { WatchLoop, type WatchLoopEvent } from './watch-loop.ts';
 import { WorkQueue } from './work-queue.ts';
-import { templateMeta, workloadPatch } from './workload-labeller.ts';
+import { mayNeedPatch, optInOf, workloadPatch } from './workload-labeller.ts';
+import { podCacheShape, workloadCacheShape } from './cache-shapes.ts';
 import { LABEL_HEADS } from '../witness/heads.ts';
 import { createHeadsTrigger, type HeadsTrigger } from '../witness/heads-trigger.ts';
 
@@ -54,6 +55,8 @@ export class ControllerManager {
   private readonly workloads: Record<WorkloadResource, WatchLoop>;
   /** The witness's heads ConfigMaps (when the operator witnesses): a change re-rolls the policy's status. */
   private readonly heads: { loop: WatchLoop; trigger: HeadsTrigger } | undefined;
+  /** Workloads found in step at this resourceVersion (no GET until it changes). */
+  private readonly inStep = new Map<string, string>();
   private started = false;
   /** Pods and workloads are cached: policy status computed now is complete. */
   private synced = false;
@@ -69,18 +72,19 @@ export class ControllerManager {
     };
     this.policyQueue = new WorkQueue((k) => this.reconcilePolicy(k), { ...(deps.retry === undefined ? {} : { retry: deps.retry }), onError: onError('auditpolicy') });
     this.workloadQueue = new WorkQueue((k) => this.reconcileWorkload(k), { ...(deps.retry === undefined ? {} : { retry: deps.retry }), onError: onError('workload') });
-    this.pods = this.loop('pods', { upsert: (o) => this.podChanged(o), delete: (o) => this.podChanged(o) }, `${LABEL_INJECT}=true`);
-    this.workloads = {
-      deployments: this.loop('deployments', { upsert: (o) => this.workloadChanged('deployments', o), delete: (o) => this.workloadChanged('deployments', o) }),
-      statefulsets: this.loop('statefulsets', { upsert: (o) => this.workloadChanged('statefulsets', o), delete: (o) => this.workloadChanged('statefulsets', o) }),
-    };
+    this.pods = this.loop('pods', { upsert: (o) => this.podChanged(o), delete: (o) => this.podChanged(o) }, { labelSelector: `${LABEL_INJECT}=true`, transform: podCacheShape });
+    // Every workload of the cluster is watched (the opt-in is an annotation: no selector filters
+    // it), so as metadata only, each cached as its identity and our annotations.
+    const workloadLoop = (resource: WorkloadResource, kind: string): WatchLoop =>
+      this.loop(resource, { upsert: (o) => this.workloadChanged(resource, o), delete: (o) => this.workloadChanged(resource, o) }, { metadataOnly: true, transform: (o) => workloadCacheShape(kind, o) });
+    this.workloads = { deployments: workloadLoop('deployments', 'Deployment'), statefulsets: workloadLoop('statefulsets', 'StatefulSet') };
     if (deps.witness !== undefined) {
       const trigger = createHeadsTrigger({
         enqueue: (k) => {
           if (this.synced) this.policyQueue.add(k);
         },
       });
-      this.heads = { trigger, loop: this.loop('configmaps', { upsert: (o) => trigger.changed(o), delete: () => undefined }, `${LABEL_HEADS}=true`) };
+      this.heads = { trigger, loop: this.loop('configmaps', { upsert: (o) => trigger.changed(o), delete: () => undefined }, { labelSelector: `${LABEL_HEADS}=true` }) };
     }
   }
 
@@ -119,13 +123,13 @@ export class ControllerManager {
     }
   }
 
-  private loop(resource: ResourceName, handler: { upsert(o: KubeObject): void; delete(o: KubeObject): void }, labelSelector?: string): WatchLoop {
+  private loop(resource: ResourceName, handler: { upsert(o: KubeObject): void; delete(o: KubeObject): void }, shape: { labelSelector?: string; metadataOnly?: boolean; transform?: (o: KubeObject) => KubeObject } = {}): WatchLoop {
     const w = this.d.watch ?? {};
     return new WatchLoop({
       api: this.d.api,
       resource,
       handler,
-      ...(labelSelector === undefined ? {} : { labelSelector }),
+      ...shape,
       ...(w.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: w.stallTimeoutMs }),
       ...(w.backoff === undefined ? {} : { backoff: w.backoff }),
       ...(w.resyncMs === undefined ? {} : { resyncMs: w.resyncMs }),
@@ -155,7 +159,9 @@ export class ControllerManager {
   }
 
   private workloadChanged(resource: WorkloadResource, workload: KubeObject): void {
-    this.workloadQueue.add(`${resource}|${objectKey(workload)}`);
+    const key = `${resource}|${objectKey(workload)}`;
+    if (this.workloads[resource].get(objectKey(workload)) === undefined) this.inStep.delete(key);
+    this.workloadQueue.add(key);
     if (!this.synced) return;
     const ns = workload.metadata.namespace ?? '';
     for (const p of this.policyNames(ns)) this.policyQueue.add(`${ns}/${p}`);
@@ -163,14 +169,27 @@ export class ControllerManager {
 
   private async reconcileWorkload(key: string): Promise<void> {
     const [resource, objKey] = key.split('|') as [WorkloadResource, string];
-    const w = this.workloads[resource].get(objKey);
+    const cached = this.workloads[resource].get(objKey);
+    if (cached === undefined || !mayNeedPatch(cached.metadata)) {
+      this.inStep.delete(key);
+      return;
+    }
+    const rv = cached.metadata.resourceVersion ?? '';
+    if (this.inStep.get(key) === rv) return;
+    // The cache holds metadata only: the pod template comes from a fresh GET, and only for the
+    // workloads whose annotations say they opt in (or did).
+    const { namespace, name } = splitKey(objKey);
+    const w = await this.d.api.get(resource, namespace, name);
     if (w === undefined) return;
     const patch = workloadPatch(w);
-    if (patch === undefined) return;
-    const { namespace, name } = splitKey(objKey);
+    if (patch === undefined) {
+      this.inStep.set(key, w.metadata.resourceVersion ?? '');
+      return;
+    }
     // Merge patch on labels/annotations touches only our keys; a 404 means it was just deleted.
     try {
-      await this.d.api.patch(resource, namespace, name, patch, { type: 'merge' });
+      const patched = await this.d.api.patch(resource, namespace, name, patch, { type: 'merge' });
+      this.inStep.set(key, patched.metadata.resourceVersion ?? '');
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return;
       throw err;
@@ -192,9 +211,8 @@ export class ControllerManager {
     let workloads = 0;
     for (const r of WORKLOADS) {
       for (const w of this.workloads[r].listNamespace(ns)) {
-        const t = templateMeta(w);
-        if (t.labels?.[LABEL_INJECT] !== 'true') continue;
-        if (resolvePolicyName(names, requestedPolicy(t)) === name) workloads++;
+        const optIn = optInOf(w.metadata);
+        if (optIn !== undefined && resolvePolicyName(names, optIn) === name) workloads++;
       }
     }
     const livePodUids = new Set(pods.filter((p) => injectedWith(p) === name && p.metadata.deletionTimestamp === undefined).map((p) => p.metadata.uid ?? ''));

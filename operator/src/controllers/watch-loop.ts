@@ -25,6 +25,13 @@ export interface WatchLoopOptions {
   namespace?: string;
   labelSelector?: string;
   handler: WatchLoopHandler;
+  /** List and watch metadata only (PartialObjectMetadata): no spec, no status reach the process. */
+  metadataOnly?: boolean;
+  /**
+   * What is kept of each object before it is cached and handed on (list items and watch events;
+   * not bookmarks): the cache holds what the controllers read, not the whole object.
+   */
+  transform?: (obj: KubeObject) => KubeObject;
   /** No event and no bookmark for this long: the stream is presumed dead and restarted. */
   stallTimeoutMs?: number;
   /** Server-side watch timeout; the server then ends the stream cleanly and we rewatch. */
@@ -47,7 +54,7 @@ export interface WatchLoopOptions {
  * restart rarely needs a relist. See docs/adr/0007-own-watch-loop-and-leader-election.md.
  */
 export class WatchLoop {
-  private readonly o: Required<Omit<WatchLoopOptions, 'namespace' | 'labelSelector' | 'observer'>> & Pick<WatchLoopOptions, 'namespace' | 'labelSelector' | 'observer'>;
+  private readonly o: Required<Omit<WatchLoopOptions, 'namespace' | 'labelSelector' | 'observer' | 'transform'>> & Pick<WatchLoopOptions, 'namespace' | 'labelSelector' | 'observer' | 'transform'>;
   private readonly cache = new Map<string, KubeObject>();
   /** The same objects by namespace: a policy's reconcile reads its namespace, not the cluster. */
   private readonly byNamespace = new Map<string, Map<string, KubeObject>>();
@@ -70,6 +77,7 @@ export class WatchLoop {
       backoff: { initialMs: 1000, maxMs: 30_000 },
       resyncMs: 300_000,
       pageSize: 500,
+      metadataOnly: false,
       random: Math.random,
       clock: realClock,
       ...options,
@@ -159,6 +167,7 @@ export class WatchLoop {
           resourceVersion: rv,
           allowWatchBookmarks: true,
           timeoutSeconds: this.o.watchTimeoutSeconds,
+          ...(this.o.metadataOnly ? { metadataOnly: true } : {}),
           ...(this.o.namespace === undefined ? {} : { namespace: this.o.namespace }),
           ...(this.o.labelSelector === undefined ? {} : { labelSelector: this.o.labelSelector }),
         });
@@ -205,18 +214,22 @@ export class WatchLoop {
       const page = await this.o.api.list(this.o.resource, {
         signal: this.stop.signal,
         limit: this.o.pageSize,
+        ...(this.o.metadataOnly ? { metadataOnly: true } : {}),
         ...(token === undefined ? {} : { continue: token }),
         ...(this.o.namespace === undefined ? {} : { namespace: this.o.namespace }),
         ...(this.o.labelSelector === undefined ? {} : { labelSelector: this.o.labelSelector }),
       });
       pages++;
       if (resourceVersion === '') resourceVersion = page.resourceVersion;
-      for (const obj of page.items) {
+      const items = this.o.transform === undefined ? page.items : page.items.map(this.o.transform);
+      // The page is dropped here: only the kept shapes outlive this iteration.
+      page.items = [];
+      for (const obj of items) {
         const key = objectKey(obj);
         seen.add(key);
         this.put(key, obj);
       }
-      for (const obj of page.items) this.o.handler.upsert(obj);
+      for (const obj of items) this.o.handler.upsert(obj);
       token = page.continue;
     } while (token !== undefined && token !== '');
     for (const [key, obj] of [...this.cache]) {
@@ -257,13 +270,14 @@ export class WatchLoop {
         if (objRv !== undefined && objRv !== '') rv = objRv;
         progressed();
         if (ev.type === 'BOOKMARK') continue;
-        const key = objectKey(ev.object);
+        const obj = this.o.transform === undefined ? ev.object : this.o.transform(ev.object);
+        const key = objectKey(obj);
         if (ev.type === 'DELETED') {
-          this.drop(key, ev.object);
-          this.o.handler.delete(ev.object);
+          this.drop(key, obj);
+          this.o.handler.delete(obj);
         } else {
-          this.put(key, ev.object);
-          this.o.handler.upsert(ev.object);
+          this.put(key, obj);
+          this.o.handler.upsert(obj);
         }
       }
     } finally {

@@ -55,7 +55,27 @@ export function workloadPatch(workload: KubeObject): Record<string, unknown> | u
   return Object.keys(patch).length === 0 ? undefined : patch;
 }
 
-/** The policy a workload's pods resolve to, by their template (for status.workloads). */
+/**
+ * Whether workloadPatch could return a patch for this workload, judged from its metadata alone:
+ * only an opted-in or operator-managed workload can need one. The others are never fetched whole.
+ */
+export function mayNeedPatch(meta: KubeObject['metadata']): boolean {
+  const ann = meta.annotations ?? {};
+  return ann[LABEL_INJECT] === 'true' || ann[ANNOTATION_TEMPLATE_MANAGED] === 'true';
+}
+
+/**
+ * The policy a workload opts in to, from its metadata (what the metadata-only cache holds): its
+ * `llmaudit.dev/policy` annotation, or '' for "the namespace's default"; undefined when it does not
+ * opt in. The labeller makes the template follow these annotations.
+ */
+export function optInOf(meta: KubeObject['metadata']): string | undefined {
+  const ann = meta.annotations ?? {};
+  if (ann[LABEL_INJECT] !== 'true') return undefined;
+  return ann[LABEL_POLICY] ?? '';
+}
+
+/** The policy a workload's pods resolve to, by their template. */
 export function templateMeta(workload: KubeObject): TemplateMeta {
   return ((workload.spec as { template?: { metadata?: TemplateMeta } } | undefined)?.template?.metadata ?? {}) as TemplateMeta;
 }

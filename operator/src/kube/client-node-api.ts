@@ -36,11 +36,19 @@ export class ClientNodeKubeApi implements KubeApi {
     if (options.labelSelector !== undefined) query.labelSelector = options.labelSelector;
     if (options.limit !== undefined) query.limit = String(options.limit);
     if (options.continue !== undefined) query.continue = options.continue;
-    const body = (await this.request('GET', resourcePath(resource, options.namespace), query, undefined, undefined, options.signal)) as { items?: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } };
-    // List items carry no apiVersion/kind (api-concepts "Collections"); fill them so objects look alike everywhere.
+    const accept = options.metadataOnly === true ? METADATA_LIST_ACCEPT : undefined;
+    const body = (await this.request('GET', resourcePath(resource, options.namespace), query, undefined, undefined, options.signal, accept)) as { apiVersion?: string; kind?: string; items?: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } };
+    // List items carry no apiVersion/kind (api-concepts "Collections"); fill them so objects look
+    // alike everywhere. PartialObjectMetadataList items already carry theirs.
     const items = (body.items ?? []).map((o) => withKind(resource, o));
     const next = body.metadata?.continue;
-    return { items, resourceVersion: body.metadata?.resourceVersion ?? '', ...(next === undefined || next === '' ? {} : { continue: next }) };
+    return {
+      ...(body.apiVersion === undefined ? {} : { apiVersion: body.apiVersion }),
+      ...(body.kind === undefined ? {} : { kind: body.kind }),
+      items,
+      resourceVersion: body.metadata?.resourceVersion ?? '',
+      ...(next === undefined || next === '' ? {} : { continue: next }),
+    };
   }
 
   async get(resource: ResourceName, namespace: string | undefined, name: string, options: RequestOptions = {}): Promise<KubeObject | undefined> {
@@ -95,7 +103,8 @@ export class ClientNodeKubeApi implements KubeApi {
     if (options.allowWatchBookmarks === true) query.allowWatchBookmarks = 'true';
     if (options.timeoutSeconds !== undefined) query.timeoutSeconds = String(options.timeoutSeconds);
     // The header wait is bounded like any request; the stream itself lives until we or the server end it.
-    const { req, res } = await this.open('GET', resourcePath(resource, options.namespace), query, undefined, undefined, this.timeoutMs, options.signal);
+    const accept = options.metadataOnly === true ? METADATA_ACCEPT : undefined;
+    const { req, res } = await this.open('GET', resourcePath(resource, options.namespace), query, undefined, undefined, this.timeoutMs, options.signal, accept);
     req.setTimeout(0);
     if (res.statusCode !== 200) throw await errorFrom(res);
     const channel = new EventChannel(() => req.destroy());
@@ -123,8 +132,8 @@ export class ClientNodeKubeApi implements KubeApi {
     return channel;
   }
 
-  private async request(method: string, path: string, query: Record<string, string> = {}, body?: unknown, contentType = 'application/json', signal?: AbortSignal): Promise<unknown> {
-    const { res } = await this.open(method, path, query, body, contentType, this.timeoutMs, signal);
+  private async request(method: string, path: string, query: Record<string, string> = {}, body?: unknown, contentType = 'application/json', signal?: AbortSignal, accept?: string): Promise<unknown> {
+    const { res } = await this.open(method, path, query, body, contentType, this.timeoutMs, signal, accept);
     if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 300) throw await errorFrom(res);
     let text: string;
     try {
@@ -135,7 +144,7 @@ export class ClientNodeKubeApi implements KubeApi {
     return text === '' ? {} : JSON.parse(text);
   }
 
-  private async open(method: string, path: string, query: Record<string, string>, body: unknown, contentType: string | undefined, timeoutMs: number, signal?: AbortSignal): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
+  private async open(method: string, path: string, query: Record<string, string>, body: unknown, contentType: string | undefined, timeoutMs: number, signal?: AbortSignal, accept = 'application/json'): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
     const cluster = this.kc.getCurrentCluster();
     if (cluster === null) throw new KubeApiError(0, 'NoCluster', 'kubeconfig has no current cluster');
     const url = new URL(cluster.server.replace(/\/+$/, '') + path);
@@ -145,7 +154,7 @@ export class ClientNodeKubeApi implements KubeApi {
     // One agent (TLS config, connection reuse) for the process; headers (tokens) fresh each time.
     this.agent ??= opts.agent === undefined ? undefined : (opts.agent as http.Agent);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers: http.OutgoingHttpHeaders = { ...((opts.headers ?? {}) as http.OutgoingHttpHeaders), accept: 'application/json', 'user-agent': this.userAgent };
+    const headers: http.OutgoingHttpHeaders = { ...((opts.headers ?? {}) as http.OutgoingHttpHeaders), accept, 'user-agent': this.userAgent };
     if (payload !== undefined) {
       headers['content-type'] = contentType;
       headers['content-length'] = payload.length;
@@ -160,6 +169,12 @@ export class ClientNodeKubeApi implements KubeApi {
     });
   }
 }
+
+// What client-go's metadata client sends (k8s.io/client-go/metadata): the server answers with
+// PartialObjectMetadata(List), or — a server too old to know it — with the full objects, which the
+// caller strips anyway.
+const METADATA_LIST_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+const METADATA_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
 function withKind(resource: ResourceName, object: KubeObject): KubeObject {
   return { ...object, apiVersion: object.apiVersion ?? apiVersionOf(resource), kind: object.kind ?? RESOURCES[resource].kind };

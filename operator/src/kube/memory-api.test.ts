@@ -57,4 +57,39 @@ describe('MemoryKubeApi', () => {
     await api.delete('auditpolicies', 'ns', 'p');
     expect(api.all('configmaps').map((c) => c.metadata.name)).toEqual(['keep']);
   });
+
+  it('answers a metadata-only list as a PartialObjectMetadataList whose items carry apiVersion, kind and metadata only', async () => {
+    const api = new MemoryKubeApi();
+    const spec = { template: { metadata: { labels: { app: 'web' } } } };
+    await api.create('deployments', { metadata: { name: 'web', namespace: 'ns', annotations: { a: '1' } }, spec, status: { replicas: 1 } });
+    await api.create('deployments', { metadata: { name: 'db', namespace: 'ns' }, spec });
+    const full = await api.list('deployments');
+    expect([full.apiVersion, full.kind, full.items[0]?.spec]).toEqual(['apps/v1', 'DeploymentList', spec]);
+    const meta = await api.list('deployments', { metadataOnly: true });
+    expect([meta.apiVersion, meta.kind]).toEqual(['meta.k8s.io/v1', 'PartialObjectMetadataList']);
+    for (const item of meta.items) {
+      expect(Object.keys(item).sort()).toEqual(['apiVersion', 'kind', 'metadata']);
+      expect([item.apiVersion, item.kind]).toEqual(['meta.k8s.io/v1', 'PartialObjectMetadata']);
+    }
+    expect(meta.items.find((o) => o.metadata.name === 'web')?.metadata).toMatchObject({ namespace: 'ns', annotations: { a: '1' }, uid: expect.any(String), resourceVersion: expect.any(String) });
+    const page = await api.list('deployments', { metadataOnly: true, limit: 1 });
+    expect([page.kind, page.items.length, page.items[0]?.spec, page.continue]).toEqual(['PartialObjectMetadataList', 1, undefined, expect.any(String)]);
+  });
+
+  it('sends PartialObjectMetadata in the events and bookmarks of a metadata-only watch', async () => {
+    const api = new MemoryKubeApi();
+    const w = await api.watch('deployments', { resourceVersion: '0', metadataOnly: true, allowWatchBookmarks: true });
+    await api.create('deployments', { metadata: { name: 'web', namespace: 'ns' }, spec: { replicas: 1 } });
+    await api.patch('deployments', 'ns', 'web', { spec: { replicas: 2 } }, { type: 'merge' });
+    api.bookmark('deployments');
+    await api.delete('deployments', 'ns', 'web');
+    const events = await take(w, 4);
+    expect(events.map((e) => e.type)).toEqual(['ADDED', 'MODIFIED', 'BOOKMARK', 'DELETED']);
+    for (const e of events) {
+      expect(Object.keys(e.object).sort()).toEqual(['apiVersion', 'kind', 'metadata']);
+      expect([e.object.apiVersion, e.object.kind]).toEqual(['meta.k8s.io/v1', 'PartialObjectMetadata']);
+    }
+    // A spec change is still an event (its resourceVersion moves): the metadata watch misses no change.
+    expect(Number(events[1]?.object.metadata.resourceVersion)).toBeGreaterThan(Number(events[0]?.object.metadata.resourceVersion));
+  });
 });

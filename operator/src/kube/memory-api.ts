@@ -114,7 +114,8 @@ export class MemoryKubeApi implements KubeApi {
   bookmark(resource: ResourceName): void {
     for (const w of this.openWatches(resource)) {
       if (w.options.allowWatchBookmarks === true && !w.stalled) {
-        w.channel.push({ type: 'BOOKMARK', object: { apiVersion: apiVersionOf(resource), kind: RESOURCES[resource].kind, metadata: { resourceVersion: String(this.rv) } } });
+        const kind = w.options.metadataOnly === true ? { apiVersion: META_V1, kind: 'PartialObjectMetadata' } : { apiVersion: apiVersionOf(resource), kind: RESOURCES[resource].kind };
+        w.channel.push({ type: 'BOOKMARK', object: { ...kind, metadata: { resourceVersion: String(this.rv) } } });
       }
     }
   }
@@ -138,9 +139,11 @@ export class MemoryKubeApi implements KubeApi {
   async list(resource: ResourceName, options: ListOptions = {}): Promise<ListResult> {
     await this.gate('list', resource, options.signal);
     this.listCount.set(resource, (this.listCount.get(resource) ?? 0) + 1);
+    const shape = options.metadataOnly === true ? partialObjectMetadata : (o: KubeObject) => structuredClone(o);
+    const listKind = options.metadataOnly === true ? { apiVersion: META_V1, kind: 'PartialObjectMetadataList' } : { apiVersion: apiVersionOf(resource), kind: `${RESOURCES[resource].kind}List` };
     if (options.limit === undefined && options.continue === undefined) {
-      const items = [...this.bucket(resource).values()].filter((o) => matches(o, options)).map((o) => structuredClone(o));
-      return { items, resourceVersion: String(this.rv) };
+      const items = [...this.bucket(resource).values()].filter((o) => matches(o, options)).map(shape);
+      return { ...listKind, items, resourceVersion: String(this.rv) };
     }
     // Chunked list: pages in key order; the token carries the first page's resourceVersion, which
     // every page reports (a watch from it replays what changed meanwhile) and which expires (410)
@@ -178,11 +181,11 @@ export class MemoryKubeApi implements KubeApi {
         more = true;
         break;
       }
-      items.push(structuredClone(o));
+      items.push(shape(o));
       last = k;
     }
     const next = more ? Buffer.from(JSON.stringify({ rv, after: last })).toString('base64url') : undefined;
-    return { items, resourceVersion: String(rv), ...(next === undefined ? {} : { continue: next }) };
+    return { ...listKind, items, resourceVersion: String(rv), ...(next === undefined ? {} : { continue: next }) };
   }
 
   async watch(resource: ResourceName, options: WatchOptions): Promise<WatchStream> {
@@ -361,7 +364,7 @@ export class MemoryKubeApi implements KubeApi {
     else if (is) type = 'ADDED';
     else if (was) type = 'DELETED';
     else return;
-    w.channel.push({ type, object: structuredClone(h.after) });
+    w.channel.push({ type, object: w.options.metadataOnly === true ? partialObjectMetadata(h.after) : structuredClone(h.after) });
   }
 
   private async gate(op: Op, resource: ResourceName, signal: AbortSignal | undefined): Promise<void> {
@@ -396,6 +399,13 @@ export class MemoryKubeApi implements KubeApi {
     for (const b of this.store.values()) for (const o of b.values()) if (o.metadata.uid === uid) return true;
     return false;
   }
+}
+
+const META_V1 = 'meta.k8s.io/v1';
+
+/** What the API server sends for an object when asked `as=PartialObjectMetadata`: apiVersion, kind and metadata only. */
+function partialObjectMetadata(o: KubeObject): KubeObject {
+  return { apiVersion: META_V1, kind: 'PartialObjectMetadata', metadata: structuredClone(o.metadata) };
 }
 
 function keyOf(resource: ResourceName, namespace: string | undefined, name: string): string {

@@ -62,9 +62,20 @@ export interface ListOptions extends RequestOptions {
   limit?: number;
   /** The `continue` token of the previous page. */
   continue?: string;
+  /**
+   * Ask for metadata only (`Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`,
+   * as client-go's metadata client): a `PartialObjectMetadataList` whose items carry apiVersion
+   * `meta.k8s.io/v1`, kind `PartialObjectMetadata` and metadata — no spec, no status. For a watch,
+   * each event's object is a `PartialObjectMetadata`.
+   */
+  metadataOnly?: boolean;
 }
 
 export interface ListResult {
+  /** As the server answered: `meta.k8s.io/v1` for a metadata-only list. */
+  apiVersion?: string;
+  /** As the server answered: e.g. `DeploymentList`, or `PartialObjectMetadataList` (metadataOnly). */
+  kind?: string;
   items: KubeObject[];
   /** The list's resourceVersion: a watch started from it misses nothing. */
   resourceVersion: string;

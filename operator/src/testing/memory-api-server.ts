@@ -11,6 +11,7 @@ export interface ServedRequest {
   query: Record<string, string>;
   contentType: string | undefined;
   authorization: string | undefined;
+  accept: string | undefined;
 }
 
 /**
@@ -34,7 +35,7 @@ export async function serveMemoryApi(api: MemoryKubeApi): Promise<ServedMemoryAp
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const query = Object.fromEntries(url.searchParams);
-    const served: ServedRequest = { method: req.method ?? '', path: url.pathname, query, contentType: req.headers['content-type'], authorization: req.headers.authorization };
+    const served: ServedRequest = { method: req.method ?? '', path: url.pathname, query, contentType: req.headers['content-type'], authorization: req.headers.authorization, accept: req.headers.accept };
     requests.push(served);
     if (out.hold?.(served) === true) {
       held++;
@@ -69,7 +70,9 @@ export async function serveMemoryApi(api: MemoryKubeApi): Promise<ServedMemoryAp
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify(obj));
     };
-    const opts = { ...(namespace === undefined ? {} : { namespace }), ...(query.labelSelector === undefined ? {} : { labelSelector: query.labelSelector }) };
+    // Accept: application/json;as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1 asks for metadata only.
+    const metadataOnly = /;as=PartialObjectMetadata(List)?;g=meta\.k8s\.io;v=v1/.test(res.req.headers.accept ?? '');
+    const opts = { ...(namespace === undefined ? {} : { namespace }), ...(query.labelSelector === undefined ? {} : { labelSelector: query.labelSelector }), ...(metadataOnly ? { metadataOnly } : {}) };
     const page = { ...(query.limit === undefined ? {} : { limit: Number(query.limit) }), ...(query.continue === undefined ? {} : { continue: query.continue }) };
     if (method === 'GET' && name === undefined && query.watch === 'true') {
       const stream = await api.watch(resource, { ...opts, resourceVersion: query.resourceVersion ?? '', allowWatchBookmarks: query.allowWatchBookmarks === 'true' });
@@ -86,7 +89,9 @@ export async function serveMemoryApi(api: MemoryKubeApi): Promise<ServedMemoryAp
     }
     if (method === 'GET' && name === undefined) {
       const l = await api.list(resource, { ...opts, ...page });
-      // Collections carry no apiVersion/kind on items (api-concepts "Collections").
+      // Collections carry no apiVersion/kind on items (api-concepts "Collections"); a
+      // PartialObjectMetadataList's items do.
+      if (metadataOnly) return send({ apiVersion: l.apiVersion, kind: l.kind, metadata: { resourceVersion: l.resourceVersion, ...(l.continue === undefined ? {} : { continue: l.continue }) }, items: l.items });
       return send({ kind: `${RESOURCES[resource].kind}List`, metadata: { resourceVersion: l.resourceVersion, ...(l.continue === undefined ? {} : { continue: l.continue }) }, items: l.items.map(({ apiVersion: _a, kind: _k, ...o }) => o) });
     }
     if (method === 'GET' && name !== undefined) {
