@@ -1,8 +1,9 @@
 // Entry lines: what the writer writes is what the verifier recomputes, by the fast byte path and by
-// the general JCS path alike, for any JSON payload (fast-check).
+// the general JCS path alike, for any JSON payload (fast-check), in both entry formats; v2's salted
+// digests and erased parts against an implementation written from the spec.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildEntry, checkLine, isLineProblem, type CheckedLine } from './entry.ts';
+import { buildEntry, checkLine, isLineProblem, type CheckedLine, type EntryVersion } from './entry.ts';
 import { canonicalJson } from './jcs.ts';
 import { sha256 } from './hash.ts';
 import { samplePayload, testKeys, TEST_ORIGIN } from './test-support.ts';
@@ -12,10 +13,24 @@ import type { EntryPayload } from './types.ts';
 const signer = parseSignerKey(testKeys().signerKey);
 const at = { seq: 3, ts: '2026-01-01T00:00:00.000Z', origin: TEST_ORIGIN, prevHash: 'a'.repeat(64) };
 
+/** docs/audit-log-format.md "Hashing", written from the text: v1 over the entry, v2 over its hashed view. */
 function specHash(line: string): string {
   const { hash: _h, sig: _s, ...rest } = JSON.parse(line) as Record<string, unknown>;
+  if (rest.v === 2) {
+    const parts = rest.parts as Record<string, { digest: string; salt?: string }>;
+    for (const [pointer, p] of Object.entries(parts)) {
+      const [a, b] = pointer.slice(1).split('/') as [string, string];
+      const holder = { ...(rest[a] as Record<string, unknown>) };
+      if (p.salt !== undefined) expect(sha256(Buffer.concat([Buffer.from(p.salt, 'base64'), Buffer.from(canonicalJson(holder[b]))])).toString('hex')).toBe(p.digest);
+      delete holder[b];
+      rest[a] = holder;
+    }
+    rest.parts = Object.fromEntries(Object.entries(parts).map(([k, p]) => [k, { digest: p.digest }]));
+  }
   return sha256(canonicalJson(rest)).toString('hex');
 }
+
+const VERSIONS: EntryVersion[] = [1, 2];
 
 function checked(line: string): CheckedLine {
   const c = checkLine(line);
@@ -24,24 +39,26 @@ function checked(line: string): CheckedLine {
 }
 
 describe('entry lines', () => {
-  it('the line is JCS with hash and sig before the final brace, and ends in a newline', () => {
-    const b = buildEntry(samplePayload(1), at, signer);
+  it.each(VERSIONS)('v%i: the line is JCS with hash and sig before the final brace, and ends in a newline', (v) => {
+    const b = buildEntry(samplePayload(1), at, signer, v);
     const text = b.line;
     expect(text.endsWith('"}\n')).toBe(true);
     const { hash, sig, ...rest } = JSON.parse(text) as Record<string, unknown>;
     expect(text.startsWith(canonicalJson(rest).slice(0, -1))).toBe(true);
     expect(hash).toBe(b.hash);
+    expect(specHash(text)).toBe(b.hash);
     expect(typeof sig).toBe('string');
   });
 
-  it('for any JSON payload, the recomputed hash equals the written one, on the writer line and reformatted', () => {
+  it.each(VERSIONS)('v%i: for any JSON payload, the recomputed hash equals the written one, on the writer line and reformatted', (v) => {
     const json = fc.jsonValue({ maxDepth: 3 });
     fc.assert(
-      fc.property(fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }).filter((k) => !['v', 'seq', 'ts', 'origin', 'prevHash', 'hash', 'sig'].includes(k)), json, { maxKeys: 6 }), fc.boolean(), (extra, signed) => {
+      fc.property(fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }).filter((k) => !['v', 'seq', 'ts', 'origin', 'prevHash', 'hash', 'sig', 'parts'].includes(k)), json, { maxKeys: 6 }), fc.boolean(), json, (extra, signed, body) => {
         const payload = { ...samplePayload(0, 5), ...extra } as EntryPayload;
+        payload.response = { ...payload.response, body };
         let b;
         try {
-          b = buildEntry(payload, at, signed ? signer : null);
+          b = buildEntry(payload, at, signed ? signer : null, v);
         } catch {
           return; // values JSON/JCS refuse (e.g. -0 is fine, but lone surrogates are not)
         }
@@ -59,22 +76,61 @@ describe('entry lines', () => {
 
   it('a line that only looks canonical takes the general path (integer-like keys, -0, 1e400)', () => {
     for (const extra of [{ x: { '10': 1, '9': 2 } }, { x: -0 }, { x: [1.5e300, 2e-300] }]) {
-      const b = buildEntry({ ...samplePayload(0, 5), ...extra } as EntryPayload, at, null);
+      const b = buildEntry({ ...samplePayload(0, 5), ...extra } as EntryPayload, at, null, 1);
       const line = b.line.slice(0, -1);
       expect(checked(line).computedHash.toString('hex')).toBe(b.hash);
     }
     // A hand-made line with a non-canonical number: the fast path must not hash its bytes.
-    const b = buildEntry({ ...samplePayload(0, 5), x: 1 } as EntryPayload, at, null);
+    const b = buildEntry({ ...samplePayload(0, 5), x: 1 } as EntryPayload, at, null, 1);
     const odd = b.line.slice(0, -1).replace('"x":1', '"x":1.0');
     const c = checked(odd);
     expect(c.computedHash.toString('hex')).toBe(specHash(odd));
   });
 
-  it('reports lines that are not v1 entries as parse problems', () => {
+  it('reports lines that are not v1 or v2 entries as parse problems', () => {
     expect(checkLine('nope')).toMatchObject({ kind: 'parse' });
     expect(checkLine('[]')).toMatchObject({ kind: 'parse' });
-    const line = buildEntry(samplePayload(0), at, null).line.slice(0, -1);
-    expect(checkLine(line.replace('"v":1', '"v":2'))).toMatchObject({ kind: 'parse', message: expect.stringContaining('version') });
+    const line = buildEntry(samplePayload(0), at, null, 1).line.slice(0, -1);
+    expect(checkLine(line.replace('"v":1', '"v":3'))).toMatchObject({ kind: 'parse', message: expect.stringContaining('version') });
     expect(checkLine(line.replace('"seq":3', '"seq":-1'))).toMatchObject({ kind: 'parse' });
+    const v2 = buildEntry(samplePayload(0), at, null).line.slice(0, -1);
+    expect(checkLine(v2.replace(/"salt":"[^"]+"/, '"salt":"short"'))).toMatchObject({ kind: 'parse', message: expect.stringContaining('salt') });
+    expect(checkLine(v2.replace('"parts":{', '"parts":{"/x":1,'))).toMatchObject({ kind: 'parse' });
+  });
+
+  it('v2: each body is committed through its salted digest; a changed body or digest is a mismatch, an erased one is not', () => {
+    const b = buildEntry(samplePayload(4), at, signer);
+    const e = JSON.parse(b.line) as Record<string, any>;
+    expect(Object.keys(e.parts as object).sort()).toEqual(['/request/body', '/response/body']);
+    expect(Buffer.from(e.parts['/request/body'].salt as string, 'base64')).toHaveLength(16);
+    expect(e.parts['/request/body'].salt).not.toBe(buildEntry(samplePayload(4), at, signer).line.match(/"salt":"([^"]+)"/)?.[1]);
+    const changed = structuredClone(e);
+    changed.request.body.messages[0].content = 'something else';
+    expect(checked(JSON.stringify(changed)).partMismatch).toContain('/request/body');
+    const redigested = structuredClone(e);
+    redigested.parts['/response/body'].digest = 'f'.repeat(64);
+    expect(checked(JSON.stringify(redigested)).partMismatch).toContain('/response/body');
+    const erased = structuredClone(e);
+    erased.request.body = { erased: { at: '2026-01-02T00:00:00.000Z', reason: 'gdpr', by: 'dpo' } };
+    delete erased.parts['/request/body'].salt;
+    const c = checked(JSON.stringify(erased));
+    expect(c).toMatchObject({ partMismatch: null, erased: ['/request/body'] });
+    expect(c.computedHash.toString('hex')).toBe(b.hash);
+    // Text put back in place of an erased part, with or without a made-up salt.
+    const readded = structuredClone(erased);
+    readded.request.body = e.request.body;
+    expect(checked(JSON.stringify(readded)).partMismatch).toContain('no salt');
+    readded.parts['/request/body'].salt = Buffer.alloc(16, 7).toString('base64');
+    expect(checked(JSON.stringify(readded)).partMismatch).toContain('salted digest');
+  });
+
+  it('v2: a null or absent body is not a part and is hashed as it stands', () => {
+    const p = samplePayload(1);
+    p.request.body = null;
+    const b = buildEntry(p, at, null);
+    const e = JSON.parse(b.line) as Record<string, any>;
+    expect(Object.keys(e.parts as object)).toEqual(['/response/body']);
+    e.request.body = 'added later';
+    expect(checked(JSON.stringify(e)).computedHash.toString('hex')).not.toBe(b.hash);
   });
 });

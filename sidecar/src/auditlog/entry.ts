@@ -4,13 +4,50 @@
 // `,"hash":"<hex>"` and `,"sig":"<base64>"` inserted before its final `}`. So the bytes of a line,
 // minus those two members, are exactly the bytes that were hashed. Readers must not rely on that:
 // the hash is defined over JCS(parsed entry without hash and sig), and that is what is checked.
+import { randomBytes } from 'node:crypto';
 import { canonicalJson } from './jcs.ts';
 import { sha256 } from './hash.ts';
 import { logError } from './log-errors.ts';
 import type { Entry, EntryPayload } from './types.ts';
 
 /** Fields the writer owns; a payload carrying one of them is refused. */
-export const CHAIN_FIELDS = ['v', 'seq', 'ts', 'origin', 'prevHash', 'hash', 'sig'] as const;
+export const CHAIN_FIELDS = ['v', 'seq', 'ts', 'origin', 'prevHash', 'hash', 'sig', 'parts'] as const;
+
+/** The entry format the writer writes into a new chain (docs/audit-log-format.md "Format versions"). */
+export const CURRENT_VERSION = 2;
+export type EntryVersion = 1 | 2;
+
+/**
+ * The content parts of a v2 entry: JSON pointers of the values the entry commits to through a salted
+ * digest instead of directly. A part that is absent or null is not a part (nothing to erase).
+ */
+export const CONTENT_PARTS = ['/request/body', '/response/body'] as const;
+
+/** Bytes of each part's salt. */
+export const SALT_BYTES = 16;
+
+/** `{"erased": {...}}`: what an erased part holds in place of its value. */
+export interface ErasedMarker {
+  erased: { at: string; reason: string; by: string };
+}
+
+// Salts come from a pool refilled 4 KiB at a time: one randomBytes call per 256 salts.
+let saltPool = Buffer.alloc(0);
+let saltAt = 0;
+function newSalt(): Buffer {
+  if (saltAt + SALT_BYTES > saltPool.length) {
+    saltPool = randomBytes(4096);
+    saltAt = 0;
+  }
+  const s = Buffer.from(saltPool.subarray(saltAt, saltAt + SALT_BYTES));
+  saltAt += SALT_BYTES;
+  return s;
+}
+
+/** The salted digest of a part: hex SHA-256(salt || UTF-8(JCS(part))). */
+export function partDigest(salt: Uint8Array, canonicalPart: string): string {
+  return sha256(Buffer.concat([salt, Buffer.from(canonicalPart, 'utf8')])).toString('hex');
+}
 
 export interface EntrySigner {
   sign(message: Uint8Array): Uint8Array;
@@ -29,7 +66,7 @@ export interface BuiltEntry {
   hashBytes: Buffer;
 }
 
-function canonicalOf(body: Record<string, unknown>): string {
+function canonicalOf(body: unknown): string {
   try {
     return canonicalJson(body);
   } catch (first) {
@@ -49,16 +86,54 @@ function canonicalOf(body: Record<string, unknown>): string {
   }
 }
 
-export function buildEntry(payload: EntryPayload, at: ChainPosition, signer: EntrySigner | null): BuiltEntry {
+export function buildEntry(payload: EntryPayload, at: ChainPosition, signer: EntrySigner | null, version: EntryVersion = CURRENT_VERSION): BuiltEntry {
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
     throw logError('LLMAUDIT_E_LOG_PAYLOAD_INVALID', 'payload must be a JSON object');
   }
   for (const f of CHAIN_FIELDS) {
     if (Object.prototype.hasOwnProperty.call(payload, f)) throw logError('LLMAUDIT_E_LOG_PAYLOAD_INVALID', `payload must not set the chain field "${f}"`);
   }
-  const body: Record<string, unknown> = { v: 1, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash };
-  const canonical = canonicalOf(body);
-  const hashBytes = sha256(canonical);
+  if (version === 1) {
+    const body: Record<string, unknown> = { v: 1, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash };
+    return finish(canonicalOf(body), canonicalOf(body), signer);
+  }
+  // v2: each content part is canonicalized once. The hashed view holds its digest in place of the
+  // part; the line holds the part (spliced in as its canonical text) and its salt.
+  const view: Record<string, unknown> = { v: 2, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash };
+  const full: Record<string, unknown> = { ...view };
+  const viewParts: Record<string, { digest: string }> = {};
+  const fullParts: Record<string, { digest: string; salt: string }> = {};
+  const splices: Array<{ marker: string; text: string }> = [];
+  for (const pointer of CONTENT_PARTS) {
+    const member = pointer.slice(1).split('/') as [string, string];
+    const holder = view[member[0]];
+    if (holder === null || typeof holder !== 'object' || Array.isArray(holder)) continue;
+    const value = (holder as Record<string, unknown>)[member[1]];
+    if (value === undefined || value === null) continue;
+    const text = canonicalOf(value);
+    const salt = newSalt();
+    const digest = partDigest(salt, text);
+    const { [member[1]]: _part, ...rest } = holder as Record<string, unknown>;
+    view[member[0]] = rest;
+    const marker = `\u0000llmaudit-part-${splices.length}-${salt.toString('hex')}`;
+    full[member[0]] = { ...(full[member[0]] as Record<string, unknown>), [member[1]]: marker };
+    splices.push({ marker: JSON.stringify(marker), text });
+    viewParts[pointer] = { digest };
+    fullParts[pointer] = { digest, salt: salt.toString('base64') };
+  }
+  view.parts = viewParts;
+  full.parts = fullParts;
+  let line = canonicalOf(full);
+  for (const sp of splices) {
+    const i = line.indexOf(sp.marker);
+    line = `${line.slice(0, i)}${sp.text}${line.slice(i + sp.marker.length)}`;
+  }
+  return finish(canonicalOf(view), line, signer);
+}
+
+/** `hashed` is the canonical text the hash covers, `canonical` the line's text without hash and sig. */
+function finish(hashed: string, canonical: string, signer: EntrySigner | null): BuiltEntry {
+  const hashBytes = sha256(hashed);
   const hash = hashBytes.toString('hex');
   let tail = `,"hash":"${hash}"`;
   if (signer !== null) tail += `,"sig":"${Buffer.from(signer.sign(hashBytes)).toString('base64')}"`;
@@ -73,13 +148,21 @@ export type LineProblem = { kind: 'parse'; message: string };
 
 export interface CheckedLine {
   entry: Entry;
-  /** SHA-256 of JCS(entry without hash and sig), recomputed. */
+  /** SHA-256 of what the entry hash covers (v1: JCS(entry without hash and sig); v2: the hashed view), recomputed. */
   computedHash: Buffer;
+  /** v2: pointers of the parts that are erased (no salt, an erased marker in place). */
+  erased: readonly string[];
+  /** v2: why a part does not match its digest, or an erased part is malformed: changed content (exit 3). */
+  partMismatch: string | null;
 }
+
+const NO_ERASED: readonly string[] = [];
+const SALT_B64 = /^[A-Za-z0-9+/]{22}==$/;
+const POINTER = /^(\/[^/~]*)+$/;
 
 /**
  * Parses one line and recomputes its hash. Returns a problem for anything that is not a
- * well-formed v1 entry (a parse error, exit 4); comparing hashes, links and signatures is the
+ * well-formed v1 or v2 entry (a parse error, exit 4); comparing hashes, links and signatures is the
  * caller's job, because what a mismatch means depends on the neighbours.
  */
 export function checkLine(line: string): CheckedLine | LineProblem {
@@ -91,15 +174,33 @@ export function checkLine(line: string): CheckedLine | LineProblem {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return { kind: 'parse', message: 'not a JSON object' };
   const e = value as Record<string, unknown>;
-  if (e.v !== 1) return { kind: 'parse', message: `unsupported entry version ${JSON.stringify(e.v)}` };
+  if (e.v === 1 && chainFieldsProblem(e) === null) {
+    const fast = canonicalHashOfWriterLine(line, e);
+    if (fast !== null) return { entry: e as unknown as Entry, computedHash: fast, erased: NO_ERASED, partMismatch: null };
+  }
+  return hashEntryObject(e);
+}
+
+function chainFieldsProblem(e: Record<string, unknown>): LineProblem | null {
+  if (e.v !== 1 && e.v !== 2) return { kind: 'parse', message: `unsupported entry version ${JSON.stringify(e.v)}` };
   if (typeof e.seq !== 'number' || !Number.isSafeInteger(e.seq) || e.seq < 0) return { kind: 'parse', message: 'seq is not a non-negative integer' };
   if (typeof e.ts !== 'string') return { kind: 'parse', message: 'ts is not a string' };
   if (typeof e.origin !== 'string') return { kind: 'parse', message: 'origin is not a string' };
   if (typeof e.prevHash !== 'string' || !HEX64.test(e.prevHash)) return { kind: 'parse', message: 'prevHash is not 64 lowercase hex digits' };
   if (typeof e.hash !== 'string' || !HEX64.test(e.hash)) return { kind: 'parse', message: 'hash is not 64 lowercase hex digits' };
   if (e.sig !== undefined && (typeof e.sig !== 'string' || !BASE64.test(e.sig))) return { kind: 'parse', message: 'sig is not base64' };
-  const fast = canonicalHashOfWriterLine(line, e);
-  if (fast !== null) return { entry: e as unknown as Entry, computedHash: fast };
+  return null;
+}
+
+/**
+ * Checks the chain fields of a parsed entry and recomputes what its hash covers: v1 the JCS of the
+ * entry without `hash` and `sig`; v2 the hashed view (each part by its salted digest), checking
+ * every part that is present against its digest.
+ */
+export function hashEntryObject(e: Record<string, unknown>): CheckedLine | LineProblem {
+  const problem = chainFieldsProblem(e);
+  if (problem !== null) return problem;
+  if (e.v === 2) return checkV2(e);
   const { hash: _hash, sig: _sig, ...rest } = e;
   let canonical: string;
   try {
@@ -107,7 +208,93 @@ export function checkLine(line: string): CheckedLine | LineProblem {
   } catch (err) {
     return { kind: 'parse', message: `cannot canonicalize: ${(err as Error).message}` };
   }
-  return { entry: e as unknown as Entry, computedHash: sha256(canonical) };
+  return { entry: e as unknown as Entry, computedHash: sha256(canonical), erased: NO_ERASED, partMismatch: null };
+}
+
+/** True for exactly `{"erased": {"at": string, "reason": string, "by": string}}`. */
+export function isErasedMarker(v: unknown): v is ErasedMarker {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const keys = Object.keys(v);
+  if (keys.length !== 1 || keys[0] !== 'erased') return false;
+  const m = (v as { erased: unknown }).erased;
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) return false;
+  const mk = Object.keys(m).sort();
+  const r = m as Record<string, unknown>;
+  return mk.length === 3 && mk[0] === 'at' && mk[1] === 'by' && mk[2] === 'reason' && typeof r.at === 'string' && typeof r.by === 'string' && typeof r.reason === 'string';
+}
+
+/** The object holding the member a pointer names, and the member's name; null if the path is not there. */
+export function pointerParent(root: Record<string, unknown>, pointer: string): { parent: Record<string, unknown>; key: string } | null {
+  const tokens = pointer
+    .slice(1)
+    .split('/')
+    .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let cur: unknown = root;
+  for (const t of tokens.slice(0, -1)) {
+    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return null;
+    cur = (cur as Record<string, unknown>)[t];
+  }
+  if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return null;
+  return { parent: cur as Record<string, unknown>, key: tokens.at(-1) as string };
+}
+
+/** A copy of `root` whose objects along `pointer` are copied too, so the member can be removed. */
+function withoutMember(root: Record<string, unknown>, pointer: string): Record<string, unknown> {
+  const tokens = pointer.slice(1).split('/');
+  const out: Record<string, unknown> = { ...root };
+  let cur = out;
+  for (const t of tokens.slice(0, -1)) {
+    const next = { ...(cur[t] as Record<string, unknown>) };
+    cur[t] = next;
+    cur = next;
+  }
+  delete cur[tokens.at(-1) as string];
+  return out;
+}
+
+function checkV2(e: Record<string, unknown>): CheckedLine | LineProblem {
+  const parts = e.parts;
+  if (parts === null || typeof parts !== 'object' || Array.isArray(parts)) return { kind: 'parse', message: 'parts is not an object' };
+  const { hash: _hash, sig: _sig, ...view0 } = e;
+  let view: Record<string, unknown> = view0;
+  const viewParts: Record<string, { digest: string }> = {};
+  const erased: string[] = [];
+  let mismatch: string | null = null;
+  for (const [pointer, p] of Object.entries(parts as Record<string, unknown>)) {
+    if (!POINTER.test(pointer)) return { kind: 'parse', message: `parts: ${JSON.stringify(pointer)} is not a JSON pointer to a member` };
+    if (p === null || typeof p !== 'object' || Array.isArray(p)) return { kind: 'parse', message: `parts[${pointer}] is not an object` };
+    const { digest, salt } = p as Record<string, unknown>;
+    if (typeof digest !== 'string' || !HEX64.test(digest)) return { kind: 'parse', message: `parts[${pointer}].digest is not 64 lowercase hex digits` };
+    if (salt !== undefined && (typeof salt !== 'string' || !SALT_B64.test(salt))) return { kind: 'parse', message: `parts[${pointer}].salt is not the base64 of ${SALT_BYTES} bytes` };
+    if (Object.keys(p).length !== (salt === undefined ? 1 : 2)) return { kind: 'parse', message: `parts[${pointer}] has members other than digest and salt` };
+    viewParts[pointer] = { digest };
+    const at = pointerParent(e, pointer);
+    const part = at === null ? undefined : at.parent[at.key];
+    if (mismatch === null) {
+      if (part === undefined) mismatch = `the part ${pointer} is missing`;
+      else if (salt === undefined) {
+        if (isErasedMarker(part)) erased.push(pointer);
+        else mismatch = `the part ${pointer} has no salt but is not an erased marker: content was put back in place of an erased part`;
+      } else {
+        let text: string;
+        try {
+          text = canonicalJson(part);
+        } catch (err) {
+          return { kind: 'parse', message: `cannot canonicalize ${pointer}: ${(err as Error).message}` };
+        }
+        if (partDigest(Buffer.from(salt, 'base64'), text) !== digest) mismatch = `the part ${pointer} does not match its salted digest`;
+      }
+    }
+    if (at !== null) view = withoutMember(view, pointer);
+  }
+  view.parts = viewParts;
+  let canonical: string;
+  try {
+    canonical = canonicalJson(view);
+  } catch (err) {
+    return { kind: 'parse', message: `cannot canonicalize: ${(err as Error).message}` };
+  }
+  return { entry: e as unknown as Entry, computedHash: sha256(canonical), erased: erased.length === 0 ? NO_ERASED : erased, partMismatch: mismatch };
 }
 
 export function isLineProblem(x: CheckedLine | LineProblem): x is LineProblem {

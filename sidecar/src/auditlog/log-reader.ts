@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import { checkLine, isLineProblem } from './entry.ts';
 import { listSegments, type SegmentFile } from './layout.ts';
-import { readFirstLine, readLines } from './line-reader.ts';
+import { readFirstLine, readLines, type SegmentLine } from './line-reader.ts';
 import { logError } from './log-errors.ts';
 import { leafHash } from './merkle.ts';
 import { TileStore } from './tiles.ts';
@@ -25,6 +25,63 @@ export async function segmentStartsOf(segments: SegmentFile[]): Promise<Array<nu
   return out;
 }
 
+/**
+ * The top-level seq of a line in the writer's form, read without parsing the line: its last
+ * `"seq":` member (canonical key order puts the top-level one after both bodies, and a quote
+ * inside a string is always escaped). Null when there is none. Only a hint: callers confirm it.
+ */
+function seqHint(text: string): number | null {
+  const at = text.lastIndexOf('"seq":');
+  if (at === -1) return null;
+  const m = /^\d{1,16}/.exec(text.slice(at + 6, at + 23));
+  return m === null ? null : Number(m[0]);
+}
+
+/** The first complete line that starts at or after `offset`. */
+async function lineFrom(file: string, offset: number): Promise<SegmentLine | null> {
+  for await (const l of readLines(file, { start: offset - 1 })) {
+    if (l.lineNo === 1) continue; // the rest of the line `offset - 1` falls in
+    return l.terminated ? l : null;
+  }
+  return null;
+}
+
+/** Below this many bytes between the bounds, the segment is read line by line. */
+const BISECT_STOP = 256 * 1024;
+
+/**
+ * Where to start reading for `seq` in one segment: seqs grow line by line, so the segment is
+ * bisected by byte offset, one line read per step, instead of read from its start (a 64 MiB
+ * segment would otherwise be read and parsed up to the entry for every proof).
+ */
+async function startNear(file: string, seq: number): Promise<number> {
+  let lo = 0;
+  let hi = (await stat(file)).size;
+  while (hi - lo > BISECT_STOP) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    const l = await lineFrom(file, mid);
+    const s = l === null ? null : seqHint(l.text);
+    if (l === null) hi = mid;
+    else if (s === null) return lo;
+    else if (s <= seq) lo = l.offset;
+    else hi = mid;
+  }
+  return lo;
+}
+
+async function scanFor(file: string, start: number, seq: number, hinted: boolean): Promise<Entry | null> {
+  for await (const l of readLines(file, { start })) {
+    if (!l.terminated) break;
+    const hint = hinted ? seqHint(l.text) : null;
+    if (hint !== null && hint < seq) continue;
+    if (hint !== null && hint > seq) break;
+    const e = JSON.parse(l.text) as Entry;
+    if (e.seq === seq) return e;
+    if (e.seq > seq) break;
+  }
+  return null;
+}
+
 /** The entry with `seq`, read from the segment that holds it. */
 export async function findEntry(dir: string, segmentStarts: Array<number | null>, seq: number): Promise<Entry> {
   let idx = -1;
@@ -35,12 +92,10 @@ export async function findEntry(dir: string, segmentStarts: Array<number | null>
     const segments = await listSegments(dir);
     const seg = segments[idx];
     if (seg !== undefined) {
-      for await (const l of readLines(seg.path)) {
-        if (!l.terminated) break;
-        const e = JSON.parse(l.text) as Entry;
-        if (e.seq === seq) return e;
-        if (e.seq > seq) break;
-      }
+      // Bisected and skimmed by the seq hint; should a line not be in the writer's form, the
+      // segment is read again from its start, every line parsed.
+      const found = (await scanFor(seg.path, await startNear(seg.path, seq), seq, true)) ?? (await scanFor(seg.path, 0, seq, false));
+      if (found !== null) return found;
     }
   }
   throw logError('LLMAUDIT_E_LOG_NOT_FOUND', `entry seq ${seq}`);

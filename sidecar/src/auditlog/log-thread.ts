@@ -43,6 +43,9 @@ export function logWorkerScript(): URL | null {
   return null;
 }
 
+/** The writer thread's young generation (MiB): scavenges of entry-sized garbage stay cheap, its resident size small. */
+export const WRITER_YOUNG_GENERATION_MB = 6;
+
 interface Waiter<T> {
   resolve: (v: T) => void;
   reject: (e: unknown) => void;
@@ -52,7 +55,9 @@ export async function openLogInThread(options: ThreadLogOptions): Promise<AuditL
   const { onBackgroundError, onCheckpoint, workerScript, ...open } = options;
   const script = workerScript ?? logWorkerScript();
   if (script === null) throw logError('LLMAUDIT_E_LOG_WRITE', 'the log writer thread (log-worker.mjs) is not built: run `npm run build`');
-  const worker = new Worker(script, { workerData: open satisfies ThreadOpenOptions });
+  // The writer's young generation is capped (docs/adr/0016-sidecar-cpu-and-memory.md): its garbage
+  // is short-lived entry text, and V8's default 16 MiB semi-spaces are resident memory a sidecar pays for.
+  const worker = new Worker(script, { workerData: open satisfies ThreadOpenOptions, resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB } });
   const first = await new Promise<FromWriter>((resolve, reject) => {
     const onExit = (code: number) => reject(logError('LLMAUDIT_E_LOG_FAILED', `the log writer thread exited with ${code} while opening`));
     worker.once('error', reject);

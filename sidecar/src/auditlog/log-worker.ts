@@ -18,7 +18,6 @@ async function serve(): Promise<void> {
   try {
     log = await openLog({
       ...options,
-      signingThread: 'inline', // this is the thread of its own: no second hop for signatures
       onBackgroundError: (err) => post({ t: 'background-error', error: toWireError(err) }),
       onCheckpoint: (checkpoint) => post({ t: 'checkpoint', checkpoint: { ...checkpoint } }),
     });

@@ -34,26 +34,36 @@ async function entries(d = dir): Promise<Entry[]> {
 }
 
 async function verifiesIntact(d = dir): Promise<void> {
-  // Every entry signature too: batches of 8+ are signed on the worker thread (batch-signer.ts).
+  // Every entry signature too: the writer signs each entry as it builds it.
   const r = await verifyLog(d, { keys: [keys.verifier], entrySignatures: 'all' });
   expect(r.failure).toBeNull();
   expect(r.exit).toBe(0);
 }
 
 describe('openLog / append', () => {
-  it('writes v1 entries with seq, ts, origin, the genesis prevHash, hash and an Ed25519 sig tweetnacl accepts', async () => {
+  it('writes v2 entries with seq, ts, origin, the genesis prevHash, hash and an Ed25519 sig tweetnacl accepts', async () => {
     const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'strict' });
     const r0 = await log.append(samplePayload(0));
     const r1 = await log.append(samplePayload(1));
     expect([r0.seq, r1.seq]).toEqual([0, 1]);
     await log.close();
     const [e0, e1] = (await entries()) as [Entry, Entry];
-    expect(e0).toMatchObject({ v: 1, seq: 0, origin: TEST_ORIGIN, prevHash: genesisPrevHash(TEST_ORIGIN), hash: r0.hash, ts: r0.ts });
+    expect(e0).toMatchObject({ v: 2, seq: 0, origin: TEST_ORIGIN, prevHash: genesisPrevHash(TEST_ORIGIN), hash: r0.hash, ts: r0.ts });
     expect(e1.prevHash).toBe(e0.hash);
     expect(e0.ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const ok = nacl.sign.detached.verify(Buffer.from(e0.hash, 'hex'), Buffer.from(e0.sig as string, 'base64'), keys.verifier.publicKey);
     expect(ok).toBe(true);
     await verifiesIntact();
+  });
+
+  it('a chain keeps the format of its first entry: a v1 chain reopened goes on in v1, a new chain is v2', async () => {
+    await writeLog(dir, keys, 2, { formatVersion: 1 });
+    await writeLog(dir, keys, 2);
+    expect((await entries()).map((e) => e.v)).toEqual([1, 1, 1, 1]);
+    await verifiesIntact();
+    await writeLog(path.join(dir, 'new-chain'), keys, 1);
+    const [v2] = (await readFile(path.join(dir, 'new-chain', 'seg-000001.jsonl'), 'utf8')).split('\n');
+    expect(JSON.parse(v2 as string)).toMatchObject({ v: 2 });
   });
 
   it('signEntries: false writes no sig; the log still verifies through its checkpoints', async () => {

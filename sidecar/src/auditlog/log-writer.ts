@@ -1,7 +1,8 @@
 // The audit-log writer: one per chain directory, one queue, group commit (ADR 0004).
 //
-// append() builds the entry synchronously (seq, ts, prevHash, hash, sig: the chain order is the
-// call order) and queues its line. One loop owns the file: it writes everything queued as one
+// append() builds and signs the entry synchronously (seq, ts, prevHash, hash, sig: the chain order
+// is the call order) and queues its line. In production the writer runs on a thread of its own
+// (log-thread.ts, ADR 0010), so signing here keeps the proxy's event loop free. One loop owns the file: it writes everything queued as one
 // write(2) on an O_APPEND descriptor, then either fdatasyncs before resolving (strict) or resolves
 // at once and fdatasyncs within `syncIntervalMs` (batched). While a write or sync is in flight,
 // new appends pile up and go out together: that is the group commit. Only after its bytes are
@@ -15,7 +16,7 @@
 // descriptor, and keeping every state transition of that file in one place is the point.
 import { writeSync } from 'node:fs';
 import path from 'node:path';
-import { buildEntry } from './entry.ts';
+import { buildEntry, CURRENT_VERSION, type EntryVersion } from './entry.ts';
 import { makeDir } from './make-dir.ts';
 import { leafHash } from './merkle.ts';
 import { formatCheckpointBody, signCheckpoint } from './checkpoint.ts';
@@ -25,12 +26,11 @@ import { acquireLock, type HeldLock } from './lock.ts';
 import { ioErrorToLogError, logError } from './log-errors.ts';
 import { nodeLogFs, syncDir, writeAll, type LogFileHandle, type LogFs } from './log-fs.ts';
 import { recoverChain } from './recovery.ts';
-import { createBatchSigner, type BatchSigner } from './batch-signer.ts';
-import { readCheckpointAt, storeCheckpoint } from './checkpoint-store.ts';
-import { buildConsistencyBundle, buildInclusionBundle } from './proof-bundle.ts';
-import { findEntry } from './log-reader.ts';
+import { storeCheckpoint } from './checkpoint-store.ts';
+import { serveConsistencyProof, serveInclusionProof } from './proof-bundle.ts';
 import type { TileStore } from './tiles.ts';
 import type { LlmauditError } from '../errors.ts';
+import type { ProofSource } from './proof-bundle.ts';
 import type { AppendResult, ConsistencyProofBundle, Durability, EntryPayload, InclusionProofBundle, LogStats } from './types.ts';
 
 export interface OpenLogOptions {
@@ -55,12 +55,10 @@ export interface OpenLogOptions {
   onBackgroundError?: (err: LlmauditError) => void;
   /** Called with every checkpoint note the writer stores (log-thread.ts mirrors it). */
   onCheckpoint?: (cp: { size: number; note: string; at: string }) => void;
-  /**
-   * Where entry signatures are made: 'worker' (default) hands batches to a signing thread so the
-   * caller's event loop stays free; 'inline' signs on the writer's own thread — for a writer that
-   * already runs on a thread of its own (log-thread.ts).
-   */
-  signingThread?: 'worker' | 'inline';
+  /** The entry format of a new chain (default: the current one, 2); an existing chain keeps its own. */
+  formatVersion?: EntryVersion;
+  /** Entries are always signed on the writer's own thread; 'inline' is accepted and changes nothing. */
+  signingThread?: 'inline';
 }
 
 export interface AuditLog {
@@ -96,29 +94,9 @@ interface Pending {
   hash: string;
   hashBytes: Buffer;
   ts: string;
-  /** Signatures already requested for a run of entries including this one, and its index there. */
-  sigs: Promise<Buffer[]> | null;
-  sigIndex: number;
   resolve: (r: AppendResult) => void;
   reject: (e: unknown) => void;
 }
-
-/**
- * Under load, every this many queued entries are sent to the signing worker at once, while later
- * appends are still being built: signing (second core) overlaps canonicalizing and hashing (event
- * loop) instead of starting only when the loop takes the batch.
- */
-const PRESIGN_RUN = 32;
-
-/**
- * batched: how long the loop lets a small batch gather before writing it. Nobody waits for a
- * batched append (the client already has its response), and each batch costs the event loop a
- * postMessage to the signing worker, its reply and a write(2) (about 40-50 µs together, measured
- * with bench/proxy.ts): at one exchange every ~0.5 ms, 2 ms turn four of those into one. Well
- * inside the batched promise (fdatasync within syncIntervalMs, default 100 ms). Not under strict,
- * where the client's last bytes wait for the append, nor when a flush/close/checkpoint waits.
- */
-const LINGER_MS = 2;
 
 /** Queued appends at which behind() says so; the proxy then holds each response's end for its entry (sink.ts). */
 export const BACKLOG_ENTRIES = 4096;
@@ -186,8 +164,7 @@ class Writer implements AuditLog {
   private readonly tiles: TileStore;
   private readonly lock: HeldLock;
   private readonly segmentStarts: Array<number | null>;
-  private readonly batchSigner: BatchSigner | null;
-  private readonly signAtAppend: boolean;
+  private readonly version: EntryVersion;
   private readonly onCp: ((cp: { size: number; note: string; at: string }) => void) | null;
 
   // The chain head including queued entries, and the written (durable in strict mode) state.
@@ -205,8 +182,6 @@ class Writer implements AuditLog {
   private lastCp: { size: number; note: string; at: string } | null;
 
   private pending: Pending[] = [];
-  /** Entries of `pending` whose signatures have not been requested yet. */
-  private unsigned: Pending[] = [];
   private tasks: Task[] = [];
   private looping = false;
   private failed: LlmauditError | null = null;
@@ -228,13 +203,8 @@ class Writer implements AuditLog {
     this.now = o.now ?? Date.now;
     this.onBgError = o.onBackgroundError ?? (() => undefined);
     this.lock = lock;
-    // batched: nobody waits for a signature, so even one entry is signed off the event loop.
-    const workerMinBatch = this.strict ? undefined : 1;
-    // Inline signing (a writer on a thread of its own, ADR 0010): each entry is signed as it is
-    // built, so the work comes spread over the appends instead of in one burst per batch, which
-    // the proxy's tail latency pays for on a small machine.
-    this.signAtAppend = this.signEntries && o.signingThread === 'inline';
-    this.batchSigner = this.signEntries && !this.signAtAppend ? createBatchSigner(signer, typeof o.signerKey === 'string' ? o.signerKey : null, workerMinBatch === undefined ? {} : { workerMinBatch }) : null;
+    // A chain never mixes entry formats: it keeps the version of its first entry.
+    this.version = rec.version ?? o.formatVersion ?? CURRENT_VERSION;
     this.onCp = o.onCheckpoint ?? null;
     this.tiles = rec.tiles;
     this.nextSeq = this.written = rec.size;
@@ -264,33 +234,16 @@ class Writer implements AuditLog {
     const ts = new Date(this.now()).toISOString();
     let built;
     try {
-      // Signed later, per batch, by the loop (batch-signer.ts).
-      built = buildEntry(payload, { seq: this.nextSeq, ts, origin: this.origin, prevHash: this.headHash }, this.signAtAppend ? this.signer : null);
+      built = buildEntry(payload, { seq: this.nextSeq, ts, origin: this.origin, prevHash: this.headHash }, this.signEntries ? this.signer : null, this.version);
     } catch (err) {
       return Promise.reject(err);
     }
     const seq = this.nextSeq++;
     this.headHash = built.hash;
     return new Promise<AppendResult>((resolve, reject) => {
-      const item: Pending = { line: built.line, seq, hash: built.hash, hashBytes: built.hashBytes, ts, sigs: null, sigIndex: 0, resolve, reject };
-      this.pending.push(item);
-      if (this.batchSigner !== null) {
-        this.unsigned.push(item);
-        if (this.unsigned.length >= PRESIGN_RUN) this.requestSigs(this.unsigned.splice(0));
-      }
+      this.pending.push({ line: built.line, seq, hash: built.hash, hashBytes: built.hashBytes, ts, resolve, reject });
       this.kick();
     });
-  }
-
-  /** Asks the signer for the signatures of `items` (in order) and notes where each one will be. */
-  private requestSigs(items: Pending[]): void {
-    const sigs = (this.batchSigner as BatchSigner).sign(items.map((b) => b.hashBytes));
-    sigs.catch(() => undefined); // awaited by writeBatch; an entry dropped by a failure never is
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i] as Pending;
-      item.sigs = sigs;
-      item.sigIndex = i;
-    }
   }
 
   flush(): Promise<void> {
@@ -316,10 +269,7 @@ class Writer implements AuditLog {
   async inclusionProof(seq: number): Promise<InclusionProofBundle> {
     let out: InclusionProofBundle | null = null;
     await this.enqueue(async () => {
-      if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.written) throw logError('LLMAUDIT_E_LOG_NOT_FOUND', `seq ${seq} (the log has ${this.written} entries)`);
-      const note = this.lastCp !== null && this.lastCp.size > seq ? this.lastCp.note : await this.writeCheckpoint();
-      const entry = await findEntry(this.dir, this.segmentStarts, seq);
-      out = await buildInclusionBundle({ entry, note, tiles: this.tiles });
+      out = await serveInclusionProof(this.proofSource(), seq);
     });
     return out as unknown as InclusionProofBundle;
   }
@@ -327,15 +277,14 @@ class Writer implements AuditLog {
   async consistencyProof(fromSize: number, toSize?: number): Promise<ConsistencyProofBundle> {
     let out: ConsistencyProofBundle | null = null;
     await this.enqueue(async () => {
-      let note: string | null;
-      if (toSize === undefined || toSize === this.written) note = this.lastCp !== null && this.lastCp.size === this.written ? this.lastCp.note : await this.writeCheckpoint();
-      else {
-        note = Number.isSafeInteger(toSize) && toSize >= 0 && toSize < this.written ? await readCheckpointAt(this.dir, toSize).catch((err: unknown) => Promise.reject(ioErrorToLogError(err, `reading the checkpoint at size ${toSize}`))) : null;
-        if (note === null) throw logError('LLMAUDIT_E_LOG_NOT_FOUND', `no checkpoint signed at size ${toSize} (the log has ${this.written} entries)`);
-      }
-      out = await buildConsistencyBundle({ fromSize, note, tiles: this.tiles });
+      out = await serveConsistencyProof(this.proofSource(), fromSize, toSize);
     });
     return out as unknown as ConsistencyProofBundle;
+  }
+
+  /** What proof-bundle.ts needs to serve a proof; called on the loop, so `written` is settled. */
+  private proofSource(): ProofSource {
+    return { dir: this.dir, segmentStarts: this.segmentStarts, size: this.written, latest: this.lastCp, tiles: this.tiles, checkpoint: () => this.writeCheckpoint() };
   }
 
   behind(): boolean {
@@ -361,7 +310,6 @@ class Writer implements AuditLog {
         for (const t of [this.syncTimer, this.ageTimer, this.cpTimer]) if (t !== null) clearTimeout(t);
         await this.fh?.close().catch(() => undefined);
         this.fh = null;
-        await this.batchSigner?.close();
         await this.lock.release();
       }
     })();
@@ -389,7 +337,6 @@ class Writer implements AuditLog {
   }
 
   private async loop(): Promise<void> {
-    let lingered = false;
     try {
       for (;;) {
         if (this.pending.length > 0) {
@@ -397,15 +344,8 @@ class Writer implements AuditLog {
             this.rejectPending(logError('LLMAUDIT_E_LOG_FAILED', this.failed.message, { cause: this.failed }));
             continue;
           }
-          if (!this.strict && !lingered && this.pending.length < PRESIGN_RUN && this.tasks.length === 0) {
-            lingered = true;
-            await new Promise<void>((resolve) => setTimeout(resolve, LINGER_MS));
-            continue;
-          }
-          lingered = false;
           const batch = this.pending;
           this.pending = [];
-          if (this.unsigned.length > 0) this.requestSigs(this.unsigned.splice(0));
           await this.writeBatch(batch);
           continue;
         }
@@ -422,7 +362,6 @@ class Writer implements AuditLog {
   private rejectPending(err: LlmauditError): void {
     const p = this.pending;
     this.pending = [];
-    this.unsigned = [];
     for (const item of p) item.reject(err);
     this.nextSeq = this.written;
     this.headHash = this.writtenHash;
@@ -452,19 +391,7 @@ class Writer implements AuditLog {
       return;
     }
     const fh = this.fh as LogFileHandle;
-    let lines = batch.map((b) => b.line);
-    if (this.batchSigner !== null) {
-      // Requested in runs as the entries were queued (requestSigs); await each run once.
-      const runs = new Map<Promise<Buffer[]>, Buffer[]>();
-      for (const b of batch) if (b.sigs !== null && !runs.has(b.sigs)) runs.set(b.sigs, await b.sigs);
-      // The line ends in `"}\n`: the signature member goes before the final brace (entry.ts).
-      lines = lines.map((l, i) => {
-        const b = batch[i] as Pending;
-        const sig = (runs.get(b.sigs as Promise<Buffer[]>) as Buffer[])[b.sigIndex] as Buffer;
-        return `${l.slice(0, -2)},"sig":"${sig.toString('base64')}"}\n`;
-      });
-    }
-    const data = Buffer.from(lines.length === 1 ? (lines[0] as string) : lines.join(''), 'utf8');
+    const data = Buffer.from(batch.length === 1 ? (batch[0] as Pending).line : batch.map((b) => b.line).join(''), 'utf8');
     const before = this.segBytes;
     try {
       await appendBytes(fh, data);

@@ -2,12 +2,14 @@
 // (docs/audit-log-format.md "Proofs"): the JSON InclusionProofBundle (`llmaudit prove --json`) and
 // the same proof as C2SP tlog-proof text (https://c2sp.org/tlog-proof), whose `extra` line carries
 // the entry (base64 of its JSON) so the text alone is enough to recompute the leaf.
-import { canonicalJson } from './jcs.ts';
-import { sha256 } from './hash.ts';
 import { leafHash, verifyInclusion, verifyConsistency } from './merkle.ts';
 import { parseCheckpointBody, verifyCheckpoint } from './checkpoint.ts';
 import { cryptoError } from './crypto-errors.ts';
 import { logError } from './log-errors.ts';
+import { findEntry } from './log-reader.ts';
+import { readCheckpointAt } from './checkpoint-store.ts';
+import { ioErrorToLogError } from './log-errors.ts';
+import { hashEntryObject, isLineProblem } from './entry.ts';
 import type { NoteVerifier } from './signed-note.ts';
 import type { TileStore } from './tiles.ts';
 import type { ConsistencyProofBundle, Entry, InclusionProofBundle } from './types.ts';
@@ -34,6 +36,40 @@ export async function buildInclusionBundle(input: { entry: Entry; note: string; 
   };
   bundle.tlogProof = formatTlogProof(bundle);
   return bundle;
+}
+
+/** The writer's state a proof is served from (log-writer.ts hands it over on its loop). */
+export interface ProofSource {
+  dir: string;
+  segmentStarts: Array<number | null>;
+  /** Entries written. */
+  size: number;
+  latest: { size: number; note: string } | null;
+  tiles: TileStore;
+  /** Signs and stores a checkpoint at `size` (or returns the one there). */
+  checkpoint: () => Promise<string>;
+}
+
+/** The proof of entry `seq` against the newest checkpoint covering it (signing one if none does). */
+export async function serveInclusionProof(src: ProofSource, seq: number): Promise<InclusionProofBundle> {
+  if (!Number.isSafeInteger(seq) || seq < 0 || seq >= src.size) throw logError('LLMAUDIT_E_LOG_NOT_FOUND', `seq ${seq} (the log has ${src.size} entries)`);
+  const note = src.latest !== null && src.latest.size > seq ? src.latest.note : await src.checkpoint();
+  const entry = await findEntry(src.dir, src.segmentStarts, seq);
+  return buildInclusionBundle({ entry, note, tiles: src.tiles });
+}
+
+/**
+ * From `fromSize` to `toSize` (default: the current size, signing a checkpoint there if needed).
+ * A smaller `toSize` needs a checkpoint signed at exactly that size (checkpoints/ keeps them all).
+ */
+export async function serveConsistencyProof(src: ProofSource, fromSize: number, toSize?: number): Promise<ConsistencyProofBundle> {
+  let note: string | null;
+  if (toSize === undefined || toSize === src.size) note = src.latest !== null && src.latest.size === src.size ? src.latest.note : await src.checkpoint();
+  else {
+    note = Number.isSafeInteger(toSize) && toSize >= 0 && toSize < src.size ? await readCheckpointAt(src.dir, toSize).catch((err: unknown) => Promise.reject(ioErrorToLogError(err, `reading the checkpoint at size ${toSize}`))) : null;
+    if (note === null) throw logError('LLMAUDIT_E_LOG_NOT_FOUND', `no checkpoint signed at size ${toSize} (the log has ${src.size} entries)`);
+  }
+  return buildConsistencyBundle({ fromSize, note, tiles: src.tiles });
 }
 
 export async function buildConsistencyBundle(input: { fromSize: number; note: string; tiles: TileStore }): Promise<ConsistencyProofBundle> {
@@ -140,13 +176,12 @@ export function verifyProofBundle(b: InclusionProofBundle, verifiers: NoteVerifi
   if (b.treeSize !== cp.size || b.rootHash !== cp.rootHash.toString('base64')) {
     throw cryptoError('LLMAUDIT_E_PROOF_INVALID', 'treeSize/rootHash differ from the signed checkpoint');
   }
-  const { hash, sig, ...rest } = b.entry;
-  let computed: Buffer;
-  try {
-    computed = sha256(canonicalJson(rest));
-  } catch (err) {
-    throw parseError(`entry cannot be canonicalized: ${(err as Error).message}`);
-  }
+  const { hash, sig } = b.entry;
+  if (b.entry === null || typeof b.entry !== 'object') throw parseError('entry is not an object');
+  const checked = hashEntryObject(b.entry as unknown as Record<string, unknown>);
+  if (isLineProblem(checked)) throw parseError(`entry: ${checked.message}`);
+  if (checked.partMismatch !== null) throw cryptoError('LLMAUDIT_E_PROOF_INVALID', `the entry does not match its hash: ${checked.partMismatch}`);
+  const computed = checked.computedHash;
   if (computed.toString('hex') !== hash || hash !== b.entryHash) throw cryptoError('LLMAUDIT_E_PROOF_INVALID', 'the entry does not match its hash');
   if (b.entry.origin !== cp.origin) throw cryptoError('LLMAUDIT_E_PROOF_INVALID', `entry origin ${String(b.entry.origin)} is not the checkpoint origin ${cp.origin}`);
   if (b.index !== b.entry.seq) throw cryptoError('LLMAUDIT_E_PROOF_INVALID', `index ${b.index} is not the entry's seq ${String(b.entry.seq)}`);

@@ -5,7 +5,7 @@
 // checkpoint signatures are not checked here (see checkpointOfNote).
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { checkLine, isLineProblem } from './entry.ts';
+import { checkLine, isLineProblem, type EntryVersion } from './entry.ts';
 import { genesisPrevHash } from './hash.ts';
 import { TILE_DIR, listSegments, type SegmentFile } from './layout.ts';
 import { readFirstLine, readLines } from './line-reader.ts';
@@ -30,6 +30,8 @@ export interface RecoveredChain {
   latestCheckpoint: StoredCheckpoint | null;
   truncatedBytes: number;
   tilesRebuilt: boolean;
+  /** The entry format of the chain (its first entry's `v`); null for an empty chain. */
+  version: EntryVersion | null;
 }
 
 export interface RecoverOptions {
@@ -52,6 +54,7 @@ export async function recoverChain(opts: RecoverOptions): Promise<RecoveredChain
   }
   const segments = await listSegments(dir);
   const segmentStarts: Array<number | null> = [];
+  let version: EntryVersion | null = null;
   for (const [i, seg] of segments.entries()) {
     if (seg.number !== i + 1) throw logError('LLMAUDIT_E_LOG_CORRUPT', `segment ${seg.name} found where seg number ${i + 1} was expected`);
     const first = await readFirstLine(seg.path);
@@ -61,6 +64,7 @@ export async function recoverChain(opts: RecoverOptions): Promise<RecoveredChain
       segmentStarts.push(null);
     } else {
       segmentStarts.push(parsed.entry.seq);
+      version ??= parsed.entry.v;
     }
   }
   const latestCheckpoint = await readLatestCheckpoint(dir);
@@ -120,6 +124,7 @@ export async function recoverChain(opts: RecoverOptions): Promise<RecoveredChain
       latestCheckpoint,
       truncatedBytes: scan.truncatedBytes,
       tilesRebuilt,
+      version,
     };
   }
 }
@@ -183,7 +188,7 @@ async function scanTail(opts: RecoverOptions, segments: SegmentFile[], starts: A
       if (e.origin !== opts.origin) throw logError('LLMAUDIT_E_LOG_ORIGIN_MISMATCH', `${seg.name} line ${l.lineNo}: origin ${e.origin}, expected ${opts.origin}`);
       if (e.seq === 0 && e.prevHash !== genesis) throw corrupt(seg, l.lineNo, 'seq 0 does not start from the genesis hash of this origin');
       if (e.seq >= from) {
-        if (c.computedHash.toString('hex') !== e.hash) throw corrupt(seg, l.lineNo, `seq ${e.seq}: hash does not match the content`);
+        if (c.computedHash.toString('hex') !== e.hash || c.partMismatch !== null) throw corrupt(seg, l.lineNo, `seq ${e.seq}: hash does not match the content`);
         if (e.seq !== tiles.size) throw corrupt(seg, l.lineNo, `seq ${e.seq} but the tree has ${tiles.size} leaves`);
         tiles.append(leafHash(c.computedHash));
       }

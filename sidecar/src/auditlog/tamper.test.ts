@@ -4,13 +4,12 @@ import { cp, readFile, readdir, rm, writeFile, rename } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalJson } from './jcs.ts';
-import { sha256 } from './hash.ts';
 import { signCheckpoint, parseCheckpointBody } from './checkpoint.ts';
 import { parseSignerKey, parseVerifierKey } from './signed-note.ts';
 import { verifyLog, type VerifyReport } from './verifier.ts';
 import { tempDir, testKeys, writeLog, samplePayload, TEST_ORIGIN, type TestKeys } from './test-support.ts';
 import { openLog } from './log-writer.ts';
+import { hashEntryObject, isLineProblem } from './entry.ts';
 
 let root: { dir: string; cleanup: () => Promise<void> };
 let pristine: string;
@@ -50,9 +49,11 @@ function seg(dir: string, k: number): string {
   return path.join(dir, `seg-${String(k).padStart(6, '0')}.jsonl`);
 }
 
+/** Recomputes `hash` as the format defines it (v2: over the hashed view), as an attacker would. */
 function rehash(entry: Record<string, unknown>): void {
-  const { hash: _h, sig: _s, ...rest } = entry;
-  entry.hash = sha256(canonicalJson(rest)).toString('hex');
+  const c = hashEntryObject(entry);
+  if (isLineProblem(c)) throw new Error(c.message);
+  entry.hash = c.computedHash.toString('hex');
 }
 
 async function verify(dir: string, since?: string, k: TestKeys = keys): Promise<VerifyReport> {

@@ -59,12 +59,14 @@ export interface EntryPayload {
 
 /** A line of the log as written: payload + chain fields. */
 export interface Entry extends EntryPayload {
-  v: 1;
+  v: 1 | 2;
   seq: number;
   ts: string; // RFC 3339 UTC with milliseconds, assigned by the writer
   origin: string;
   prevHash: string; // hex
-  hash: string; // hex SHA-256 of JCS(entry without hash and sig)
+  /** v2: per content part (JSON pointer), its salted digest and, unless erased, its salt (base64). */
+  parts?: Record<string, { digest: string; salt?: string }>;
+  hash: string; // hex SHA-256 of JCS(entry without hash and sig; v2: parts by their digests)
   sig?: string; // base64 Ed25519 over the 32 hash bytes
 }
 

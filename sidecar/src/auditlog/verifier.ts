@@ -261,6 +261,7 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
         }
         fail(3, `prevHash does not match the hash of seq ${e.seq - 1}: one of the two entries was changed`, where);
       }
+      if (c.partMismatch !== null) fail(3, `the content does not match its hash: ${c.partMismatch}`, where);
       if (c.computedHash.toString('hex') !== e.hash) fail(3, 'the content does not match its hash', where);
       if (e.sig === undefined) {
         if (e.seq >= maxCovered) unsignedTail++;
