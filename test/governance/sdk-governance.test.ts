@@ -155,6 +155,27 @@ describe('blocked requests get the API family error through the official SDKs', 
   });
 });
 
+describe('rate limits in every family, streaming included', () => {
+  it('Anthropic gets RateLimitError (rate_limit_error), Ollama a 429 ResponseError, a streaming OpenAI call RateLimitError before any chunk', async () => {
+    const { up, stack } = await setup({ rateLimits: { rules: [{ by: 'workload', requestsPerMinute: 1 }] } });
+    await anthropic(stack).messages.create({ model: 'claude-3-5-haiku-latest', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+    const a = await anthropic(stack)
+      .messages.create({ model: 'claude-3-5-haiku-latest', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e);
+    expect(a).toBeInstanceOf(Anthropic.RateLimitError);
+    expect((a as InstanceType<typeof Anthropic.RateLimitError>).error).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
+    const o = await ollama(stack)
+      .chat({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e);
+    expect(o).toMatchObject({ name: 'ResponseError', status_code: 429 });
+    const s = await openai(stack)
+      .chat.completions.create({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e);
+    expect(s).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(up.bodies).toHaveLength(1);
+  });
+});
+
 describe('redaction, caps, monitor mode, cost', () => {
   it('redact-upstream forwards keyed tokens; redact-in-log forwards the value and stores the token; neither value is on disk', async () => {
     const { up, stack, entries, log } = await setup({ detectors: { email: { action: 'redact-upstream' }, card: { action: 'redact-in-log' } } });
