@@ -68,6 +68,7 @@ async function startUpstream(): Promise<{ server: Server; url: string }> {
 interface Sidecar {
   child: ChildProcess;
   proxyPort: number;
+  adminPort: number;
   chainDir: string;
   exited: Promise<number | null>;
 }
@@ -81,11 +82,11 @@ async function startSidecar(configFile: string, pod: string, logDir: string): Pr
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const started = await new Promise<{ listeners: { port: number }[]; chainDir: string }>((resolve, reject) => {
+  const started = await new Promise<{ listeners: { port: number }[]; admin: { port: number }; chainDir: string }>((resolve, reject) => {
     lines.on('line', (line) => {
       try {
-        const rec = JSON.parse(line) as { msg?: string; listeners?: { port: number }[]; chainDir?: string };
-        if (rec.msg === 'proxy started') resolve({ listeners: rec.listeners ?? [], chainDir: rec.chainDir ?? '' });
+        const rec = JSON.parse(line) as { msg?: string; listeners?: { port: number }[]; admin?: { port: number }; chainDir?: string };
+        if (rec.msg === 'proxy started') resolve({ listeners: rec.listeners ?? [], admin: rec.admin ?? { port: 0 }, chainDir: rec.chainDir ?? '' });
       } catch {
         // not a log line
       }
@@ -93,7 +94,7 @@ async function startSidecar(configFile: string, pod: string, logDir: string): Pr
     void exited.then((code) => reject(new Error(`sidecar ${pod} exited (${String(code)}): ${stderr}`)));
   });
   expect(started.chainDir.startsWith(logDir)).toBe(true);
-  return { child, proxyPort: started.listeners[0]?.port ?? 0, chainDir: started.chainDir, exited };
+  return { child, proxyPort: started.listeners[0]?.port ?? 0, adminPort: started.admin.port, chainDir: started.chainDir, exited };
 }
 
 async function stopSidecar(s: Sidecar): Promise<void> {
@@ -213,6 +214,12 @@ describe.skipIf(envtestAssets() === undefined)('witness end to end (real API ser
     expect(witnessKey).toMatch(/^witness\.llmaudit\.dev\/llmaudit-system\+[0-9a-f]{8}\+B/);
     const published = await env.api<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${OP_NS}/configmaps/llmaudit-witness`);
     expect(published.body.data?.['verifier.key']?.trim()).toBe(witnessKey);
+    // The sidecar serves its newest checkpoint with the witness's cosignature beside its own signature.
+    const served = await eventually(async () => {
+      const note = await (await fetch(`http://127.0.0.1:${s2.adminPort}/v1/checkpoint`)).text();
+      return note.includes('\n— witness.llmaudit.dev/llmaudit-system ') ? note : undefined;
+    }, 'a cosigned /v1/checkpoint');
+    expect(served).toMatch(new RegExp(`^llmaudit\\.dev/${NS}/agent-2/uid-agent-2\\n\\d+\\n[A-Za-z0-9+/=]+\\n\\n— llmaudit\\.dev/${NS}/${POLICY} `));
 
     // Truncate agent-1's log on disk to its first entry, as an intruder would: cut the segment,
     // drop the later segments and every checkpoint that covers the lost entries.
