@@ -5,7 +5,9 @@
  * Every pattern must match in time linear in the text (docs/adr/0015-governance-enforcement.md):
  * JavaScript's engine backtracks, so no quantifier is unbounded and none is nested with another
  * that can match the same characters; a pattern that starts with a repeated class is guarded by a
- * lookbehind so that it is tried once per run, not once per character of the run. The adversarial
+ * lookbehind so that it is tried once per run, not once per character of the run. The lookbehind
+ * follows the first character (`s(?<![\w-]s)k-…`): the engine then skips ahead to that character
+ * instead of testing a lookbehind at every position. The adversarial
  * test (detectors.adversarial.test.ts) runs each one over 1 MiB of its worst input.
  */
 import type { BuiltinDetector } from './schema.ts';
@@ -106,7 +108,7 @@ const BUILTINS: readonly Detector[] = [
     name: 'jwt',
     label: 'JWT',
     kind: 'secret',
-    re: /(?<![\w-])eyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{2,16384}\.[A-Za-z0-9_-]{16,4096}(?![\w-])/g,
+    re: /e(?<![\w-]e)yJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{2,16384}\.[A-Za-z0-9_-]{16,4096}(?![\w-])/g,
     pre: (t) => t.includes('eyJ'),
     valid: jwtHeaderValid,
   }),
@@ -114,14 +116,14 @@ const BUILTINS: readonly Detector[] = [
     name: 'anthropic-key',
     label: 'ANTHROPIC_KEY',
     kind: 'secret',
-    re: /(?<![\w-])sk-ant-(?:api|admin|oat|sid)\d\d-[A-Za-z0-9_-]{20,200}(?![\w-])/g,
+    re: /s(?<![\w-]s)k-ant-(?:api|admin|oat|sid)\d\d-[A-Za-z0-9_-]{20,200}(?![\w-])/g,
     pre: (t) => t.includes('sk-ant-'),
   }),
   regexDetector({
     name: 'openai-key',
     label: 'OPENAI_KEY',
     kind: 'secret',
-    re: /(?<![\w-])sk-(?!ant-)(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,250}(?![\w-])/g,
+    re: /s(?<![\w-]s)k-(?!ant-)(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,250}(?![\w-])/g,
     pre: (t) => t.includes('sk-'),
     // Real keys are random: digits and both cases. "sk-this-is-not-a-key-at-all" is prose.
     valid: (s) => /\d/.test(s) && /[a-z]/.test(s) && /[A-Z]/.test(s),
@@ -130,7 +132,7 @@ const BUILTINS: readonly Detector[] = [
     name: 'github-token',
     label: 'GITHUB_TOKEN',
     kind: 'secret',
-    re: /(?<![\w-])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})(?![\w-])/g,
+    re: /g(?<![\w-]g)(?:h[pousr]_[A-Za-z0-9]{36,251}|ithub_pat_[A-Za-z0-9_]{22,255})(?![\w-])/g,
     pre: (t) => t.includes('gh') || t.includes('github_pat_'),
   }),
   regexDetector({
@@ -138,7 +140,7 @@ const BUILTINS: readonly Detector[] = [
     label: 'AWS_KEY',
     kind: 'secret',
     // Access key ids: a four-letter type prefix and 16 base32 characters (AWS IAM "Unique identifiers").
-    re: /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA|AIPA|ANPA|ANVA|AGPA|APKA)[A-Z2-7]{16}(?![A-Za-z0-9])/g,
+    re: /A(?<![A-Za-z0-9]A)(?:KIA|SIA|BIA|CCA|IDA|ROA|IPA|NPA|NVA|GPA|PKA)[A-Z2-7]{16}(?![A-Za-z0-9])/g,
     pre: (t) => t.includes('A'),
   }),
   regexDetector({
@@ -153,7 +155,7 @@ const BUILTINS: readonly Detector[] = [
     name: 'iban',
     label: 'IBAN',
     kind: 'personal',
-    re: /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])/g,
+    re: /[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])/g,
     pre: hasDigit,
     valid: (s) => ibanValid(s.replaceAll(' ', '')),
   }),
