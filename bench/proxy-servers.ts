@@ -3,7 +3,8 @@
  * its RSS is its own and the load generator does not share its event loop:
  *
  *   upstream   a fake OpenAI-compatible provider: 1 KiB chat.completion JSON, or 200 SSE frames
- *              (`"stream": true`), or one frame then silence until POST /__release (`"hold": true`)
+ *              (`"stream": true`; `"frames": N` for N, up to 10,000), or one frame then silence until
+ *              POST /__release (`"hold": true`)
  *   floor      the minimal undici pass-through proxy (undici docs/examples/proxy: pool.request +
  *              pipe), the floor any recording proxy is compared with
  *   bare       llmaudit's own forwarding path with nothing recorded: node:http in, the body read
@@ -26,6 +27,7 @@ import { forwardRequestHeaders, forwardResponseHeaders } from '../sidecar/src/pr
 import { isStreamContentType } from '../sidecar/src/proxy/upstream-handler.ts';
 
 export const STREAM_FRAMES = 200;
+const MAX_FRAMES = 10_000;
 
 function completionBody(): string {
   const base = { id: 'chatcmpl-bench', object: 'chat.completion', created: 1_790_000_000, model: 'bench-model', choices: [{ index: 0, message: { role: 'assistant', content: '' }, finish_reason: 'stop' }], usage: { prompt_tokens: 20, completion_tokens: 200, total_tokens: 220 } };
@@ -40,11 +42,11 @@ function frame(i: number): string {
 }
 const FINAL = `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_790_000_000, model: 'bench-model', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\ndata: [DONE]\n\n`;
 
-async function readJson(req: IncomingMessage): Promise<{ stream?: boolean; hold?: boolean }> {
+async function readJson(req: IncomingMessage): Promise<{ stream?: boolean; hold?: boolean; frames?: number }> {
   const chunks: Buffer[] = [];
   for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as { stream?: boolean; hold?: boolean };
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as { stream?: boolean; hold?: boolean; frames?: number };
   } catch {
     return {};
   }
@@ -52,7 +54,9 @@ async function readJson(req: IncomingMessage): Promise<{ stream?: boolean; hold?
 
 function startUpstream(): void {
   const body = completionBody();
-  const frames = Array.from({ length: STREAM_FRAMES - 1 }, (_, i) => frame(i));
+  // `"frames": N` in the request asks for a stream of N frames (the stream-length rows), up to MAX_FRAMES.
+  const allFrames = Array.from({ length: MAX_FRAMES - 1 }, (_, i) => frame(i));
+  const frames = allFrames.slice(0, STREAM_FRAMES - 1);
   let held: ServerResponse[] = [];
   const server = createServer(async (req, res) => {
     if (req.url === '/__release') {
@@ -74,7 +78,8 @@ function startUpstream(): void {
       held.push(res);
       return;
     }
-    for (const f of frames) if (!res.write(f)) await new Promise((r) => res.once('drain', r));
+    const n = typeof reqBody.frames === 'number' ? Math.min(MAX_FRAMES, Math.max(1, Math.floor(reqBody.frames))) : STREAM_FRAMES;
+    for (const f of n === STREAM_FRAMES ? frames : allFrames.slice(0, n - 1)) if (!res.write(f)) await new Promise((r) => res.once('drain', r));
     res.end(FINAL);
   });
   serve(server, async () => undefined);

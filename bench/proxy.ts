@@ -21,6 +21,8 @@
  *
  *   npm run bench -- proxy [--quick] [--json] [--only direct,batched,strict,tracing,floor,bare,portkey,baseline]
  *                          [--baseline OTHER/llmaudit.mjs]   (another build, batched, side by side)
+ *   npm run bench -- proxy --scale [--quick]   how cost grows: body size, stream length, concurrency
+ *                                              (direct, llmaudit batched, the floor; runScaleBench)
  *   LLMAUDIT_BENCH_PROFILE=/tmp/prof npm run bench -- proxy --only direct,batched   (CPU profiles)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -64,6 +66,10 @@ export interface ProxyBenchRow {
   stream: { requests: number; ttfbP50Ms: number; ttfbP99Ms: number; p50Ms: number; p99Ms: number; frames: number } | null;
   idleStreams: { open: number; rssMb: number | null } | null;
   rssMb: number | null; // peak RSS of the target's process over the run (VmHWM)
+  /** RSS a second after start, before any traffic. */
+  idleRssMb?: number | null;
+  /** The highest RSS sampled (every 100 ms) during the 50-concurrent phase. */
+  loadRssMb?: number | null;
   /** CPU of the target's process per exchange over the one-at-a-time phase: its main thread, and all its other threads. */
   cpu: { mainUs: number; otherUs: number } | null;
   error?: string;
@@ -142,6 +148,27 @@ async function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number |
   }
 }
 const mb = (kb: number | null) => (kb === null ? null : Math.round(kb / 102.4) / 10);
+
+/** Samples a process's VmRSS every 100 ms until stop(), which resolves with the highest (kB). */
+function rssSampler(pid: number | null): { stop: () => Promise<number | null> } {
+  let peak: number | null = null;
+  const sample = async () => {
+    const v = pid === null ? null : await statusKb(pid, 'VmRSS');
+    if (v !== null && (peak === null || v > peak)) peak = v;
+  };
+  const timer = setInterval(() => void sample(), 100);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await sample();
+      return peak;
+    },
+  };
+}
+
+/** Experiments: LLMAUDIT_BENCH_NODE_FLAGS="--flag ..." adds node flags to every llmaudit process; LLMAUDIT_BENCH_BASELINE_NODE_FLAGS to the --baseline row (default: the same). */
+const SIDECAR_NODE_FLAGS = (process.env.LLMAUDIT_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+const BASELINE_NODE_FLAGS = process.env.LLMAUDIT_BENCH_BASELINE_NODE_FLAGS === undefined ? SIDECAR_NODE_FLAGS : process.env.LLMAUDIT_BENCH_BASELINE_NODE_FLAGS.split(' ').filter((f) => f !== '');
 
 /** Clock ticks per second of /proc's utime and stime (USER_HZ). */
 const CLK_TCK = (() => {
@@ -292,12 +319,15 @@ async function startOtlpSink(): Promise<{ url: string; spans: () => number; clos
   };
 }
 
-async function startLlmaudit(name: string, key: string, upstreamUrl: string, extra: string[], cliPath = cli): Promise<Target> {
+async function startLlmaudit(name: string, key: string, upstreamUrl: string, extra: string[], cliPath = cli, eldFile?: string, flags = SIDECAR_NODE_FLAGS): Promise<Target> {
   const dir = await mkdtemp(path.join(tmpdir(), 'llmaudit-bench-'));
   // LLMAUDIT_BENCH_PROFILE=DIR: a V8 CPU profile of each llmaudit process, written at its exit.
   const profile = process.env.LLMAUDIT_BENCH_PROFILE;
   const nodeArgs = profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
-  const child = spawnChild([...nodeArgs, cliPath, 'proxy', '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', dir, ...extra]);
+  // The V8 flags a sidecar container runs with (LLMAUDIT_SIDECAR_NODE_FLAGS there), so the rows measure what a pod runs.
+  nodeArgs.push(...flags);
+  if (eldFile !== undefined) nodeArgs.push('--import', path.join(root, 'bench/event-loop-probe.mjs'));
+  const child = spawnChild([...nodeArgs, cliPath, 'proxy', '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', dir, ...extra], eldFile === undefined ? {} : { LLMAUDIT_BENCH_ELD: eldFile });
   const port = await waitForLine(child, jsonPort, name);
   return { name, key, url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: async () => (await stopChild(child), await rm(dir, { recursive: true, force: true })) };
 }
@@ -333,7 +363,7 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
     { key: 'direct', name: 'direct', start: async () => ({ name: 'direct', key: 'direct', url: upstreamUrl, headers: {}, pid: null, stop: async () => undefined }) },
     { key: 'batched', name: 'llmaudit (batched)', start: () => startLlmaudit('llmaudit (batched)', 'batched', upstreamUrl, ['--durability', 'batched']) },
     // --baseline DIR/llmaudit.mjs: another build (e.g. before a change), batched, for a side-by-side comparison in one run.
-    { key: 'baseline', name: 'baseline build (batched)', start: () => (baseline === undefined ? Promise.reject(new Error('no --baseline PATH given')) : startLlmaudit('baseline build (batched)', 'baseline', upstreamUrl, ['--durability', 'batched'], baseline)) },
+    { key: 'baseline', name: 'baseline build (batched)', start: () => (baseline === undefined ? Promise.reject(new Error('no --baseline PATH given')) : startLlmaudit('baseline build (batched)', 'baseline', upstreamUrl, ['--durability', 'batched'], baseline, undefined, BASELINE_NODE_FLAGS)) },
     { key: 'strict', name: 'llmaudit (strict)', start: () => startLlmaudit('llmaudit (strict)', 'strict', upstreamUrl, ['--durability', 'strict']) },
     { key: 'tracing', name: 'llmaudit (tracing 100%)', start: () => startLlmaudit('llmaudit (tracing 100%)', 'tracing', upstreamUrl, ['--durability', 'batched', '--otlp-endpoint', otlp.url]) },
     { key: 'floor', name: 'undici pass-through (floor)', start: () => startBenchServer('floor', 'undici pass-through (floor)', upstreamUrl) },
@@ -369,6 +399,8 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
       let t: Target | null = null;
       try {
         t = await f.start();
+        await new Promise((r) => setTimeout(r, 1000));
+        const idleRss = t.pid === null ? null : await statusKb(t.pid, 'VmRSS');
         await nonStreaming(t, s, s.warmup, s.concurrency);
         // Settle, one at a time, before measuring one at a time: right after a burst of 50
         // concurrent requests every target (the floor too) pays for it for a second or two —
@@ -380,7 +412,9 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
         const cpu1 = t.pid === null ? null : await threadCpuMs(t.pid);
         const n = seq.lat.length;
         const cpu = cpu0 === null || cpu1 === null || n === 0 ? null : { mainUs: Math.round(((cpu1.main - cpu0.main) * 1000) / n), otherUs: Math.round(((cpu1.other - cpu0.other) * 1000) / n) };
+        const sampler = rssSampler(t.pid);
         const ns = await nonStreaming(t, s, s.requests, s.concurrency);
+        const loadRss = await sampler.stop();
         const st = await streaming(t, s);
         const idle = await idleStreams(t, s, upstreamUrl);
         const peak = t.pid === null ? null : await statusKb(t.pid, 'VmHWM');
@@ -390,6 +424,8 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
           stream: { requests: st.total.length, ttfbP50Ms: r3(pct(st.ttfb, 50)), ttfbP99Ms: r3(pct(st.ttfb, 99)), p50Ms: r3(pct(st.total, 50)), p99Ms: r3(pct(st.total, 99)), frames: st.frames },
           idleStreams: { open: idle.open, rssMb: mb(idle.rssKb) },
           rssMb: mb(peak),
+          idleRssMb: mb(idleRss),
+          loadRssMb: mb(loadRss),
           cpu,
         });
       } catch (err) {
@@ -406,6 +442,166 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
     await otlp.close();
   }
   return { rows, notes };
+}
+
+/** A chat request whose JSON body is `bytes` long (the user message padded). */
+function requestOfSize(bytes: number): string {
+  const base = JSON.parse(REQUEST) as { messages: Array<{ content: string }> };
+  const pad = Math.max(0, bytes - REQUEST.length);
+  (base.messages[1] as { content: string }).content += ' '.repeat(pad);
+  return JSON.stringify(base);
+}
+
+async function sequential(t: Target, count: number, body: string): Promise<number[]> {
+  const pool = new Pool(t.url, { connections: 1, keepAliveTimeout: 60_000 });
+  const lat: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const a = performance.now();
+    const res = await pool.request({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench-0000', ...t.headers }, body });
+    await res.body.arrayBuffer();
+    if (res.statusCode !== 200) throw new Error(`${t.name}: status ${res.statusCode}`);
+    lat.push(performance.now() - a);
+  }
+  await pool.close();
+  return lat.sort((a, b) => a - b);
+}
+
+async function streamsOf(t: Target, count: number, frames: number): Promise<number> {
+  const pool = new Pool(t.url, { connections: 1, keepAliveTimeout: 60_000 });
+  const body = JSON.stringify({ ...(JSON.parse(REQUEST) as object), stream: true, frames });
+  let got = 0;
+  for (let i = 0; i < count; i++) {
+    const res = await pool.request({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench-0000', ...t.headers }, body });
+    let text = '';
+    for await (const chunk of res.body) text += (chunk as Buffer).toString('latin1');
+    got = text.split('\n\n').filter((f) => f.startsWith('data:')).length;
+  }
+  await pool.close();
+  return got;
+}
+
+async function eventLoopDelay(pid: number, file: string): Promise<{ maxMs: number; p99Ms: number } | null> {
+  await rm(file, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 100; i++) {
+    try {
+      return JSON.parse(await readFile(file, 'utf8')) as { maxMs: number; p99Ms: number };
+    } catch {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  return null;
+}
+
+export interface ScaleRow {
+  target: string;
+  /** Per request body size: CPU per exchange (all threads), p50, and for llmaudit the event loop's worst delay. */
+  bodies: Array<{ bytes: number; requests: number; cpuUs: number | null; p50Ms: number; eldMaxMs: number | null; eldP99Ms: number | null }>;
+  /** Per stream length: CPU per stream and per frame, and the highest RSS while streaming. */
+  streams: Array<{ frames: number; streams: number; cpuUsPerStream: number | null; cpuUsPerFrame: number | null; rssMb: number | null }>;
+  /** Requests per second at each concurrency (1 KiB, non-streaming). */
+  concurrency: Array<{ concurrency: number; rps: number; p50Ms: number }>;
+}
+
+export const BODY_SIZES = [1024, 64 * 1024, 1024 * 1024];
+export const STREAM_LENGTHS = [200, 10_000];
+export const CONCURRENCY = [1, 10, 50, 200];
+
+/**
+ * How cost grows (`--scale`): request body size, stream length and concurrency, for direct,
+ * llmaudit (batched) and the undici floor, each target in its own process as in the main rows.
+ */
+export async function runScaleBench(opts: { quick?: boolean; log?: (s: string) => void } = {}): Promise<ScaleRow[]> {
+  const q = opts.quick === true;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
+  const upstream = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', 'upstream']);
+  const upPort = await waitForLine(upstream, jsonPort, 'upstream');
+  const upstreamUrl = `http://127.0.0.1:${upPort}`;
+  const eldFile = path.join(tmpdir(), `llmaudit-bench-eld-${process.pid}.json`);
+  const bodyCounts = q ? [300, 100, 20] : [1000, 300, 60];
+  const streamCounts = q ? [60, 4] : [200, 10];
+  const perConcurrency = q ? 1500 : 4000;
+  const s = q ? QUICK : FULL;
+  const targets: Array<{ name: string; start: () => Promise<Target> }> = [
+    { name: 'direct', start: async () => ({ name: 'direct', key: 'direct', url: upstreamUrl, headers: {}, pid: null, stop: async () => undefined }) },
+    { name: 'llmaudit (batched)', start: () => startLlmaudit('llmaudit (batched)', 'batched', upstreamUrl, ['--durability', 'batched'], cli, eldFile) },
+    { name: 'undici pass-through (floor)', start: () => startBenchServer('floor', 'undici pass-through (floor)', upstreamUrl) },
+  ];
+  const rows: ScaleRow[] = [];
+  try {
+    for (const f of targets) {
+      log(`bench proxy --scale: ${f.name} ...`);
+      const t = await f.start();
+      try {
+        await nonStreaming(t, s, s.warmup, s.concurrency);
+        await nonStreaming(t, s, s.settleRequests, 1);
+        const row: ScaleRow = { target: f.name, bodies: [], streams: [], concurrency: [] };
+        for (const [i, bytes] of BODY_SIZES.entries()) {
+          const body = requestOfSize(bytes);
+          const count = bodyCounts[i] as number;
+          await sequential(t, Math.ceil(count / 10), body); // warm this size (JIT, buffers)
+          const eld0 = t.pid !== null && f.name.startsWith('llmaudit') ? await eventLoopDelay(t.pid, eldFile) : null;
+          const c0 = t.pid === null ? null : await threadCpuMs(t.pid);
+          const lat = await sequential(t, count, body);
+          const c1 = t.pid === null ? null : await threadCpuMs(t.pid);
+          const eld = eld0 !== null && t.pid !== null ? await eventLoopDelay(t.pid, eldFile) : null;
+          row.bodies.push({ bytes, requests: count, cpuUs: c0 === null || c1 === null ? null : Math.round(((c1.main + c1.other - c0.main - c0.other) * 1000) / count), p50Ms: r3(pct(lat, 50)), eldMaxMs: eld?.maxMs ?? null, eldP99Ms: eld?.p99Ms ?? null });
+        }
+        for (const [i, frames] of STREAM_LENGTHS.entries()) {
+          const count = streamCounts[i] as number;
+          await streamsOf(t, 1, frames);
+          const sampler = rssSampler(t.pid);
+          const c0 = t.pid === null ? null : await threadCpuMs(t.pid);
+          const got = await streamsOf(t, count, frames);
+          const c1 = t.pid === null ? null : await threadCpuMs(t.pid);
+          const rss = await sampler.stop();
+          const perStream = c0 === null || c1 === null ? null : ((c1.main + c1.other - c0.main - c0.other) * 1000) / count;
+          row.streams.push({ frames: got, streams: count, cpuUsPerStream: perStream === null ? null : Math.round(perStream), cpuUsPerFrame: perStream === null ? null : r3(perStream / got), rssMb: mb(rss) });
+        }
+        for (const c of CONCURRENCY) {
+          const r = await nonStreaming(t, { ...s, phaseSeconds: 60 }, perConcurrency, c);
+          row.concurrency.push({ concurrency: c, rps: Math.round((r.lat.length / r.wallMs) * 1000), p50Ms: r3(pct(r.lat, 50)) });
+        }
+        rows.push(row);
+      } finally {
+        await t.stop();
+      }
+    }
+  } finally {
+    await stopChild(upstream);
+    await rm(eldFile, { force: true });
+  }
+  return rows;
+}
+
+export function printScaleTable(rows: ScaleRow[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
+  const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
+  const direct = rows.find((r) => r.target === 'direct');
+  const floor = rows.find((r) => r.target === 'undici pass-through (floor)');
+  out('Request body size (one at a time): CPU µs per exchange (all threads), p50 and added p50 (minus direct), per-KiB slope from 1 KiB; event-loop delay (llmaudit)');
+  out(`${'target'.padEnd(30)}${pad('body', 9)}${pad('CPU µs', 9)}${pad('µs/KiB', 9)}${pad('p50 ms', 9)}${pad('+p50 ms', 9)}${pad('ELD max', 9)}${pad('ELD p99', 9)}`);
+  for (const r of rows.filter((x) => x.target !== 'direct')) {
+    const first = r.bodies[0];
+    for (const b of r.bodies) {
+      const d = direct?.bodies.find((x) => x.bytes === b.bytes);
+      const slope = first === undefined || b === first || b.cpuUs === null || first.cpuUs === null ? null : r3((b.cpuUs - first.cpuUs) / ((b.bytes - first.bytes) / 1024));
+      out(`${r.target.padEnd(30)}${pad(`${b.bytes / 1024} KiB`, 9)}${pad(b.cpuUs, 9)}${pad(slope, 9)}${pad(b.p50Ms, 9)}${pad(d === undefined ? null : r3(b.p50Ms - d.p50Ms), 9)}${pad(b.eldMaxMs, 9)}${pad(b.eldP99Ms, 9)}`);
+    }
+  }
+  out('');
+  out('Stream length (one stream at a time): CPU µs per stream and per frame (all threads), highest RSS while streaming');
+  out(`${'target'.padEnd(30)}${pad('frames', 8)}${pad('CPU µs', 10)}${pad('µs/frame', 10)}${pad('RSS MB', 9)}`);
+  for (const r of rows.filter((x) => x.target !== 'direct')) for (const st of r.streams) out(`${r.target.padEnd(30)}${pad(st.frames, 8)}${pad(st.cpuUsPerStream, 10)}${pad(st.cpuUsPerFrame, 10)}${pad(st.rssMb, 9)}`);
+  out('');
+  out('Concurrency (1 KiB, non-streaming): req/s, p50 ms, and req/s ÷ the floor\'s');
+  out(`${'target'.padEnd(30)}${CONCURRENCY.map((c) => pad(`c=${c}`, 20)).join('')}`);
+  for (const r of rows) {
+    out(`${r.target.padEnd(30)}${r.concurrency.map((c) => {
+      const fl = floor?.concurrency.find((x) => x.concurrency === c.concurrency);
+      return pad(`${c.rps} ${c.p50Ms}ms${fl === undefined || r === floor ? '' : ` ${r3(c.rps / fl.rps)}×`}`, 20);
+    }).join('')}`);
+  }
 }
 
 interface Derived {
@@ -437,6 +633,14 @@ export function checkTargets(rows: ProxyBenchRow[]): Array<{ target: string; val
   const pk = get('Portkey gateway');
   const tr = get('llmaudit (tracing 100%)');
   const idle = rows.find((r) => r.target === 'llmaudit (batched)')?.idleStreams;
+  const rowOf = (name: string) => rows.find((r) => r.target === name);
+  const cpuOf = (name: string) => {
+    const c = rowOf(name)?.cpu;
+    return c == null ? null : c.mainUs + c.otherUs;
+  };
+  const strict = get('llmaudit (strict)');
+  const bare = get('bare forwarder (no record)');
+  const lb = rowOf('llmaudit (batched)');
   const chk = (v: number | null | undefined, f: (n: number) => boolean) => (v === null || v === undefined || Number.isNaN(v) ? null : f(v));
   const ratio = (a: number | null | undefined, c: number | null | undefined) => (a == null || c == null || c <= 0 ? null : r3(a / c));
   return [
@@ -446,6 +650,12 @@ export function checkTargets(rows: ProxyBenchRow[]): Array<{ target: string; val
     { target: '≥ 5× lower than Portkey (p50 added)', value: `${ratio(pk?.addedP50Ms, b?.addedP50Ms) ?? '-'}×`, ok: chk(ratio(pk?.addedP50Ms, b?.addedP50Ms), (v) => v >= 5) },
     { target: 'added TTFB ≤ 0.5 ms', value: `${b?.addedTtfbP50Ms ?? '-'} ms`, ok: chk(b?.addedTtfbP50Ms, (v) => v <= 0.5) },
     { target: '1,000 idle streams ≤ 300 MB', value: `${idle?.rssMb ?? '-'} MB (${idle?.open ?? 0} open)`, ok: idle?.open === 1000 ? chk(idle.rssMb, (v) => v <= 300) : false },
+    { target: 'CPU per exchange ≤ 1.5× the floor\'s', value: `${ratio(cpuOf('llmaudit (batched)'), cpuOf('undici pass-through (floor)')) ?? '-'}×`, ok: chk(ratio(cpuOf('llmaudit (batched)'), cpuOf('undici pass-through (floor)')), (v) => v <= 1.5) },
+    { target: 'req/s at 50 concurrent ≥ 0.67× the floor\'s', value: `${ratio(lb?.nonStream?.rps, rowOf('undici pass-through (floor)')?.nonStream?.rps) ?? '-'}×`, ok: chk(ratio(lb?.nonStream?.rps, rowOf('undici pass-through (floor)')?.nonStream?.rps), (v) => v >= 0.67) },
+    { target: 'added TTFB ≤ 1.2× the bare forwarder\'s', value: `${ratio(b?.addedTtfbP50Ms, bare?.addedTtfbP50Ms) ?? '-'}×`, ok: chk(ratio(b?.addedTtfbP50Ms, bare?.addedTtfbP50Ms), (v) => v <= 1.2) },
+    { target: 'strict added p50 ≤ 2× batched\'s', value: `${ratio(strict?.addedP50Ms, b?.addedP50Ms) ?? '-'}×`, ok: chk(ratio(strict?.addedP50Ms, b?.addedP50Ms), (v) => v <= 2) },
+    { target: 'idle RSS ≤ 70 MiB', value: `${lb?.idleRssMb ?? '-'} MiB`, ok: chk(lb?.idleRssMb, (v) => v <= 70) },
+    { target: 'RSS at 50 concurrent ≤ 128 MiB', value: `${lb?.loadRssMb ?? '-'} MiB`, ok: chk(lb?.loadRssMb, (v) => v <= 128) },
     { target: 'tracing adds ≤ 0.1 ms p50', value: `${tr?.addedP50Ms != null && b?.addedP50Ms != null ? r3(tr.addedP50Ms - b.addedP50Ms) : '-'} ms`, ok: chk(tr?.addedP50Ms != null && b?.addedP50Ms != null ? tr.addedP50Ms - b.addedP50Ms : null, (v) => v <= 0.1) },
   ];
 }
@@ -483,7 +693,7 @@ export function printProxyTable(rows: ProxyBenchRow[], notes: string[], out: (s:
   const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
   out('p50/p99/+p50/+p99: one request at a time (added = minus direct); req/s and @50 p50: 50 concurrent; ttfb/str: streaming, 200 frames;');
   out('CPU µs: the target process\'s CPU per exchange, one at a time (main thread + its other threads)');
-  out(`${'target'.padEnd(30)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('+p50', 8)}${pad('+p99', 8)}${pad('req/s', 8)}${pad('@50 p50', 9)}${pad('ttfb50', 8)}${pad('+ttfb', 8)}${pad('str p50', 9)}${pad('RSS MB', 8)}${pad('1k idle MB', 11)}${pad('CPU µs', 8)}`);
+  out(`${'target'.padEnd(30)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('+p50', 8)}${pad('+p99', 8)}${pad('req/s', 8)}${pad('@50 p50', 9)}${pad('ttfb50', 8)}${pad('+ttfb', 8)}${pad('str p50', 9)}${pad('RSS MB', 8)}${pad('idle MB', 8)}${pad('@50 MB', 8)}${pad('1k idle MB', 11)}${pad('CPU µs', 8)}`);
   for (const r of rows) {
     const x = d.find((y) => y.target === r.target);
     if (r.error !== undefined) {
@@ -491,7 +701,7 @@ export function printProxyTable(rows: ProxyBenchRow[], notes: string[], out: (s:
       continue;
     }
     out(
-      `${r.target.padEnd(30)}${pad(r.nonStream?.p50Ms, 9)}${pad(r.nonStream?.p99Ms, 9)}${pad(x?.addedP50Ms, 8)}${pad(x?.addedP99Ms, 8)}${pad(r.nonStream?.rps, 8)}${pad(r.nonStream?.loadP50Ms, 9)}${pad(r.stream?.ttfbP50Ms, 8)}${pad(x?.addedTtfbP50Ms, 8)}${pad(r.stream?.p50Ms, 9)}${pad(r.rssMb, 8)}${pad(r.idleStreams === null ? null : `${r.idleStreams.rssMb ?? '-'}${r.idleStreams.open < 1000 ? ` (${r.idleStreams.open})` : ''}`, 11)}${pad(r.cpu === null ? null : r.cpu.mainUs + r.cpu.otherUs, 8)}`,
+      `${r.target.padEnd(30)}${pad(r.nonStream?.p50Ms, 9)}${pad(r.nonStream?.p99Ms, 9)}${pad(x?.addedP50Ms, 8)}${pad(x?.addedP99Ms, 8)}${pad(r.nonStream?.rps, 8)}${pad(r.nonStream?.loadP50Ms, 9)}${pad(r.stream?.ttfbP50Ms, 8)}${pad(x?.addedTtfbP50Ms, 8)}${pad(r.stream?.p50Ms, 9)}${pad(r.rssMb, 8)}${pad(r.idleRssMb, 8)}${pad(r.loadRssMb, 8)}${pad(r.idleStreams === null ? null : `${r.idleStreams.rssMb ?? '-'}${r.idleStreams.open < 1000 ? ` (${r.idleStreams.open})` : ''}`, 11)}${pad(r.cpu === null ? null : r.cpu.mainUs + r.cpu.otherUs, 8)}`,
     );
   }
   out('');
@@ -507,6 +717,12 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const only = at === -1 ? undefined : (args[at + 1] ?? '').split(',');
   const b = args.indexOf('--baseline');
   const baseline = b === -1 ? undefined : args[b + 1];
+  if (args.includes('--scale')) {
+    const scale = await runScaleBench({ quick: args.includes('--quick') });
+    if (!args.includes('--json')) printScaleTable(scale);
+    process.stdout.write(`${JSON.stringify({ bench: 'proxy-scale', at: new Date().toISOString(), node: process.version, rows: scale })}\n`);
+    process.exit(0);
+  }
   const { rows, notes } = await runProxyBench({ quick: args.includes('--quick'), ...(only === undefined ? {} : { only }), ...(baseline === undefined ? {} : { baseline }) });
   const result = { bench: 'proxy', at: new Date().toISOString(), node: process.version, rows, derived: derive(rows), targets: checkTargets(rows), context: contextFigures(rows), notes };
   if (args.includes('--json')) process.stdout.write(`${JSON.stringify(result)}\n`);
