@@ -123,3 +123,18 @@ describe('Redis: one limit shared by every replica', () => {
     expect(back.decision.record.rateLimit?.key).toBe('rl:workload:requests:team-a');
   });
 });
+
+describe('a store that cannot be set up', () => {
+  it('is as unreachable: onUnavailable applies and the failure is counted', async () => {
+    const failures: unknown[] = [];
+    const gov = createGovernance({ key: KEY, hooks: { storeFailure: (err) => failures.push(err) } });
+    const redis = { url: 'redis://127.0.0.1:1', passwordFile: '/nonexistent/llmaudit/redis-password' };
+    const open = await gov.admit(config({ rateLimits: { rules: [{ by: 'workload', requestsPerMinute: 1 }], redis } }), facts());
+    expect(open.decision.block).toBeNull();
+    expect(open.decision.record.reasons).toEqual(['rate_limit_unavailable']);
+    const closed = await gov.admit(config({ rateLimits: { rules: [{ by: 'workload', requestsPerMinute: 1 }], redis: { ...redis, onUnavailable: 'block' } } }), facts());
+    expect(closed.decision.block?.code).toBe('LLMAUDIT_E_RATE_LIMIT_UNAVAILABLE');
+    expect(failures.length).toBe(2);
+    await gov.close();
+  });
+});

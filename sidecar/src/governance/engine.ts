@@ -101,9 +101,16 @@ export function createGovernance(opts: { key: Buffer; hooks?: GovernanceHooks; n
       const policy = policyOf(config);
       const g = policy.config;
       const ins = inspectRequest(facts, policy, key);
-      const store = storeFor(g.rateLimits.redis);
-      const timeoutMs = g.rateLimits.redis?.timeoutMs ?? 0;
       const limits: LimitFacts = { rateLimit: null, unavailable: false, budgets: [] };
+      let store: (Limiter & BudgetStore) | null = null;
+      try {
+        store = storeFor(g.rateLimits.redis);
+      } catch (err) {
+        // The store cannot even be set up (its password file unreadable): as unreachable.
+        failed(err);
+        limits.unavailable = g.rateLimits.rules.length > 0 || g.budgets.length > 0;
+      }
+      const timeoutMs = g.rateLimits.redis?.timeoutMs ?? 0;
       const t = facts.now;
 
       const requestBuckets: Array<{ spec: BucketSpec; by: string; id: string }> = [];
@@ -117,7 +124,7 @@ export function createGovernance(opts: { key: Buffer; hooks?: GovernanceHooks; n
       const budgetKeys = g.budgets.map((b) => budgetKey(policy.workload, b.period, t));
       // A request the policy already refuses takes nothing from anyone's bucket.
       const refused = g.mode === 'enforce' && ins.blocks.length > 0;
-      if (!refused && (requestBuckets.length > 0 || tokenBuckets.length > 0)) {
+      if (!refused && !limits.unavailable && (requestBuckets.length > 0 || tokenBuckets.length > 0)) {
         const specs = [...requestBuckets.map((b) => b.spec), ...tokenBuckets];
         try {
           const r = await (store === null ? local.take(specs, t) : withTimeout(store.take(specs, t), timeoutMs));
@@ -136,7 +143,7 @@ export function createGovernance(opts: { key: Buffer; hooks?: GovernanceHooks; n
           limits.unavailable = true;
         }
       }
-      if (!refused && g.budgets.length > 0) {
+      if (!refused && !limits.unavailable && g.budgets.length > 0) {
         try {
           const spent = await (store === null ? localBudgets.spent(budgetKeys) : withTimeout(store.spent(budgetKeys), timeoutMs));
           limits.budgets = g.budgets.map((b, i) => ({ period: b.period, usd: b.usd, action: b.action, spent: spent[i] ?? 0, retryAfterS: Math.max(1, Math.ceil((periodEnd(b.period, t) - now()) / 1000)) }));
@@ -153,7 +160,13 @@ export function createGovernance(opts: { key: Buffer; hooks?: GovernanceHooks; n
       const g = a.policy.config;
       const resolved = a.model ?? model;
       const cost = costUsd(api, resolved, usage, g.prices);
-      const store = storeFor(g.rateLimits.redis);
+      let store: (Limiter & BudgetStore) | null;
+      try {
+        store = storeFor(g.rateLimits.redis);
+      } catch (err) {
+        failed(err);
+        return cost;
+      }
       const timeoutMs = g.rateLimits.redis?.timeoutMs ?? 0;
       const tokens = (usage?.inputTokens ?? 0) + (usage?.outputTokens ?? 0);
       try {
