@@ -38,7 +38,9 @@ export async function looksLikePack(file: string): Promise<boolean> {
 export async function unpack(file: string, onBytes?: (n: number) => void): Promise<UnpackedPack> {
   const dir = await mkdtemp(path.join(tmpdir(), 'llmaudit-pack-'));
   const files = new Map<string, { sha256: string; bytes: number }>();
-  const close = (): Promise<void> => rm(dir, { recursive: true, force: true });
+  const close = (): Promise<void> => rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  let read: Promise<void> | null = null;
+  let stop: () => void = () => undefined;
   const input = createReadStream(file);
   const opened = once(input, 'open').catch((err: unknown) => {
     throw logError('LLMAUDIT_E_VERIFY_FILE', `${file}: ${(err as { code?: string }).code ?? String(err)}`, { cause: err });
@@ -48,6 +50,12 @@ export async function unpack(file: string, onBytes?: (n: number) => void): Promi
     if (onBytes !== undefined) input.on('data', (c) => onBytes((c as Buffer).length));
     const gunzip = createGunzip();
     const extract = tarExtract();
+    // Ends the tar stream where the input broke off: tar-stream then fails the member it was in
+    // ("unexpected end of data") or ends, and the read loop below settles either way.
+    stop = () => {
+      gunzip.unpipe(extract);
+      extract.end();
+    };
     const fail = new Promise<never>((_, reject) => {
       const bad = (err: Error): void => reject(auditToolError('LLMAUDIT_E_PACK_INVALID', `${path.basename(file)}: ${err.message}`, { cause: err }));
       input.on('error', (err) => reject(logError('LLMAUDIT_E_VERIFY_FILE', `${file}: ${(err as { code?: string }).code ?? String(err)}`, { cause: err })));
@@ -56,7 +64,7 @@ export async function unpack(file: string, onBytes?: (n: number) => void): Promi
     });
     fail.catch(() => undefined);
     input.pipe(gunzip).pipe(extract);
-    const read = (async () => {
+    read = (async () => {
       for await (const entry of extract) {
         const h = entry.header;
         if (h.type === 'directory') {
@@ -84,7 +92,10 @@ export async function unpack(file: string, onBytes?: (n: number) => void): Promi
     await Promise.race([read, fail]);
     return { dir, files, close };
   } catch (err) {
+    // Let the member being written finish or fail before the directory is removed.
     input.destroy();
+    stop();
+    await read?.catch(() => undefined);
     await close();
     throw err;
   }
