@@ -54,7 +54,7 @@ export async function unpack(file: string, onBytes?: (n: number) => void): Promi
     // ("unexpected end of data") or ends, and the read loop below settles either way.
     stop = () => {
       gunzip.unpipe(extract);
-      extract.end();
+      extract.end(() => undefined);
     };
     const fail = new Promise<never>((_, reject) => {
       const bad = (err: Error): void => reject(auditToolError('LLMAUDIT_E_PACK_INVALID', `${path.basename(file)}: ${err.message}`, { cause: err }));
