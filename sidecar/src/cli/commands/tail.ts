@@ -22,8 +22,8 @@ const EXAMPLES = `
 Examples:
   llmaudit tail /var/log/llmaudit/prod/agent-7f9c_3b1e          # the last 10 exchanges of one chain
   llmaudit tail -f /var/log/llmaudit                             # follow every chain of the volume
-  llmaudit tail -f /var/log/llmaudit --filter class=TOOL_CALL,model=gpt-4o*
-  llmaudit tail -f /var/log/llmaudit --filter status>=400 --json | jq .response.error
+  llmaudit tail -f /var/log/llmaudit --filter 'class=TOOL_CALL,model=gpt-4o*'
+  llmaudit tail -f /var/log/llmaudit --filter 'status>=400' --json | jq .response.error
 
 Filter fields: model, class (span or request type), status, endpoint, api, method, path, origin,
 conversation, trace, streamed, error; operators =, != (value may end in *), >, >=, <, <= (status).
@@ -37,7 +37,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('-f, --follow', 'keep printing new entries as they are written (until Ctrl-C)')
     .option('-n, --lines <n>', 'how many of the newest entries to print first', '10')
     .option('--json', 'print each entry as the log holds it (one JSON line; its origin names the chain)')
-    .option('--filter <conditions>', 'comma-separated conditions, all must hold: model=..,class=TOOL_CALL,status>=400')
+    .option('--filter <conditions>', "comma-separated conditions, all must hold (quote them in a shell): 'model=..,class=TOOL_CALL,status>=400'")
     .option('--no-color', 'no colour even on a terminal')
     .addHelpText('after', EXAMPLES)
     .action(async (source: string, opts: TailOpts) => {
