@@ -37,7 +37,8 @@ import { existsSync } from 'node:fs';
 import { Pool } from 'undici';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const cli = path.join(root, 'sidecar/dist/llmaudit.mjs');
+// LLMAUDIT_BENCH_CLI: another build's llmaudit.mjs for the llmaudit rows (e.g. one built with --out-root).
+const cli = process.env.LLMAUDIT_BENCH_CLI ?? path.join(root, 'sidecar/dist/llmaudit.mjs');
 const portkeyBin = path.join(root, 'node_modules/@portkey-ai/gateway/build/start-server.js');
 
 interface Settings {

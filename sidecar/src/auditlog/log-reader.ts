@@ -134,9 +134,16 @@ export async function openLogReader(dir: string): Promise<LogReader> {
     segmentStarts.forEach((s, i) => {
       if (s !== null && s <= tiles.size) idx = i;
     });
+    let first = true;
     outer: for (const seg of segments.slice(idx)) {
-      for await (const l of readLines(seg.path)) {
+      // The entries already in the tiles are neither read nor rehashed: the first segment is
+      // bisected to near the first one that is not, and lines before it skipped by their seq hint.
+      const start = first ? await startNear(seg.path, tiles.size) : 0;
+      first = false;
+      for await (const l of readLines(seg.path, { start })) {
         if (tiles.size >= need || !l.terminated) break outer;
+        const hint = seqHint(l.text);
+        if (hint !== null && hint < tiles.size) continue;
         const c = checkLine(l.text);
         if (isLineProblem(c)) throw logError('LLMAUDIT_E_LOG_PARSE', `${seg.name} line ${l.lineNo}: ${c.message}`);
         if (c.entry.seq < tiles.size) continue;
