@@ -9,7 +9,7 @@ import { operatorError } from '../errors.ts';
 
 let compiled: ReturnType<Ajv['compile']> | undefined;
 function validator(): ReturnType<Ajv['compile']> {
-  // Compiled on first use, not at import time (STYLE.md).
+  // Compiled on first use, not at import time (docs/style-guide.md).
   compiled ??= new Ajv({ allErrors: true, useDefaults: true, strict: false }).compile(AuditPolicySpec);
   return compiled;
 }
