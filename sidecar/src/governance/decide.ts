@@ -21,11 +21,11 @@ import type { DetectorAction, ResponseDetectorAction } from './schema.ts';
 export type GovernanceDecision = 'allow' | 'flag' | 'redact' | 'block';
 
 export interface Detection {
+  action: DetectorAction | ResponseDetectorAction;
+  count: number;
   detector: string;
   /** JSON Pointer of the text field in the entry (`/request/body/messages/0/content`). */
   path: string;
-  count: number;
-  action: DetectorAction | ResponseDetectorAction;
 }
 
 /** The `governance` member of every entry (docs/audit-log-format.md). Members in RFC 8785 order. */
@@ -116,7 +116,8 @@ function detectionsOver(fields: ReturnType<typeof requestTextFields>, active: re
     }
     for (const [detector, count] of counts) {
       fired.add(detector);
-      detections.push({ detector, path: prefix + f.path, count, action: actionOf(byName.get(detector) as ActiveDetector) });
+      // Members in RFC 8785 order, as the log's canonicalizer takes them without copying.
+      detections.push({ action: actionOf(byName.get(detector) as ActiveDetector), count, detector, path: prefix + f.path });
     }
     const tokenOf = (m: Match, value: string) => redactionToken(key, m.detector, (byName.get(m.detector) as ActiveDetector).detector.label, value);
     if (toLog.length > 0) log.set(f.path, redactText(f.text, toLog, tokenOf));
@@ -199,8 +200,8 @@ export function decide(policy: CompiledPolicy, facts: RequestFacts, ins: Inspect
   const decision: GovernanceDecision = blocks.length > 0 ? 'block' : redacts ? 'redact' : flags.length > 0 ? 'flag' : 'allow';
   const reasons = blocks.map((b) => b.reason);
   for (const f of flags) if (!reasons.includes(f)) reasons.push(f);
-  const record: GovernanceRecord = { costUsd: null, decision, detections: ins.detections, mode: cfg.mode, reasons, risk: ins.risk };
-  if (rl !== null && !limits.unavailable) record.rateLimit = { key: rl.key, remaining: Math.max(0, Math.floor(rl.remaining)) };
+  const shown = rl !== null && !limits.unavailable ? { key: rl.key, remaining: Math.max(0, Math.floor(rl.remaining)) } : undefined;
+  const record: GovernanceRecord = { costUsd: null, decision, detections: ins.detections, mode: cfg.mode, ...(shown === undefined ? {} : { rateLimit: shown }), reasons, risk: ins.risk };
   // Rewrites of the forwarded body (redact-upstream, clamp) only where the policy enforces.
   let forwardBody: unknown = undefined;
   if (enforce && blocks.length === 0 && (ins.upstreamReplacements.size > 0 || ins.clampedBody !== null)) {
