@@ -39,7 +39,7 @@ function seqHint(text: string): number | null {
 
 /** The first complete line that starts at or after `offset`. */
 async function lineFrom(file: string, offset: number): Promise<SegmentLine | null> {
-  for await (const l of readLines(file, { start: offset - 1 })) {
+  for await (const l of readLines(file, { start: offset - 1, chunkBytes: 64 * 1024 })) {
     if (l.lineNo === 1) continue; // the rest of the line `offset - 1` falls in
     return l.terminated ? l : null;
   }

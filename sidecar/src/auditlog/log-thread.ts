@@ -55,7 +55,7 @@ export async function openLogInThread(options: ThreadLogOptions): Promise<AuditL
   const { onBackgroundError, onCheckpoint, workerScript, ...open } = options;
   const script = workerScript ?? logWorkerScript();
   if (script === null) throw logError('LLMAUDIT_E_LOG_WRITE', 'the log writer thread (log-worker.mjs) is not built: run `npm run build`');
-  // The writer's young generation is capped (docs/adr/0016-sidecar-cpu-and-memory.md): its garbage
+  // The writer's young generation is capped (docs/adr/0018-sidecar-cost-per-exchange.md): its garbage
   // is short-lived entry text, and V8's default 16 MiB semi-spaces are resident memory a sidecar pays for.
   const worker = new Worker(script, { workerData: open satisfies ThreadOpenOptions, resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB } });
   const first = await new Promise<FromWriter>((resolve, reject) => {
