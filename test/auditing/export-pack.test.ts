@@ -2,12 +2,13 @@
 // whole packs of a log volume, partial packs whose entries carry inclusion proofs and nothing else
 // of the log, and tampered, truncated and foreign packs with the verifier's exit statuses.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract, pack as tarPack } from 'tar-stream';
-import { tempDir, testKeys } from '../../sidecar/src/auditlog/test-support.ts';
+import { samplePayload, tempDir, testKeys } from '../../sidecar/src/auditlog/test-support.ts';
+import { openLog } from '../../sidecar/src/auditlog/index.ts';
 import { verifyPack } from '../../sidecar/src/audit-tools/pack-verify.ts';
 import { generateCosignerKey, parseCosignerKey } from '../../sidecar/src/auditlog/cosignature.ts';
 import { appendCosignatures } from '../../sidecar/src/auditlog/checkpoint.ts';
@@ -169,6 +170,25 @@ describe('llmaudit export: partial packs', () => {
     const manifest = JSON.parse(t.stdout) as PackManifest;
     expect(manifest.chains[0]?.seqRanges[0]?.[0]).toBe(5);
     expect(manifest.selection).toEqual({ since: five.ts, until: new Date(Date.parse(five.ts) + 1).toISOString() });
+  });
+
+  it('the proofs read from the hash tiles equal those recomputed from the entries when the tiles are gone', async () => {
+    // The recorded chain has 11 entries: no full tile, so write one of 300 to have tiles to read.
+    const dir = path.join(root, 'tiles', 'big_0003');
+    await mkdir(dir, { recursive: true });
+    const keys = testKeys('llmaudit.dev/prod/big/0003');
+    const log = await openLog({ dir, origin: 'llmaudit.dev/prod/big/0003', signerKey: keys.signerKey });
+    for (let i = 0; i < 300; i++) await log.append(samplePayload(i, 10));
+    await log.close();
+    expect((await readdir(path.join(dir, 'tile', '0'))).length).toBe(1);
+    expect((await llmaudit('export', 'tiles', '--seq', '250-259', '--out', 'tiled.tar.gz')).code).toBe(0);
+    await rename(path.join(dir, 'tile'), path.join(root, 'tile-moved'));
+    expect((await llmaudit('export', 'tiles', '--seq', '250-259', '--out', 'untiled.tar.gz')).code).toBe(0);
+    const withTiles = await members(path.join(root, 'tiled.tar.gz'));
+    const without = await members(path.join(root, 'untiled.tar.gz'));
+    const proofs = 'chains/big_0003/proofs.jsonl';
+    expect((withTiles.get(proofs) as Buffer).toString()).toBe((without.get(proofs) as Buffer).toString());
+    expect((await verifyPack(path.join(root, 'tiled.tar.gz'), { keys: [keys.verifier], witnessKeys: [] })).exit).toBe(0);
   });
 
   it('a selection matching nothing is LLMAUDIT_E_EXPORT_EMPTY and writes no file; a bad --seq is a usage error', async () => {

@@ -13,7 +13,9 @@ import { logError } from '../auditlog/log-errors.ts';
 import { inclusionProof, leafHash, memoryHashReader, rootFromReader } from '../auditlog/merkle.ts';
 import { mediaRefsOf } from '../auditlog/media-verify.ts';
 import { splitNote } from './notes.ts';
-import { chainsIn, readChainEntries, type ChainRef } from './chains.ts';
+import { chainsIn, readChainEntries, type ChainRef, type EntryLine } from './chains.ts';
+import { TileStore } from '../auditlog/tiles.ts';
+import { isLlmauditError } from '../errors.ts';
 import { describeSelection, matchesEntry, matchesOrigin, selectsWithinChain, seqRanges, type Selection } from './selection.ts';
 import { PackWriter } from './pack-writer.ts';
 import { PACK_FORMAT, type PackChain, type PackManifest } from './pack-manifest.ts';
@@ -116,39 +118,96 @@ interface ProofLine {
   inclusionProof: string[];
 }
 
-async function packPartialChain(w: PackWriter, c: ChainRef, sel: Selection): Promise<PackChain | null> {
-  const stored = await readLatestCheckpoint(c.dir);
-  const base = chainDirInPack(c);
-  const size = stored === null ? 0 : parseCheckpointBody(splitNote(stored.note).text).size;
-  const leaves: Buffer[] = [];
-  const picked: Array<{ entry: Entry; text: string; hash: Buffer }> = [];
-  let notCovered = 0;
-  for await (const l of readChainEntries(c.dir)) {
-    const checked = checkLine(l.text);
-    if (isLineProblem(checked)) throw logError('LLMAUDIT_E_LOG_PARSE', `${path.basename(c.dir)}/${l.segment}: ${checked.message}`);
-    if (l.entry.seq !== leaves.length && l.entry.seq < size) throw logError('LLMAUDIT_E_CHAIN_BROKEN', `${c.path}/${l.segment}: seq ${l.entry.seq}, expected ${leaves.length}; run llmaudit verify`);
-    if (l.entry.seq < size) leaves.push(leafHash(checked.computedHash));
-    if (!matchesEntry(sel, l.entry)) continue;
-    if (l.entry.seq >= size) notCovered++;
-    else picked.push({ entry: l.entry, text: l.text, hash: checked.computedHash });
+interface TreeView {
+  root(size: number): Promise<Buffer>;
+  proof(index: number, size: number): Promise<Buffer[]>;
+  leaf(index: number): Promise<Buffer>;
+}
+
+/**
+ * The chain's tree up to `size` from its hash tiles (derived data the writer keeps), hashing only
+ * the entries after the last full tile, while collecting the selected entries. Null when the
+ * tiles do not give the checkpoint's root (deleted, stale or damaged): then the caller hashes every
+ * entry instead.
+ */
+async function scanWithTiles(c: ChainRef, size: number, rootHash: Buffer, onEntry: (l: EntryLine) => void): Promise<TreeView | null> {
+  const tiles = await TileStore.open(c.dir, { readOnly: true });
+  try {
+    for await (const l of readChainEntries(c.dir)) {
+      const seq = l.entry.seq;
+      if (seq >= tiles.size && seq < size) {
+        const checked = checkLine(l.text);
+        if (isLineProblem(checked)) throw logError('LLMAUDIT_E_LOG_PARSE', `${c.path}/${l.segment}: ${checked.message}`);
+        if (seq !== tiles.size) throw logError('LLMAUDIT_E_CHAIN_BROKEN', `${c.path}/${l.segment}: seq ${seq}, expected ${tiles.size}; run llmaudit verify`);
+        tiles.append(leafHash(checked.computedHash));
+      }
+      onEntry(l);
+    }
+    if (tiles.size < size) throw logError('LLMAUDIT_E_CHAIN_BROKEN', `${c.path}: ${tiles.size} entries but the newest checkpoint covers ${size}; run llmaudit verify`);
+    if (!(await tiles.root(size)).equals(rootHash)) return null;
+    return { root: (n) => tiles.root(n), proof: (i, n) => tiles.inclusionProof(i, n), leaf: (i) => tiles.hashAt(0, i) };
+  } catch (err) {
+    if (isLlmauditError(err) && err.code.startsWith('LLMAUDIT_E_TILE')) return null;
+    throw err;
   }
-  if (picked.length === 0 && notCovered === 0) return null;
-  if (stored === null || picked.length === 0) {
-    return { path: c.path, origin: picked[0]?.entry.origin ?? null, kind: 'partial', entries: 0, seqRanges: [], firstTs: null, lastTs: null, checkpoint: null, notCovered };
+}
+
+/** The tree from every entry's hash, in memory (32 bytes a leaf), while collecting the selected entries. */
+async function scanAll(c: ChainRef, size: number, onEntry: (l: EntryLine) => void): Promise<TreeView> {
+  const leaves: Buffer[] = [];
+  for await (const l of readChainEntries(c.dir)) {
+    onEntry(l);
+    if (l.entry.seq >= size) continue;
+    const checked = checkLine(l.text);
+    if (isLineProblem(checked)) throw logError('LLMAUDIT_E_LOG_PARSE', `${c.path}/${l.segment}: ${checked.message}`);
+    if (l.entry.seq !== leaves.length) throw logError('LLMAUDIT_E_CHAIN_BROKEN', `${c.path}/${l.segment}: seq ${l.entry.seq}, expected ${leaves.length}; run llmaudit verify`);
+    leaves.push(leafHash(checked.computedHash));
   }
   if (leaves.length < size) throw logError('LLMAUDIT_E_CHAIN_BROKEN', `${c.path}: ${leaves.length} entries but the newest checkpoint covers ${size}; run llmaudit verify`);
   const hashAt = memoryHashReader(leaves);
-  const cp = parseCheckpointBody(splitNote(stored.note).text);
+  return { root: (n) => rootFromReader(n, hashAt), proof: (i, n) => inclusionProof(i, n, hashAt), leaf: (i) => hashAt(0, i) };
+}
+
+async function packPartialChain(w: PackWriter, c: ChainRef, sel: Selection): Promise<PackChain | null> {
+  const stored = await readLatestCheckpoint(c.dir);
+  const base = chainDirInPack(c);
+  const cp = stored === null ? null : parseCheckpointBody(splitNote(stored.note).text);
+  const size = cp?.size ?? 0;
+  const picked: Array<{ entry: Entry; text: string }> = [];
+  let notCovered = 0;
+  const onEntry = (l: EntryLine): void => {
+    if (!matchesEntry(sel, l.entry)) return;
+    if (l.entry.seq >= size) notCovered++;
+    else picked.push({ entry: l.entry, text: l.text });
+  };
+  let tree: TreeView | null = null;
+  if (cp !== null) tree = await scanWithTiles(c, size, cp.rootHash, onEntry);
+  if (tree === null) {
+    // No checkpoint, or tiles that do not give its root: every entry is read (and hashed) again.
+    picked.length = 0;
+    notCovered = 0;
+    tree = await scanAll(c, size, onEntry);
+  }
+  if (picked.length === 0 && notCovered === 0) return null;
+  if (stored === null || cp === null || picked.length === 0) {
+    return { path: c.path, origin: picked[0]?.entry.origin ?? null, kind: 'partial', entries: 0, seqRanges: [], firstTs: null, lastTs: null, checkpoint: null, notCovered };
+  }
   // A proof against a root the entries do not give would fail for the auditor: say so here.
-  if (!(await rootFromReader(size, hashAt)).equals(cp.rootHash)) {
+  if (!(await tree.root(size)).equals(cp.rootHash)) {
     throw logError('LLMAUDIT_E_ENTRY_TAMPERED', `${c.path}: the entries do not give the root of the newest checkpoint (size ${size}); run llmaudit verify`);
+  }
+  for (const p of picked) {
+    const checked = checkLine(p.text);
+    if (isLineProblem(checked) || !leafHash(checked.computedHash).equals(await tree.leaf(p.entry.seq))) {
+      throw logError('LLMAUDIT_E_ENTRY_TAMPERED', `${c.path}: entry seq ${p.entry.seq} does not match the tree its checkpoint signs; run llmaudit verify`);
+    }
   }
   const entries: string[] = [];
   const proofs: string[] = [];
   const media = new Map<string, string>();
   for (const p of picked) {
     entries.push(p.text);
-    const proof: ProofLine = { index: p.entry.seq, entryHash: p.entry.hash, treeSize: size, inclusionProof: (await inclusionProof(p.entry.seq, size, hashAt)).map((h) => h.toString('base64')) };
+    const proof: ProofLine = { index: p.entry.seq, entryHash: p.entry.hash, treeSize: size, inclusionProof: (await tree.proof(p.entry.seq, size)).map((h) => h.toString('base64')) };
     proofs.push(JSON.stringify(proof));
     const refs = mediaRefsOf(p.entry as unknown as Record<string, unknown>, p.entry.seq);
     if (typeof refs !== 'string') for (const r of refs) media.set(r.path, path.join(c.dir, r.path));
