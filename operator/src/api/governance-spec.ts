@@ -41,8 +41,30 @@ function convert(node: Node, path: string): Node {
   return out;
 }
 
+type SidecarGovernance = SidecarConfig['governance'];
+type SidecarRedis = NonNullable<SidecarGovernance['rateLimits']['redis']>;
+
+/** spec.governance: the sidecar's section, with the Redis password from a Secret instead of a file. */
+export type GovernanceSpec = Omit<SidecarGovernance, 'rateLimits'> & {
+  rateLimits: Omit<SidecarGovernance['rateLimits'], 'redis'> & { redis?: SidecarRedis & { passwordSecretRef?: { name: string; key: string } } };
+};
+
+/** AuditPolicy only: the operator mounts this Secret key in the sidecar and points passwordFile at it. */
+const PASSWORD_SECRET_REF: Node = {
+  type: 'object',
+  description: 'Secret holding the Redis password, in the policy\'s namespace: mounted into the sidecar, which reads it as passwordFile.',
+  required: ['name'],
+  properties: {
+    name: { type: 'string', maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$', description: 'Secret name.' },
+    key: { type: 'string', maxLength: 253, default: 'password', description: 'Key in the Secret.' },
+  },
+};
+
 /** The CRD schema of spec.governance, from the sidecar's (JSON round trip: no TypeBox symbols). */
-export function governanceSpecSchema(): TUnsafe<SidecarConfig['governance']> {
+export function governanceSpecSchema(): TUnsafe<GovernanceSpec> {
   const src = JSON.parse(JSON.stringify(SidecarConfigSchema.properties.governance)) as Node;
-  return Type.Unsafe<SidecarConfig['governance']>(convert(src, ''));
+  const out = convert(src, '');
+  const redis = ((out['properties'] as Node)['rateLimits'] as { properties: Node }).properties['redis'] as { properties: Node };
+  redis.properties['passwordSecretRef'] = PASSWORD_SECRET_REF;
+  return Type.Unsafe<GovernanceSpec>(out);
 }

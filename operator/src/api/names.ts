@@ -15,6 +15,9 @@ export const CONFIG_MOUNT_DIR = '/etc/llmaudit/config';
 export const CONFIG_FILE_KEY = 'config.yaml';
 export const SIGNING_MOUNT_DIR = '/etc/llmaudit/signing';
 export const SIGNING_FILE = 'signing.key';
+/** Where the Redis password Secret of spec.governance.rateLimits.redis.passwordSecretRef is mounted. */
+export const REDIS_MOUNT_DIR = '/etc/llmaudit/redis';
+export const REDIS_PASSWORD_FILE = 'password';
 export const LOG_MOUNT_DIR = '/var/lib/llmaudit';
 export const DEFAULT_RUN_AS_USER = 10001;
 
@@ -24,6 +27,7 @@ export const VOLUME_NAMES = {
   signing: 'llmaudit-signing',
   log: 'llmaudit-log',
   tmp: 'llmaudit-tmp',
+  redis: 'llmaudit-redis',
 } as const;
 
 export interface PolicyResourceNames {

@@ -177,6 +177,16 @@ describe('injectSidecar over the pod corpus', () => {
     expect(mode(injectSidecar(load('none.yaml'), TEST_POLICY, CLUSTER))).toBe(0o444);
   });
 
+  it('a Redis password Secret of spec.governance is mounted in the sidecar alone, read-only, like the signing key', () => {
+    const spec = { ...TEST_POLICY.spec, governance: { rateLimits: { redis: { url: 'redis://redis:6379', passwordSecretRef: { name: 'redis-auth' } } } } };
+    const policy = parseAuditPolicy({ apiVersion: 'llmaudit.dev/v1alpha1', kind: 'AuditPolicy', metadata: { name: 'default', namespace: 'shop' }, spec });
+    const pod = injectSidecar(load('none.yaml'), policy, CLUSTER);
+    expect(pod.spec.volumes?.find((v) => v.name === 'llmaudit-redis')).toEqual({ name: 'llmaudit-redis', secret: { secretName: 'redis-auth', defaultMode: 0o444, items: [{ key: 'password', path: 'password', mode: 0o444 }] } });
+    expect(sidecarOf(pod)?.volumeMounts).toContainEqual({ name: 'llmaudit-redis', mountPath: '/etc/llmaudit/redis', readOnly: true });
+    for (const c of pod.spec.containers) expect(c.volumeMounts ?? []).not.toContainEqual(expect.objectContaining({ name: 'llmaudit-redis' }));
+    expect(injectSidecar(load('none.yaml'), TEST_POLICY, CLUSTER).spec.volumes?.map((v) => v.name)).not.toContain('llmaudit-redis');
+  });
+
   it('policy fields that shape the pod: image, pull policy, resources, storage, signing Secret', () => {
     const policy = parseAuditPolicy({
       ...TEST_POLICY,

@@ -4,7 +4,7 @@
  */
 import type { AuditPolicy } from '../api/audit-policy.ts';
 import {
-  CONFIG_FILE_KEY, CONFIG_MOUNT_DIR, LOG_MOUNT_DIR, SIDECAR_CONTAINER_NAME, SIGNING_FILE, SIGNING_MOUNT_DIR, VOLUME_NAMES, policyResourceNames,
+  CONFIG_FILE_KEY, CONFIG_MOUNT_DIR, LOG_MOUNT_DIR, REDIS_MOUNT_DIR, REDIS_PASSWORD_FILE, SIDECAR_CONTAINER_NAME, SIGNING_FILE, SIGNING_MOUNT_DIR, VOLUME_NAMES, policyResourceNames,
 } from '../api/names.ts';
 import type { Container, SecurityContext, Volume } from './pod-types.ts';
 
@@ -87,6 +87,7 @@ export function buildSidecarContainer(policy: AuditPolicy, opts: SidecarOptions 
       { name: VOLUME_NAMES.signing, mountPath: SIGNING_MOUNT_DIR, readOnly: true },
       { name: VOLUME_NAMES.log, mountPath: LOG_MOUNT_DIR, ...(storage.subPath === undefined ? {} : { subPath: storage.subPath }) },
       { name: VOLUME_NAMES.tmp, mountPath: '/tmp' },
+      ...(redisSecret(policy) === undefined ? [] : [{ name: VOLUME_NAMES.redis, mountPath: REDIS_MOUNT_DIR, readOnly: true }]),
     ],
     startupProbe: probe('/readyz', 1, 120),
     readinessProbe: probe('/readyz', 5, 3),
@@ -118,5 +119,18 @@ export function buildSidecarVolumes(policy: AuditPolicy, podHasFsGroup: boolean)
     },
     { name: VOLUME_NAMES.log, persistentVolumeClaim: { claimName: storage.existingClaim ?? names.pvc } },
     { name: VOLUME_NAMES.tmp, emptyDir: { sizeLimit: TMP_SIZE_LIMIT } },
+    ...redisVolume(policy, mode),
   ];
+}
+
+/** The Redis password Secret of spec.governance.rateLimits.redis, if the policy names one. */
+function redisSecret(policy: AuditPolicy): { name: string; key: string } | undefined {
+  return (policy.spec.governance as Partial<typeof policy.spec.governance>).rateLimits?.redis?.passwordSecretRef;
+}
+
+/** The Redis password, mounted like the signing key (same file mode, this container only). */
+function redisVolume(policy: AuditPolicy, mode: number): Volume[] {
+  const ref = redisSecret(policy);
+  if (ref === undefined) return [];
+  return [{ name: VOLUME_NAMES.redis, secret: { secretName: ref.name, defaultMode: mode, items: [{ key: ref.key, path: REDIS_PASSWORD_FILE, mode }] } }];
 }

@@ -102,6 +102,12 @@ describe('renderSidecarConfig', () => {
     expect(cfg.policy).toBe('min');
   });
 
+  it('a Redis password Secret becomes the file the sidecar reads it from', () => {
+    const spec = { ...FULL.spec, governance: { rateLimits: { rules: [{ by: 'workload', requestsPerMinute: 60 }], redis: { url: 'redis://redis:6379', passwordSecretRef: { name: 'redis-auth', key: 'pw' } } } } };
+    const cfg = renderSidecarConfig(parseAuditPolicy({ ...FULL, spec }));
+    expect(cfg.governance.rateLimits.redis).toEqual({ url: 'redis://redis:6379', passwordFile: '/etc/llmaudit/redis/password', keyPrefix: 'llmaudit:', timeoutMs: 50, onUnavailable: 'allow' });
+  });
+
   it('the ConfigMap YAML parses back into the same validated config', () => {
     const data = renderConfigMapData(FULL);
     expect(Object.keys(data)).toEqual(['config.yaml']);

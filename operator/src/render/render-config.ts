@@ -10,7 +10,8 @@
 import { stringify } from 'yaml';
 import { parseSidecarConfig, type SidecarConfig } from '@llmaudit/sidecar/config';
 import type { AuditPolicy, EndpointSpec } from '../api/audit-policy.ts';
-import { CONFIG_FILE_KEY, LOG_MOUNT_DIR, SIGNING_FILE, SIGNING_MOUNT_DIR } from '../api/names.ts';
+import { CONFIG_FILE_KEY, LOG_MOUNT_DIR, REDIS_MOUNT_DIR, REDIS_PASSWORD_FILE, SIGNING_FILE, SIGNING_MOUNT_DIR } from '../api/names.ts';
+import type { GovernanceSpec } from '../api/governance-spec.ts';
 import { operatorError } from '../errors.ts';
 
 export const DEFAULT_TAKEOVER_BACKEND_PORT = 11435;
@@ -69,8 +70,19 @@ export function buildSidecarConfig(policy: AuditPolicy, ctx: RenderContext = {})
     admin: { address: '0.0.0.0', port: s.sidecar.ports.admin },
     telemetry,
     witness: ctx.witnessUrl === undefined ? {} : { url: ctx.witnessUrl },
-    governance: structuredClone(s.governance),
+    governance: renderGovernance(s.governance),
   };
+}
+
+/** spec.governance as the sidecar takes it: a Redis password Secret becomes the file it is mounted as. */
+function renderGovernance(g: GovernanceSpec): unknown {
+  const out = structuredClone(g) as Partial<GovernanceSpec>;
+  const redis = out.rateLimits?.redis;
+  if (redis?.passwordSecretRef !== undefined) {
+    delete redis.passwordSecretRef;
+    redis.passwordFile = `${REDIS_MOUNT_DIR}/${REDIS_PASSWORD_FILE}`;
+  }
+  return out;
 }
 
 /** Renders and validates; throws LLMAUDIT_E_POLICY_CONFIG_INVALID (cause: the sidecar's error). */
