@@ -8,6 +8,9 @@
  *   verify           the batched log verified in this process (one core), in MB/s of segment files:
  *                    as `llmaudit verify` does by default (entry signatures after the newest
  *                    checkpoint; the rest are covered by its signed root), and --all-signatures
+ *   entry v1 vs v2   building one 4 KiB entry (canonical JSON, hashes, no signature), format v1
+ *                    (hash over the whole entry) against v2 (a salted digest per body, then the
+ *                    hash over the rest), interleaved in one run; and v1 vs v2 verify
  *   proof at 1M      a tree of 1,000,000 leaves built directly in a TileStore (random leaf hashes,
  *                    full tiles flushed to disk: the tiles a 1M-entry log has), then inclusion proofs
  *                    for random leaves from a freshly opened store, i.e. read from the tile files
@@ -43,6 +46,23 @@ function pct(sorted: number[], p: number): number {
 function bodyFor4k(): number {
   const base = buildEntry(samplePayload(0, 0), { seq: 1000, ts: new Date().toISOString(), origin: TEST_ORIGIN, prevHash: '0'.repeat(64) }, { sign: () => Buffer.alloc(64) }).line.length;
   return 4096 - base;
+}
+
+/** Mean µs to build one entry in each format, the two interleaved in rounds so drift hits both alike. */
+function buildCost(body: number, n: number): { v1: number; v2: number } {
+  const payloads = Array.from({ length: 64 }, (_, i) => samplePayload(i, body));
+  const at = { seq: 1000, ts: new Date().toISOString(), origin: TEST_ORIGIN, prevHash: '0'.repeat(64) };
+  const total = { 1: 0, 2: 0 };
+  for (let warm = 0; warm < 2_000; warm++) for (const v of [1, 2] as const) buildEntry(payloads[warm % 64] as (typeof payloads)[number], at, null, v);
+  const round = 500;
+  for (let done = 0; done < n; done += round) {
+    for (const v of [1, 2] as const) {
+      const t0 = performance.now();
+      for (let i = 0; i < round; i++) buildEntry(payloads[i % 64] as (typeof payloads)[number], at, null, v);
+      total[v] += performance.now() - t0;
+    }
+  }
+  return { v1: (total[1] * 1000) / n, v2: (total[2] * 1000) / n };
 }
 
 /** CPU seconds (user + system) of this process since `from`: on a shared machine, throughput per CPU-second is the fairer number. */
@@ -93,6 +113,29 @@ export async function runAuditlogBench(opts: { quick?: boolean; log?: (s: string
   const root = await mkdtemp(path.join(tmpdir(), 'llmaudit-bench-'));
   const rows: AuditlogBenchRow[] = [];
   try {
+    say('entry build v1 vs v2');
+    const cost = buildCost(body, opts.quick === true ? 5_000 : 20_000);
+    rows.push({ name: 'entry build v1 (4 KiB, per entry)', value: Number(cost.v1.toFixed(2)), unit: 'µs', detail: 'JCS + SHA-256 of the whole entry' });
+    rows.push({ name: 'entry build v2 (4 KiB, per entry)', value: Number(cost.v2.toFixed(2)), unit: 'µs', detail: `salted digest per body + hash of the rest; ${((cost.v2 / cost.v1 - 1) * 100).toFixed(0)}% vs v1` });
+    say(`verify v1 vs v2 x${n}`);
+    for (const v of [1, 2] as const) {
+      const d = path.join(root, `verify-v${v}`);
+      const log = await openLog({ dir: d, origin: TEST_ORIGIN, signerKey: keys.signerKey, formatVersion: v });
+      const ps = Array.from({ length: 64 }, (_, i) => samplePayload(i, body));
+      const all: Array<Promise<unknown>> = [];
+      for (let i = 0; i < n; i++) all.push(log.append(ps[i % 64] as (typeof ps)[number]));
+      await Promise.all(all);
+      await log.close();
+      let segBytes = 0;
+      for (const f of await readdir(d)) if (f.startsWith('seg-')) segBytes += (await stat(path.join(d, f))).size;
+      const t0 = performance.now();
+      const r = await verifyLog(d, { keys: [keys.verifier] });
+      const secs = (performance.now() - t0) / 1000;
+      if (!r.ok) throw new Error(`v${v} log does not verify: ${r.failure?.message}`);
+      rows.push({ name: `verify v${v} log (1 core)`, value: Number((segBytes / 1e6 / secs).toFixed(1)), unit: 'MB/s', detail: `${((secs * 1e6) / r.entries).toFixed(1)} µs per entry; ${r.entries} entries` });
+      await rm(d, { recursive: true, force: true });
+    }
+
     say(`append batched x${n}`);
     const batchedDir = path.join(root, 'batched');
     const b = await appendRun(batchedDir, 'batched', n, 256, body, keys.signerKey);

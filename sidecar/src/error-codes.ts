@@ -7,6 +7,7 @@ import { ADMIN_ERRORS } from './proxy/admin-errors.ts';
 import { CRYPTO_ERRORS } from './auditlog/crypto-errors.ts';
 import { LOG_ERRORS } from './auditlog/log-errors.ts';
 import { AUDIT_TOOL_ERRORS } from './audit-tools/errors.ts';
+import { ERASURE_ERRORS } from './erasure/errors.ts';
 
 export const SIDECAR_ERROR_REGISTRIES: Readonly<Record<string, ErrorRegistry>> = {
   common: COMMON_ERRORS,
@@ -16,4 +17,5 @@ export const SIDECAR_ERROR_REGISTRIES: Readonly<Record<string, ErrorRegistry>> =
   'auditlog-crypto': CRYPTO_ERRORS,
   'auditlog-log': LOG_ERRORS,
   'audit-tools': AUDIT_TOOL_ERRORS,
+  erasure: ERASURE_ERRORS,
 };

@@ -146,6 +146,7 @@ function unreadableReport(u: TreeScan['unreadable'][number]): TreeChainReport {
     checkpointsChecked: 0,
     latestCheckpoint: null,
     since: null,
+    erased: { parts: 0, entries: 0, records: [] },
     media: { files: 0, bytes: 0, missing: 0 },
     failure: { exit: 1, code: VERIFY_EXIT_CODES[1], message: `${u.path === '' ? '.' : u.path}: ${u.code}: the directory cannot be listed; chains under it are not verified` },
     warnings: [],

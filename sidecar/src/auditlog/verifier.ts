@@ -49,6 +49,8 @@ export interface VerifyReport {
   /** The newest file of checkpoints/; `writtenAt` is its modification time (a checkpoint holds no time). */
   latestCheckpoint: { size: number; rootHash: string; writtenAt: string } | null;
   since: { size: number; rootHash: string } | null;
+  /** v2: content parts erased, and the seqs of the erasure records in the log. */
+  erased: { parts: number; entries: number; records: number[] };
   /** Distinct media files referenced by entries: checked (present, digest matches), their bytes, missing. */
   media: { files: number; bytes: number; missing: number };
   failure: VerifyFailure | null;
@@ -122,6 +124,7 @@ export async function verifyLog(dir: string, options: VerifyOptions): Promise<Ve
     checkpointsChecked: 0,
     latestCheckpoint: null,
     since: null,
+    erased: { parts: 0, entries: 0, records: [] },
     media: { files: 0, bytes: 0, missing: 0 },
     failure: null,
     warnings: [],
@@ -197,6 +200,10 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
   const checkAll = (options.entrySignatures ?? 'uncovered') === 'all';
   // One reference per distinct media file (its first entry), checked once the chain is intact.
   const media = new Map<string, MediaRefAt>();
+  // Erased entries (seq ranges, in order) and the ranges erasure records list: every erased entry
+  // must be listed by a record (checked at the end, as records follow what they erase).
+  const erasedRanges: Array<[number, number]> = [];
+  const listed: Array<[number, number]> = [];
   // The previous entry, to name it precisely when the next one's prevHash does not link to it.
   let prev: { at: { segment: string; line: number; seq: number }; hash: Buffer; sig: string | undefined; sigChecked: boolean } | null = null;
   // A sealed segment ends where a checkpoint is. Checked once the next segment's first seq is
@@ -276,7 +283,27 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
       }
       const refs = mediaRefsOf(e, e.seq);
       if (typeof refs === 'string') fail(4, refs, where);
-      for (const r of refs) if (!media.has(r.path)) media.set(r.path, r);
+      if (c.erased.length > 0) {
+        report.erased.parts += c.erased.length;
+        report.erased.entries++;
+        const last = erasedRanges.at(-1);
+        if (last !== undefined && last[1] === e.seq - 1) last[1] = e.seq;
+        else erasedRanges.push([e.seq, e.seq]);
+      }
+      const ks = (e as { kind?: unknown }).kind;
+      if (ks === 'erasure') {
+        const ranges = erasureRanges(e as unknown as Record<string, unknown>);
+        if (typeof ranges === 'string') fail(4, `erasure record: ${ranges}`, where);
+        for (const r of ranges) listed.push(r);
+        report.erased.records.push(e.seq);
+      }
+      // Media of an erased part are deleted with it: not checked.
+      const erasedUnder = c.erased.map((p) => `${p}/`);
+      const pointers = (e.media ?? []) as Array<{ pointer?: unknown }>;
+      refs.forEach((r, i) => {
+        if (erasedUnder.length > 0 && erasedUnder.some((p) => String(pointers[i]?.pointer ?? '').startsWith(p))) return;
+        if (!media.has(r.path)) media.set(r.path, r);
+      });
       acc.push(leafHash(c.computedHash));
       prev = { at: where, hash: c.computedHash, sig: e.sig, sigChecked: e.sig !== undefined && (checkAll || e.seq >= maxCovered) };
       prevHash = e.hash;
@@ -304,8 +331,43 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
     if (beyond.since === true) fail(6, `${label} has size ${beyond.size} but the log ends at ${expected}: the log was rolled back or truncated`);
     fail(2, `${label} covers ${beyond.size} entries but the log ends at ${expected}: entries at the end are missing (truncated)`);
   }
+  checkErasures(erasedRanges, listed);
   if (unsignedTail > 0) report.warnings.push(`${unsignedTail} entries after the newest checkpoint carry no signature: they are hash-chained but not authenticated`);
   await checkMedia(dir, media, options, report);
+}
+
+/** The `erasure.entries` ranges of a record at `e.seq`, or why they are not in the format. */
+function erasureRanges(e: Record<string, unknown>): Array<[number, number]> | string {
+  const er = e.erasure as { entries?: unknown } | undefined;
+  if (er === null || typeof er !== 'object' || !Array.isArray(er.entries)) return 'erasure.entries is not an array';
+  const out: Array<[number, number]> = [];
+  for (const r of er.entries as unknown[]) {
+    if (!Array.isArray(r) || r.length !== 2 || !r.every((x) => Number.isSafeInteger(x) && (x as number) >= 0)) return 'an erasure.entries range is not [from, to]';
+    const [a, b] = r as [number, number];
+    if (a > b || b >= (e.seq as number)) return `the range [${a}, ${b}] is not a range of earlier entries`;
+    out.push([a, b]);
+  }
+  return out;
+}
+
+/** Every erased entry must be listed by an erasure record: else content was removed without one (3). */
+function checkErasures(erased: Array<[number, number]>, listed: Array<[number, number]>): void {
+  if (erased.length === 0) return;
+  const merged: Array<[number, number]> = [];
+  for (const [a, b] of [...listed].sort((x, y) => x[0] - y[0])) {
+    const last = merged.at(-1);
+    if (last !== undefined && a <= last[1] + 1) last[1] = Math.max(last[1], b);
+    else merged.push([a, b]);
+  }
+  let j = 0;
+  for (const [a, b] of erased) {
+    for (let s = a; s <= b; ) {
+      while (j < merged.length && (merged[j] as [number, number])[1] < s) j++;
+      const m = merged[j];
+      if (m === undefined || m[0] > s) fail(3, 'a content part is erased but no erasure record lists the entry: content was removed outside an erasure', { seq: s });
+      s = m[1] + 1;
+    }
+  }
 }
 
 async function checkMedia(dir: string, media: Map<string, MediaRefAt>, options: VerifyOptions, report: VerifyReport): Promise<void> {

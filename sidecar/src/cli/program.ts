@@ -16,6 +16,7 @@ import { register as exportPack } from './commands/export.ts';
 import { register as tail } from './commands/tail.ts';
 import { register as replay } from './commands/replay.ts';
 import { register as report } from './commands/report.ts';
+import { register as erase } from './commands/erase.ts';
 import type { CliContext, CliIo, RegisterCommand } from './cli-context.ts';
 
 export const COMMANDS: readonly RegisterCommand[] = [
@@ -30,6 +31,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   tail,
   replay,
   report,
+  erase,
 ];
 
 export function createProgram(ctx: CliContext, commands: readonly RegisterCommand[] = COMMANDS): Command {

@@ -1,10 +1,12 @@
 // A writer in its own process, for the crash and lock tests (bundled by the test with esbuild).
-// argv: <dir> <origin> <signerKey> <mode: hold|append> <durability> <segmentMaxBytes>
+// argv: <dir> <origin> <signerKey> <mode: hold|append|erase> <durability> <segmentMaxBytes>
 // stdout, one line per event: "locked" once the log is open, then "<seq> <hash>" for every append
-// that resolved. Pipes are synchronous on Linux, so a line written is in the pipe when the
+// that resolved; in erase mode (every even seq, segments rewritten at 64 KB/s so a kill lands
+// inside a rewrite) "<step> <detail>" for each step of the erasure. Pipes are synchronous on Linux, so a line written is in the pipe when the
 // process is SIGKILLed right after.
 import { openLog } from '../log-writer.ts';
 import { samplePayload } from '../test-support.ts';
+import { eraseEntries } from '../../erasure/erase.ts';
 import type { Durability } from '../types.ts';
 
 const [dir, origin, signerKey, mode, durability, maxBytes] = process.argv.slice(2) as [string, string, string, string, Durability, string];
@@ -20,6 +22,15 @@ if (mode === 'append') {
   };
   // Eight appends in flight at all times: group commits of several entries.
   await Promise.all(Array.from({ length: 8 }, worker));
+} else if (mode === 'erase') {
+  await eraseEntries(log, {
+    select: (e) => (e.seq as number) % 2 === 0,
+    reason: 'crash test',
+    by: 'test',
+    bytesPerSecond: 64_000,
+    onStep: (step, detail) => process.stdout.write(`${step} ${detail}\n`),
+  });
+  await log.close();
 } else {
   setInterval(() => undefined, 1 << 30);
 }

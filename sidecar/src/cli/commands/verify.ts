@@ -104,8 +104,14 @@ export function register(program: Command, ctx: CliContext): void {
       const cp = report.latestCheckpoint === null ? 'no checkpoint yet' : `newest checkpoint: size ${report.latestCheckpoint.size}, root ${report.latestCheckpoint.rootHash}`;
       const sinceText = report.since === null ? '' : `; consistent with the given checkpoint at size ${report.since.size}`;
       const w = witnessed?.ok === true && witnessed.newest !== null ? `; newest witnessed checkpoint: size ${witnessed.newest.size}, cosigned by ${witnessed.newest.cosignature.name} at ${new Date(witnessed.newest.cosignature.timestamp * 1000).toISOString().replace(/\.000Z$/, 'Z')}` : '';
-      ctx.io.stdout(`intact: ${report.entries} entries in ${report.segments} segments (${report.bytes} bytes), origin ${report.origin ?? '-'}; ${report.checkpointsChecked} checkpoint checks; ${cp}${sinceText}${w}${mediaText(report)}\n`);
+      ctx.io.stdout(`intact: ${report.entries} entries in ${report.segments} segments (${report.bytes} bytes), origin ${report.origin ?? '-'}; ${report.checkpointsChecked} checkpoint checks; ${cp}${sinceText}${w}${mediaText(report)}${erasedText(report)}\n`);
     });
+}
+
+/** `; 3 parts erased (by erasure records at seq 40, 52)` when content was erased. */
+function erasedText(r: VerifyReport): string {
+  if (r.erased.parts === 0) return '';
+  return `; ${plural(r.erased.parts, 'part', 'parts')} erased (by erasure records at seq ${r.erased.records.join(', ')})`;
 }
 
 function plural(n: number, one: string, many: string): string {
