@@ -325,8 +325,8 @@ async function startLlmaudit(name: string, key: string, upstreamUrl: string, ext
   // LLMAUDIT_BENCH_PROFILE=DIR: a V8 CPU profile of each llmaudit process, written at its exit.
   const profile = process.env.LLMAUDIT_BENCH_PROFILE;
   const nodeArgs = profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
-  // The V8 flags a sidecar container runs with (LLMAUDIT_SIDECAR_NODE_FLAGS there), so the rows measure what a pod runs.
   nodeArgs.push(...flags);
+  // --scale: the event-loop probe (a 1 ms timer: a few µs of CPU per exchange at these rates).
   if (eldFile !== undefined) nodeArgs.push('--import', path.join(root, 'bench/event-loop-probe.mjs'));
   const child = spawnChild([...nodeArgs, cliPath, 'proxy', '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', dir, ...extra], eldFile === undefined ? {} : { LLMAUDIT_BENCH_ELD: eldFile });
   const port = await waitForLine(child, jsonPort, name);
