@@ -1,13 +1,14 @@
 // Entry lines: what the writer writes is what the verifier recomputes, by the fast byte path and by
 // the general JCS path alike, for any JSON payload (fast-check), in both entry formats; v2's salted
 // digests and erased parts against an implementation written from the spec.
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildEntry, checkLine, isLineProblem, type CheckedLine, type EntryVersion } from './entry.ts';
 import { canonicalJson } from './jcs.ts';
 import { sha256 } from './hash.ts';
 import { samplePayload, testKeys, TEST_ORIGIN } from './test-support.ts';
-import { parseSignerKey } from './signed-note.ts';
+import { parseSignerKey, parseVerifierKey } from './signed-note.ts';
 import type { EntryPayload } from './types.ts';
 
 const signer = parseSignerKey(testKeys().signerKey);
@@ -31,6 +32,16 @@ function specHash(line: string): string {
 }
 
 const VERSIONS: EntryVersion[] = [1, 2];
+
+interface V2Vectors {
+  logVerifierKey: string;
+  line: string;
+  hash: string;
+  parts: Record<string, { salt: string; canonicalPart: string; digest: string }>;
+  hashedView: string;
+  erasedLine: string;
+}
+const vectors = JSON.parse(readFileSync(new URL('./testdata/entry-v2-vectors.json', import.meta.url), 'utf8')) as V2Vectors;
 
 function checked(line: string): CheckedLine {
   const c = checkLine(line);
@@ -132,5 +143,22 @@ describe('entry lines', () => {
     expect(Object.keys(e.parts as object)).toEqual(['/response/body']);
     e.request.body = 'added later';
     expect(checked(JSON.stringify(e)).computedHash.toString('hex')).not.toBe(b.hash);
+  });
+
+  it('v2 test vectors (testdata/entry-v2-vectors.json): digests, hashed view, hash, signature, and the erased line', () => {
+    for (const p of Object.values(vectors.parts)) {
+      expect(sha256(Buffer.concat([Buffer.from(p.salt, 'base64'), Buffer.from(p.canonicalPart, 'utf8')])).toString('hex')).toBe(p.digest);
+    }
+    expect(sha256(vectors.hashedView).toString('hex')).toBe(vectors.hash);
+    expect(specHash(vectors.line)).toBe(vectors.hash);
+    const c = checked(vectors.line);
+    expect(c.computedHash.toString('hex')).toBe(vectors.hash);
+    const sig = (JSON.parse(vectors.line) as { sig: string }).sig;
+    expect(parseVerifierKey(vectors.logVerifierKey).verify(c.computedHash, Buffer.from(sig, 'base64'))).toBe(true);
+    const erased = checked(vectors.erasedLine);
+    expect(erased.computedHash.toString('hex')).toBe(vectors.hash);
+    expect(erased.erased).toEqual(['/request/body', '/response/body']);
+    expect(erased.partMismatch).toBeNull();
+    expect(vectors.erasedLine).not.toContain('4111');
   });
 });
