@@ -139,7 +139,7 @@ async function run(count: number, log: (s: string) => void, rows: Row[]): Promis
   }
 }
 
-export async function runAuditingBench(o: { quick: boolean; log?: (s: string) => void }): Promise<Row[]> {
+export async function runAuditingBench(o: { quick: boolean; log?: ((s: string) => void) | undefined }): Promise<Row[]> {
   const rows: Row[] = [];
   for (const n of o.quick ? [10_000] : [10_000, 100_000]) await run(n, o.log ?? (() => undefined), rows);
   return rows;

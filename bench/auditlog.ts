@@ -105,7 +105,7 @@ async function appendRun(dir: string, durability: Durability, count: number, inF
   return { perSec: count / secs, perCpuSec: count / cpu, p50: pct(lat, 50), p99: pct(lat, 99), bytes };
 }
 
-export async function runAuditlogBench(opts: { quick?: boolean; log?: (s: string) => void } = {}): Promise<AuditlogBenchRow[]> {
+export async function runAuditlogBench(opts: { quick?: boolean; log?: ((s: string) => void) | undefined } = {}): Promise<AuditlogBenchRow[]> {
   const say = opts.log ?? (() => undefined);
   const n = opts.quick === true ? 5_000 : 20_000;
   const keys = testKeys();

@@ -55,7 +55,7 @@ async function segmentBytes(dir: string): Promise<number> {
   return n;
 }
 
-export async function runLogSizeBench(opts: { quick?: boolean; million?: boolean; log?: (s: string) => void } = {}): Promise<LogSizeRow[]> {
+export async function runLogSizeBench(opts: { quick?: boolean; million?: boolean; log?: ((s: string) => void) | undefined } = {}): Promise<LogSizeRow[]> {
   const say = opts.log ?? (() => undefined);
   const sizes = opts.quick === true ? [1_000, 20_000] : [1_000, 100_000];
   if (opts.million === true) sizes.push(1_000_000);

@@ -302,7 +302,7 @@ function pipelining(): Case[] {
   ];
 }
 
-const slowAnswer: Case['upstream'] = async (s, r) => {
+const slowAnswer: NonNullable<Case['upstream']> = async (s, r) => {
   await pause(600);
   if (!s.destroyed) answerChat(s, r);
 };

@@ -20,7 +20,7 @@ export const SECRET = `sk-rb-${randomBytes(12).toString('hex')}`;
 /** An entry as a case expects it: status, complete, error code (null: none). */
 export type EntryShape = [status: number, complete: boolean, code: string | null];
 /** An answer as a case expects it: status and, for the proxy's own answers, the error code. */
-export type AnswerShape = [status: number, code?: string];
+export type AnswerShape = [status: number, code?: string | undefined];
 
 export interface Expectation {
   /** The complete responses the client got, in order; 'cut': none, the connection closed or was cut. */

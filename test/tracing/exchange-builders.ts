@@ -8,8 +8,9 @@ import { TelemetrySchema } from '../../sidecar/src/config/schema.ts';
 import type { TelemetryConfig } from '../../sidecar/src/telemetry/otel-tracer.ts';
 import type { ExchangeOutcome, ExchangeTracer, SpanType, TraceRequestInfo } from '../../sidecar/src/telemetry/types.ts';
 
-export function telemetryConfig(over: Partial<TelemetryConfig> = {}): TelemetryConfig {
-  return { ...(Value.Default(TelemetrySchema, {}) as TelemetryConfig), exportIntervalMs: 10, ...over };
+/** Defaults with `over` on top; a key set to undefined removes that setting (e.g. no OTLP endpoint). */
+export function telemetryConfig(over: { [K in keyof TelemetryConfig]?: TelemetryConfig[K] | undefined } = {}): TelemetryConfig {
+  return { ...(Value.Default(TelemetrySchema, {}) as TelemetryConfig), exportIntervalMs: 10, ...over } as TelemetryConfig;
 }
 
 const FAMILIES: Record<string, { api: ApiKind; provider: ProviderName; operation: OperationName }> = {

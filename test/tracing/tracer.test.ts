@@ -16,7 +16,7 @@ let tracer: OtelTracer;
 let registry: Registry;
 const cleanups: Array<() => Promise<void>> = [];
 
-function makeTracer(over: Partial<TelemetryConfig> = {}, logger: TracerLogger = silentLogger): OtelTracer {
+function makeTracer(over: { [K in keyof TelemetryConfig]?: TelemetryConfig[K] | undefined } = {}, logger: TracerLogger = silentLogger): OtelTracer {
   registry = new Registry();
   const t = createTracer({
     telemetry: telemetryConfig({ otlpEndpoint: receiver.url, ...over }),

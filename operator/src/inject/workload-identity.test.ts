@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { PodLike } from './pod-types.ts';
 import { appContainerName, workloadName } from './workload-identity.ts';
 
-const pod = (metadata: PodLike['metadata'], names = ['app']): PodLike => ({ metadata, spec: { containers: names.map((name) => ({ name, image: `img/${name}` })) } });
+const pod = (metadata: PodLike['metadata'], names = ['app']): PodLike => ({ ...(metadata === undefined ? {} : { metadata }), spec: { containers: names.map((name) => ({ name, image: `img/${name}` })) } });
 
 describe('workloadName', () => {
   it('prefers the app.kubernetes.io/name label, then app', () => {
