@@ -58,7 +58,8 @@ function startUpstream(): void {
   const allFrames = Array.from({ length: MAX_FRAMES - 1 }, (_, i) => frame(i));
   const frames = allFrames.slice(0, STREAM_FRAMES - 1);
   let held: ServerResponse[] = [];
-  const server = createServer(async (req, res) => {
+  const server = createServer((req, res) => void answer(req, res).catch(() => res.destroy()));
+  const answer = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.url === '/__release') {
       const n = held.length;
       for (const r of held) r.end(FINAL);
@@ -81,7 +82,7 @@ function startUpstream(): void {
     const n = typeof reqBody.frames === 'number' ? Math.min(MAX_FRAMES, Math.max(1, Math.floor(reqBody.frames))) : STREAM_FRAMES;
     for (const f of n === STREAM_FRAMES ? frames : allFrames.slice(0, n - 1)) if (!res.write(f)) await new Promise((r) => res.once('drain', r));
     res.end(FINAL);
-  });
+  };
   serve(server, async () => undefined);
 }
 

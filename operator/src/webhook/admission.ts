@@ -92,7 +92,7 @@ const allow = (uid: string, extra: Partial<AdmissionResponse> = {}): AdmissionRe
  * (`kubectl apply --dry-run=server`) has none at all — no Event, no count — which is what
  * `sideEffects: NoneOnDryRun` promises the API server.
  */
-function sideWork(req: AdmissionRequest, deps: AdmissionDeps): Pick<AdmissionDeps, 'emitEvent' | 'count'> {
+function sideWork(req: AdmissionRequest, deps: AdmissionDeps): { emitEvent: (event: WebhookEvent) => void; count: AdmissionDeps['count'] } {
   if (req.dryRun === true) return { emitEvent: () => undefined, count: () => undefined };
   return {
     count: deps.count,

@@ -218,7 +218,9 @@ class Writer implements AuditLog {
     this.lastCp = rec.latestCheckpoint === null ? null : { size: rec.latestCheckpoint.size, note: rec.latestCheckpoint.note, at: new Date(this.now()).toISOString() };
     const cpMs = o.checkpointIntervalMs ?? DEFAULTS.checkpointIntervalMs;
     if (cpMs > 0) {
-      this.cpTimer = setInterval(() => this.enqueue(() => this.checkpointIfGrown()).catch((e: unknown) => this.onBgError(e as LlmauditError)), cpMs);
+      this.cpTimer = setInterval(() => {
+        this.enqueue(() => this.checkpointIfGrown()).catch((e: unknown) => this.onBgError(e as LlmauditError));
+      }, cpMs);
       this.cpTimer.unref();
     }
     if (this.segFirstAt !== null) this.armAgeTimer();

@@ -89,7 +89,7 @@ export async function readRequestHead(req: IncomingMessage, capture: BodyCapture
   const cl = req.headers['content-length'];
   const expected = cl === undefined ? -1 : Number(cl);
   if (expected === 0 || (expected > 0 && expected <= limit && req.headers['transfer-encoding'] === undefined)) {
-    await null;
+    await Promise.resolve();
     const chunks: Buffer[] = [];
     let bytes = 0;
     if (req.readableLength > 0) {
