@@ -21,6 +21,7 @@ import { createProxy, type ListenAddress, type Proxy, type ProxyDeps } from './p
 import { createProxyMetrics } from './proxy/metrics.ts';
 import { createTracer, type OtelTracer, type TracerResource } from './telemetry/otel-tracer.ts';
 import { WitnessPusher } from './witness/pusher.ts';
+import { createRetentionMetrics, startRetention } from './retention/sweep.ts';
 import { governanceKey } from './governance/key.ts';
 import { createGovernanceMetrics } from './governance/exchange-hook.ts';
 
@@ -106,7 +107,7 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
   if (wantThread && workerScript === null) logger.warn('log-worker.mjs is not built: the audit log is written on the event loop');
   const log = workerScript !== null ? await openLogInThread({ ...logOptions, workerScript }) : await openLog({ ...logOptions, ...(deps.logFs === undefined ? {} : { fs: deps.logFs }) });
 
-  const parts: { tracer?: OtelTracer; proxy?: Proxy; admin?: AdminServer; watcher?: ConfigWatcher } = {};
+  const parts: { tracer?: OtelTracer; proxy?: Proxy; admin?: AdminServer; watcher?: ConfigWatcher; retention?: { stop: () => Promise<void> } } = {};
   try {
     const tracer = createTracer({ telemetry: config.telemetry, resource: deps.resource, registry, logger });
     parts.tracer = tracer;
@@ -139,6 +140,9 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
       witness = new WitnessPusher({ url: witnessUrl, log, registry, logger, intervalMs: config.witness.intervalSeconds * 1000 });
       const latest = log.latestCheckpoint();
       if (latest !== null) witness.offer(latest);
+    }
+    if (config.log.retention.maxAgeDays !== undefined || config.log.retention.maxTotalBytes !== undefined) {
+      parts.retention = startRetention(log, config.log.retention, { metrics: createRetentionMetrics(registry), logger });
     }
     const pusher = witness;
     // /v1/checkpoint serves the newest checkpoint with the witness cosignatures held for it.
@@ -201,6 +205,7 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
             await step(logger, 'closing the proxy', () => proxy.close({ drainMs })),
             await step(logger, 'closing the tracer', () => tracer.close()),
             // Sealed even when nothing was recorded: a size-0 checkpoint still pins the origin and key.
+            await step(logger, 'stopping the retention sweep', () => parts.retention?.stop()),
             await step(logger, 'signing the final checkpoint', async () => void (await log.checkpoint())),
             await step(logger, 'pushing the final checkpoint to the witness', () => witness?.close()),
             await step(logger, 'closing the audit log', () => log.close()),

@@ -90,10 +90,10 @@ export const CaptureSpec = Type.Object(
 
 export const RetentionSpec = Type.Object(
   {
-    maxAgeDays: Type.Optional(Type.Integer({ minimum: 1, description: 'Age in days beyond which sealed segments may be deleted. Accepted and validated; not enforced yet.' })),
-    maxTotalBytes: Type.Optional(Quantity({ description: 'Size of a chain directory (e.g. 5Gi) beyond which the oldest sealed segments may be deleted. Accepted and validated; not enforced yet.' })),
+    maxAgeDays: Type.Optional(Type.Integer({ minimum: 1, description: 'Sealed segments whose newest entry is older than this many days have their content erased (reason retention); entries, digests, chain and checkpoints stay.' })),
+    maxTotalBytes: Type.Optional(Quantity({ description: 'Size of a chain directory (e.g. 5Gi) beyond which the content of the oldest sealed segments is erased (reason retention).' })),
   },
-  { default: {}, description: 'How long sealed log segments are kept. Accepted and validated; not enforced yet: every sealed segment is kept.' },
+  { default: {}, description: 'How long the content of sealed log segments is kept: the sidecar erases it (format v2) at start and every hour, keeping entries, digests and the Merkle tree, so every checkpoint and proof stays valid. The open segment is never touched.' },
 );
 
 export const LogSpec = Type.Object(

@@ -51,6 +51,8 @@ const IN_CONFIG: Record<string, Check> = {
   '.log.segmentMaxAgeSeconds': (c) => c.log.segmentMaxAgeSeconds === 60,
   '.log.checkpointIntervalSeconds': (c) => c.log.checkpointIntervalSeconds === 5,
   '.log.signEntries': (c) => c.log.signEntries === false,
+  '.log.retention.maxAgeDays': (c) => c.log.retention.maxAgeDays === 30,
+  '.log.retention.maxTotalBytes': (c) => c.log.retention.maxTotalBytes === 5 * 2 ** 30,
   '.telemetry.otlpEndpoint': (c) => c.telemetry.otlpEndpoint === 'http://jaeger:4318',
   '.telemetry.samplingRatio': (c) => c.telemetry.samplingRatio === 0.25,
   '.telemetry.captureContent': (c) => c.telemetry.captureContent,
@@ -66,8 +68,6 @@ const ELSEWHERE = new Set([
   '.storage.existingClaim', '.storage.create.size', '.storage.create.storageClassName', '.storage.create.accessModes', '.storage.subPath',
   '.signing.secretRef.name', '.signing.secretRef.key',
   '.sidecar.image', '.sidecar.imagePullPolicy', '.sidecar.resources.requests', '.sidecar.resources.limits',
-  // Accepted by the CRD, not enforced and not passed to the sidecar (the field description says so).
-  '.log.retention.maxAgeDays', '.log.retention.maxTotalBytes',
 ]);
 
 function leafPaths(schema: Record<string, unknown>, path = ''): string[] {

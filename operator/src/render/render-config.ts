@@ -64,6 +64,10 @@ export function buildSidecarConfig(policy: AuditPolicy, ctx: RenderContext = {})
       segmentMaxBytes: s.log.segmentMaxBytes,
       segmentMaxAgeSeconds: s.log.segmentMaxAgeSeconds,
       checkpointIntervalSeconds: s.log.checkpointIntervalSeconds,
+      retention: {
+        ...(s.log.retention.maxAgeDays === undefined ? {} : { maxAgeDays: s.log.retention.maxAgeDays }),
+        ...(s.log.retention.maxTotalBytes === undefined ? {} : { maxTotalBytes: quantityBytes(s.log.retention.maxTotalBytes) }),
+      },
     },
     // Bound to every interface: the kubelet's startup/readiness probes and Prometheus come from
     // outside the pod's loopback. The admin port serves health and metrics only, never traffic.
@@ -98,4 +102,14 @@ export function renderSidecarConfig(policy: AuditPolicy, ctx: RenderContext = {}
 export function renderConfigMapData(policy: AuditPolicy, ctx: RenderContext = {}): Record<string, string> {
   const config = renderSidecarConfig(policy, ctx);
   return { [CONFIG_FILE_KEY]: `# Rendered by llmaudit-operator from AuditPolicy ${policy.metadata.namespace ?? ''}/${policy.metadata.name ?? ''}. Edit the policy, not this.\n${stringify(config)}` };
+}
+
+const QUANTITY_SUFFIX: Readonly<Record<string, number>> = { '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+
+/** A Kubernetes quantity (`5Gi`, `500M`, `1e9`, 1024) as whole bytes; the CRD's pattern has validated it. */
+export function quantityBytes(q: string | number): number {
+  if (typeof q === 'number') return Math.floor(q);
+  const m = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)([KMGTPE]i|[mkMGTPE])?$/.exec(q.trim());
+  if (m === null) return Number.NaN;
+  return Math.floor(Number(m[1]) * (QUANTITY_SUFFIX[m[2] ?? ''] ?? 1));
 }

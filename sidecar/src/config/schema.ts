@@ -67,6 +67,13 @@ export const LogSchema = Type.Object(
     segmentMaxBytes: Type.Integer({ minimum: 4096, default: 67108864 }),
     segmentMaxAgeSeconds: Type.Integer({ minimum: 1, default: 3600 }),
     checkpointIntervalSeconds: Type.Integer({ minimum: 1, default: 30 }),
+    retention: Type.Object(
+      {
+        maxAgeDays: Type.Optional(Type.Integer({ minimum: 1, description: 'Erase the content of sealed segments whose newest entry is older than this (docs/erasure.md "Retention").' })),
+        maxTotalBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'Erase the content of the oldest sealed segments while the chain directory holds more bytes than this.' })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false, default: {} },
 );
