@@ -4,7 +4,7 @@ import { EventChannel } from './event-channel.ts';
 import { matchesLabelSelector } from './label-selector.ts';
 import { applyMergePatch, jsonEqual } from './merge-patch.ts';
 import { RESOURCES, apiVersionOf } from './resources.ts';
-import type { KubeApi, KubeObject, ListOptions, ListResult, PatchOptions, ReplaceOptions, RequestOptions, ResourceName, ServerVersion, WatchEvent, WatchOptions, WatchStream } from './types.ts';
+import type { KubeApi, KubeObject, ObjectMeta, ListOptions, ListResult, PatchOptions, ReplaceOptions, RequestOptions, ResourceName, ServerVersion, WatchEvent, WatchOptions, WatchStream } from './types.ts';
 
 type Op = 'list' | 'watch' | 'get' | 'create' | 'replace' | 'patch' | 'delete';
 
@@ -326,13 +326,14 @@ export class MemoryKubeApi implements KubeApi {
         else merged.status = next.status;
       }
       const m = next.metadata;
-      merged.metadata = { ...m, name: current.metadata.name, uid: current.metadata.uid, creationTimestamp: current.metadata.creationTimestamp };
+      merged.metadata = { ...m };
+      keepServerFields(current.metadata, merged.metadata, ['name', 'uid', 'creationTimestamp']);
       if (current.metadata.namespace !== undefined) merged.metadata.namespace = current.metadata.namespace;
       if (current.metadata.generation !== undefined) {
         merged.metadata.generation = current.metadata.generation + (jsonEqual(specOf(current), specOf(merged)) ? 0 : 1);
       }
     }
-    merged.metadata.resourceVersion = current.metadata.resourceVersion;
+    keepServerFields(current.metadata, merged.metadata, ['resourceVersion']);
     // A no-op write does not bump resourceVersion nor notify watchers, like the API server.
     if (jsonEqual(current, merged)) return structuredClone(current);
     return this.commit(resource, key, current, merged, op, subresource);
@@ -424,4 +425,13 @@ function specOf(o: KubeObject): unknown {
 
 function goneStatus(): KubeObject {
   return { apiVersion: 'v1', kind: 'Status', metadata: {}, status: 'Failure', message: 'too old resource version', reason: 'Expired', code: 410 };
+}
+
+/** Fields the API server owns: an update keeps the stored values whatever the request says. */
+function keepServerFields(from: ObjectMeta, to: ObjectMeta, keys: readonly ('name' | 'uid' | 'creationTimestamp' | 'resourceVersion')[]): void {
+  for (const k of keys) {
+    const v = from[k];
+    if (v === undefined) delete to[k];
+    else to[k] = v;
+  }
 }
