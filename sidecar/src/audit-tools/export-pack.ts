@@ -147,7 +147,7 @@ async function scanWithTiles(c: ChainRef, size: number, rootHash: Buffer, onEntr
     if (!(await tiles.root(size)).equals(rootHash)) return null;
     return { root: (n) => tiles.root(n), proof: (i, n) => tiles.inclusionProof(i, n), leaf: (i) => tiles.hashAt(0, i) };
   } catch (err) {
-    if (isLlmauditError(err) && err.code.startsWith('LLMAUDIT_E_TILE')) return null;
+    if (isLlmauditError(err) && (err.code === 'LLMAUDIT_E_TILE_INVALID' || err.code === 'LLMAUDIT_E_TILE_IO')) return null;
     throw err;
   }
 }
