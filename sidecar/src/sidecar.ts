@@ -22,6 +22,8 @@ import { createProxyMetrics } from './proxy/metrics.ts';
 import { createTracer, type OtelTracer, type TracerResource } from './telemetry/otel-tracer.ts';
 import { WitnessPusher } from './witness/pusher.ts';
 import { createRetentionMetrics, startRetention } from './retention/sweep.ts';
+import { liveEraser } from './erasure/live.ts';
+import { readFile } from 'node:fs/promises';
 import { governanceKey } from './governance/key.ts';
 import { createGovernanceMetrics } from './governance/exchange-hook.ts';
 
@@ -147,6 +149,7 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
     const pusher = witness;
     // /v1/checkpoint serves the newest checkpoint with the witness cosignatures held for it.
     const logView = pusher === undefined ? log : { inclusionProof: log.inclusionProof.bind(log), consistencyProof: log.consistencyProof.bind(log), latestCheckpoint: () => pusher.withCosignatures(log.latestCheckpoint()) };
+    const eraseToken = config.admin.eraseTokenFile === undefined ? null : (await readFile(config.admin.eraseTokenFile, 'utf8')).trim();
     const admin = createAdminServer({
       address: config.admin.address,
       port: config.admin.port,
@@ -154,6 +157,7 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
       log: () => (logFailure === null ? logView : null),
       readiness,
       logger,
+      ...(eraseToken === null ? {} : { erase: liveEraser(() => (logFailure === null ? log : null), eraseToken) }),
       // Gauges read at scrape time, so an exchange pays nothing for them.
       beforeScrape: () => {
         metrics.logQueueDepth.set(log.stats().queueDepth);

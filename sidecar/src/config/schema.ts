@@ -94,6 +94,7 @@ export const AdminSchema = Type.Object(
   {
     address: Type.String({ default: '127.0.0.1' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 9090 }),
+    eraseTokenFile: Type.Optional(Type.String({ description: 'File holding the bearer token of POST /v1/erase (mounted from a Secret); unset: no erase endpoint.' })),
   },
   { additionalProperties: false, default: {} },
 );

@@ -7,6 +7,7 @@
  *   GET /metrics                  Prometheus text exposition (prom-client registry)
  *   GET /v1/checkpoint            the latest signed checkpoint (C2SP signed-note), text/plain
  *   GET /v1/proof/inclusion?seq=N InclusionProofBundle JSON (the `llmaudit prove --json` shape)
+ *   POST /v1/erase                erasure of entries' content (erasure/live.ts), with a bearer token; only when configured
  *   GET /v1/proof/consistency?from=A[&to=B]  ConsistencyProofBundle JSON, to B (a size a checkpoint
  *                                 was signed at) or, without `to`, to the latest checkpoint
  *
@@ -41,6 +42,8 @@ export interface AdminServerDeps {
   log: () => AdminLogView | null;
   readiness: () => Readiness;
   logger: Pick<Logger, 'warn' | 'error'>;
+  /** POST /v1/erase (erasure/live.ts); absent: the path does not exist. */
+  erase?: (body: string, authorization: string | undefined) => Promise<{ status: number; body: unknown }>;
   /** Runs before each /metrics scrape (e.g. to set gauges from the writer's stats). */
   beforeScrape?: () => void;
 }
@@ -71,6 +74,23 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   sendJson(res, status, { error: { code, message } });
 }
 
+/** The request body as text, refused past `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > limit) {
+        reject(adminError('LLMAUDIT_E_ADMIN_BAD_QUERY', `the body is over ${limit} bytes`));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
 /** A non-negative integer query parameter, or an error naming it. */
 function intParam(url: URL, name: string, required: boolean): number | undefined {
   const v = url.searchParams.get(name);
@@ -95,6 +115,15 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
     const paths = ['/healthz', '/readyz', '/metrics', '/v1/checkpoint', '/v1/proof/inclusion', '/v1/proof/consistency'];
+    const erase = deps.erase;
+    if (url.pathname === '/v1/erase' && erase !== undefined) {
+      if (req.method !== 'POST') {
+        res.setHeader('allow', 'POST');
+        throw adminError('LLMAUDIT_E_ADMIN_METHOD', `${req.method ?? ''} ${url.pathname}`);
+      }
+      const r = await erase(await readBody(req, 64 * 1024), req.headers.authorization);
+      return sendJson(res, r.status, r.body);
+    }
     if (!paths.includes(url.pathname)) throw adminError('LLMAUDIT_E_ADMIN_NOT_FOUND', url.pathname.slice(0, 200));
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
