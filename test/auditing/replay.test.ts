@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../sidecar/src/auditlog/test-support.ts';
 import type { Entry } from '../../sidecar/src/auditlog/types.ts';
 import { runCli } from '../../sidecar/src/cli/program.ts';
+import { planReplay } from '../../sidecar/src/audit-tools/replay.ts';
 import { scriptedTurn, streamFrames } from '../../hack/scripted-upstream.ts';
 import { startReplayUpstream, type RecordedRequest, type ReplayScript, type ReplayUpstream } from '../support/replay-upstream.ts';
 import { recordLog } from './proxy-log.ts';
@@ -124,5 +125,13 @@ describe('llmaudit replay', () => {
     const missing = await llmaudit(['replay', 'agent_0001', '--seq', '99', '--upstream', up.url]);
     expect(missing.stderr).toMatch(/LLMAUDIT_E_LOG_NOT_FOUND/);
     expect(up.requests.length).toBe(before);
+  });
+
+  it('an entry whose request body was erased is refused, never sent', () => {
+    // Regression: replay sent the erasure marker {"erased": {...}} to the provider as the request body.
+    const recorded = entries[0] as Entry;
+    const erased = { ...recorded, request: { ...recorded.request, body: { erased: { at: '2026-04-01T09:30:00.000Z', reason: 'GDPR art. 17', by: 'dpo' } } } } as Entry;
+    expect(() => planReplay(erased, { upstream: up.url })).toThrow(expect.objectContaining({ code: 'LLMAUDIT_E_REPLAY_UNSUPPORTED', message: expect.stringMatching(/erased \(GDPR art\. 17/) as unknown }));
+    expect(planReplay(recorded, { upstream: up.url }).body).toMatchObject({ temperature: 0 });
   });
 });

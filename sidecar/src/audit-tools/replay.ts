@@ -6,6 +6,7 @@
 // the log, which holds them redacted.
 import { createAdapter } from '../adapters/index.ts';
 import type { ApiKind, NormalizedExchange } from '../adapters/index.ts';
+import { isErasedMarker } from '../auditlog/entry.ts';
 import type { Entry } from '../auditlog/types.ts';
 import { auditToolError } from './errors.ts';
 
@@ -89,6 +90,9 @@ export function planReplay(entry: Entry, o: { upstream: string; credential?: str
   const api = entry.api as ApiKind;
   if (!REPLAYABLE.has(api)) throw auditToolError('LLMAUDIT_E_REPLAY_UNSUPPORTED', `seq ${entry.seq}: api ${entry.api} (only JSON APIs llmaudit reads can be replayed)`);
   const b = entry.request.body;
+  if (isErasedMarker(b)) {
+    throw auditToolError('LLMAUDIT_E_REPLAY_UNSUPPORTED', `seq ${entry.seq}: the request body was erased (${b.erased.reason}, ${b.erased.at}); there is nothing to send`);
+  }
   if (entry.request.truncated === true || entry.request.encoding !== undefined || b === null || typeof b !== 'object' || Array.isArray(b)) {
     throw auditToolError('LLMAUDIT_E_REPLAY_UNSUPPORTED', `seq ${entry.seq}: the request body was not stored as JSON (capture mode ${entry.policy?.capture ?? '?'}${entry.request.truncated === true ? ', truncated' : ''})`);
   }
