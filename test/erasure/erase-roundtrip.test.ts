@@ -184,6 +184,19 @@ describe('erase on a log the proxy wrote', () => {
     expect(r.failure).toMatchObject({ seq: 4, message: expect.stringContaining('no erasure record') });
   });
 
+  it('audit packs made before an erasure still verify after it, and a pack made after it verifies with the erased parts', async () => {
+    const dir = await copy();
+    const before = path.join(root, `pack-${n++}.tar.gz`);
+    expect((await cli('export', dir, '--seq', '0-3', '--out', before, '--key', keys.verifierKey)).code).toBe(0);
+    expect((await cli('erase', dir, '--seq', '1,2', '--reason', 'r', '--key', keys.signerKey)).code).toBe(0);
+    const v1 = await cli('verify', before, '--key', keys.verifierKey);
+    expect(v1.err).toBe('');
+    expect(v1.code).toBe(0);
+    const after = path.join(root, `pack-${n++}.tar.gz`);
+    expect((await cli('export', dir, '--out', after, '--key', keys.verifierKey)).code).toBe(0);
+    expect((await cli('verify', after, '--key', keys.verifierKey)).code).toBe(0);
+  });
+
   it('refuses a key that is not the log key, and a request without a selector, erasing nothing', async () => {
     const dir = await copy();
     const other = generateSignerKey(ORIGIN);
