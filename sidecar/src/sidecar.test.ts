@@ -166,4 +166,10 @@ describe('restartOnlyChanges', () => {
     expect(restartOnlyChanges(parse(base), parse(`${base}log: {durability: strict}\nadmin: {port: 1}\n`))).toEqual(['log', 'admin']);
     expect(restartOnlyChanges(parse(base), parse(base.replace('port: 1', 'port: 2')))).toEqual(['listeners']);
   });
+
+  it('names a changed witness, which the running pusher does not pick up', () => {
+    // Regression: a new witness.url was reloaded silently while checkpoints kept going to the old witness.
+    expect(restartOnlyChanges(parse(base), parse(`${base}witness: {url: "http://w:8444/ns/p"}\n`))).toEqual(['witness']);
+    expect(restartOnlyChanges(parse(`${base}witness: {url: "http://w:8444/ns/p"}\n`), parse(`${base}witness: {url: "http://w:8444/ns/p", intervalSeconds: 5}\n`))).toEqual(['witness']);
+  });
 });

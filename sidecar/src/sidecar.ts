@@ -64,8 +64,8 @@ export interface Sidecar {
   close(opts?: { drainMs?: number }): Promise<boolean>;
 }
 
-/** Keys a running sidecar cannot change: they name or shape the open chain and the bound ports. */
-const RESTART_KEYS = ['origin', 'log', 'admin', 'listeners'] as const;
+/** Keys a running sidecar cannot change: they name or shape the open chain, the bound ports and the witness pusher (built once at start). */
+const RESTART_KEYS = ['origin', 'log', 'admin', 'listeners', 'witness'] as const;
 
 export function restartOnlyChanges(a: SidecarConfig, b: SidecarConfig): string[] {
   // A listener's defaultEndpoint is a route (reloaded); only its address and port are bound.
