@@ -135,6 +135,18 @@ describe('entry lines', () => {
     expect(checked(JSON.stringify(readded)).partMismatch).toContain('salted digest');
   });
 
+  it('v2: a body that is the only member of its object, or follows other members, is cut out of the hashed view correctly', () => {
+    for (const [request, response] of [
+      [{ body: { q: 1 } }, { aa: 1, body: 'text', zz: [1] }],
+      [{ aaa: 'x', body: [1, 2] }, { body: { erased: 'looks like a marker' } }],
+    ]) {
+      const p = { ...samplePayload(2), request, response } as unknown as EntryPayload;
+      const b = buildEntry(p, at, signer);
+      expect(specHash(b.line)).toBe(b.hash);
+      expect(checked(b.line)).toMatchObject({ partMismatch: null, erased: [] });
+    }
+  });
+
   it('v2: a null or absent body is not a part and is hashed as it stands', () => {
     const p = samplePayload(1);
     p.request.body = null;

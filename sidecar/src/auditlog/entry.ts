@@ -97,38 +97,48 @@ export function buildEntry(payload: EntryPayload, at: ChainPosition, signer: Ent
     const body: Record<string, unknown> = { v: 1, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash };
     return finish(canonicalOf(body), canonicalOf(body), signer);
   }
-  // v2: each content part is canonicalized once. The hashed view holds its digest in place of the
-  // part; the line holds the part (spliced in as its canonical text) and its salt.
-  const view: Record<string, unknown> = { v: 2, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash };
-  const full: Record<string, unknown> = { ...view };
-  const viewParts: Record<string, { digest: string }> = {};
-  const fullParts: Record<string, { digest: string; salt: string }> = {};
-  const splices: Array<{ marker: string; text: string }> = [];
+  // v2: the entry is canonicalized once, with a marker string in place of each part and of each
+  // salt. The line is that text with the markers replaced by the part's canonical text and the
+  // salt; the hashed view is the same text with the part members and the salt members cut out.
+  const full: Record<string, unknown> = { v: 2, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash };
+  const parts: Record<string, { digest: string; salt: string }> = {};
+  const splices: Array<{ member: string; marker: string; text: string; saltMarker: string; salt: string }> = [];
   for (const pointer of CONTENT_PARTS) {
     const member = pointer.slice(1).split('/') as [string, string];
-    const holder = view[member[0]];
+    const holder = full[member[0]];
     if (holder === null || typeof holder !== 'object' || Array.isArray(holder)) continue;
     const value = (holder as Record<string, unknown>)[member[1]];
     if (value === undefined || value === null) continue;
     const text = canonicalOf(value);
     const salt = newSalt();
     const digest = partDigest(salt, text);
-    const { [member[1]]: _part, ...rest } = holder as Record<string, unknown>;
-    view[member[0]] = rest;
-    const marker = `\u0000llmaudit-part-${splices.length}-${salt.toString('hex')}`;
-    full[member[0]] = { ...(full[member[0]] as Record<string, unknown>), [member[1]]: marker };
-    splices.push({ marker: JSON.stringify(marker), text });
-    viewParts[pointer] = { digest };
-    fullParts[pointer] = { digest, salt: salt.toString('base64') };
+    const tag = `${splices.length}-${salt.toString('hex')}`;
+    const marker = `\u0000llmaudit-part-${tag}`;
+    const saltMarker = `\u0000llmaudit-salt-${tag}`;
+    full[member[0]] = { ...(holder as Record<string, unknown>), [member[1]]: marker };
+    parts[pointer] = { digest, salt: saltMarker };
+    splices.push({ member: `${JSON.stringify(member[1])}:${JSON.stringify(marker)}`, marker: JSON.stringify(marker), text, saltMarker: `,"salt":${JSON.stringify(saltMarker)}`, salt: `,"salt":"${salt.toString('base64')}"` });
   }
-  view.parts = viewParts;
-  full.parts = fullParts;
-  let line = canonicalOf(full);
+  full.parts = parts;
+  const framed = canonicalOf(full);
+  let line = framed;
+  let view = framed;
   for (const sp of splices) {
-    const i = line.indexOf(sp.marker);
-    line = `${line.slice(0, i)}${sp.text}${line.slice(i + sp.marker.length)}`;
+    line = replaceOnce(replaceOnce(line, sp.marker, sp.text), sp.saltMarker, sp.salt);
+    const i = view.indexOf(sp.member);
+    const end = i + sp.member.length;
+    // The member and one comma beside it (none if it is the object's only member).
+    if (view[end] === ',') view = `${view.slice(0, i)}${view.slice(end + 1)}`;
+    else if (view[i - 1] === ',') view = `${view.slice(0, i - 1)}${view.slice(end)}`;
+    else view = `${view.slice(0, i)}${view.slice(end)}`;
+    view = replaceOnce(view, sp.saltMarker, '');
   }
-  return finish(canonicalOf(view), line, signer);
+  return finish(view, line, signer);
+}
+
+function replaceOnce(text: string, find: string, by: string): string {
+  const i = text.indexOf(find);
+  return `${text.slice(0, i)}${by}${text.slice(i + find.length)}`;
 }
 
 /** `hashed` is the canonical text the hash covers, `canonical` the line's text without hash and sig. */
