@@ -9,6 +9,7 @@ import { openLog } from '../../sidecar/src/auditlog/index.ts';
 import { samplePayload, tempDir, testKeys } from '../../sidecar/src/auditlog/test-support.ts';
 import type { Entry } from '../../sidecar/src/auditlog/types.ts';
 import { runCli } from '../../sidecar/src/cli/program.ts';
+import { feedLine } from '../../sidecar/src/audit-tools/feed-line.ts';
 import { recordLog, type RecordedLog } from './proxy-log.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -56,6 +57,12 @@ describe('llmaudit tail', () => {
     const bad = await llmaudit(['tail', 'vol', '--filter', 'colour=red']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/LLMAUDIT_E_USAGE: .*unknown field "colour"/);
+  });
+
+  it('prints an erasure record as what was erased, not as an exchange', () => {
+    // Regression: an erasure record showed as an exchange line "? ? - → no answer - tokens ?/?".
+    const record = { v: 2, seq: 12, ts: '2026-04-01T09:30:00.000Z', origin: 'o', prevHash: '0'.repeat(64), hash: 'ab'.repeat(32), kind: 'erasure', erasure: { at: '2026-04-01T09:30:00.000Z', reason: 'GDPR art. 17', by: 'dpo', entries: [[1, 2], [7, 7]] } } as unknown as Entry;
+    expect(feedLine(record, { colour: false })).toBe('#12 09:30:00.000 erasure record: content of 3 entries erased (seq 1-2,7), reason "GDPR art. 17", by "dpo" hash abababababab…');
   });
 
   it('colours only on a terminal', async () => {
