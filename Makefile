@@ -39,7 +39,7 @@ ci: install crds-check ## What CI runs (.ci/run): install, generated-file drift 
 demo: ## The main job: run the proxy in front of Ollama or a scripted upstream, record, prove, verify
 	npx tsx hack/demo.ts
 
-bench: ## Benchmarks (npm run bench -- auditlog|proxy|tracing)
+bench: ## Benchmarks (npm run bench -- auditing|auditlog|governance|log-size|operator|proxy|robustness|tracing|witness)
 	npm run bench
 
 e2e: ## End-to-end on kind (needs Docker)
