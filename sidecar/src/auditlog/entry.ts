@@ -184,14 +184,9 @@ export function checkLine(line: string): CheckedLine | LineProblem {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return { kind: 'parse', message: 'not a JSON object' };
   const e = value as Record<string, unknown>;
-  if ((e.v === 1 || e.v === 2) && chainFieldsProblem(e) === null) {
-    if (e.v === 1) {
-      const fast = canonicalHashOfWriterLine(line, e);
-      if (fast !== null) return { entry: e as unknown as Entry, computedHash: fast, erased: NO_ERASED, partMismatch: null };
-    } else {
-      const fast = v2WriterLine(line, e);
-      if (fast !== null) return fast;
-    }
+  if (e.v === 1 && chainFieldsProblem(e) === null) {
+    const fast = canonicalHashOfWriterLine(line, e);
+    if (fast !== null) return { entry: e as unknown as Entry, computedHash: fast, erased: NO_ERASED, partMismatch: null };
   }
   return hashEntryObject(e);
 }
@@ -354,53 +349,4 @@ function canonicalHashOfWriterLine(line: string, e: Record<string, unknown>): Bu
   if (!line.endsWith(suffix) || JSON.stringify(e) !== line) return null;
   if (!canonicalShape(e, e.sig === undefined ? 1 : 2)) return null;
   return sha256(`${line.slice(0, line.length - suffix.length)}}`);
-}
-
-/**
- * v2 counterpart of canonicalHashOfWriterLine: on a line in the writer's form every value's
- * JSON.stringify is its canonical text, so each part's digest is checked over JSON.stringify(part)
- * and the hashed view is the line with the part members and salts cut out. Null (general path)
- * for any other line, for a part that is not a plain member of a top-level object, or when the
- * result does not give the entry's hash (the general path then decides).
- */
-function v2WriterLine(line: string, e: Record<string, unknown>): CheckedLine | null {
-  const suffix = e.sig === undefined ? `,"hash":"${String(e.hash)}"}` : `,"hash":"${String(e.hash)}","sig":"${String(e.sig)}"}`;
-  if (!line.endsWith(suffix) || JSON.stringify(e) !== line) return null;
-  if (!canonicalShape(e, e.sig === undefined ? 1 : 2)) return null;
-  const parts = e.parts;
-  if (parts === null || typeof parts !== 'object' || Array.isArray(parts)) return null;
-  let view = `${line.slice(0, line.length - suffix.length)}}`;
-  const erased: string[] = [];
-  for (const [pointer, p] of Object.entries(parts as Record<string, unknown>)) {
-    const m = /^\/([^/~]+)\/([^/~]+)$/.exec(pointer);
-    if (m === null || p === null || typeof p !== 'object') return null;
-    const { digest, salt } = p as { digest?: unknown; salt?: unknown };
-    if (typeof digest !== 'string' || !HEX64.test(digest) || (salt !== undefined && (typeof salt !== 'string' || !SALT_B64.test(salt))) || Object.keys(p).length !== (salt === undefined ? 1 : 2)) return null;
-    const holder = e[m[1] as string];
-    if (holder === null || typeof holder !== 'object' || Array.isArray(holder)) return null;
-    const part = (holder as Record<string, unknown>)[m[2] as string];
-    if (part === undefined) return null;
-    const text = JSON.stringify(part);
-    if (salt === undefined) {
-      if (!isErasedMarker(part)) return null;
-      erased.push(pointer);
-    } else {
-      if (partDigest(Buffer.from(salt, 'base64'), text) !== digest) return null;
-      const saltMember = `,"salt":"${salt}"`;
-      const si = view.indexOf(saltMember);
-      if (si < 0) return null;
-      view = `${view.slice(0, si)}${view.slice(si + saltMember.length)}`;
-    }
-    const member = `${JSON.stringify(m[2])}:${text}`;
-    const i = view.indexOf(`${JSON.stringify(m[1])}:{`);
-    const at = i < 0 ? -1 : view.indexOf(member, i);
-    if (at < 0) return null;
-    const end = at + member.length;
-    if (view[end] === ',') view = `${view.slice(0, at)}${view.slice(end + 1)}`;
-    else if (view[at - 1] === ',') view = `${view.slice(0, at - 1)}${view.slice(end)}`;
-    else view = `${view.slice(0, at)}${view.slice(end)}`;
-  }
-  const computedHash = sha256(view);
-  if (computedHash.toString('hex') !== e.hash) return null;
-  return { entry: e as unknown as Entry, computedHash, erased: erased.length === 0 ? NO_ERASED : erased, partMismatch: null };
 }
