@@ -49,6 +49,8 @@ export interface EraseOptions {
   segmentFilter?: (seg: SegmentFile) => boolean;
   /** Rewrite at most this many bytes per second (retention's bounded I/O); default unbounded. */
   bytesPerSecond?: number;
+  /** v1 entries (which cannot be erased) among the selected: refused (default) or left as they are (retention). */
+  v1?: 'refuse' | 'skip';
   /** Called between the steps (tests use it to kill the process at a given point). */
   onStep?: (step: 'recorded' | 'sealed' | 'rewrote' | 'done', detail: string) => void;
 }
@@ -119,7 +121,7 @@ async function scan(dir: string, opts: EraseOptions, segments: SegmentFile[]): P
       const e = JSON.parse(l.text) as Record<string, unknown>;
       const live = livePointers(e);
       const hit = eligible && e.kind === undefined && opts.select(e);
-      if (hit && e.v === 1) throw erasureError('LLMAUDIT_E_ERASE_UNSUPPORTED', `seq ${String(e.seq)} is a v1 entry`);
+      if (hit && e.v === 1 && opts.v1 !== 'skip') throw erasureError('LLMAUDIT_E_ERASE_UNSUPPORTED', `seq ${String(e.seq)} is a v1 entry`);
       const refs = mediaRefsOf(e, e.seq as number);
       if (hit && live.length > 0) {
         const seq = e.seq as number;

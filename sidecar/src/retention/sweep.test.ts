@@ -82,6 +82,16 @@ describe('retention sweep', () => {
     expect((await verifyLog(dir, { keys: [keys.verifier] })).exit).toBe(0);
   });
 
+  it('a v1 chain is left as it is: its entries cannot be erased, and the sweep does not fail', async () => {
+    const tmp = await tempDir('llmaudit-retention-v1-');
+    cleanups.push(tmp.cleanup);
+    const log = await openLog({ dir: tmp.dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, formatVersion: 1, segmentMaxBytes: 10_000, now: () => T0 });
+    cleanups.push(() => log.close());
+    for (let i = 0; i < 12; i++) await log.append(samplePayload(i));
+    await log.seal();
+    expect(await sweepRetention(log, { maxAgeDays: 1 })).toMatchObject({ entries: 0, recordSeq: null });
+  });
+
   it('the scheduled sweep runs at start, counts erased entries and bytes freed, and logs one RetentionErased line', async () => {
     const { log, clock } = await agedLog();
     clock.now = T0 + 45 * DAY;

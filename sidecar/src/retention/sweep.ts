@@ -84,6 +84,7 @@ export async function sweepRetention(log: AuditLog, policy: RetentionPolicy, opt
     select: () => true,
     segmentFilter: (s) => past.has(s.number),
     reason: RETENTION_REASON,
+    v1: 'skip',
     by: RETENTION_BY,
     now,
     bytesPerSecond: opts.bytesPerSecond ?? 8_000_000,
