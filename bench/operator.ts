@@ -15,7 +15,13 @@
  *   - pod lookup: the pods of every policy's namespace from the namespace index vs by scanning
  *     the whole cache per policy (the baseline before the index).
  *
- *   npm run bench -- operator [--sizes 1000,10000]     (or: npx tsx bench/operator.ts)
+ * With KUBEBUILDER_ASSETS set, rows of the operator binary against a real API server follow
+ * (bench/operator-apiserver.ts): 0 and 10,000 Deployments by default, `--apiserver-sizes
+ * 0,10000,50000` for more (creating 50,000 takes minutes), `--baseline-bundle FILE` to run an
+ * older build beside the current one (build it first: `node hack/build.mjs`).
+ *
+ *   npm run bench -- operator [--sizes 1000,10000] [--apiserver-sizes 0,10000] [--baseline-bundle FILE]
+ *   (or: npx tsx bench/operator.ts)
  */
 import { setFlagsFromString } from 'node:v8';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -33,6 +39,8 @@ import type { KubeApi } from '../operator/src/kube/types.ts';
 import { serveMemoryApi } from '../operator/src/testing/memory-api-server.ts';
 import { renderConfigMapData } from '../operator/src/render/render-config.ts';
 import { asObject, pod, testPolicy } from '../operator/src/testing/fixtures.ts';
+import { envtestAssets } from '../test/envtest/harness.ts';
+import { DEFAULT_BUNDLE, printApiServerTable, runApiServerBench, type ApiServerBenchRow } from './operator-apiserver.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -172,7 +180,26 @@ export function printOperatorTable(rows: OperatorBenchRow[]): void {
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const at = process.argv.indexOf('--sizes');
   const sizes = at === -1 ? [1_000, 10_000] : (process.argv[at + 1] ?? '').split(',').map(Number);
-  const rows = await runOperatorBench(sizes);
-  printOperatorTable(rows);
-  process.stdout.write(`${JSON.stringify({ bench: 'operator', rows })}\n`);
+  const flag = (name: string): string | undefined => {
+    const i = process.argv.indexOf(name);
+    return i === -1 ? undefined : process.argv[i + 1];
+  };
+  const rows = sizes.length === 0 || sizes.every((n) => n === 0) ? [] : await runOperatorBench(sizes);
+  if (rows.length > 0) printOperatorTable(rows);
+  let apiServer: ApiServerBenchRow[] = [];
+  if (envtestAssets() !== undefined) {
+    const apiSizes = (flag('--apiserver-sizes') ?? '0,10000').split(',').map(Number);
+    const baseline = flag('--baseline-bundle');
+    // --node-args "A B": a further row set of the current bundle under these V8 flags.
+    const nodeArgs = flag('--node-args');
+    apiServer = await runApiServerBench(apiSizes, [
+      ...(baseline === undefined ? [] : [{ name: 'baseline', file: baseline }]),
+      { name: 'current', file: DEFAULT_BUNDLE },
+      ...(nodeArgs === undefined ? [] : [{ name: 'current+flags', file: DEFAULT_BUNDLE, nodeArgs: nodeArgs.split(' ') }]),
+    ]);
+    printApiServerTable(apiServer);
+  } else {
+    console.log('KUBEBUILDER_ASSETS unset: no rows against a real API server');
+  }
+  process.stdout.write(`${JSON.stringify({ bench: 'operator', rows, apiServer })}\n`);
 }

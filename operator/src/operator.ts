@@ -123,7 +123,11 @@ export async function startOperator(deps: OperatorDeps): Promise<RunningOperator
       metrics.leader.set(1);
       log.info({ identity: config.identity }, 'started leading');
       manager = new ControllerManager({ api, policies, log, metrics, render: deps.render ?? ((p) => renderConfigMapData(p, witness === undefined ? {} : { witnessUrl: witness.urlFor(p) })), ...keys, emitEvent, watch, ...(witness === undefined ? {} : { witness: { verifierKey: witness.verifierKey, metrics: witness.metrics } }) });
-      void manager.start().catch((err: unknown) => log.error({ err }, 'controllers failed to start'));
+      const started = manager;
+      void started.start().then(
+        () => log.info({ cached: started.cacheSizes() }, 'controllers synced'),
+        (err: unknown) => log.error({ err }, 'controllers failed to start'),
+      );
       webhook?.leadershipChanged(true);
     }).catch((err: unknown) => log.error({ err }, 'leader start failed'));
   };

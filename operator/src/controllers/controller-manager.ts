@@ -116,6 +116,16 @@ export class ControllerManager {
     await Promise.all([this.pods.close(), ...WORKLOADS.map((r) => this.workloads[r].close()), this.heads?.loop.close()]);
   }
 
+  /** How many objects each cache holds (the "controllers synced" log line). */
+  cacheSizes(): Record<'pods' | WorkloadResource, number> {
+    return { pods: this.pods.size, deployments: this.workloads.deployments.size, statefulsets: this.workloads.statefulsets.size };
+  }
+
+  /** The cached workloads, as the cache holds them (tests: what a metadata-only watch keeps). */
+  cachedWorkloads(resource: WorkloadResource): KubeObject[] {
+    return this.workloads[resource].list();
+  }
+
   /** Resolves when both queues are idle (tests). */
   async drain(): Promise<void> {
     while (!this.policyQueue.isIdle() || !this.workloadQueue.isIdle()) {

@@ -92,6 +92,11 @@ export class WatchLoop {
     this.scheduleResync();
   }
 
+  /** How many objects are cached. */
+  get size(): number {
+    return this.cache.size;
+  }
+
   /** Cached objects (a snapshot). */
   list(): KubeObject[] {
     return [...this.cache.values()];
