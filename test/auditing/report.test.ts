@@ -104,6 +104,8 @@ describe('llmaudit report', () => {
     await page.select('#f-span', '');
     const target = entries.find((e) => e.origin === a.origin && e.trace.spanType === 'TOOL_CALL' && e.seq > 0) as Entry;
     await page.type('#q', target.hash.slice(0, 16));
+    // The search applies on a timer after the last keystroke: wait for it rather than read at once.
+    await page.waitForFunction((want) => document.querySelector('#explorer-count')?.textContent === want, { timeout: 10_000 }, `1 of ${entries.length} exchanges`);
     expect(await text(page, '#explorer-count')).toBe(`1 of ${entries.length} exchanges`);
     await page.click('#explorer-table tbody tr');
     expect(await text(page, '#detail h2')).toBe(`Exchange #${target.seq} of prod/agent-a_0001`);
@@ -126,6 +128,19 @@ describe('llmaudit report', () => {
     builder.add(0, { ...e, model: '=HYPERLINK("http://evil")' });
     const model = builder.build({ title: 't', generatedAt: '', toolVersion: '', source: '', chains: [], costs: [null] });
     expect([...reportCsv(model)][1]).toContain(',"\'=HYPERLINK(""http://evil"")",');
+  });
+
+  it('an erasure record is counted as a record, not as an exchange', () => {
+    // Regression: a log with 12 exchanges and one erasure record reported 13 exchanges.
+    const e = entries[0] as Entry;
+    const record = { v: 2, seq: 99, ts: e.ts, origin: e.origin, prevHash: e.hash, hash: 'ab'.repeat(32), kind: 'erasure', erasure: { at: e.ts, reason: 'retention', by: 'dpo', entries: [[1, 1]] } } as unknown as Entry;
+    const builder = new ReportBuilder();
+    builder.add(0, e);
+    builder.add(0, record);
+    const model = builder.build({ title: 't', generatedAt: '', toolVersion: '', source: '', chains: [], costs: [null] });
+    expect(model.totals.exchanges).toBe(1);
+    expect(model.totals.records).toBe(1);
+    expect(model.rows).toHaveLength(1);
   });
 
   it('a partial pack: the report shows its entries with the inclusion proofs verified', async () => {

@@ -46,7 +46,7 @@ function clear(e){while(e.firstChild)e.removeChild(e.firstChild);}
 // Summary
 var T=D.totals;
 var intact=D.chains.filter(function(c){return c.status==='intact';}).length;
-var cards=[['n-exchanges','exchanges',fmt(T.exchanges)],['n-errors','errors',fmt(T.errors)],['n-input','input tokens',fmt(T.inputTokens)],['n-output','output tokens',fmt(T.outputTokens)],['n-cost','cost (USD)',T.costUsd==null?'not recorded':usd(T.costUsd)],['n-conversations','conversations',fmt(T.conversations)],['n-tools','tool calls',fmt(T.toolCalls)],['n-chains','chains intact',intact+' / '+D.chains.length]];
+var cards=[['n-exchanges','exchanges',fmt(T.exchanges)],['n-errors','errors',fmt(T.errors)],['n-input','input tokens',fmt(T.inputTokens)],['n-output','output tokens',fmt(T.outputTokens)],['n-cost','cost (USD)',T.costUsd==null?'not recorded':usd(T.costUsd)],['n-conversations','conversations',fmt(T.conversations)],['n-tools','tool calls',fmt(T.toolCalls)],['n-chains','chains intact',intact+' / '+D.chains.length]];if(T.records>0)cards.push(['n-records','erasure records',fmt(T.records)]);
 var cw=document.getElementById('cards');cards.forEach(function(c){cw.appendChild(el('div',{cls:'card'},[el('div',{cls:'v',id:c[0],text:c[2]}),el('div',{cls:'k',text:c[1]})]));});
 // Verification
 var vt=document.querySelector('#verification tbody');

@@ -38,7 +38,8 @@ export interface ReportModel {
   toolVersion: string;
   source: string;
   chains: ChainVerification[];
-  totals: { exchanges: number; errors: number; inputTokens: number; outputTokens: number; costUsd: number | null; streamed: number; toolCalls: number; conversations: number; firstTs: string | null; lastTs: string | null };
+  /** `records`: log records that are not exchanges (erasure records, docs/erasure.md). */
+  totals: { exchanges: number; records: number; errors: number; inputTokens: number; outputTokens: number; costUsd: number | null; streamed: number; toolCalls: number; conversations: number; firstTs: string | null; lastTs: string | null };
   byModel: Breakdown[];
   byWorkload: Breakdown[];
   byEndpoint: Breakdown[];
@@ -86,6 +87,7 @@ export class ReportBuilder {
   #detailBytes = 0;
   #omitted = 0;
   #streamed = 0;
+  #records = 0;
   readonly #conversations = new Set<string>();
 
   constructor(limits: ReportLimits = DEFAULT_LIMITS) {
@@ -103,6 +105,10 @@ export class ReportBuilder {
   }
 
   add(chain: number, e: Entry): void {
+    if ((e as { kind?: unknown }).kind !== undefined) {
+      this.#records++;
+      return;
+    }
     const err = e.response?.error?.code ?? (isError(e) ? `HTTP ${e.response?.status ?? 0}` : '');
     const calls = (e.trace?.toolCalls ?? []).map((c) => c.name).join(', ');
     if (e.trace?.conversationId != null) this.#conversations.add(e.trace.conversationId);
@@ -208,6 +214,7 @@ export class ReportBuilder {
       chains: meta.chains,
       totals: {
         exchanges: rows.length,
+        records: this.#records,
         errors,
         inputTokens: inTok,
         outputTokens: outTok,
