@@ -105,7 +105,7 @@ describe('llmaudit report', () => {
     const target = entries.find((e) => e.origin === a.origin && e.trace.spanType === 'TOOL_CALL' && e.seq > 0) as Entry;
     await page.type('#q', target.hash.slice(0, 16));
     // The search applies on a timer after the last keystroke: wait for it rather than read at once.
-    await page.waitForFunction((want) => document.querySelector('#explorer-count')?.textContent === want, { timeout: 10_000 }, `1 of ${entries.length} exchanges`);
+    await page.waitForFunction(`document.querySelector('#explorer-count')?.textContent === ${JSON.stringify(`1 of ${entries.length} exchanges`)}`, { timeout: 10_000 });
     expect(await text(page, '#explorer-count')).toBe(`1 of ${entries.length} exchanges`);
     await page.click('#explorer-table tbody tr');
     expect(await text(page, '#detail h2')).toBe(`Exchange #${target.seq} of prod/agent-a_0001`);
