@@ -18,6 +18,14 @@ const openai = { name: 'openai', upstream: 'https://api.openai.com/v1', api: 'op
 const ollama = { name: 'ollama', api: 'ollama', takeOverPort: 11434 };
 
 describe('AuditPolicy CRD', () => {
+  it('reads back as generated under YAML 1.1, the YAML kubectl and helm read', async () => {
+    // Regression: an enum value `off` was written unquoted; kubectl read it as the boolean false and
+    // the API server refused the CRD ("default: Invalid value: \"boolean\": must be of type string").
+    const text = await readFile(CRD_FILE, 'utf8');
+    expect(parse(text, { version: '1.1' })).toEqual(auditPolicyCrd());
+    expect(parse(text)).toEqual(auditPolicyCrd());
+  });
+
   it('has a structural schema', () => {
     expect(structuralProblems(auditPolicySchema())).toEqual([]);
   });

@@ -111,7 +111,7 @@ function detectionsOver(fields: ReturnType<typeof requestTextFields>, active: re
       counts.set(m.detector, (counts.get(m.detector) ?? 0) + 1);
       const a = byName.get(m.detector) as ActiveDetector;
       const action = actionOf(a);
-      if (action !== 'flag' && action !== 'off') toLog.push(m);
+      if (action !== 'flag' && action !== 'ignore') toLog.push(m);
       if (action === 'redact-upstream') toUpstream.push(m);
     }
     for (const [detector, count] of counts) {

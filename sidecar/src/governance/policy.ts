@@ -45,7 +45,7 @@ export function compilePolicy(name: string, config: GovernanceConfig, captureMod
     const rule = config.detectors[n];
     if (rule === undefined && !redacted) continue;
     const action = rule === undefined ? 'redact-in-log' : redacted ? atLeast(rule.action, 'redact-in-log') : rule.action;
-    const responses: ResponseDetectorAction = redacted ? 'redact-in-log' : (rule?.responses ?? 'off');
+    const responses: ResponseDetectorAction = redacted ? 'redact-in-log' : (rule?.responses ?? 'ignore');
     request.push({ detector: builtinDetector(n), action, responses });
   }
   for (const c of config.customDetectors) {
@@ -63,7 +63,7 @@ export function compilePolicy(name: string, config: GovernanceConfig, captureMod
     workload: config.workload ?? name,
     captureMode,
     request,
-    response: request.filter((d) => d.responses !== 'off'),
+    response: request.filter((d) => d.responses !== 'ignore'),
     inspectsBody: inspectsBody || m.allow.length > 0 || m.deny.length > 0,
   };
 }

@@ -11,7 +11,7 @@ export type BuiltinDetector = (typeof BUILTIN_DETECTORS)[number];
 const Action = Type.Union([Type.Literal('flag'), Type.Literal('redact-in-log'), Type.Literal('redact-upstream'), Type.Literal('block')], {
   description: 'flag: record only; redact-in-log: the stored copy holds a keyed token; redact-upstream: the upstream gets the token too; block: the request is refused.',
 });
-const ResponseAction = Type.Union([Type.Literal('off'), Type.Literal('flag'), Type.Literal('redact-in-log')], { default: 'off', description: 'What a match in the response does (the response has already gone to the client).' });
+const ResponseAction = Type.Union([Type.Literal('ignore'), Type.Literal('flag'), Type.Literal('redact-in-log')], { default: 'ignore', description: 'What a match in the response does (the response has already gone to the client).' });
 const Glob = Type.String({ minLength: 1, maxLength: 256, description: 'Model name glob: * any run of characters, ? one character.' });
 const ALLOW = 'When not empty, only models matching one of these globs are allowed.';
 const DENY = 'Models matching one of these globs are refused (deny wins over allow).';
