@@ -5,7 +5,7 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CHECKPOINT_DIR, SEGMENT_RE, TILE_DIR, listSegments } from './layout.ts';
-import { VERIFY_EXIT_CODES, verifyLog, type VerifyExit, type VerifyOptions, type VerifyReport } from './verifier.ts';
+import { VERIFY_EXIT_CODES, emptyReport, verifyLog, type VerifyExit, type VerifyOptions, type VerifyReport } from './verifier.ts';
 
 /** A chain directory's own subdirectories: never searched for further chains. */
 const CHAIN_SUBDIRS = new Set([CHECKPOINT_DIR, TILE_DIR, 'media']);
@@ -136,20 +136,8 @@ export interface TreeVerifyOptions extends Omit<VerifyOptions, 'since' | 'onProg
 function unreadableReport(u: TreeScan['unreadable'][number]): TreeChainReport {
   return {
     path: u.path,
-    ok: false,
-    exit: 1,
-    dir: u.dir,
-    origin: null,
-    entries: 0,
-    segments: 0,
-    bytes: 0,
-    checkpointsChecked: 0,
-    latestCheckpoint: null,
-    since: null,
-    erased: { parts: 0, entries: 0, records: [] },
-    media: { files: 0, bytes: 0, missing: 0 },
+    ...emptyReport(u.dir),
     failure: { exit: 1, code: VERIFY_EXIT_CODES[1], message: `${u.path === '' ? '.' : u.path}: ${u.code}: the directory cannot be listed; chains under it are not verified` },
-    warnings: [],
   };
 }
 

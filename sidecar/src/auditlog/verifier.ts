@@ -112,8 +112,9 @@ function openCheckpoint(note: string, keys: NoteVerifier[], label: string): Open
   fail(5, `${label}: ${last instanceof Error ? why : 'no valid signature by the given key'}`);
 }
 
-export async function verifyLog(dir: string, options: VerifyOptions): Promise<VerifyReport> {
-  const report: VerifyReport = {
+/** A report of nothing verified yet (exit 1 until a verification says otherwise). */
+export function emptyReport(dir: string): VerifyReport {
+  return {
     ok: false,
     exit: 1,
     dir,
@@ -129,6 +130,10 @@ export async function verifyLog(dir: string, options: VerifyOptions): Promise<Ve
     failure: null,
     warnings: [],
   };
+}
+
+export async function verifyLog(dir: string, options: VerifyOptions): Promise<VerifyReport> {
+  const report = emptyReport(dir);
   try {
     await run(dir, options, report);
     report.ok = true;
