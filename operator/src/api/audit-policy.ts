@@ -158,6 +158,21 @@ export const SigningSpec = Type.Object(
   { default: {}, description: 'The key that signs checkpoints and entries.' },
 );
 
+export const EraseSpec = Type.Object(
+  {
+    tokenSecretRef: Type.Optional(
+      Type.Object(
+        {
+          name: ObjectName('Secret in the policy namespace.'),
+          key: Type.String({ default: 'token', maxLength: 253, description: 'Key in the Secret holding the bearer token.' }),
+        },
+        { description: 'Secret holding the bearer token of the sidecar\'s POST /v1/erase (on the admin port). The operator mounts it read-only in the sidecar container alone and sets admin.eraseTokenFile. Unset: the sidecar serves no erase endpoint.' },
+      ),
+    ),
+  },
+  { default: {}, description: 'Erasure on request (log format v2): the live erase endpoint of each sidecar.' },
+);
+
 export const SidecarSpec = Type.Object(
   {
     image: Type.Optional(Type.String({ maxLength: 1024, description: 'Sidecar image; defaults to the one the operator was installed with.' })),
@@ -206,11 +221,12 @@ export const AuditPolicySpec = Type.Object(
     storage: StorageSpec,
     telemetry: TelemetrySpec,
     signing: SigningSpec,
+    erase: EraseSpec,
     sidecar: SidecarSpec,
     governance: governanceSpecSchema(),
   },
   {
-    description: 'What to record and how: endpoints, capture, log, storage, telemetry, signing, sidecar.',
+    description: 'What to record and how: endpoints, capture, log, storage, telemetry, signing, erase, sidecar.',
     ...cel({
       // has() ternaries rather than optional-field syntax (e.?port), which older API servers lack.
       rule: `self.endpoints.all(e, [has(e.port) ? e.port : 0, has(e.takeOverPort) ? e.takeOverPort : 0, has(e.takeOverBackendPort) ? e.takeOverBackendPort : 0].all(p, p == 0 || (p != ${SPEC_PROXY_PORT} && p != ${SPEC_ADMIN_PORT})))`,

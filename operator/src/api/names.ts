@@ -18,6 +18,9 @@ export const SIGNING_FILE = 'signing.key';
 /** Where the Redis password Secret of spec.governance.rateLimits.redis.passwordSecretRef is mounted. */
 export const REDIS_MOUNT_DIR = '/etc/llmaudit/redis';
 export const REDIS_PASSWORD_FILE = 'password';
+/** Where the erase token Secret of spec.erase.tokenSecretRef is mounted. */
+export const ERASE_MOUNT_DIR = '/etc/llmaudit/erase';
+export const ERASE_TOKEN_FILE = 'token';
 export const LOG_MOUNT_DIR = '/var/lib/llmaudit';
 export const DEFAULT_RUN_AS_USER = 10001;
 
@@ -28,6 +31,7 @@ export const VOLUME_NAMES = {
   log: 'llmaudit-log',
   tmp: 'llmaudit-tmp',
   redis: 'llmaudit-redis',
+  erase: 'llmaudit-erase',
 } as const;
 
 export interface PolicyResourceNames {

@@ -187,6 +187,18 @@ describe('injectSidecar over the pod corpus', () => {
     expect(injectSidecar(load('none.yaml'), TEST_POLICY, CLUSTER).spec.volumes?.map((v) => v.name)).not.toContain('llmaudit-redis');
   });
 
+  it('an erase token Secret of spec.erase is mounted in the sidecar alone, read-only, like the signing key', () => {
+    const spec = { ...TEST_POLICY.spec, erase: { tokenSecretRef: { name: 'erase-auth' } } };
+    const policy = parseAuditPolicy({ apiVersion: 'llmaudit.dev/v1alpha1', kind: 'AuditPolicy', metadata: { name: 'default', namespace: 'shop' }, spec });
+    const pod = injectSidecar(load('none.yaml'), policy, CLUSTER);
+    expect(pod.spec.volumes?.find((v) => v.name === 'llmaudit-erase')).toEqual({ name: 'llmaudit-erase', secret: { secretName: 'erase-auth', defaultMode: 0o444, items: [{ key: 'token', path: 'token', mode: 0o444 }] } });
+    expect(sidecarOf(pod)?.volumeMounts).toContainEqual({ name: 'llmaudit-erase', mountPath: '/etc/llmaudit/erase', readOnly: true });
+    for (const c of pod.spec.containers) expect(c.volumeMounts ?? []).not.toContainEqual(expect.objectContaining({ name: 'llmaudit-erase' }));
+    const withFsGroup = injectSidecar(load('security-context.yaml'), policy, CLUSTER);
+    expect(withFsGroup.spec.volumes?.find((v) => v.name === 'llmaudit-erase')).toMatchObject({ secret: { defaultMode: 0o440 } });
+    expect(injectSidecar(load('none.yaml'), TEST_POLICY, CLUSTER).spec.volumes?.map((v) => v.name)).not.toContain('llmaudit-erase');
+  });
+
   it('policy fields that shape the pod: image, pull policy, resources, storage, signing Secret', () => {
     const policy = parseAuditPolicy({
       ...TEST_POLICY,

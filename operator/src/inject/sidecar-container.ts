@@ -4,7 +4,7 @@
  */
 import type { AuditPolicy } from '../api/audit-policy.ts';
 import {
-  CONFIG_FILE_KEY, CONFIG_MOUNT_DIR, LOG_MOUNT_DIR, REDIS_MOUNT_DIR, REDIS_PASSWORD_FILE, SIDECAR_CONTAINER_NAME, SIGNING_FILE, SIGNING_MOUNT_DIR, VOLUME_NAMES, policyResourceNames,
+  CONFIG_FILE_KEY, CONFIG_MOUNT_DIR, ERASE_MOUNT_DIR, ERASE_TOKEN_FILE, LOG_MOUNT_DIR, REDIS_MOUNT_DIR, REDIS_PASSWORD_FILE, SIDECAR_CONTAINER_NAME, SIGNING_FILE, SIGNING_MOUNT_DIR, VOLUME_NAMES, policyResourceNames,
 } from '../api/names.ts';
 import type { Container, SecurityContext, Volume } from './pod-types.ts';
 
@@ -88,6 +88,7 @@ export function buildSidecarContainer(policy: AuditPolicy, opts: SidecarOptions 
       { name: VOLUME_NAMES.log, mountPath: LOG_MOUNT_DIR, ...(storage.subPath === undefined ? {} : { subPath: storage.subPath }) },
       { name: VOLUME_NAMES.tmp, mountPath: '/tmp' },
       ...(redisSecret(policy) === undefined ? [] : [{ name: VOLUME_NAMES.redis, mountPath: REDIS_MOUNT_DIR, readOnly: true }]),
+      ...(policy.spec.erase.tokenSecretRef === undefined ? [] : [{ name: VOLUME_NAMES.erase, mountPath: ERASE_MOUNT_DIR, readOnly: true }]),
     ],
     startupProbe: probe('/readyz', 1, 120),
     readinessProbe: probe('/readyz', 5, 3),
@@ -120,6 +121,7 @@ export function buildSidecarVolumes(policy: AuditPolicy, podHasFsGroup: boolean)
     { name: VOLUME_NAMES.log, persistentVolumeClaim: { claimName: storage.existingClaim ?? names.pvc } },
     { name: VOLUME_NAMES.tmp, emptyDir: { sizeLimit: TMP_SIZE_LIMIT } },
     ...redisVolume(policy, mode),
+    ...eraseVolume(policy, mode),
   ];
 }
 
@@ -133,4 +135,11 @@ function redisVolume(policy: AuditPolicy, mode: number): Volume[] {
   const ref = redisSecret(policy);
   if (ref === undefined) return [];
   return [{ name: VOLUME_NAMES.redis, secret: { secretName: ref.name, defaultMode: mode, items: [{ key: ref.key, path: REDIS_PASSWORD_FILE, mode }] } }];
+}
+
+/** The erase token of spec.erase.tokenSecretRef, mounted like the signing key (same file mode, this container only). */
+function eraseVolume(policy: AuditPolicy, mode: number): Volume[] {
+  const ref = policy.spec.erase.tokenSecretRef;
+  if (ref === undefined) return [];
+  return [{ name: VOLUME_NAMES.erase, secret: { secretName: ref.name, defaultMode: mode, items: [{ key: ref.key, path: ERASE_TOKEN_FILE, mode }] } }];
 }

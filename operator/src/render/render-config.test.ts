@@ -22,6 +22,7 @@ const FULL = parseAuditPolicy({
     storage: { create: { size: '2Gi', storageClassName: 'fast', accessModes: ['ReadWriteMany'] }, subPath: 'logs' },
     telemetry: { otlpEndpoint: 'http://jaeger:4318', samplingRatio: 0.25, captureContent: true, serviceName: 'chat' },
     signing: { secretRef: { name: 'my-key', key: 'k' } },
+    erase: { tokenSecretRef: { name: 'erase-auth', key: 't' } },
     sidecar: { image: 'registry/llmaudit-sidecar:1', imagePullPolicy: 'Always', resources: { requests: { cpu: '10m' }, limits: { memory: '1Gi' } }, ports: { proxy: 16000, admin: 9191 } },
     governance: { models: { deny: ['gpt-3*'] } },
   },
@@ -59,6 +60,7 @@ const IN_CONFIG: Record<string, Check> = {
   '.telemetry.serviceName': (c) => c.telemetry.serviceName === 'chat',
   '.sidecar.ports.proxy': (c) => c.listeners[0]!.port === 16000,
   '.sidecar.ports.admin': (c) => c.admin.port === 9191,
+  '.erase.tokenSecretRef.name': (c) => c.admin.eraseTokenFile === '/etc/llmaudit/erase/token',
   '.governance': (c) => c.governance.models.deny.join() === 'gpt-3*',
 };
 
@@ -66,7 +68,7 @@ const IN_CONFIG: Record<string, Check> = {
 const ELSEWHERE = new Set([
   '.endpoints[].takeOverContainer', '.endpoints[].env', '.endpoints[].overrideEnv',
   '.storage.existingClaim', '.storage.create.size', '.storage.create.storageClassName', '.storage.create.accessModes', '.storage.subPath',
-  '.signing.secretRef.name', '.signing.secretRef.key',
+  '.signing.secretRef.name', '.signing.secretRef.key', '.erase.tokenSecretRef.key',
   '.sidecar.image', '.sidecar.imagePullPolicy', '.sidecar.resources.requests', '.sidecar.resources.limits',
 ]);
 
@@ -106,6 +108,13 @@ describe('renderSidecarConfig', () => {
     const spec = { ...FULL.spec, governance: { rateLimits: { rules: [{ by: 'workload', requestsPerMinute: 60 }], redis: { url: 'redis://redis:6379', passwordSecretRef: { name: 'redis-auth', key: 'pw' } } } } };
     const cfg = renderSidecarConfig(parseAuditPolicy({ ...FULL, spec }));
     expect(cfg.governance.rateLimits.redis).toEqual({ url: 'redis://redis:6379', passwordFile: '/etc/llmaudit/redis/password', keyPrefix: 'llmaudit:', timeoutMs: 50, onUnavailable: 'allow' });
+  });
+
+  it('an erase token Secret becomes admin.eraseTokenFile; without one the sidecar serves no erase endpoint', () => {
+    expect(renderSidecarConfig(FULL).admin).toEqual({ address: '0.0.0.0', port: 9191, eraseTokenFile: '/etc/llmaudit/erase/token' });
+    const { erase: _erase, ...spec } = FULL.spec;
+    const cfg = renderSidecarConfig(parseAuditPolicy({ ...FULL, spec }));
+    expect(cfg.admin.eraseTokenFile).toBeUndefined();
   });
 
   it('the ConfigMap YAML parses back into the same validated config', () => {

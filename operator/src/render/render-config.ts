@@ -10,7 +10,7 @@
 import { stringify } from 'yaml';
 import { parseSidecarConfig, type SidecarConfig } from '@llmaudit/sidecar/config';
 import type { AuditPolicy, EndpointSpec } from '../api/audit-policy.ts';
-import { CONFIG_FILE_KEY, LOG_MOUNT_DIR, REDIS_MOUNT_DIR, REDIS_PASSWORD_FILE, SIGNING_FILE, SIGNING_MOUNT_DIR } from '../api/names.ts';
+import { CONFIG_FILE_KEY, ERASE_MOUNT_DIR, ERASE_TOKEN_FILE, LOG_MOUNT_DIR, REDIS_MOUNT_DIR, REDIS_PASSWORD_FILE, SIGNING_FILE, SIGNING_MOUNT_DIR } from '../api/names.ts';
 import type { GovernanceSpec } from '../api/governance-spec.ts';
 import { operatorError } from '../errors.ts';
 
@@ -70,8 +70,13 @@ export function buildSidecarConfig(policy: AuditPolicy, ctx: RenderContext = {})
       },
     },
     // Bound to every interface: the kubelet's startup/readiness probes and Prometheus come from
-    // outside the pod's loopback. The admin port serves health and metrics only, never traffic.
-    admin: { address: '0.0.0.0', port: s.sidecar.ports.admin },
+    // outside the pod's loopback. The admin port serves health and metrics, never traffic, and
+    // POST /v1/erase only when spec.erase names a token Secret (mounted at ERASE_MOUNT_DIR).
+    admin: {
+      address: '0.0.0.0',
+      port: s.sidecar.ports.admin,
+      ...(s.erase.tokenSecretRef === undefined ? {} : { eraseTokenFile: `${ERASE_MOUNT_DIR}/${ERASE_TOKEN_FILE}` }),
+    },
     telemetry,
     witness: ctx.witnessUrl === undefined ? {} : { url: ctx.witnessUrl },
     governance: renderGovernance(s.governance),
