@@ -6,6 +6,8 @@
  *   llmaudit (batched)          the real `llmaudit proxy` CLI (sidecar/dist/llmaudit.mjs), own process
  *   llmaudit (strict)           the same, `--durability strict`
  *   llmaudit (tracing 100%)     batched, `--otlp-endpoint` to an OTLP/HTTP receiver on port 0, sampling 1
+ *   llmaudit (full governance)  batched, `--config` with every detector (redact-in-log, responses flagged),
+ *                               model rules, caps and a local rate limit too high to trigger (`--only batched,governance`)
  *   undici pass-through (floor) bench/proxy-servers.ts `floor`, own process
  *   bare forwarder (no record)  bench/proxy-servers.ts `bare`: llmaudit's forwarding path, nothing recorded
  *   Portkey gateway             @portkey-ai/gateway's start-server.js, own process (if installed)
@@ -19,14 +21,14 @@
  * a deadline; everything is on 127.0.0.1. The load generator (undici pools) runs in this process,
  * so on a small machine all processes share the CPUs: compare rows of one run, not across runs.
  *
- *   npm run bench -- proxy [--quick] [--json] [--only direct,batched,strict,tracing,floor,bare,portkey,baseline]
+ *   npm run bench -- proxy [--quick] [--json] [--only direct,batched,strict,tracing,governance,floor,bare,portkey,baseline]
  *                          [--baseline OTHER/llmaudit.mjs]   (another build, batched, side by side)
  *   npm run bench -- proxy --scale [--quick]   how cost grows: body size, stream length, concurrency
  *                                              (direct, llmaudit batched, the floor; runScaleBench)
  *   LLMAUDIT_BENCH_PROFILE=/tmp/prof npm run bench -- proxy --only direct,batched   (CPU profiles)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
@@ -333,6 +335,27 @@ async function startLlmaudit(name: string, key: string, upstreamUrl: string, ext
   return { name, key, url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: async () => (await stopChild(child), await rm(dir, { recursive: true, force: true })) };
 }
 
+/**
+ * A governance policy that exercises every check on each request and lets every one through:
+ * each built-in detector (redact-in-log, responses flagged), model allow/deny rules, caps and a
+ * local rate limit far above the bench's rate.
+ */
+async function fullGovernanceConfig(): Promise<{ file: string; dir: string }> {
+  const { BUILTIN_DETECTORS } = await import('../sidecar/src/governance/schema.ts');
+  const detectors = Object.fromEntries(BUILTIN_DETECTORS.map((n) => [n, { action: 'redact-in-log', responses: 'flag' }]));
+  const dir = await mkdtemp(path.join(tmpdir(), 'llmaudit-bench-gov-'));
+  const file = path.join(dir, 'config.json');
+  await writeFile(file, JSON.stringify({
+    governance: {
+      models: { allow: ['bench-model*'], deny: ['bench-model-denied*'] },
+      detectors,
+      caps: { maxBodyBytes: 1 << 20, maxOutputTokens: 4096, maxTools: 16, maxMessages: 64 },
+      rateLimits: { rules: [{ by: 'apiKey', requestsPerMinute: 1e9, tokensPerMinute: 1e12 }] },
+    },
+  }));
+  return { file, dir };
+}
+
 /** A reference proxy of bench/proxy-servers.ts (`floor`, `bare`) in front of the upstream, as its own process. */
 async function startBenchServer(role: 'floor' | 'bare', name: string, upstreamUrl: string): Promise<Target> {
   const child = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', role, upstreamUrl]);
@@ -366,6 +389,12 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
     // --baseline DIR/llmaudit.mjs: another build (e.g. before a change), batched, for a side-by-side comparison in one run.
     { key: 'baseline', name: 'baseline build (batched)', start: () => (baseline === undefined ? Promise.reject(new Error('no --baseline PATH given')) : startLlmaudit('baseline build (batched)', 'baseline', upstreamUrl, ['--durability', 'batched'], baseline, undefined, BASELINE_NODE_FLAGS)) },
     { key: 'strict', name: 'llmaudit (strict)', start: () => startLlmaudit('llmaudit (strict)', 'strict', upstreamUrl, ['--durability', 'strict']) },
+    { key: 'governance', name: 'llmaudit (full governance)', start: async () => {
+        const { file, dir } = await fullGovernanceConfig();
+        const t = await startLlmaudit('llmaudit (full governance)', 'governance', upstreamUrl, ['--durability', 'batched', '--config', file]);
+        return { ...t, stop: async () => (await t.stop(), await rm(dir, { recursive: true, force: true })) };
+      },
+    },
     { key: 'tracing', name: 'llmaudit (tracing 100%)', start: () => startLlmaudit('llmaudit (tracing 100%)', 'tracing', upstreamUrl, ['--durability', 'batched', '--otlp-endpoint', otlp.url]) },
     { key: 'floor', name: 'undici pass-through (floor)', start: () => startBenchServer('floor', 'undici pass-through (floor)', upstreamUrl) },
     { key: 'bare', name: 'bare forwarder (no record)', start: () => startBenchServer('bare', 'bare forwarder (no record)', upstreamUrl) },
@@ -642,6 +671,9 @@ export function checkTargets(rows: ProxyBenchRow[]): Array<{ target: string; val
   const strict = get('llmaudit (strict)');
   const bare = get('bare forwarder (no record)');
   const lb = rowOf('llmaudit (batched)');
+  // Full governance against the same sidecar without a policy: p50 one at a time, both of this run.
+  const govP50 = rowOf('llmaudit (full governance)')?.nonStream?.p50Ms;
+  const govAdded = govP50 != null && lb?.nonStream != null ? r3(govP50 - lb.nonStream.p50Ms) : null;
   const chk = (v: number | null | undefined, f: (n: number) => boolean) => (v === null || v === undefined || Number.isNaN(v) ? null : f(v));
   const ratio = (a: number | null | undefined, c: number | null | undefined) => (a == null || c == null || c <= 0 ? null : r3(a / c));
   return [
@@ -657,6 +689,7 @@ export function checkTargets(rows: ProxyBenchRow[]): Array<{ target: string; val
     { target: 'strict added p50 ≤ 2× batched\'s', value: `${ratio(strict?.addedP50Ms, b?.addedP50Ms) ?? '-'}×`, ok: chk(ratio(strict?.addedP50Ms, b?.addedP50Ms), (v) => v <= 2) },
     { target: 'idle RSS ≤ 70 MiB', value: `${lb?.idleRssMb ?? '-'} MiB`, ok: chk(lb?.idleRssMb, (v) => v <= 70) },
     { target: 'RSS at 50 concurrent ≤ 128 MiB', value: `${lb?.loadRssMb ?? '-'} MiB`, ok: chk(lb?.loadRssMb, (v) => v <= 128) },
+    { target: 'full governance adds ≤ 0.05 ms p50', value: `${govAdded ?? '-'} ms`, ok: chk(govAdded, (v) => v <= 0.05) },
     { target: 'tracing adds ≤ 0.1 ms p50', value: `${tr?.addedP50Ms != null && b?.addedP50Ms != null ? r3(tr.addedP50Ms - b.addedP50Ms) : '-'} ms`, ok: chk(tr?.addedP50Ms != null && b?.addedP50Ms != null ? tr.addedP50Ms - b.addedP50Ms : null, (v) => v <= 0.1) },
   ];
 }

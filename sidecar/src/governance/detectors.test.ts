@@ -46,6 +46,20 @@ describe('detectors', () => {
     expect(found(`key=${key}`)).toEqual([['openai-key', key]]);
   });
 
+  it('numeric spans and anchored secrets see the characters around them as in the whole text', () => {
+    expect(found('+3312 3456')).toEqual([['phone', '+3312 3456']]); // eight digits after a +, at the very start
+    expect(found('(0)30 1234 5678')).toEqual([['phone', '(0)30 1234 5678']]);
+    expect(found('x+44 20 7946 0958')).toEqual([['phone', '20 7946 0958']]); // a + inside a word does not start one
+    expect(found('n4111 1111 1111 1111')).toEqual([['card', '4111 1111 1111 1111']]);
+    expect(found('14111 1111 1111 1111')).toEqual([]); // a card does not start inside a longer number
+    expect(found('123-45-6789-')).toEqual([]);
+    const gh = 'ghp_aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5';
+    const pat = 'github_pat_aB3dE5fG7hI9jK1lM3nO5p_Q7rS9tU1vW3xY5';
+    expect(found(`t=${gh} and ${pat}`)).toEqual([['github-token', gh], ['github-token', pat]]);
+    expect(found(`x${gh}`)).toEqual([['high-entropy', `x${gh}`]]);
+    expect(found('ask-aB3dE5fG7hI9jK1lM3nO5pQ7')).toEqual([['high-entropy', 'ask-aB3dE5fG7hI9jK1lM3nO5pQ7']]);
+  });
+
   it('takes a PEM private key from BEGIN to END, and a lone BEGIN line alone', () => {
     const pem = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIB\n-----END PRIVATE KEY-----';
     expect(found(`here: ${pem} done`)).toEqual([['private-key', pem]]);

@@ -24,8 +24,67 @@ export interface Detector {
   /** Label in redaction tokens: `[EMAIL:3f9a1c2e]`. */
   readonly label: string;
   readonly kind: 'personal' | 'secret' | 'custom';
-  /** Appends the matches in `text` to `out`, in order. */
-  find(text: string, out: Match[]): void;
+  /**
+   * Appends the matches in `text` to `out`, in order. `scan` holds what several detectors share
+   * about `text` (its numeric runs), computed once; without it the detector computes its own.
+   */
+  find(text: string, out: Match[], scan?: TextScan): void;
+}
+
+/**
+ * What several detectors need from one text, computed on first use and then shared: the numeric
+ * runs, where every card, phone number and SSN lies. Card, phone and SSN patterns then run on
+ * these few short spans instead of each rescanning the whole text from every digit.
+ */
+const NUMERIC = new Uint8Array(128); // digits and the separators of cards and phone numbers: 0-9 space . ( ) + -
+for (const ch of '0123456789 .()+-') NUMERIC[ch.charCodeAt(0)] = 1;
+
+export class TextScan {
+  #runs: number[] | undefined;
+  constructor(readonly text: string) {}
+
+  /**
+   * [start, end) pairs: each maximal run of digits and separators (` .()+-`) that holds at least
+   * 9 digits, or 8 after a `+`, from its first digit (or that `+`) to its last digit. A phone
+   * number (its validator wants 9 to 12 digits, or 8 to 15 after a `+`), a card (12 or more) or an
+   * SSN (9) lies inside one of them, apart from the `(` just before its first digit. Linear:
+   * A scanner that skips like Boyer–Moore (as the high-entropy one does): a qualifying run is at
+   * least 9 characters long, so when position i + 8 is not in the run alphabet nothing from i to
+   * it can start one. Each character is read at most about twice.
+   */
+  numericRuns(): readonly number[] {
+    if (this.#runs !== undefined) return this.#runs;
+    const runs: number[] = [];
+    const t = this.text;
+    const n = t.length;
+    let i = 0; // t[i - 1] is never in the alphabet (or i = 0)
+    while (i + 9 <= n) {
+      const j = i + 8;
+      if (!is(NUMERIC, t.charCodeAt(j))) {
+        i = j + 1;
+        continue;
+      }
+      let s = j;
+      while (s > i && is(NUMERIC, t.charCodeAt(s - 1))) s--;
+      let e = j + 1;
+      while (e < n && is(NUMERIC, t.charCodeAt(e))) e++;
+      let digits = 0;
+      let first = -1;
+      let last = -1;
+      for (let k = s; k < e; k++) {
+        const c = t.charCodeAt(k);
+        if (c >= 48 && c <= 57) {
+          digits++;
+          if (first < 0) first = k;
+          last = k;
+        }
+      }
+      if (digits >= 9 || (digits === 8 && first > 0 && t.charCodeAt(first - 1) === 43)) runs.push(first, last + 1);
+      i = e + 1;
+    }
+    this.#runs = runs;
+    return runs;
+  }
 }
 
 interface RegexDetector {
@@ -36,10 +95,72 @@ interface RegexDetector {
   /** A cheap test the text must pass before the regex runs. */
   pre?: (text: string) => boolean;
   valid?: (m: string) => boolean;
+  /**
+   * Every valid match lies in a numeric run (TextScan.numericRuns) or starts one character before it,
+   * and its pattern looks at most two characters past its end: the regex runs on each run only,
+   * with two characters of context either side, so each lookaround sees what it would see in the
+   * whole text.
+   */
+  numeric?: boolean;
+  /**
+   * Every match holds this literal `back` characters (one of them) after its start: the regex
+   * (sticky) is tried only there. A one- or two-character search finds the anchors far faster than
+   * the regex or a search for a longer literal that starts with a common letter.
+   */
+  anchor?: { text: string; back: readonly number[] };
 }
 
 function regexDetector(d: RegexDetector): Detector {
   const { re, pre, valid, name } = d;
+  if (d.numeric === true) {
+    return {
+      name,
+      label: d.label,
+      kind: d.kind,
+      find(text, out, scan) {
+        const runs = (scan ?? new TextScan(text)).numericRuns();
+        for (let k = 0; k < runs.length; k += 2) {
+          const base = Math.max(0, (runs[k] as number) - 2);
+          const span = text.slice(base, (runs[k + 1] as number) + 2);
+          re.lastIndex = 0;
+          let m: RegExpExecArray | null;
+          while ((m = re.exec(span)) !== null) {
+            const s = m[0];
+            if (valid === undefined || valid(s)) out.push({ start: base + m.index, end: base + m.index + s.length, detector: name });
+          }
+        }
+      },
+    };
+  }
+  const anchor = d.anchor;
+  if (anchor !== undefined) {
+    const sticky = new RegExp(re.source, 'y');
+    return {
+      name,
+      label: d.label,
+      kind: d.kind,
+      find(text, out) {
+        if (pre !== undefined && !pre(text)) return;
+        // As the global regex would: each match found (valid or not) ends the search before it.
+        let from = 0;
+        let i = -1;
+        while ((i = text.indexOf(anchor.text, i + 1)) >= 0) {
+          for (const b of anchor.back) {
+            const start = i - b;
+            if (start < from) continue;
+            sticky.lastIndex = start;
+            const m = sticky.exec(text);
+            if (m === null) continue;
+            const s = m[0];
+            if (valid === undefined || valid(s)) out.push({ start, end: start + s.length, detector: name });
+            from = start + s.length;
+            if (i < from) i = from - 1;
+            break;
+          }
+        }
+      },
+    };
+  }
   return {
     name,
     label: d.label,
@@ -109,7 +230,7 @@ const BUILTINS: readonly Detector[] = [
     label: 'JWT',
     kind: 'secret',
     re: /e(?<![\w-]e)yJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{2,16384}\.[A-Za-z0-9_-]{16,4096}(?![\w-])/g,
-    pre: (t) => t.includes('eyJ'),
+    anchor: { text: 'yJ', back: [1] },
     valid: jwtHeaderValid,
   }),
   regexDetector({
@@ -117,14 +238,14 @@ const BUILTINS: readonly Detector[] = [
     label: 'ANTHROPIC_KEY',
     kind: 'secret',
     re: /s(?<![\w-]s)k-ant-(?:api|admin|oat|sid)\d\d-[A-Za-z0-9_-]{20,200}(?![\w-])/g,
-    pre: (t) => t.includes('sk-ant-'),
+    anchor: { text: 'k-ant-', back: [1] },
   }),
   regexDetector({
     name: 'openai-key',
     label: 'OPENAI_KEY',
     kind: 'secret',
     re: /s(?<![\w-]s)k-(?!ant-)(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,250}(?![\w-])/g,
-    pre: (t) => t.includes('sk-'),
+    anchor: { text: 'k-', back: [1] },
     // Real keys are random: digits and both cases. "sk-this-is-not-a-key-at-all" is prose.
     valid: (s) => /\d/.test(s) && /[a-z]/.test(s) && /[A-Z]/.test(s),
   }),
@@ -133,7 +254,8 @@ const BUILTINS: readonly Detector[] = [
     label: 'GITHUB_TOKEN',
     kind: 'secret',
     re: /g(?<![\w-]g)(?:h[pousr]_[A-Za-z0-9]{36,251}|ithub_pat_[A-Za-z0-9_]{22,255})(?![\w-])/g,
-    pre: (t) => t.includes('gh') || t.includes('github_pat_'),
+    // gh?_ and github_pat_: the underscore three or six characters in.
+    anchor: { text: '_', back: [3, 6] },
   }),
   regexDetector({
     name: 'aws-key',
@@ -148,7 +270,7 @@ const BUILTINS: readonly Detector[] = [
     label: 'CARD',
     kind: 'personal',
     re: /\d(?<![\d-]\d)(?:[ -]?\d){11,18}(?![\d-])/g,
-    pre: hasDigit,
+    numeric: true,
     valid: cardValid,
   }),
   regexDetector({
@@ -167,7 +289,7 @@ const BUILTINS: readonly Detector[] = [
     // SSA: area 000, 666 and 900–999, group 00 and serial 0000 are never issued.
     re: /\d(?<![\d-]\d)\d\d-\d\d-\d{4}(?![\d-])/g,
     valid: (m) => !/^(?:000|666|9)/.test(m) && !m.startsWith('00', 4) && !m.endsWith('0000'),
-    pre: hasDigit,
+    numeric: true,
   }),
   regexDetector({
     name: 'phone',
@@ -176,7 +298,7 @@ const BUILTINS: readonly Detector[] = [
     // Each start's lookbehind follows its first characters, so the engine can skip to candidate
     // starts instead of testing a lookbehind at every position.
     re: /(?:\+\d(?<![\w+.\-/]\+\d)|\(\d(?<![\w+.\-/]\(\d)|\d(?<![\w+.\-/]\d))[\d .()-]{6,20}\d(?![\w-]|\.\d)/g,
-    pre: hasDigit,
+    numeric: true,
     valid: phoneValid,
   }),
   ipv6Detector(),
@@ -202,7 +324,7 @@ function privateKeyDetector(): Detector {
     label: 'PRIVATE_KEY',
     kind: 'secret',
     find(text, out) {
-      if (!text.includes('-----BEGIN')) return;
+      if (!text.includes('BEGIN') || !text.includes('-----BEGIN')) return; // 'B' is rarer than '-'
       begin.lastIndex = 0;
       let nextEnd = -2; // -2: not searched yet; -1: none after the last search point
       let m: RegExpExecArray | null;
@@ -347,9 +469,10 @@ export const DETECTOR_PRIORITY: readonly string[] = BUILTINS.map((d) => d.name);
 export function detectAll(detectors: readonly Detector[], text: string): Match[] {
   let accepted: Match[] = [];
   const found: Match[] = [];
+  const scan = new TextScan(text);
   for (const d of detectors) {
     found.length = 0;
-    d.find(text, found);
+    d.find(text, found, scan);
     if (found.length === 0) continue;
     if (accepted.length === 0) {
       accepted = found.slice();
