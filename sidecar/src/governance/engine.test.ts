@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { parseSidecarConfig, type SidecarConfig } from '../config/index.ts';
-import { createGovernance, type Governance } from './engine.ts';
+import { apiKeyFingerprint, createGovernance, type Governance } from './engine.ts';
 import type { RequestFacts } from './decide.ts';
 
 const KEY = Buffer.alloc(32, 1);
@@ -136,5 +136,18 @@ describe('a store that cannot be set up', () => {
     expect(closed.decision.block?.code).toBe('LLMAUDIT_E_RATE_LIMIT_UNAVAILABLE');
     expect(failures.length).toBe(2);
     await gov.close();
+  });
+});
+
+describe('API key fingerprints', () => {
+  it('are stable per credential and governance key, differ between credentials and keys, and never hold the credential', () => {
+    const other = Buffer.alloc(32, 2);
+    const a = apiKeyFingerprint(KEY, { authorization: 'Bearer sk-client-a' });
+    expect(apiKeyFingerprint(KEY, { authorization: 'Bearer sk-client-a' })).toBe(a);
+    expect(apiKeyFingerprint(KEY, { 'x-api-key': 'sk-client-a' })).toBe(a);
+    expect(apiKeyFingerprint(KEY, { authorization: 'Bearer sk-client-b' })).not.toBe(a);
+    expect(apiKeyFingerprint(other, { authorization: 'Bearer sk-client-a' })).not.toBe(a);
+    expect(a).toMatch(/^[0-9a-f]{16}$/);
+    expect(apiKeyFingerprint(KEY, {})).toBe('none');
   });
 });

@@ -53,13 +53,26 @@ export function policyOf(config: SidecarConfig): CompiledPolicy {
   return p;
 }
 
+// A client sends the same credential on every request: its fingerprint is computed once (an HMAC
+// costs more than the rest of a small request's admission), per governance key, for up to
+// FINGERPRINTS_KEPT credentials; past that the memo starts over. Held in memory only.
+const FINGERPRINTS_KEPT = 1024;
+const fingerprints = new WeakMap<Buffer, Map<string, string>>();
+
 /** The client's credential, as a keyed fingerprint: never the key itself. */
 export function apiKeyFingerprint(key: Buffer, headers: RequestFacts['headers']): string {
   const one = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h);
   const raw = one(headers['authorization']) ?? one(headers['x-api-key']) ?? one(headers['api-key']);
   if (raw === undefined || raw === '') return 'none';
+  let memo = fingerprints.get(key);
+  if (memo === undefined) fingerprints.set(key, (memo = new Map()));
+  const known = memo.get(raw);
+  if (known !== undefined) return known;
   const secret = raw.replace(/^Bearer\s{1,8}/i, '');
-  return createHmac('sha256', key).update('api-key\0').update(secret).digest('hex').slice(0, 16);
+  const fp = createHmac('sha256', key).update('api-key\0').update(secret).digest('hex').slice(0, 16);
+  if (memo.size >= FINGERPRINTS_KEPT) memo.clear();
+  memo.set(raw, fp);
+  return fp;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
