@@ -41,6 +41,24 @@ export interface ImageConfig {
 /** Image config of gcr.io/distroless/nodejs20-debian12 (the base of both images). */
 const DISTROLESS_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', SSL_CERT_FILE: '/etc/ssl/certs/ca-certificates.crt' };
 
+/**
+ * `ENV KEY=VALUE ...` in the Dockerfile form: a value is bare, "double-quoted" (backslash escapes)
+ * or 'single-quoted'. The legacy `ENV KEY VALUE` form is refused.
+ */
+export function parseEnvInstruction(text: string, where: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const pair = /\s*([A-Za-z_][A-Za-z0-9_]*)=(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([^\s"']*))(?=\s|$)/y;
+  let at = 0;
+  while (at < text.length && text.slice(at).trim() !== '') {
+    pair.lastIndex = at;
+    const m = pair.exec(text);
+    if (m === null) throw new Error(`${where}: ENV ${text} is not KEY=VALUE pairs`);
+    out[m[1]!] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : (m[3] ?? m[4] ?? '');
+    at = pair.lastIndex;
+  }
+  return out;
+}
+
 export function readImageConfig(dockerfile: string): ImageConfig {
   const text = readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
   const lines = text.split('\n');
@@ -53,14 +71,7 @@ export function readImageConfig(dockerfile: string): ImageConfig {
     return all[0]!;
   };
   const env: Record<string, string> = { ...DISTROLESS_ENV };
-  for (const e of instr('ENV')) {
-    if (/["']/.test(e)) throw new Error(`${dockerfile}: quoted ENV values are not parsed here: ${e}`);
-    for (const pair of e.split(/\s+/)) {
-      const eq = pair.indexOf('=');
-      if (eq <= 0) throw new Error(`${dockerfile}: ENV ${pair} is not KEY=VALUE`);
-      env[pair.slice(0, eq)] = pair.slice(eq + 1);
-    }
-  }
+  for (const e of instr('ENV')) Object.assign(env, parseEnvInstruction(e, dockerfile));
   const [uid, gid] = one('USER').split(':').map((n) => Number.parseInt(n, 10));
   if (uid === undefined || Number.isNaN(uid)) throw new Error(`${dockerfile}: USER must be numeric`);
   const copy = instr('COPY').find((c) => c.includes('--from=build'));
