@@ -20,6 +20,7 @@ import { createAdminServer, type AdminServer, type Readiness } from './proxy/adm
 import { createProxy, type ListenAddress, type Proxy, type ProxyDeps } from './proxy/create-proxy.ts';
 import { createProxyMetrics } from './proxy/metrics.ts';
 import { createTracer, type OtelTracer, type TracerResource } from './telemetry/otel-tracer.ts';
+import { effectiveTelemetry, redactionActive } from './governance/span-content.ts';
 import { WitnessPusher } from './witness/pusher.ts';
 import { createRetentionMetrics, startRetention } from './retention/sweep.ts';
 import { liveEraser } from './erasure/live.ts';
@@ -111,7 +112,8 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
 
   const parts: { tracer?: OtelTracer; proxy?: Proxy; admin?: AdminServer; watcher?: ConfigWatcher; retention?: { stop: () => Promise<void> } } = {};
   try {
-    const tracer = createTracer({ telemetry: config.telemetry, resource: deps.resource, registry, logger });
+    if (config.telemetry.captureContent && redactionActive(config)) logger.warn('telemetry.captureContent is ignored while anything redacts: spans carry no message content');
+    const tracer = createTracer({ telemetry: effectiveTelemetry(config), resource: deps.resource, registry, logger });
     parts.tracer = tracer;
     const proxy = createProxy({
       config,
@@ -173,7 +175,7 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
       const restart = restartOnlyChanges(config, next);
       if (restart.length > 0) logger.warn({ keys: restart }, 'these settings take effect after a restart; the rest is applied now');
       proxy.reload(next);
-      tracer.reload(next.telemetry);
+      tracer.reload(effectiveTelemetry(next));
       config = next;
     };
     if (deps.watch != null) {
