@@ -242,8 +242,11 @@ describe.skipIf(envtestAssets() === undefined)('operator on a real API server (e
   }, 60_000);
 
   it('logged no failure: the chart grants every verb the operator used, nothing was refused or timed out', () => {
-    // The only warnings are the two pods admitted without a policy above.
-    expect(problems.filter((p) => !p.includes('pod admitted without the llmaudit sidecar'))).toEqual([]);
-    expect(problems).toHaveLength(2);
+    // The only warnings are the two pods admitted without a policy above. A 409 on the Lease is
+    // optimistic concurrency during the handover (both replicas wrote the Lease), not a refusal.
+    const leaseConflict = (p: string): boolean => p.includes('409 Conflict') && p.includes('leases.coordination.k8s.io');
+    const seen = problems.filter((p) => !leaseConflict(p));
+    expect(seen.filter((p) => !p.includes('pod admitted without the llmaudit sidecar'))).toEqual([]);
+    expect(seen).toHaveLength(2);
   });
 });
