@@ -30,7 +30,7 @@ export async function segmentStartsOf(segments: SegmentFile[]): Promise<Array<nu
  * `"seq":` member (canonical key order puts the top-level one after both bodies, and a quote
  * inside a string is always escaped). Null when there is none. Only a hint: callers confirm it.
  */
-function seqHint(text: string): number | null {
+export function seqHint(text: string): number | null {
   const at = text.lastIndexOf('"seq":');
   if (at === -1) return null;
   const m = /^\d{1,16}/.exec(text.slice(at + 6, at + 23));
@@ -83,13 +83,17 @@ async function scanFor(file: string, start: number, seq: number, hinted: boolean
 }
 
 /** The entry with `seq`, read from the segment that holds it. */
-export async function findEntry(dir: string, segmentStarts: Array<number | null>, seq: number): Promise<Entry> {
+export async function findEntry(dir: string, knownStarts: Array<number | null>, seq: number): Promise<Entry> {
+  const segments = await listSegments(dir);
+  // The starts a live writer knows include segments a prune deleted since (retention/prune.ts):
+  // then they no longer line up with the files, and are read again from the files.
+  const aligned = segments.length === knownStarts.length || (segments.length === knownStarts.length - 1 && knownStarts.at(-1) === null);
+  const segmentStarts = aligned ? knownStarts : await segmentStartsOf(segments);
   let idx = -1;
   segmentStarts.forEach((s, i) => {
     if (s !== null && s <= seq) idx = i;
   });
   if (idx >= 0) {
-    const segments = await listSegments(dir);
     const seg = segments[idx];
     if (seg !== undefined) {
       // Bisected and skimmed by the seq hint; should a line not be in the writer's form, the

@@ -56,7 +56,9 @@ export async function recoverChain(opts: RecoverOptions): Promise<RecoveredChain
   const segmentStarts: Array<number | null> = [];
   let version: EntryVersion | null = null;
   for (const [i, seg] of segments.entries()) {
-    if (seg.number !== i + 1) throw logError('LLMAUDIT_E_LOG_CORRUPT', `segment ${seg.name} found where seg number ${i + 1} was expected`);
+    // A pruned log (retention/prune.ts) starts at a later segment; after the first, no gap.
+    const want = i === 0 ? seg.number : (segments[0] as SegmentFile).number + i;
+    if (seg.number !== want) throw logError('LLMAUDIT_E_LOG_CORRUPT', `segment ${seg.name} found where seg number ${want} was expected`);
     const first = await readFirstLine(seg.path);
     const parsed = first === null ? null : checkLine(first);
     if (parsed === null || isLineProblem(parsed)) {
@@ -89,7 +91,10 @@ export async function recoverChain(opts: RecoverOptions): Promise<RecoveredChain
       }
       const root = await tiles.root(cp.size);
       if (!root.equals(cp.rootHash)) {
-        if (pass === 0) {
+        // Tiles are rebuilt from the entries, unless entries were pruned: then the tiles are all
+        // that remains of the tree's left part, and damaged ones must not be thrown away.
+        const pruned = segmentStarts[0] !== undefined && segmentStarts[0] !== null && segmentStarts[0] > 0;
+        if (pass === 0 && !pruned) {
           tiles = await rebuildTiles(dir);
           tilesRebuilt = true;
           continue;

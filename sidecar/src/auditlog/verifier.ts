@@ -10,12 +10,14 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { checkLine, isLineProblem } from './entry.ts';
 import { genesisPrevHash } from './hash.ts';
-import { LATEST_CHECKPOINT, listCheckpoints, listSegments, type CheckpointFile } from './layout.ts';
+import { LATEST_CHECKPOINT, listCheckpoints, listSegments, type CheckpointFile, type SegmentFile } from './layout.ts';
+import { segmentStartsOf, seqHint } from './log-reader.ts';
 import { LineTooLongError, readLines } from './line-reader.ts';
 import { MerkleAccumulator, leafHash } from './merkle.ts';
 import { verifyCheckpoint } from './checkpoint.ts';
 import { checkMediaFile, mediaRefsOf, type MediaRefAt } from './media-verify.ts';
 import type { NoteVerifier } from './signed-note.ts';
+import { consistentBelow, linksToHead, openHead, pruneFields, type Head, type PruneFields } from './verify-head.ts';
 
 export type VerifyExit = 0 | 1 | 2 | 3 | 4 | 5 | 6;
 
@@ -53,6 +55,10 @@ export interface VerifyReport {
   erased: { parts: number; entries: number; records: number[] };
   /** Distinct media files referenced by entries: checked (present, digest matches), their bytes, missing. */
   media: { files: number; bytes: number; missing: number };
+  /** The first seq verified: 0, the cut of a prune, or `fromSeq`. */
+  from: number;
+  /** Prune records in the verified part (their seqs), and the one whose cut the log starts at (or is being pruned to). */
+  pruned: { records: number[]; recordSeq: number | null } | null;
   failure: VerifyFailure | null;
   warnings: string[];
 }
@@ -74,6 +80,12 @@ export interface VerifyOptions {
   entrySignatures?: 'all' | 'uncovered';
   /** A referenced media file that is missing fails the log (exit 2, LLMAUDIT_E_MEDIA_MISSING) instead of a warning. */
   strictMedia?: boolean;
+  /**
+   * Start at this seq (a huge log): the entries before it are not read; the tree there comes from
+   * the hash tiles and is trusted only as far as the signed checkpoints after it (and the
+   * consistency proofs to those before it) prove it (docs/audit-log-format.md "Pruned logs").
+   */
+  fromSeq?: number;
   /** `phase: 'entries'` counts segment bytes, then `'media'` counts media bytes (as the entries record them). */
   onProgress?: (p: { phase: 'entries' | 'media'; bytes: number; totalBytes: number; entries: number }) => void;
 }
@@ -127,6 +139,8 @@ export function emptyReport(dir: string): VerifyReport {
     since: null,
     erased: { parts: 0, entries: 0, records: [] },
     media: { files: 0, bytes: 0, missing: 0 },
+    from: 0,
+    pruned: null,
     failure: null,
     warnings: [],
   };
@@ -160,8 +174,10 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
   }
   const segments = await listSegments(dir);
   if (segments.length === 0) fail(1, `${dir} holds no log segments (seg-NNNNNN.jsonl)`);
+  // A pruned log starts at a later segment (checked against its prune record below); no gap after it.
   for (const [i, seg] of segments.entries()) {
-    if (seg.number !== i + 1) fail(2, `segment ${path.basename(seg.name)} follows seg number ${i}: segment(s) missing`, { segment: seg.name });
+    const want = i === 0 ? seg.number : (segments[0] as SegmentFile).number + i;
+    if (seg.number !== want) fail(2, `segment ${path.basename(seg.name)} follows seg number ${want - 1}: segment(s) missing`, { segment: seg.name });
   }
   report.segments = segments.length;
   let totalBytes = 0;
@@ -195,9 +211,27 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
   const sealSizes = new Set(files.filter((f) => f.since !== true).map((f) => f.size));
   let nextCp = 0;
 
-  const acc = new MerkleAccumulator();
+  // Where the verification starts: seq 0, or (pruned, --from-seq) the tree at `start` from the tiles.
+  const starts = await segmentStartsOf(segments);
+  const firstSeq = starts[0] ?? 0;
+  const start = Math.max(firstSeq, options.fromSeq ?? 0);
+  let first = 0;
+  starts.forEach((st, i) => {
+    if (st !== null && st <= start) first = i;
+  });
+  let head: Head | null = null;
+  let acc = new MerkleAccumulator();
+  if (start > 0) {
+    const opened = await openHead(dir, start);
+    if (typeof opened === 'string') fail(2, `the log starts at seq ${start}: ${opened}`, { segment: (segments[first] as SegmentFile).name });
+    ({ head, acc } = opened);
+  }
+  report.from = start;
+  // At each segment's first entry: the tree's root before it and its prevHash (a prune's cut is there).
+  const atSegmentStart = new Map<number, { root: Buffer; prevHash: string }>();
+  const prunes: PruneFields[] = [];
   let prevHash: string | null = null;
-  let expected = 0;
+  let expected = start;
   let bytesDone = 0;
   let lastProgress = 0;
   let unsignedTail = 0;
@@ -228,8 +262,9 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
       const cp = openCheckpoint(f.note ?? (await readFile(f.path, 'utf8')), keys, label);
       if (f.since !== true && f.name !== LATEST_CHECKPOINT && String(cp.size).padStart(f.name.length, '0') !== f.name) fail(4, `${label} holds size ${cp.size}`);
       if (origin !== null && cp.origin !== origin) fail(f.since === true ? 6 : 3, `${label} is for origin ${cp.origin}, the log is ${origin}`);
-      const root = acc.root();
-      if (!root.equals(cp.rootHash)) {
+      // Below the start (pruned, --from-seq): a consistency proof from the tiles to the tree at the start.
+      const same = head !== null && cp.size < acc.size ? await consistentBelow(head, cp.size, cp.rootHash) : acc.root().equals(cp.rootHash);
+      if (!same) {
         if (f.since === true) fail(6, `the log's tree at size ${cp.size} differs from the given checkpoint: the log was rewritten or forked`);
         fail(3, `${label} signed a different tree at size ${cp.size}: entries before it were changed`);
       }
@@ -239,9 +274,14 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
   await reachCheckpoints(); // checkpoints at size 0
 
   for (const [si, seg] of segments.entries()) {
+    if (si < first) continue;
     const isLastSeg = si === segments.length - 1;
     let lines = 0;
     for await (const l of readLines(seg.path)) {
+      if (si === first && start > (starts[first] ?? 0) && l.terminated && (seqHint(l.text) ?? start) < start) {
+        bytesDone += l.bytes;
+        continue;
+      }
       bytesDone += l.bytes;
       const at = { segment: seg.name, line: l.lineNo };
       if (!l.terminated) {
@@ -264,8 +304,11 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
       if (lines === 1) checkSeal();
       if (origin === null) report.origin = origin = e.origin;
       if (e.origin !== origin) fail(3, `origin ${e.origin} differs from the log's ${origin}`, where);
+      if (lines === 1) atSegmentStart.set(e.seq, { root: acc.root(), prevHash: e.prevHash });
       if (e.seq === 0) {
         if (e.prevHash !== genesisPrevHash(origin)) fail(3, "prevHash is not the genesis hash of the log's origin", where);
+      } else if (head !== null && e.seq === start) {
+        if (!(await linksToHead(head, e.prevHash))) fail(3, `prevHash is not the hash of seq ${e.seq - 1} in the tree the hash tiles hold at the start`, where);
       } else if (e.prevHash !== prevHash) {
         // Was the previous entry changed and re-hashed? Its signature (if not yet checked) says so.
         if (prev !== null && prev.sig !== undefined && !prev.sigChecked && !keys.some((k) => k.verify((prev as { hash: Buffer }).hash, Buffer.from(prev?.sig ?? '', 'base64')))) {
@@ -301,6 +344,18 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
         if (typeof ranges === 'string') fail(4, `erasure record: ${ranges}`, where);
         for (const r of ranges) listed.push(r);
         report.erased.records.push(e.seq);
+      } else if (ks === 'prune') {
+        const pf = pruneFields(e as unknown as Record<string, unknown>);
+        if (typeof pf === 'string') fail(4, `prune record: ${pf}`, where);
+        if (e.sig === undefined || !keys.some((k) => k.verify(c.computedHash, Buffer.from(e.sig as string, 'base64')))) fail(3, "the prune record is not signed by the log's key", where);
+        // Its cut against the chain: below the start by a consistency proof, else where a segment starts.
+        const cut = atSegmentStart.get(pf.firstKept);
+        if (pf.firstKept < start) {
+          if (head === null || !(await consistentBelow(head, pf.firstKept, pf.rootHash))) fail(3, `the prune record states a tree at size ${pf.firstKept} the log's tree does not extend`, where);
+        } else if (cut === undefined) fail(3, `the prune record's cut at seq ${pf.firstKept} is not where a segment starts`, where);
+        else if (!cut.root.equals(pf.rootHash)) fail(3, `the prune record states a root at size ${pf.firstKept} the entries do not have`, where);
+        else if (cut.prevHash !== pf.prevHash) fail(3, `the prune record's prevHash is not the prevHash of seq ${pf.firstKept}`, where);
+        prunes.push(pf);
       }
       // Media of an erased part are deleted with it: not checked.
       const erasedUnder = c.erased.map((p) => `${p}/`);
@@ -337,8 +392,23 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
     fail(2, `${label} covers ${beyond.size} entries but the log ends at ${expected}: entries at the end are missing (truncated)`);
   }
   checkErasures(erasedRanges, listed);
+  checkPruned(report, segments[first] as SegmentFile, firstSeq, start, prunes);
   if (unsignedTail > 0) report.warnings.push(`${unsignedTail} entries after the newest checkpoint carry no signature: they are hash-chained but not authenticated`);
   await checkMedia(dir, media, options, report);
+}
+
+/**
+ * A log starting after seq 0 needs a prune record for its first segment (else entries are missing,
+ * 2): one whose cut is the first seq present, or one whose deletion a crash interrupted (its cut is
+ * later and it lists the first segment present). `--from-seq` starts later on purpose.
+ */
+function checkPruned(report: VerifyReport, firstSeg: SegmentFile, firstSeq: number, start: number, prunes: PruneFields[]): void {
+  const pending = prunes.filter((p) => p.firstKept > firstSeq).at(-1);
+  if (prunes.length > 0) report.pruned = { records: prunes.map((p) => p.seq), recordSeq: (prunes.find((p) => p.firstKept === firstSeq) ?? pending ?? null)?.seq ?? null };
+  if (pending !== undefined) report.warnings.push(`the prune recorded at seq ${pending.seq} is incomplete: entries ${firstSeq} to ${pending.firstKept - 1} it deletes are still present (the next prune deletes them)`);
+  if (firstSeq === 0 || start > firstSeq) return;
+  const covers = prunes.some((p) => p.firstKept === firstSeq || (p.firstKept > firstSeq && firstSeg.number >= p.segments[0] && firstSeg.number <= p.segments[1]));
+  if (!covers) fail(2, `the log starts at seq ${firstSeq}: the entries before it are missing (segments deleted) and no prune record in the log has its cut there`, { segment: firstSeg.name });
 }
 
 /** The `erasure.entries` ranges of a record at `e.seq`, or why they are not in the format. */

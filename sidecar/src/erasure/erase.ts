@@ -86,8 +86,8 @@ function livePointers(e: Record<string, unknown>): string[] {
 
 const locks = new Map<string, Promise<unknown>>();
 
-/** One erasure at a time per chain directory (a live API call and a retention sweep may overlap). */
-function serialized<T>(dir: string, run: () => Promise<T>): Promise<T> {
+/** One erasure or prune at a time per chain directory (a live API call and a retention sweep may overlap). */
+export function serializedPerDir<T>(dir: string, run: () => Promise<T>): Promise<T> {
   const prev = locks.get(dir) ?? Promise.resolve();
   const next = prev.then(run, run);
   locks.set(
@@ -100,7 +100,7 @@ function serialized<T>(dir: string, run: () => Promise<T>): Promise<T> {
 export function eraseEntries(log: AuditLog, opts: EraseOptions): Promise<EraseResult> {
   if (opts.reason.trim() === '') return Promise.reject(erasureError('LLMAUDIT_E_ERASE_INVALID', 'an erasure needs a reason'));
   if (opts.by.trim() === '') return Promise.reject(erasureError('LLMAUDIT_E_ERASE_INVALID', 'an erasure needs who requests it (by)'));
-  return serialized(log.dir, () => run(log, opts));
+  return serializedPerDir(log.dir, () => run(log, opts));
 }
 
 interface Scan {

@@ -1,20 +1,28 @@
 // Retention (docs/erasure.md "Retention"): sealed segments past `maxAgeDays` (their newest entry is
 // older), and the oldest sealed segments while the chain directory holds more than
-// `maxTotalBytes`, have their content erased with reason `retention` (erasure/erase.ts): entries,
-// digests, chain and Merkle tree stay, so every checkpoint and inclusion proof stays valid. The open
-// segment is never touched. A sweep runs at start and every hour, rewriting at most
-// `bytesPerSecond` (default 8 MB/s) so it never starves the proxy's disk.
+// `maxTotalBytes`, are past retention. In `mode: erase-content` (the default) their content is
+// erased with reason `retention` (erasure/erase.ts): entries, digests, chain and Merkle tree stay,
+// so every checkpoint and inclusion proof stays valid. In `mode: delete-segments` the leading run
+// of them is deleted whole after a signed prune record (retention/prune.ts); the hash tiles and
+// checkpoints stay, so proofs of kept entries stay valid. The open segment is never touched. A
+// sweep runs at start and every hour, rewriting at most `bytesPerSecond` (default 8 MB/s) so it
+// never starves the proxy's disk.
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Counter, type Registry } from 'prom-client';
 import { listSegments, type SegmentFile } from '../auditlog/layout.ts';
 import { readLines } from '../auditlog/line-reader.ts';
 import { eraseEntries, type EraseResult } from '../erasure/erase.ts';
+import { pruneSegments, type PruneResult } from './prune.ts';
 import type { AuditLog } from '../auditlog/log-writer.ts';
+
+export type RetentionMode = 'erase-content' | 'delete-segments';
 
 export interface RetentionPolicy {
   maxAgeDays?: number;
   maxTotalBytes?: number;
+  /** Default 'erase-content'. */
+  mode?: RetentionMode;
 }
 
 export const RETENTION_REASON = 'retention';
@@ -24,12 +32,16 @@ const DAY_MS = 86_400_000;
 export interface RetentionMetrics {
   erasedEntries: Counter;
   bytesFreed: Counter;
+  segmentsDeleted: Counter;
+  prunedEntries: Counter;
 }
 
 export function createRetentionMetrics(registry: Registry): RetentionMetrics {
   return {
     erasedEntries: new Counter({ name: 'llmaudit_retention_erased_entries_total', help: 'Entries whose content the retention sweep erased.', registers: [registry] }),
     bytesFreed: new Counter({ name: 'llmaudit_retention_bytes_freed_total', help: 'Segment and media bytes the retention sweep freed.', registers: [registry] }),
+    segmentsDeleted: new Counter({ name: 'llmaudit_retention_segments_deleted_total', help: 'Sealed segments the retention sweep deleted (mode delete-segments).', registers: [registry] }),
+    prunedEntries: new Counter({ name: 'llmaudit_retention_pruned_entries_total', help: 'Entries in the segments the retention sweep deleted (mode delete-segments).', registers: [registry] }),
   };
 }
 
@@ -93,6 +105,13 @@ export async function sweepRetention(log: AuditLog, policy: RetentionPolicy, opt
   return { ...r, segments: past.size };
 }
 
+/** One sweep in mode delete-segments: deletes the leading run of sealed segments past retention, after a prune record. */
+export async function pruneRetention(log: AuditLog, policy: RetentionPolicy, opts: { now?: () => number; onStep?: Parameters<typeof pruneSegments>[1]['onStep'] } = {}): Promise<PruneResult> {
+  const now = opts.now ?? Date.now;
+  const past = await segmentsPastRetention(log, policy, now());
+  return pruneSegments(log, { segments: past, reason: RETENTION_REASON, by: RETENTION_BY, now, ...(opts.onStep === undefined ? {} : { onStep: opts.onStep }) });
+}
+
 export interface RetentionLogger {
   info(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
@@ -106,6 +125,15 @@ export function startRetention(log: AuditLog, policy: RetentionPolicy, deps: { m
     running = running.then(async () => {
       if (stopped) return;
       try {
+        if (policy.mode === 'delete-segments') {
+          const p = await pruneRetention(log, policy);
+          if (p.segmentsDeleted === 0) return;
+          deps.metrics.segmentsDeleted.inc(p.segmentsDeleted);
+          deps.metrics.prunedEntries.inc(p.entriesDeleted);
+          deps.metrics.bytesFreed.inc(p.bytesFreed);
+          deps.logger.info({ event: 'RetentionPruned', segments: p.segmentsDeleted, entries: p.entriesDeleted, mediaDeleted: p.mediaDeleted, bytesFreed: p.bytesFreed, firstKept: p.firstKept, recordSeq: p.recordSeq }, `retention: deleted ${p.segmentsDeleted} sealed segments (${p.entriesDeleted} entries, ${p.bytesFreed} bytes); the log starts at seq ${p.firstKept ?? '-'} (prune record at seq ${p.recordSeq ?? '-'})`);
+          return;
+        }
         const r = await sweepRetention(log, policy);
         if (r.entries === 0) return;
         deps.metrics.erasedEntries.inc(r.entries);
