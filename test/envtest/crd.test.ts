@@ -144,6 +144,23 @@ describe.skipIf(envtestAssets() === undefined)('AuditPolicy CRD on a real API se
     expect(r.body.spec).toEqual(parseAuditPolicy(policy('p', spec)).spec);
   });
 
+  it('log.retention.mode: defaulted to erase-content, delete-segments kept, anything else refused with the allowed values', async () => {
+    const d = await create('mode-default', { endpoints: [openai], log: { retention: { maxAgeDays: 30 } } });
+    expect(d.status).toBe(201);
+    expect(d.body.spec.log).toMatchObject({ retention: { maxAgeDays: 30, mode: 'erase-content' } });
+    const del = await create('mode-delete', { endpoints: [openai], log: { retention: { maxTotalBytes: '5Gi', mode: 'delete-segments' } } });
+    expect(del.status).toBe(201);
+    expect(del.body.spec.log).toMatchObject({ retention: { maxTotalBytes: '5Gi', mode: 'delete-segments' } });
+    expect(del.body.spec).toEqual(parseAuditPolicy(policy('mode-delete', { endpoints: [openai], log: { retention: { maxTotalBytes: '5Gi', mode: 'delete-segments' } } })).spec);
+    const bad = await create('mode-bad', { endpoints: [openai], log: { retention: { mode: 'delete' } } });
+    expect(bad.status).toBe(422);
+    // The API server also says the CEL rules were not run on an object that failed the schema.
+    expect(bad.body.message).toMatch(/^AuditPolicy\.llmaudit\.dev "mode-bad" is invalid: \[spec\.log\.retention\.mode: Unsupported value: "delete": supported values: "erase-content", "delete-segments", /);
+    const long = await create('mode-long', { endpoints: [openai], log: { retention: { mode: 'delete-segments-now' } } });
+    expect(long.status).toBe(422);
+    expect(long.body.message).toContain('spec.log.retention.mode: Too long: may not be');
+  });
+
   it('a server-side dry-run create is validated and stores nothing', async () => {
     const ok = await create('dry', { endpoints: [openai] }, { dryRun: 'All' });
     expect(ok.status).toBe(201);

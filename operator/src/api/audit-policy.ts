@@ -22,10 +22,11 @@ export const KIND = 'AuditPolicy';
 export const PLURAL = 'auditpolicies';
 
 /** Defaults the sidecar applies, read from its schema (one source of truth). */
-function sidecarDefault<T>(section: 'capture' | 'log' | 'telemetry', key: string): T {
-  const obj = SidecarConfigSchema.properties[section] as unknown as { properties: Record<string, { default?: unknown }> };
-  const d = obj.properties[key]?.default;
-  if (d === undefined) throw new Error(`sidecar schema has no default for ${section}.${key}`);
+function sidecarDefault<T>(section: 'capture' | 'log' | 'telemetry', key: string, member?: string): T {
+  type Props = { properties: Record<string, { default?: unknown } & Partial<Props>> };
+  const obj = SidecarConfigSchema.properties[section] as unknown as Props;
+  const d = member === undefined ? obj.properties[key]?.default : obj.properties[key]?.properties?.[member]?.default;
+  if (d === undefined) throw new Error(`sidecar schema has no default for ${section}.${key}${member === undefined ? '' : `.${member}`}`);
   return d as T;
 }
 
@@ -92,8 +93,12 @@ export const RetentionSpec = Type.Object(
   {
     maxAgeDays: Type.Optional(Type.Integer({ minimum: 1, description: 'Sealed segments whose newest entry is older than this many days have their content erased (reason retention); entries, digests, chain and checkpoints stay.' })),
     maxTotalBytes: Type.Optional(Quantity({ description: 'Size of a chain directory (e.g. 5Gi) beyond which the content of the oldest sealed segments is erased (reason retention).' })),
+    mode: StringEnum(['erase-content', 'delete-segments'] as const, {
+      description: 'erase-content: the content of segments past retention is erased, entries, digests and Merkle tree stay. delete-segments: the oldest of them are deleted whole after a signed prune record (first seq kept, tree size and root at the cut) from which llmaudit verify starts; hash tiles and checkpoints stay, so proofs of kept entries stay valid.',
+      default: sidecarDefault('log', 'retention', 'mode'),
+    }),
   },
-  { default: {}, description: 'How long the content of sealed log segments is kept: the sidecar erases it (format v2) at start and every hour, keeping entries, digests and the Merkle tree, so every checkpoint and proof stays valid. The open segment is never touched.' },
+  { default: {}, description: 'How long sealed log segments are kept: past maxAgeDays or maxTotalBytes the sidecar erases their content (format v2) or, with mode delete-segments, deletes them, at start and every hour. The open segment is never touched.' },
 );
 
 export const LogSpec = Type.Object(

@@ -104,7 +104,7 @@ describe('parseAuditPolicy', () => {
     expect(p.spec.capture).toEqual({ mode: 'full', redactHeaders: [], maxBodyBytes: 1048576, maxDecodedBytes: 8388608, mediaThresholdBytes: 65536 });
     expect(p.spec.storage).toEqual({ create: { size: '1Gi', accessModes: ['ReadWriteOnce'] } });
     expect(p.spec.sidecar.ports).toEqual({ proxy: 15080, admin: 9090 });
-    expect(p.spec.log).toMatchObject({ durability: 'batched', onLogFailure: 'block', retention: {} });
+    expect(p.spec.log).toMatchObject({ durability: 'batched', onLogFailure: 'block', retention: { mode: 'erase-content' } });
     expect(p.spec.endpoints[0]?.overrideEnv).toBe(false);
   });
 

@@ -67,6 +67,7 @@ export function buildSidecarConfig(policy: AuditPolicy, ctx: RenderContext = {})
       retention: {
         ...(s.log.retention.maxAgeDays === undefined ? {} : { maxAgeDays: s.log.retention.maxAgeDays }),
         ...(s.log.retention.maxTotalBytes === undefined ? {} : { maxTotalBytes: quantityBytes(s.log.retention.maxTotalBytes) }),
+        mode: s.log.retention.mode,
       },
     },
     // Bound to every interface: the kubelet's startup/readiness probes and Prometheus come from

@@ -71,6 +71,10 @@ export const LogSchema = Type.Object(
       {
         maxAgeDays: Type.Optional(Type.Integer({ minimum: 1, description: 'Erase the content of sealed segments whose newest entry is older than this (docs/erasure.md "Retention").' })),
         maxTotalBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'Erase the content of the oldest sealed segments while the chain directory holds more bytes than this.' })),
+        mode: Type.Union([Type.Literal('erase-content'), Type.Literal('delete-segments')], {
+          default: 'erase-content',
+          description: 'erase-content: erase the content of segments past retention, keeping entries and digests; delete-segments: delete the oldest of them whole after a signed prune record (docs/erasure.md "Retention").',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -21,6 +21,12 @@ describe('parseSidecarConfig', () => {
     }).toThrow(TypeError);
   });
 
+  it('log.retention.mode: erase-content by default, delete-segments when asked, anything else refused', () => {
+    expect(parseSidecarConfig(minimal).log.retention.mode).toBe('erase-content');
+    expect(parseSidecarConfig({ ...minimal, log: { retention: { maxAgeDays: 30, mode: 'delete-segments' } } }).log.retention).toEqual({ maxAgeDays: 30, mode: 'delete-segments' });
+    expect(() => parseSidecarConfig({ ...minimal, log: { retention: { mode: 'delete' } } })).toThrow(/retention\/mode/);
+  });
+
   it('lists every problem with its path in one error', () => {
     let err: unknown;
     try {

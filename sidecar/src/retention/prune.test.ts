@@ -144,7 +144,10 @@ describe('retention mode delete-segments', () => {
     const bare = path.join(root, 'bare');
     await cp(dir, bare, { recursive: true });
     await rm((await listSegments(bare))[0]?.path as string);
-    expect((await verify(bare)).exit).toBe(2);
+    const b = await verify(bare);
+    expect(b.exit).toBe(2);
+    expect(b.failure).toMatchObject({ code: 'LLMAUDIT_E_CHAIN_BROKEN', segment: 'seg-000002.jsonl' });
+    expect(b.failure?.message).toContain('no prune record');
 
     const r = await pruneRetention(log, { maxTotalBytes: 1, mode: 'delete-segments' });
     await log.close();
