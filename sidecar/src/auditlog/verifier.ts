@@ -57,8 +57,8 @@ export interface VerifyReport {
   media: { files: number; bytes: number; missing: number };
   /** The first seq verified: 0, the cut of a prune, or `fromSeq`. */
   from: number;
-  /** Prune records in the verified part (their seqs), and the one whose cut the log starts at (or is being pruned to). */
-  pruned: { records: number[]; recordSeq: number | null } | null;
+  /** Prune records in the verified part (their seqs), the one whose cut the log starts at (or is being pruned to), and the first seq present. */
+  pruned: { records: number[]; recordSeq: number | null; firstSeq: number } | null;
   failure: VerifyFailure | null;
   warnings: string[];
 }
@@ -211,21 +211,23 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
   const sealSizes = new Set(files.filter((f) => f.since !== true).map((f) => f.size));
   let nextCp = 0;
 
-  // Where the verification starts: seq 0, or (pruned, --from-seq) the tree at `start` from the tiles.
+  // Where the verification starts: seq 0, or (pruned, --from-seq) the tree at `start` from the
+  // tiles; --from-seq no later than the tiles reach (their last full tile).
   const starts = await segmentStartsOf(segments);
   const firstSeq = starts[0] ?? 0;
-  const start = Math.max(firstSeq, options.fromSeq ?? 0);
+  let start = Math.max(firstSeq, options.fromSeq ?? 0);
+  let head: Head | null = null;
+  let acc = new MerkleAccumulator();
+  if (start > 0) {
+    const opened = await openHead(dir, start, firstSeq);
+    if (typeof opened === 'string') fail(2, `the log starts at seq ${start}: ${opened}`, { segment: segments[0]?.name ?? '' });
+    if (opened !== null) ({ head, acc } = opened);
+    start = acc.size;
+  }
   let first = 0;
   starts.forEach((st, i) => {
     if (st !== null && st <= start) first = i;
   });
-  let head: Head | null = null;
-  let acc = new MerkleAccumulator();
-  if (start > 0) {
-    const opened = await openHead(dir, start);
-    if (typeof opened === 'string') fail(2, `the log starts at seq ${start}: ${opened}`, { segment: (segments[first] as SegmentFile).name });
-    ({ head, acc } = opened);
-  }
   report.from = start;
   // At each segment's first entry: the tree's root before it and its prevHash (a prune's cut is there).
   const atSegmentStart = new Map<number, { root: Buffer; prevHash: string }>();
@@ -404,7 +406,7 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
  */
 function checkPruned(report: VerifyReport, firstSeg: SegmentFile, firstSeq: number, start: number, prunes: PruneFields[]): void {
   const pending = prunes.filter((p) => p.firstKept > firstSeq).at(-1);
-  if (prunes.length > 0) report.pruned = { records: prunes.map((p) => p.seq), recordSeq: (prunes.find((p) => p.firstKept === firstSeq) ?? pending ?? null)?.seq ?? null };
+  if (prunes.length > 0) report.pruned = { records: prunes.map((p) => p.seq), recordSeq: (prunes.find((p) => p.firstKept === firstSeq) ?? pending ?? null)?.seq ?? null, firstSeq };
   if (pending !== undefined) report.warnings.push(`the prune recorded at seq ${pending.seq} is incomplete: entries ${firstSeq} to ${pending.firstKept - 1} it deletes are still present (the next prune deletes them)`);
   if (firstSeq === 0 || start > firstSeq) return;
   const covers = prunes.some((p) => p.firstKept === firstSeq || (p.firstKept > firstSeq && firstSeg.number >= p.segments[0] && firstSeg.number <= p.segments[1]));

@@ -17,15 +17,21 @@ export interface Head {
   tiles: TileStore;
 }
 
-/** The tiles of `dir` and the tree at `start`, or why the tiles cannot give it. */
-export async function openHead(dir: string, start: number): Promise<{ head: Head; acc: MerkleAccumulator } | string> {
+/**
+ * The tiles of `dir` and the tree at `wanted`, or at the tiles' reach if that is earlier but not
+ * before `earliest` (the first seq present); null when that is 0 (start at the genesis); or why the
+ * tiles cannot give it.
+ */
+export async function openHead(dir: string, wanted: number, earliest: number): Promise<{ head: Head; acc: MerkleAccumulator } | null | string> {
   let tiles: TileStore;
   try {
     tiles = await TileStore.open(dir, { readOnly: true });
   } catch (err) {
     return `the hash tiles cannot be read: ${(err as Error).message}`;
   }
-  if (tiles.size < start) return `the hash tiles cover ${tiles.size} entries, not the ${start} before the first one present`;
+  if (tiles.size < earliest) return `the hash tiles cover ${tiles.size} entries, not the ${earliest} before the first one present`;
+  const start = Math.max(earliest, Math.min(wanted, tiles.size));
+  if (start === 0) return null;
   try {
     const acc = await MerkleAccumulator.fromReader(start, tiles.hashAt);
     return { head: { start, root: acc.root(), tiles }, acc };

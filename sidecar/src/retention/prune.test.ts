@@ -3,7 +3,8 @@
 // consistency proofs from old checkpoints still verify, a pack exported before still verifies, the
 // writer reopens and continues the pruned chain; a forged or altered record, or one more deleted
 // segment, fails verification.
-import { cp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import { parseSignerKey } from '../auditlog/signed-note.ts';
 import { samplePayload, tempDir, testKeys, TEST_ORIGIN } from '../auditlog/test-support.ts';
 import { exportPack } from '../audit-tools/export-pack.ts';
 import { verifyPack } from '../audit-tools/pack-verify.ts';
+import { runCli } from '../cli/program.ts';
 import { createRetentionMetrics, pruneRetention, startRetention } from './sweep.ts';
 import type { Entry } from '../auditlog/types.ts';
 import type { PruneRecord } from './prune.ts';
@@ -78,7 +80,7 @@ describe('retention mode delete-segments', () => {
     const v = await verify(dir);
     expect(v.failure).toBeNull();
     expect(v.from).toBe(r.firstKept);
-    expect(v.pruned).toEqual({ records: [r.recordSeq], recordSeq: r.recordSeq });
+    expect(v.pruned).toEqual({ records: [r.recordSeq], recordSeq: r.recordSeq, firstSeq: r.firstKept });
     expect(v.checkpointsChecked).toBeGreaterThan(5);
     expect(v.warnings).toEqual([]);
   });
@@ -207,8 +209,10 @@ describe('retention mode delete-segments', () => {
     expect(v.failure).toBeNull();
     expect(v.from).toBe(300);
     expect(v.entries).toBe(700);
-    // Past the tiles: no tree to start from.
-    expect((await verifyLog(dir, { keys: [keys.verifier], fromSeq: 600 })).exit).toBe(2);
+    // Past the tiles' reach (512, the last full tile): from there.
+    const late = await verifyLog(dir, { keys: [keys.verifier], fromSeq: 600 });
+    expect(late.failure).toBeNull();
+    expect(late.from).toBe(512);
   });
 
   it('the scheduled sweep in mode delete-segments counts segments, entries and bytes and logs one line', async () => {
@@ -227,5 +231,55 @@ describe('retention mode delete-segments', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]?.obj).toMatchObject({ event: 'RetentionPruned' });
     expect(lines[0]?.msg).toMatch(/^retention: deleted \d+ sealed segments/);
+  });
+
+  it('media: a file only deleted entries reference is deleted, one a kept entry references too stays and is checked', async () => {
+    const tmp = await tempDir('llmaudit-prune-media-');
+    cleanups.push(tmp.cleanup);
+    const dir = path.join(tmp.dir, 'chain');
+    await mkdir(path.join(dir, 'media'), { recursive: true });
+    const file = async (fill: number): Promise<{ sha256: string; path: string; mediaType: string; bytes: number; pointer: string }> => {
+      const data = Buffer.alloc(3000, fill);
+      const sha256 = createHash('sha256').update(data).digest('hex');
+      await writeFile(path.join(dir, 'media', `${sha256}.png`), data);
+      return { sha256, path: `media/${sha256}.png`, mediaType: 'image/png', bytes: data.length, pointer: '/request/body/messages/0/content' };
+    };
+    const only = await file(1);
+    const shared = await file(2);
+    const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, segmentMaxBytes: 60_000 });
+    cleanups.push(() => log.close());
+    for (let i = 0; i < 700; i++) await log.append({ ...samplePayload(i, 20), media: i === 1 ? [only] : i === 2 || i === 690 ? [shared] : [] });
+    const r = await pruneRetention(log, { maxTotalBytes: 1, mode: 'delete-segments' });
+    expect(r.mediaDeleted).toBe(1);
+    await log.close();
+    await expect(access(path.join(dir, only.path))).rejects.toMatchObject({ code: 'ENOENT' });
+    await access(path.join(dir, shared.path));
+    const v = await verify(dir);
+    expect(v.failure).toBeNull();
+    expect(v.media).toEqual({ files: 1, bytes: 3000, missing: 0 });
+    const es = await entries(dir);
+    expect((es.find((e) => e.kind === 'prune') as unknown as PruneRecord).prune.media).toEqual({ files: 1, bytes: 3000 });
+  });
+
+  it('llmaudit verify: "intact from seq N (pruned before: record at seq M)", exit 0; --from-seq; a bad --from-seq is a usage error', async () => {
+    const { dir, root, log } = await agedLog();
+    const r = await pruneRetention(log, { maxTotalBytes: 1, mode: 'delete-segments' });
+    await log.close();
+    await writeFile(path.join(root, 'log.pub'), keys.verifierKey);
+    const cli = async (...args: string[]): Promise<{ code: number; out: string; err: string }> => {
+      let out = '';
+      let err = '';
+      const code = await runCli(args, { stdout: (x) => (out += x), stderr: (x) => (err += x), stderrIsTTY: false, cwd: root, env: {} });
+      return { code, out, err };
+    };
+    const ok = await cli('verify', 'chain', '--key', 'log.pub');
+    expect(ok.code).toBe(0);
+    expect(ok.out).toMatch(new RegExp(`^intact from seq ${r.firstKept} \\(pruned before: record at seq ${r.recordSeq}\\): 701 entries in `));
+    const from = await cli('verify', 'chain', '--key', 'log.pub', '--from-seq', '600');
+    expect(from.code).toBe(0);
+    expect(from.out).toMatch(/^intact from seq 512 \(entries before it not read: --from-seq\): /);
+    const bad = await cli('verify', 'chain', '--key', 'log.pub', '--from-seq', 'x1');
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/^llmaudit: LLMAUDIT_E_USAGE: .*--from-seq x1 is not a seq/);
   });
 });

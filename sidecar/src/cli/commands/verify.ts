@@ -1,9 +1,10 @@
-// `llmaudit verify DIR --key VKEY... [--since CHECKPOINT_FILE] [--strict-media] [--json]`: verifies
+// `llmaudit verify DIR --key VKEY... [--since CHECKPOINT_FILE] [--from-seq SEQ] [--strict-media] [--json]`: verifies
 // a whole log and exits with the format's status: 0 intact, 1 file error, 2 chain broken, 3 entry
 // (or media) tampered, 4 parse error, 5 signature invalid or wrong key, 6 inconsistent with the
 // --since checkpoint. DIR is a chain directory, or any directory above chains (a log volume:
 // `<root>/<namespace>/<pod>/...`): then every chain under it is verified, one line each plus a
-// summary, and the exit status is the most severe of theirs (auditlog/tree-verify.ts).
+// summary, and the exit status is the most severe of theirs (auditlog/tree-verify.ts). A pruned log
+// (retention mode delete-segments) verifies from its cut: `intact from seq N (pruned before: ...)`.
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -23,6 +24,7 @@ import type { CliContext } from '../cli-context.ts';
 interface VerifyOpts {
   key: string[];
   since?: string;
+  fromSeq?: string;
   witnessKey: string[];
   json?: boolean;
   allSignatures?: boolean;
@@ -44,6 +46,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<dir>', 'chain directory (seg-NNNNNN.jsonl, checkpoints/, tile/, media/), or a directory above chain directories (all are verified), or an audit pack from `llmaudit export` (.tar.gz)')
     .option('--key <vkey>', 'verifier key file or text (name+hexid+base64); repeat for rotated keys or chains signed by different keys', collect, [])
     .option('--since <checkpoint>', 'a signed checkpoint file kept earlier: the log must still contain it (else exit 6); one chain directory only')
+    .option('--from-seq <seq>', 'start at this seq (a huge log): earlier entries are not read; the tree there comes from the hash tiles and is trusted as far as the signed checkpoints prove it; one chain directory only')
     .option('--witness-key <vkey>', 'a witness verifier key (type 0x04): the log must carry its cosignatures, and --since, if given, too (else exit 5); reports when the newest checkpoint was witnessed; one chain directory only', collect, [])
     .option('--all-signatures', 'also check the signature of every entry a checkpoint covers (those are authenticated by the signed Merkle root already; slower)')
     .option('--strict-media', 'a media file an entry references that is missing fails the log (exit 2) instead of a warning')
@@ -54,13 +57,16 @@ export function register(program: Command, ctx: CliContext): void {
       const keys = opts.key.map((k) => readVerifierKey(k, ctx.io.cwd));
       const root = path.resolve(ctx.io.cwd, dir);
       // An audit pack from `llmaudit export` (a gzip file): verified inside, see commands/verify-pack.ts.
+      const fromSeq = opts.fromSeq === undefined ? undefined : Number(opts.fromSeq);
+      if (fromSeq !== undefined && (!/^\d{1,15}$/.test(opts.fromSeq ?? '') || !Number.isSafeInteger(fromSeq))) throw commonError('LLMAUDIT_E_USAGE', `--from-seq ${opts.fromSeq ?? ''} is not a seq (a non-negative integer)`);
       if (await looksLikePack(root)) {
-        if (opts.since !== undefined) throw commonError('LLMAUDIT_E_USAGE', '--since applies to a chain directory, not to a pack');
+        if (opts.since !== undefined || fromSeq !== undefined) throw commonError('LLMAUDIT_E_USAGE', '--since and --from-seq apply to a chain directory, not to a pack');
         await verifyPackCli(ctx, root, keys, opts.witnessKey.map((k) => readVerifierKey(k, ctx.io.cwd)), opts);
         return;
       }
       if (await isTreeRoot(root)) {
         if (opts.since !== undefined) throw commonError('LLMAUDIT_E_USAGE', `--since applies to one chain: ${dir} holds no segments itself; give the chain directory the checkpoint belongs to`);
+        if (fromSeq !== undefined) throw commonError('LLMAUDIT_E_USAGE', `--from-seq applies to one chain: ${dir} holds no segments itself`);
         if (opts.witnessKey.length > 0) throw commonError('LLMAUDIT_E_USAGE', `--witness-key applies to one chain: ${dir} holds no segments itself`);
         await verifyAll(ctx, root, keys, opts);
         return;
@@ -77,6 +83,7 @@ export function register(program: Command, ctx: CliContext): void {
       const report = await verifyLog(root, {
         keys,
         ...(since === undefined ? {} : { since }),
+        ...(fromSeq === undefined ? {} : { fromSeq }),
         entrySignatures: opts.allSignatures === true ? 'all' : 'uncovered',
         strictMedia: opts.strictMedia === true,
         onProgress: (p) => progress.update(p.bytes, p.totalBytes, p.phase === 'media' ? 'media files' : `${p.entries} entries`),
@@ -104,8 +111,15 @@ export function register(program: Command, ctx: CliContext): void {
       const cp = report.latestCheckpoint === null ? 'no checkpoint yet' : `newest checkpoint: size ${report.latestCheckpoint.size}, root ${report.latestCheckpoint.rootHash}`;
       const sinceText = report.since === null ? '' : `; consistent with the given checkpoint at size ${report.since.size}`;
       const w = witnessed?.ok === true && witnessed.newest !== null ? `; newest witnessed checkpoint: size ${witnessed.newest.size}, cosigned by ${witnessed.newest.cosignature.name} at ${new Date(witnessed.newest.cosignature.timestamp * 1000).toISOString().replace(/\.000Z$/, 'Z')}` : '';
-      ctx.io.stdout(`intact: ${report.entries} entries in ${report.segments} segments (${report.bytes} bytes), origin ${report.origin ?? '-'}; ${report.checkpointsChecked} checkpoint checks; ${cp}${sinceText}${w}${mediaText(report)}${erasedText(report)}\n`);
+      ctx.io.stdout(`${intactText(report)}: ${report.entries} entries in ${report.segments} segments (${report.bytes} bytes), origin ${report.origin ?? '-'}; ${report.checkpointsChecked} checkpoint checks; ${cp}${sinceText}${w}${mediaText(report)}${erasedText(report)}\n`);
     });
+}
+
+/** `intact`, or `intact from seq 512 (pruned before: record at seq 731)` for a log verified from a later seq. */
+function intactText(r: VerifyReport): string {
+  if (r.from === 0) return 'intact';
+  const why = r.pruned === null || r.pruned.recordSeq === null || r.pruned.firstSeq !== r.from ? 'entries before it not read: --from-seq' : `pruned before: record at seq ${r.pruned.recordSeq}`;
+  return `intact from seq ${r.from} (${why})`;
 }
 
 /** `; 3 parts erased (by erasure records at seq 40, 52)` when content was erased. */
