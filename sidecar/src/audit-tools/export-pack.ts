@@ -1,12 +1,12 @@
 // Builds an audit pack from a chain directory or a log volume (docs/auditing.md "Audit packs").
 // Without a selection every chain is packed whole (segments, checkpoints with their cosignature
-// lines as on disk, media); with one, each chain contributes only its selected entries plus, for
+// lines as on disk, media, and the hash tiles of a pruned chain); with one, each chain contributes only its selected entries plus, for
 // each, its Merkle inclusion proof against the newest signed checkpoint, so the pack proves the
 // subset without carrying any other exchange.
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { checkLine, isLineProblem } from '../auditlog/entry.ts';
-import { listCheckpoints, listSegments, CHECKPOINT_DIR, LATEST_CHECKPOINT } from '../auditlog/layout.ts';
+import { listCheckpoints, listSegments, CHECKPOINT_DIR, LATEST_CHECKPOINT, TILE_DIR } from '../auditlog/layout.ts';
 import { readLatestCheckpoint } from '../auditlog/checkpoint-store.ts';
 import { parseCheckpointBody } from '../auditlog/checkpoint.ts';
 import { logError } from '../auditlog/log-errors.ts';
@@ -54,6 +54,16 @@ function chainDirInPack(c: ChainRef): string {
 async function firstEntry(dir: string): Promise<Entry | null> {
   for await (const l of readChainEntries(dir)) return l.entry;
   return null;
+}
+
+/** The full hash tiles of a chain (`<level>/<index path>`), sorted; not temporary or partial ones. */
+async function tileFiles(dir: string): Promise<string[]> {
+  const names = await readdir(path.join(dir, TILE_DIR), { recursive: true, withFileTypes: true }).catch(() => []);
+  return names
+    .filter((d) => d.isFile() && !d.name.includes('.tmp-'))
+    .map((d) => path.relative(path.join(dir, TILE_DIR), path.join(d.parentPath, d.name)).split(path.sep).join('/'))
+    .filter((rel) => !rel.includes('.p/'))
+    .sort();
 }
 
 async function mediaFiles(dir: string): Promise<string[]> {
@@ -107,6 +117,14 @@ async function packFullChain(w: PackWriter, c: ChainRef): Promise<PackChain> {
   for (const name of await mediaFiles(c.dir)) {
     const abs = path.join(c.dir, 'media', name);
     await w.addFile(`${base}/media/${name}`, abs, (await stat(abs)).size);
+  }
+  // A pruned chain (retention mode delete-segments) verifies from its cut with the tree its hash
+  // tiles hold there: they are packed too (32 bytes per entry).
+  if ((seqs[0] ?? 0) > 0) {
+    for (const rel of await tileFiles(c.dir)) {
+      const abs = path.join(c.dir, TILE_DIR, ...rel.split('/'));
+      await w.addFile(`${base}/${TILE_DIR}/${rel}`, abs, (await stat(abs)).size);
+    }
   }
   return { path: c.path, origin, kind: 'full', entries: seqs.length, seqRanges: seqRanges(seqs), firstTs, lastTs, checkpoint: latest };
 }

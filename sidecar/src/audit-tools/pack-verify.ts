@@ -143,8 +143,9 @@ async function verifyFull(dir: string, c: PackChain, o: PackVerifyOptions): Prom
       return result({ ...head, origin: report.origin }, report.entries, failureOf(err), report.warnings);
     }
   }
-  if (report.failure === null && report.entries !== c.entries) {
-    return result({ ...head, origin: report.origin }, report.entries, { exit: 2, code: VERIFY_EXIT_CODES[2], message: `${c.path}: ${report.entries} entries, the manifest lists ${c.entries}` }, report.warnings);
+  // A pruned chain holds the entries from its cut (report.from) on.
+  if (report.failure === null && report.entries - report.from !== c.entries) {
+    return result({ ...head, origin: report.origin }, report.entries, { exit: 2, code: VERIFY_EXIT_CODES[2], message: `${c.path}: ${report.entries - report.from} entries, the manifest lists ${c.entries}` }, report.warnings);
   }
   return result({ ...head, origin: report.origin }, report.entries, report.failure, report.warnings, witnessed);
 }

@@ -127,7 +127,7 @@ describe('retention mode delete-segments', () => {
     expect(v.since?.size).toBe(old?.size);
   });
 
-  it('an audit pack exported before the prune still verifies', async () => {
+  it('an audit pack exported before the prune still verifies; one exported after it verifies from the cut', async () => {
     const { dir, root, log } = await agedLog();
     await log.close();
     const pack = path.join(root, 'before.tar.gz');
@@ -138,6 +138,11 @@ describe('retention mode delete-segments', () => {
     await again.close();
     const report = await verifyPack(pack, { keys: [keys.verifier], witnessKeys: [] });
     expect(report.exit).toBe(0);
+    // A pack of the pruned chain carries its hash tiles and verifies from the cut.
+    const after = path.join(root, 'after.tar.gz');
+    await exportPack({ source: dir, out: after, selection: {}, keys: [{ text: keys.verifierKey, name: TEST_ORIGIN, kind: 'log' }] });
+    const a = await verifyPack(after, { keys: [keys.verifier], witnessKeys: [] });
+    expect(a.chains.map((c) => [c.kind, c.exit, c.failure?.message ?? null])).toEqual([['files', 0, null], ['full', 0, null]]);
   });
 
   it('tampering after a prune: an altered, unsigned or foreign-signed record is tampering (3); one more deleted segment, or deleting without a record, is a broken chain (2)', async () => {
@@ -274,7 +279,7 @@ describe('retention mode delete-segments', () => {
     };
     const ok = await cli('verify', 'chain', '--key', 'log.pub');
     expect(ok.code).toBe(0);
-    expect(ok.out).toMatch(new RegExp(`^intact from seq ${r.firstKept} \\(pruned before: record at seq ${r.recordSeq}\\): 701 entries in `));
+    expect(ok.out).toMatch(new RegExp(`^intact from seq ${r.firstKept} \\(pruned before: record at seq ${r.recordSeq}\\): ${701 - (r.firstKept as number)} entries \\(seq ${r.firstKept} to 700\\) in `));
     const from = await cli('verify', 'chain', '--key', 'log.pub', '--from-seq', '600');
     expect(from.code).toBe(0);
     expect(from.out).toMatch(/^intact from seq 512 \(entries before it not read: --from-seq\): /);

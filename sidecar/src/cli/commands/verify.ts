@@ -111,7 +111,7 @@ export function register(program: Command, ctx: CliContext): void {
       const cp = report.latestCheckpoint === null ? 'no checkpoint yet' : `newest checkpoint: size ${report.latestCheckpoint.size}, root ${report.latestCheckpoint.rootHash}`;
       const sinceText = report.since === null ? '' : `; consistent with the given checkpoint at size ${report.since.size}`;
       const w = witnessed?.ok === true && witnessed.newest !== null ? `; newest witnessed checkpoint: size ${witnessed.newest.size}, cosigned by ${witnessed.newest.cosignature.name} at ${new Date(witnessed.newest.cosignature.timestamp * 1000).toISOString().replace(/\.000Z$/, 'Z')}` : '';
-      ctx.io.stdout(`${intactText(report)}: ${report.entries} entries in ${report.segments} segments (${report.bytes} bytes), origin ${report.origin ?? '-'}; ${report.checkpointsChecked} checkpoint checks; ${cp}${sinceText}${w}${mediaText(report)}${erasedText(report)}\n`);
+      ctx.io.stdout(`${intactText(report)}: ${report.from === 0 ? `${report.entries} entries` : `${report.entries - report.from} entries (seq ${report.from} to ${report.entries - 1})`} in ${report.segments} segments (${report.bytes} bytes), origin ${report.origin ?? '-'}; ${report.checkpointsChecked} checkpoint checks; ${cp}${sinceText}${w}${mediaText(report)}${erasedText(report)}\n`);
     });
 }
 
