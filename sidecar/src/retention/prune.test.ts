@@ -267,7 +267,7 @@ describe('retention mode delete-segments', () => {
   });
 
   it('llmaudit verify: "intact from seq N (pruned before: record at seq M)", exit 0; --from-seq; a bad --from-seq is a usage error', async () => {
-    const { dir, root, log } = await agedLog();
+    const { root, log } = await agedLog();
     const r = await pruneRetention(log, { maxTotalBytes: 1, mode: 'delete-segments' });
     await log.close();
     await writeFile(path.join(root, 'log.pub'), keys.verifierKey);

@@ -196,7 +196,9 @@ async function run(log: AuditLog, opts: PruneOptions): Promise<PruneResult> {
   const now = opts.now ?? Date.now;
   const result: PruneResult = { recordSeq: null, firstKept: null, segmentsDeleted: 0, entriesDeleted: 0, mediaDeleted: 0, bytesFreed: 0 };
   await log.flush();
-  let { infos, lastPrune } = await scanSegments(dir);
+  const scanned = await scanSegments(dir);
+  const lastPrune = scanned.lastPrune;
+  let infos = scanned.infos;
 
   // 1. A prune a crash interrupted: its record is written, some of its segments are not deleted yet.
   if (lastPrune !== null && (infos[0]?.first ?? Infinity) < lastPrune.firstKept) {
