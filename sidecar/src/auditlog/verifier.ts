@@ -349,7 +349,9 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
       } else if (ks === 'prune') {
         const pf = pruneFields(e as unknown as Record<string, unknown>);
         if (typeof pf === 'string') fail(4, `prune record: ${pf}`, where);
-        if (e.sig === undefined || !keys.some((k) => k.verify(c.computedHash, Buffer.from(e.sig as string, 'base64')))) fail(3, "the prune record is not signed by the log's key", where);
+        // Authenticated by its own signature, or (written without one) by a checkpoint covering it.
+        if (e.sig !== undefined && !keys.some((k) => k.verify(c.computedHash, Buffer.from(e.sig as string, 'base64')))) fail(3, "the prune record is not signed by the log's key", where);
+        if (e.sig === undefined && e.seq >= maxCovered) fail(3, 'the prune record carries no signature and no checkpoint covers it: it is not authenticated', where);
         // Its cut against the chain: below the start by a consistency proof, else where a segment starts.
         const cut = atSegmentStart.get(pf.firstKept);
         if (pf.firstKept < start) {

@@ -4,7 +4,7 @@
 // writer reopens and continues the pruned chain; a forged or altered record, or one more deleted
 // segment, fails verification.
 import { createHash } from 'node:crypto';
-import { access, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, appendFile, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,7 +19,9 @@ import { exportPack } from '../audit-tools/export-pack.ts';
 import { verifyPack } from '../audit-tools/pack-verify.ts';
 import { runCli } from '../cli/program.ts';
 import { createRetentionMetrics, pruneRetention, startRetention } from './sweep.ts';
-import type { Entry } from '../auditlog/types.ts';
+import { buildEntry } from '../auditlog/entry.ts';
+import { TileStore } from '../auditlog/tiles.ts';
+import type { Entry, EntryPayload } from '../auditlog/types.ts';
 import type { PruneRecord } from './prune.ts';
 
 const DAY = 86_400_000;
@@ -106,6 +108,22 @@ describe('retention mode delete-segments', () => {
     expect(v.pruned?.records).toContain(r2.recordSeq);
   });
 
+  it('a log written without entry signatures: the prune record is authenticated by the checkpoint of the seal after it', async () => {
+    const tmp = await tempDir('llmaudit-prune-unsigned-');
+    cleanups.push(tmp.cleanup);
+    const log = await openLog({ dir: tmp.dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, segmentMaxBytes: 60_000, signEntries: false });
+    cleanups.push(() => log.close());
+    for (let i = 0; i < 600; i++) await log.append(samplePayload(i, 20));
+    const r = await pruneRetention(log, { maxTotalBytes: 1, mode: 'delete-segments' });
+    expect(r.segmentsDeleted).toBeGreaterThan(0);
+    const rec = (await entries(tmp.dir)).find((e) => e.seq === r.recordSeq);
+    expect(rec?.sig).toBeUndefined();
+    await log.close();
+    const v = await verify(tmp.dir);
+    expect(v.failure).toBeNull();
+    expect(v.from).toBe(r.firstKept);
+  });
+
   it('a kept entry proves against the newest checkpoint, live and from disk; an old checkpoint is consistent with the new one', async () => {
     const { dir, log } = await agedLog();
     const old = (await listCheckpoints(dir))[1];
@@ -145,9 +163,12 @@ describe('retention mode delete-segments', () => {
     expect(a.chains.map((c) => [c.kind, c.exit, c.failure?.message ?? null])).toEqual([['files', 0, null], ['full', 0, null]]);
   });
 
-  it('tampering after a prune: an altered, unsigned or foreign-signed record is tampering (3); one more deleted segment, or deleting without a record, is a broken chain (2)', async () => {
+  it('tampering after a prune: an altered, forged or foreign-signed record is tampering (3); one more deleted segment, or deleting without a record, is a broken chain (2)', async () => {
     const { dir, root, log } = await agedLog();
     // A log pruned by hand, without a record: missing leading segments stay an error.
+    const bare0 = path.join(root, 'bare0');
+    await log.flush();
+    await cp(dir, bare0, { recursive: true });
     const bare = path.join(root, 'bare');
     await cp(dir, bare, { recursive: true });
     await rm((await listSegments(bare))[0]?.path as string);
@@ -180,11 +201,26 @@ describe('retention mode delete-segments', () => {
     await editRecord(altered, (e) => ((e.prune as { firstKept: number }).firstKept -= 1));
     expect((await verify(altered)).exit).toBe(3);
 
+    // Without its signature the record is still covered by the checkpoint of the seal after it.
     const unsigned = await copy('unsigned');
     await editRecord(unsigned, (e) => delete e.sig);
-    const u = await verifyLog(unsigned, { keys: [keys.verifier] });
-    expect(u.exit).toBe(3);
-    expect(u.failure?.message).toContain('not signed');
+    expect((await verifyLog(unsigned, { keys: [keys.verifier] })).exit).toBe(0);
+
+    // A record made up without the key, chained at the end of a log pruned by hand: not authenticated.
+    const forged = path.join(root, 'forged');
+    await cp(bare0, forged, { recursive: true });
+    const segs = await listSegments(forged);
+    const tail = (await readFile((segs.at(-1) as { path: string }).path, 'utf8')).trimEnd().split('\n');
+    const last = JSON.parse(tail.at(-1) as string) as Entry;
+    const cut = (JSON.parse((await readFile((segs[1] as { path: string }).path, 'utf8')).split('\n')[0] as string) as Entry);
+    const tilesOf = await TileStore.open(forged, { readOnly: true });
+    const fake = { kind: 'prune', prune: { at: last.ts, reason: 'retention', by: 'llmaudit retention', firstKept: cut.seq, treeSize: cut.seq, rootHash: (await tilesOf.root(cut.seq)).toString('base64'), prevHash: cut.prevHash, segments: [1, 1], entries: [0, cut.seq - 1], bytes: 0, media: { files: 0, bytes: 0 } } };
+    const line = buildEntry(fake as unknown as EntryPayload, { seq: last.seq + 1, ts: last.ts, origin: last.origin, prevHash: last.hash }, null).line;
+    await appendFile((segs.at(-1) as { path: string }).path, line);
+    await rm((segs[0] as { path: string }).path);
+    const f = await verifyLog(forged, { keys: [keys.verifier] });
+    expect(f.exit).toBe(3);
+    expect(f.failure?.message).toContain('not authenticated');
 
     const foreign = await copy('foreign');
     const other = parseSignerKey(testKeys().signerKey);
