@@ -7,7 +7,8 @@
  *   prune            pruneRetention with maxTotalBytes at 10 % of the log: reads and hashes the
  *                    entries to delete (checked against the tiles), scans the kept part for media,
  *                    appends the record, seals, deletes the segments
- *   verify pruned    verifyLog of the pruned log (from its cut)
+ *   verify pruned    verifyLog of the pruned log (from its cut); again on a copy without the
+ *                    checkpoints older than the cut (each costs a consistency proof from the tiles)
  * Seconds of wall time, CPU-seconds of this process, MB of segment files read; one core.
  * Sizes: 100k entries; --quick: 20k.
  */
@@ -88,6 +89,17 @@ export async function runPruneBench(opts: { quick?: boolean; log?: ((s: string) 
     const pruned = await timed(() => verifyLog(dir, { keys: [keys.verifier] }));
     if (pruned.value.exit !== 0) throw new Error(`verify pruned: ${pruned.value.failure?.message ?? ''}`);
     rows.push({ step: 'verify pruned', entries: pruned.value.entries - pruned.value.from, mb: Number((kept / 1e6).toFixed(1)), secs: pruned.secs, cpuSecs: pruned.cpuSecs });
+
+    // What the checkpoints older than the cut cost (one consistency proof from the tiles each): the
+    // same verification with them removed.
+    say('verify pruned, without the checkpoints below the cut');
+    const fewer = path.join(root, 'fewer');
+    await cp(dir, fewer, { recursive: true });
+    const old = (await readdir(path.join(fewer, 'checkpoints'))).filter((n) => Number(n) < pruned.value.from);
+    for (const n of old) await rm(path.join(fewer, 'checkpoints', n));
+    const f = await timed(() => verifyLog(fewer, { keys: [keys.verifier] }));
+    if (f.value.exit !== 0) throw new Error(`verify pruned without old checkpoints: ${f.value.failure?.message ?? ''}`);
+    rows.push({ step: `  minus ${old.length} old checkpoints`, entries: f.value.entries - f.value.from, mb: Number((kept / 1e6).toFixed(1)), secs: f.secs, cpuSecs: f.cpuSecs });
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 // Checkpoint files of a chain directory (docs/audit-log-format.md "Segments"): every checkpoint the
-// writer signs is kept as checkpoints/<size, 12 digits> and never deleted (a retention sweep, if
-// one is added, may delete sealed segment bodies, never checkpoints); `checkpoint` holds a copy of the newest one, where C2SP
+// writer signs is kept as checkpoints/<size, 12 digits> and never deleted (a prune, retention/prune.ts,
+// deletes sealed segments, never checkpoints); `checkpoint` holds a copy of the newest one, where C2SP
 // tlog-tiles clients look for it.
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -1,5 +1,6 @@
 // File names inside a chain directory (docs/audit-log-format.md "Segments"):
 //   seg-000001.jsonl ...          entries, one JSON object per line, numbered from 1 without gaps
+//                                 (a pruned log, retention/prune.ts, starts at a later number)
 //   checkpoints/000000001234      the signed checkpoint at tree size 1234 (one file per size)
 //   checkpoint                    a copy of the newest checkpoint (C2SP tlog-tiles location)
 //   tile/...                      C2SP tlog-tiles hash tiles (derived data, rebuilt on demand)

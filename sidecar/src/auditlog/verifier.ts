@@ -5,7 +5,8 @@
 // 0 intact, 1 file error, 2 chain broken, 3 entry tampered, 4 parse error, 5 signature invalid or
 // wrong key, 6 inconsistent with the given earlier checkpoint. Once the chain is intact, the media
 // files its entries reference are hashed (media-verify.ts): altered is 3, missing a warning (2 with
-// `strictMedia`).
+// `strictMedia`). A log starting after seq 0 (pruned, or --from-seq) is verified from there with the
+// tree the hash tiles hold at its start (verify-head.ts).
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { checkLine, isLineProblem } from './entry.ts';

@@ -234,6 +234,13 @@ describe('retention mode delete-segments', () => {
     expect(m.failure?.message).toContain('the log starts at seq');
 
     // The tiles are evidence now: a changed tile below the cut fails (3).
+    // Nor can the tiles be thrown away: the writer refuses a pruned chain without them.
+    const noTiles = await copy('no-tiles');
+    await rm(path.join(noTiles, 'tile'), { recursive: true });
+    await rm(path.join(noTiles, 'LOCK'), { force: true });
+    expect((await verify(noTiles)).exit).toBe(2);
+    await expect(openLog({ dir: noTiles, origin: TEST_ORIGIN, signerKey: keys.signerKey })).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_CORRUPT' });
+
     const tiles = await copy('tiles');
     const t0 = path.join(tiles, 'tile', '0', '000');
     const bytes = await readFile(t0);
