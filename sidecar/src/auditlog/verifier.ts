@@ -350,9 +350,10 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
       } else if (ks === 'prune') {
         const pf = pruneFields(e as unknown as Record<string, unknown>);
         if (typeof pf === 'string') fail(4, `prune record: ${pf}`, where);
-        // Authenticated by its own signature, or (written without one) by a checkpoint covering it.
+        // Authenticated by its own signature, or (written without one) by a checkpoint covering it;
+        // an unauthenticated one may not be what the log's start depends on (checkPruned).
         if (e.sig !== undefined && !keys.some((k) => k.verify(c.computedHash, Buffer.from(e.sig as string, 'base64')))) fail(3, "the prune record is not signed by the log's key", where);
-        if (e.sig === undefined && e.seq >= maxCovered) fail(3, 'the prune record carries no signature and no checkpoint covers it: it is not authenticated', where);
+        pf.authenticated = e.sig !== undefined || e.seq < maxCovered;
         // Its cut against the chain: below the start by a consistency proof, else where a segment starts.
         const cut = atSegmentStart.get(pf.firstKept);
         if (pf.firstKept < start) {
@@ -408,12 +409,15 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
  * later and it lists the first segment present). `--from-seq` starts later on purpose.
  */
 function checkPruned(report: VerifyReport, firstSeg: SegmentFile, firstSeq: number, start: number, prunes: PruneFields[]): void {
+  for (const p of prunes) if (!p.authenticated) report.warnings.push(`the prune record at seq ${p.seq} carries no signature and no checkpoint covers it yet: it is not authenticated`);
   const pending = prunes.filter((p) => p.firstKept > firstSeq).at(-1);
   if (prunes.length > 0) report.pruned = { records: prunes.map((p) => p.seq), recordSeq: (prunes.find((p) => p.firstKept === firstSeq) ?? pending ?? null)?.seq ?? null, firstSeq };
   if (pending !== undefined) report.warnings.push(`the prune recorded at seq ${pending.seq} is incomplete: entries ${firstSeq} to ${pending.firstKept - 1} it deletes are still present (the next prune deletes them)`);
   if (firstSeq === 0 || start > firstSeq) return;
-  const covers = prunes.some((p) => p.firstKept === firstSeq || (p.firstKept > firstSeq && firstSeg.number >= p.segments[0] && firstSeg.number <= p.segments[1]));
-  if (!covers) fail(2, `the log starts at seq ${firstSeq}: the entries before it are missing (segments deleted) and no prune record in the log has its cut there`, { segment: firstSeg.name });
+  const covering = prunes.filter((p) => p.firstKept === firstSeq || (p.firstKept > firstSeq && firstSeg.number >= p.segments[0] && firstSeg.number <= p.segments[1]));
+  const unauthenticated = covering.find((p) => !p.authenticated);
+  if (covering.length > 0 && unauthenticated !== undefined && covering.every((p) => !p.authenticated)) fail(3, `the log starts at seq ${firstSeq} by the prune record at seq ${unauthenticated.seq}, which carries no signature and no checkpoint covers: it is not authenticated`, { seq: unauthenticated.seq });
+  if (covering.length === 0) fail(2, `the log starts at seq ${firstSeq}: the entries before it are missing (segments deleted) and no prune record in the log has its cut there`, { segment: firstSeg.name });
 }
 
 /** The `erasure.entries` ranges of a record at `e.seq`, or why they are not in the format. */

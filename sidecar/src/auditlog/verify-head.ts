@@ -70,6 +70,8 @@ export interface PruneFields {
   rootHash: Buffer;
   prevHash: string;
   segments: [number, number];
+  /** Set by the verifier: signed, or covered by a checkpoint. */
+  authenticated: boolean;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -93,5 +95,5 @@ export function pruneFields(e: Record<string, unknown>): PruneFields | string {
   if (!isRange(segments) || segments[0] < 1) return 'prune.segments is not a range of segment numbers';
   if (!isRange(entries) || entries[1] !== (firstKept as number) - 1) return 'prune.entries is not a range ending before prune.firstKept';
   if (!Number.isSafeInteger(bytes) || (bytes as number) < 0) return 'prune.bytes is not a non-negative integer';
-  return { seq: e.seq as number, firstKept: firstKept as number, rootHash: Buffer.from(rootHash, 'base64'), prevHash, segments };
+  return { seq: e.seq as number, firstKept: firstKept as number, rootHash: Buffer.from(rootHash, 'base64'), prevHash, segments, authenticated: false };
 }

@@ -124,6 +124,36 @@ describe('retention mode delete-segments', () => {
     expect(v.from).toBe(r.firstKept);
   });
 
+  // Regression: finishing an interrupted prune deleted segments before a checkpoint covered its unsigned record (verify exit 3).
+  it('without entry signatures, a prune stopped right after its record: verifies (the record not yet authenticated is a warning), and the next prune covers it by a checkpoint before it deletes', async () => {
+    const tmp = await tempDir('llmaudit-prune-stopped-');
+    cleanups.push(tmp.cleanup);
+    const log = await openLog({ dir: tmp.dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, segmentMaxBytes: 60_000, signEntries: false });
+    cleanups.push(() => log.close());
+    for (let i = 0; i < 600; i++) await log.append(samplePayload(i, 20));
+    const stop = new Error('stopped after the record');
+    await expect(
+      pruneRetention(log, {
+        maxTotalBytes: 1,
+        mode: 'delete-segments',
+      }, {
+        onStep: (step) => {
+          if (step === 'recorded') throw stop;
+        },
+      }),
+    ).rejects.toBe(stop);
+    const mid = await verify(tmp.dir);
+    expect(mid.failure).toBeNull();
+    expect(mid.warnings.join(' ')).toContain('not authenticated');
+    expect(mid.warnings.join(' ')).toContain('is incomplete');
+    const r = await pruneRetention(log, { maxTotalBytes: 1, mode: 'delete-segments' });
+    expect(r.segmentsDeleted).toBeGreaterThan(0);
+    // Verified while the writer is still open: the checkpoint the prune signed covers the record.
+    const v = await verify(tmp.dir);
+    expect(v.failure).toBeNull();
+    expect(v.from).toBeGreaterThan(0);
+  });
+
   it('a kept entry proves against the newest checkpoint, live and from disk; an old checkpoint is consistent with the new one', async () => {
     const { dir, log } = await agedLog();
     const old = (await listCheckpoints(dir))[1];

@@ -12,7 +12,8 @@
 //
 // Order, chosen so that a crash at any point leaves a log that verifies:
 //   1. finish a prune a crash interrupted (its record is in the log; its cut is past the first
-//      segment still present): delete the rest of its segments, no new record;
+//      segment still present): sign a checkpoint (covering the record), delete the rest of its
+//      segments, no new record;
 //   2. append the signed prune record, flush (fdatasync) and seal (a checkpoint covers it);
 //   3. delete the segments, oldest first, each unlink followed by a directory fsync (a crash leaves
 //      a prefix deleted: the verifier accepts a first segment the record lists as deleted);
@@ -206,6 +207,9 @@ async function run(log: AuditLog, opts: PruneOptions): Promise<PruneResult> {
     const rest = infos.filter((s, i) => s.first !== null && ((infos[i + 1]?.first ?? Infinity) <= cut));
     const keptMedia = await mediaOf(infos.filter((s) => !rest.includes(s)));
     const doomedMedia = [...(await mediaOf(rest))].filter((m) => !keptMedia.has(m));
+    // The record may not be covered by a checkpoint yet (a crash before the seal): one covers it
+    // before anything is deleted, so it is authenticated even without an entry signature.
+    if (rest.length > 0) await log.checkpoint();
     for (const s of rest) {
       result.bytesFreed += await deleteSegment(dir, s);
       result.segmentsDeleted++;
