@@ -356,6 +356,11 @@ describe('retention mode delete-segments', () => {
     const from = await cli('verify', 'chain', '--key', 'log.pub', '--from-seq', '600');
     expect(from.code).toBe(0);
     expect(from.out).toMatch(/^intact from seq 512 \(entries before it not read: --from-seq\): /);
+    // A tree of chains: the pruned one's line says where it is verified from.
+    const tree = await cli('verify', '.', '--key', 'log.pub');
+    expect(tree.code).toBe(0);
+    expect(tree.out).toContain(`chain  ${TEST_ORIGIN}  ${701 - (r.firstKept as number)} entries from seq ${r.firstKept}  checkpoint 701 @ `);
+    expect((await cli('verify', '.', '--key', 'log.pub', '--from-seq', '5')).code).toBe(1);
     const bad = await cli('verify', 'chain', '--key', 'log.pub', '--from-seq', 'x1');
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/^llmaudit: LLMAUDIT_E_USAGE: .*--from-seq x1 is not a seq/);

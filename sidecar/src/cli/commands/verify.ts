@@ -149,7 +149,7 @@ function resultText(r: TreeChainReport): string {
 
 function chainLine(r: TreeChainReport, width: number): string {
   const cp = r.latestCheckpoint === null ? 'no checkpoint' : `checkpoint ${r.latestCheckpoint.size} @ ${r.latestCheckpoint.writtenAt.replace(/\.\d{3}Z$/, 'Z')}`;
-  const entries = `${plural(r.entries, 'entry', 'entries')}${r.failure === null ? '' : ' verified'}`;
+  const entries = `${plural(r.entries - r.from, 'entry', 'entries')}${r.from === 0 ? '' : ` from seq ${r.from}`}${r.failure === null ? '' : ' verified'}`;
   return `${r.path.padEnd(width)}  ${r.origin ?? '-'}  ${entries}  ${cp}  ${resultText(r)}`;
 }
 
