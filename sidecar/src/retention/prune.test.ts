@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openLog, type AuditLog } from '../auditlog/log-writer.ts';
 import { openLogReader } from '../auditlog/log-reader.ts';
+import { openLogInThread } from '../auditlog/log-thread.ts';
 import { verifyLog } from '../auditlog/verifier.ts';
 import { verifyConsistencyBundle, verifyProofBundle } from '../auditlog/proof-bundle.ts';
 import { listCheckpoints, listSegments } from '../auditlog/layout.ts';
@@ -152,6 +153,23 @@ describe('retention mode delete-segments', () => {
     const v = await verify(tmp.dir);
     expect(v.failure).toBeNull();
     expect(v.from).toBeGreaterThan(0);
+  });
+
+  it('through the writer on its own thread (as the sidecar runs it): prunes, and proves a kept entry live', async () => {
+    const tmp = await tempDir('llmaudit-prune-thread-');
+    cleanups.push(tmp.cleanup);
+    const log = await openLogInThread({ dir: tmp.dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, segmentMaxBytes: 60_000 });
+    cleanups.push(() => log.close());
+    for (let i = 0; i < 600; i++) await log.append(samplePayload(i, 20));
+    const r = await pruneRetention(log, { maxTotalBytes: 1, mode: 'delete-segments' });
+    expect(r.segmentsDeleted).toBeGreaterThan(0);
+    const kept = (r.firstKept as number) + 1;
+    expect(verifyProofBundle(await log.inclusionProof(kept), [keys.verifier]).entry.seq).toBe(kept);
+    await log.append(samplePayload(600, 20));
+    await log.close();
+    const v = await verify(tmp.dir);
+    expect(v.failure).toBeNull();
+    expect(v.from).toBe(r.firstKept);
   });
 
   it('a kept entry proves against the newest checkpoint, live and from disk; an old checkpoint is consistent with the new one', async () => {
