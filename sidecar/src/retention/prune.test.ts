@@ -155,6 +155,22 @@ describe('retention mode delete-segments', () => {
     expect(v.from).toBeGreaterThan(0);
   });
 
+  it('a chain in entry format v1 (whose content cannot be erased) is pruned all the same', async () => {
+    const tmp = await tempDir('llmaudit-prune-v1-');
+    cleanups.push(tmp.cleanup);
+    const log = await openLog({ dir: tmp.dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, segmentMaxBytes: 60_000, formatVersion: 1 });
+    cleanups.push(() => log.close());
+    for (let i = 0; i < 600; i++) await log.append(samplePayload(i, 20));
+    const r = await pruneRetention(log, { maxTotalBytes: 1, mode: 'delete-segments' });
+    expect(r.segmentsDeleted).toBeGreaterThan(0);
+    await log.close();
+    const es = await entries(tmp.dir);
+    expect(es.every((e) => e.v === 1)).toBe(true);
+    const v = await verify(tmp.dir);
+    expect(v.failure).toBeNull();
+    expect(v.from).toBe(r.firstKept);
+  });
+
   it('through the writer on its own thread (as the sidecar runs it): prunes, and proves a kept entry live', async () => {
     const tmp = await tempDir('llmaudit-prune-thread-');
     cleanups.push(tmp.cleanup);
