@@ -345,7 +345,7 @@ describe('retention mode delete-segments', () => {
     expect(lines[0]?.msg).toMatch(/^retention: deleted \d+ sealed segments/);
   });
 
-  it('media: a file only deleted entries reference is deleted, one a kept entry references too stays and is checked', async () => {
+  it('media: a file only deleted entries reference is deleted; one a kept entry, or an entry appended during the prune, references too stays and is checked', async () => {
     const tmp = await tempDir('llmaudit-prune-media-');
     cleanups.push(tmp.cleanup);
     const dir = path.join(tmp.dir, 'chain');
@@ -360,17 +360,25 @@ describe('retention mode delete-segments', () => {
     const shared = await file(2);
     const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, segmentMaxBytes: 60_000 });
     cleanups.push(() => log.close());
-    for (let i = 0; i < 700; i++) await log.append({ ...samplePayload(i, 20), media: i === 1 ? [only] : i === 2 || i === 690 ? [shared] : [] });
-    const r = await pruneRetention(log, { maxTotalBytes: 1, mode: 'delete-segments' });
+    const late = await file(3);
+    for (let i = 0; i < 700; i++) await log.append({ ...samplePayload(i, 20), media: i === 1 ? [only] : i === 2 || i === 690 ? [shared] : i === 3 ? [late] : [] });
+    // An exchange carrying `late` again is recorded while the segments are being deleted.
+    const r = await pruneRetention(log, { maxTotalBytes: 1, mode: 'delete-segments' }, {
+      onStep: async (step) => {
+        if (step === 'sealed') await log.append({ ...samplePayload(700, 20), media: [late] });
+      },
+    });
     expect(r.mediaDeleted).toBe(1);
     await log.close();
     await expect(access(path.join(dir, only.path))).rejects.toMatchObject({ code: 'ENOENT' });
     await access(path.join(dir, shared.path));
+    await access(path.join(dir, late.path));
     const v = await verify(dir);
     expect(v.failure).toBeNull();
-    expect(v.media).toEqual({ files: 1, bytes: 3000, missing: 0 });
+    expect(v.media).toEqual({ files: 2, bytes: 6000, missing: 0 });
     const es = await entries(dir);
-    expect((es.find((e) => e.kind === 'prune') as unknown as PruneRecord).prune.media).toEqual({ files: 1, bytes: 3000 });
+    // The record counted `late` as deleted: it was, when the record was written.
+    expect((es.find((e) => e.kind === 'prune') as unknown as PruneRecord).prune.media).toEqual({ files: 2, bytes: 6000 });
   });
 
   it('llmaudit verify: "intact from seq N (pruned before: record at seq M)", exit 0; --from-seq; a bad --from-seq is a usage error', async () => {

@@ -62,8 +62,8 @@ export interface PruneOptions {
   reason: string;
   by: string;
   now?: () => number;
-  /** Called between the steps (tests use it to kill the process at a given point). */
-  onStep?: (step: 'finished' | 'recorded' | 'sealed' | 'deleted' | 'done', detail: string) => void;
+  /** Called between the steps, and awaited (tests use it to kill the process, or append, at a given point). */
+  onStep?: (step: 'finished' | 'recorded' | 'sealed' | 'deleted' | 'done', detail: string) => void | Promise<void>;
 }
 
 export interface PruneResult {
@@ -218,7 +218,7 @@ async function run(log: AuditLog, opts: PruneOptions): Promise<PruneResult> {
     const m = await deleteMedia(dir, doomedMedia);
     result.mediaDeleted += m.files;
     result.bytesFreed += m.bytes;
-    opts.onStep?.('finished', String(lastPrune.seq));
+    await opts.onStep?.('finished', String(lastPrune.seq));
     ({ infos } = await scanSegments(dir));
   }
 
@@ -234,7 +234,7 @@ async function run(log: AuditLog, opts: PruneOptions): Promise<PruneResult> {
     n++;
   }
   if (n === 0) {
-    if (result.segmentsDeleted > 0) opts.onStep?.('done', '0');
+    if (result.segmentsDeleted > 0) await opts.onStep?.('done', '0');
     return result;
   }
   const doomed = infos.slice(0, n);
@@ -268,22 +268,25 @@ async function run(log: AuditLog, opts: PruneOptions): Promise<PruneResult> {
   result.recordSeq = appended.seq;
   result.firstKept = cut;
   await log.flush();
-  opts.onStep?.('recorded', String(appended.seq));
+  await opts.onStep?.('recorded', String(appended.seq));
   await log.seal();
-  opts.onStep?.('sealed', String(log.stats().segment));
+  await opts.onStep?.('sealed', String(log.stats().segment));
 
   // 3. Oldest first, so a crash leaves the log starting at a segment the record lists.
   for (const s of doomed) {
     result.bytesFreed += await deleteSegment(dir, s);
     result.segmentsDeleted++;
-    opts.onStep?.('deleted', s.seg.name);
+    await opts.onStep?.('deleted', s.seg.name);
   }
   result.entriesDeleted += checked.entries;
 
-  // 4. Media nothing kept references.
-  const m = await deleteMedia(dir, doomedMedia);
+  // 4. Media nothing kept references, including entries appended since the scan (a file is stored
+  // once however many exchanges carry it): the segments from the one open at the scan on are read again.
+  const recent = (await listSegments(dir)).filter((s) => s.number >= open).map((seg) => ({ seg, first: null, bytes: 0 }));
+  const since = await mediaOf(recent);
+  const m = await deleteMedia(dir, doomedMedia.filter((x) => !since.has(x)));
   result.mediaDeleted += m.files;
   result.bytesFreed += m.bytes;
-  opts.onStep?.('done', String(result.segmentsDeleted));
+  await opts.onStep?.('done', String(result.segmentsDeleted));
   return result;
 }
