@@ -115,9 +115,11 @@ describe.skipIf(envtestAssets() === undefined)('operator workload cache on a rea
     expect(template.labels).toEqual({ app: 'chat', 'llmaudit.dev/inject': 'true' });
 
     const cached = await eventually(async () => {
+      // The template patch reaches the cache by its own watch event, after the GET above can see it.
       const list = running.controllers()?.cachedWorkloads('deployments') ?? [];
-      return list.length === 2 ? list : undefined;
-    }, 'both Deployments cached');
+      const chat = list.find((w) => w.metadata.name === 'chat');
+      return list.length === 2 && chat?.metadata.annotations?.['llmaudit.dev/template-managed'] === 'true' ? list : undefined;
+    }, 'both Deployments cached, the patched one as patched');
     for (const w of cached) {
       expect(Object.keys(w).sort()).toEqual(['apiVersion', 'kind', 'metadata']);
       expect(w.metadata).not.toHaveProperty('managedFields');
