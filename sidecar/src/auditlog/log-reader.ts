@@ -1,7 +1,8 @@
-// Read-only access to a chain directory for `llmaudit prove` and `llmaudit checkpoint`: finds one
-// entry, and rebuilds the Merkle tree's right edge (hash tiles on disk + the entries after them)
-// so proofs are served without rehashing the log. Takes no lock: it may run beside a live writer
-// and then proves against the newest checkpoint, whose entries are all on disk.
+// Read-only access to a chain directory for `llmaudit prove`: finds one entry by bisection, and
+// reads its inclusion proof from the hash tiles on its path (full and partial tiles, hashing only
+// under the proof's nodes), so a proof costs the same at 1,000 or 1,000,000 entries. Takes no
+// lock: it may run beside a live writer and then proves against the newest checkpoint, whose
+// entries and tiles are all on disk.
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { checkLine, isLineProblem } from './entry.ts';
 import { listSegments, type SegmentFile } from './layout.ts';
@@ -9,12 +10,10 @@ import { readFirstLine, readLines, type SegmentLine } from './line-reader.ts';
 import { logError } from './log-errors.ts';
 import { inclusionProof, leafHash, rootFromReader } from './merkle.ts';
 import { parseCheckpointBody } from './checkpoint.ts';
-import { TileReader, TilesIncomplete } from './tile-reader.ts';
-import { TileStore } from './tiles.ts';
+import { TileReader, type LeafSource } from './tile-reader.ts';
 import { readLatestCheckpoint, type StoredCheckpoint } from './checkpoint-store.ts';
 import { buildInclusionBundle } from './proof-bundle.ts';
 import type { Entry, InclusionProofBundle } from './types.ts';
-import path from 'node:path';
 
 /** First seq of each segment (null when it has no complete first line). */
 export async function segmentStartsOf(segments: SegmentFile[]): Promise<Array<number | null>> {
@@ -193,61 +192,51 @@ async function lookUp(dir: string, segments: SegmentFile[], seq: number): Promis
 }
 
 /**
- * The tree's right edge rebuilt as before partial tiles: the tiles' full-tile prefix, then the
- * entries after it re-read from the segments and rehashed up to the newest checkpoint. Only for
- * a log whose tiles lack hashes a proof needs (tiles written without partial tiles).
+ * Leaf hashes [from, from + count) read from the segments: the entries are bisected to, parsed,
+ * and rehashed (a tree whose tiles lack them: written before partial tiles, or distrusted).
  */
-async function rebuildFromSegments(dir: string, segments: SegmentFile[], need: number, checkpointPath: string): Promise<TileStore> {
-  const segmentStarts = await segmentStartsOf(segments);
-  // Read-only: a reader (prove, the admin server's proofs) runs beside a live writer and must never
-  // delete the temp files or tiles the writer is in the middle of writing.
-  const tiles = await TileStore.open(dir, { readOnly: true });
-  if (tiles.size < need) {
+function leavesFromSegments(segments: SegmentFile[], segmentStarts: () => Promise<Array<number | null>>): LeafSource {
+  return async (from, count) => {
+    const starts = await segmentStarts();
     let idx = 0;
-    segmentStarts.forEach((s, i) => {
-      if (s !== null && s <= tiles.size) idx = i;
+    starts.forEach((s, i) => {
+      if (s !== null && s <= from) idx = i;
     });
+    const out: Buffer[] = [];
     let first = true;
-    outer: for (const seg of segments.slice(idx)) {
-      // The entries already in the tiles are neither read nor rehashed: the first segment is
-      // bisected to near the first one that is not, and lines before it skipped by their seq hint.
-      const start = first ? await startNear(seg.path, tiles.size) : 0;
+    for (const seg of segments.slice(idx)) {
+      // Bisected to near the first entry asked for; lines before it skipped by their seq hint.
+      const start = first ? await startNear(seg.path, from) : 0;
       first = false;
       for await (const l of readLines(seg.path, { start })) {
-        if (tiles.size >= need || !l.terminated) break outer;
+        if (out.length === count || !l.terminated) break;
         const hint = seqHint(l.text);
-        if (hint !== null && hint < tiles.size) continue;
+        if (hint !== null && hint < from) continue;
         const c = checkLine(l.text);
         if (isLineProblem(c)) throw logError('LLMAUDIT_E_LOG_PARSE', `${seg.name} line ${l.lineNo}: ${c.message}`);
-        if (c.entry.seq < tiles.size) continue;
-        if (c.entry.seq !== tiles.size) throw logError('LLMAUDIT_E_CHAIN_BROKEN', `${seg.name} line ${l.lineNo}: seq ${c.entry.seq}, expected ${tiles.size}`);
-        tiles.append(leafHash(c.computedHash));
+        if (c.entry.seq < from) continue;
+        if (c.entry.seq !== from + out.length) throw logError('LLMAUDIT_E_CHAIN_BROKEN', `${seg.name} line ${l.lineNo}: seq ${c.entry.seq}, expected ${from + out.length}`);
+        out.push(leafHash(c.computedHash));
       }
+      if (out.length === count) return Buffer.concat(out);
     }
-    if (tiles.size < need) throw logError('LLMAUDIT_E_CHAIN_BROKEN', `the log has ${tiles.size} entries but ${path.basename(checkpointPath)} covers ${need}`);
-  }
-  return tiles;
+    throw logError('LLMAUDIT_E_CHAIN_BROKEN', `the log has no entry ${from + out.length}, but its newest checkpoint covers ${from + count}`);
+  };
 }
 
 /**
- * The inclusion proof from the tiles alone (TileReader), checked against the checkpoint's root
- * computed from the same tiles; null when the tiles lack a hash or disagree with the root.
+ * The inclusion proof from the tiles (TileReader), checked against the checkpoint's root computed
+ * from the same hashes; null when they disagree.
  */
-async function proofFromTiles(dir: string, cp: { size: number; rootHash: Buffer }, seq: number): Promise<Buffer[] | null> {
-  const tree = new TileReader(dir, cp.size);
-  try {
-    const [proof, root] = await Promise.all([inclusionProof(seq, cp.size, tree.hashAt), rootFromReader(cp.size, tree.hashAt)]);
-    return root.equals(cp.rootHash) ? proof : null;
-  } catch (err) {
-    if (err instanceof TilesIncomplete) return null;
-    throw err;
-  }
+async function proofFromTiles(tree: TileReader, rootHash: Buffer, seq: number): Promise<Buffer[] | null> {
+  const [proof, root] = await Promise.all([inclusionProof(seq, tree.size, tree.hashAt), rootFromReader(tree.size, tree.hashAt)]);
+  return root.equals(rootHash) ? proof : null;
 }
 
 /**
  * Opens a chain directory for reading: lists the segments and reads the newest checkpoint, nothing
- * more. A proof reads the tiles along its path and the one entry; only a log whose tiles lack the
- * right edge (written before partial tiles) has it rebuilt from the segments, once per reader.
+ * more. A proof reads the tiles along its path and the one entry; a log whose tiles lack the right
+ * edge (written before partial tiles) has the missing leaf hashes read from the segments.
  */
 export async function openLogReader(dir: string): Promise<LogReader> {
   let isDir: boolean;
@@ -259,7 +248,8 @@ export async function openLogReader(dir: string): Promise<LogReader> {
   if (!isDir) throw logError('LLMAUDIT_E_VERIFY_FILE', `${dir} is not a directory`);
   const segments = await listSegments(dir);
   const latestCheckpoint = await readLatestCheckpoint(dir);
-  let rebuilt: Promise<TileStore> | undefined;
+  let starts: Promise<Array<number | null>> | undefined;
+  const leaves = leavesFromSegments(segments, () => (starts ??= segmentStartsOf(segments)));
   return {
     dir,
     segments,
@@ -273,10 +263,11 @@ export async function openLogReader(dir: string): Promise<LogReader> {
       const note = latestCheckpoint.note;
       const end = note.indexOf('\n\n');
       const cp = parseCheckpointBody(end === -1 ? note : note.slice(0, end + 1));
-      const [entry, fast] = await Promise.all([lookUp(dir, segments, seq), proofFromTiles(dir, cp, seq)]);
-      if (fast !== null) return buildInclusionBundle({ entry, note, tree: { inclusionProof: () => Promise.resolve(fast) } });
-      rebuilt ??= rebuildFromSegments(dir, segments, latestCheckpoint.size, latestCheckpoint.path);
-      return buildInclusionBundle({ entry, note, tree: await rebuilt });
+      const [entry, fromTiles] = await Promise.all([lookUp(dir, segments, seq), proofFromTiles(new TileReader(dir, cp.size, { leaves }), cp.rootHash, seq)]);
+      // Tiles that disagree with the signed root: a partial tile left past the log's end by a
+      // crash, or damaged. The proof is then made without partial tiles, the edge from the entries.
+      const proof = fromTiles ?? (await inclusionProof(seq, cp.size, new TileReader(dir, cp.size, { leaves, partials: false }).hashAt));
+      return buildInclusionBundle({ entry, note, tree: { inclusionProof: () => Promise.resolve(proof) } });
     },
   };
 }

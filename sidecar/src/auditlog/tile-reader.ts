@@ -5,9 +5,9 @@
 // is touched, so a reader may run beside a live writer.
 //
 // Tiles written before partial tiles existed (or a partial tile deleted since) are still read:
-// a missing tile of level L ≥ 1 is recomputed from the full level-(L−1) tiles under it. Only the
-// leaf hashes past the last full level-0 tile cannot come from tiles; then `hashAt` rejects with a
-// TilesIncomplete and the caller falls back to reading those entries from the segments.
+// a missing tile of level L ≥ 1 is recomputed from the full level-(L−1) tiles under it, and the
+// leaf hashes past the last full level-0 tile come from `leaves` (the entries, read from the
+// segments and hashed); without it `hashAt` rejects with a TilesIncomplete.
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { cryptoError } from './crypto-errors.ts';
@@ -17,6 +17,9 @@ import { TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, levelHashes, partialTilePath, subt
 function ioError(what: string, err: unknown): Error {
   return cryptoError('LLMAUDIT_E_TILE_IO', `${what}: ${(err as { code?: string }).code ?? String(err)}`, { cause: err });
 }
+
+/** Leaf hashes [from, from + count) as one buffer of count·32 bytes. */
+export type LeafSource = (from: number, count: number) => Promise<Buffer>;
 
 /** The tiles do not hold a hash the tree of this size needs (never leaves the reader's caller). */
 export class TilesIncomplete extends Error {}
@@ -29,10 +32,19 @@ export class TileReader {
   // Per tile: its first `width` hashes (the width it has in a tree of `size`), or null if they cannot be read from tiles.
   readonly #rows = new Map<string, Promise<Buffer | null>>();
 
-  /** The tree of the first `size` leaves of the chain directory `dir` (tiles under dir/tile/). */
-  constructor(dir: string, size: number) {
+  readonly #leaves: LeafSource | undefined;
+  readonly #partials: boolean;
+
+  /**
+   * The tree of the first `size` leaves of the chain directory `dir` (tiles under dir/tile/).
+   * `leaves`: where leaf hashes no tile holds come from. `partials: false` ignores partial tiles
+   * (a reader that found them disagreeing with a signed root).
+   */
+  constructor(dir: string, size: number, options: { leaves?: LeafSource; partials?: boolean } = {}) {
     this.dir = dir;
     this.size = size;
+    this.#leaves = options.leaves;
+    this.#partials = options.partials ?? true;
   }
 
   /** Hash of a complete subtree of the tree of `size` leaves (a HashReader). */
@@ -65,7 +77,7 @@ export class TileReader {
     // serves this width (the writer replaces a partial tile by a wider one, then by the full tile).
     const full = await this.#read(tilePath(level, n), TILE_BYTES);
     if (full !== null) return full.subarray(0, width * HASH_SIZE);
-    if (width < TILE_WIDTH) {
+    if (width < TILE_WIDTH && this.#partials) {
       const exact = await this.#read(partialTilePath(level, n, width), width * HASH_SIZE);
       if (exact !== null) return exact;
       for (const w of await this.#partialWidths(level, n)) {
@@ -74,7 +86,7 @@ export class TileReader {
         if (wider !== null) return wider.subarray(0, width * HASH_SIZE);
       }
     }
-    if (level === 0) return null;
+    if (level === 0) return this.#leaves === undefined ? null : this.#leaves(n * TILE_WIDTH, width);
     // Recomputed from below: hash j of this tile is the root of full tile n·256 + j one level down.
     const below = await Promise.all(Array.from({ length: width }, (_, j) => this.#row(level - 1, n * TILE_WIDTH + j)));
     if (below.some((r) => r === null)) return null;

@@ -313,7 +313,7 @@ describe('TileStore', () => {
   });
 
   it('any sequence of appends, flushes, truncations, reopenings and crashes keeps the tree right (fast-check)', async () => {
-    type Op = { kind: 'append'; n: number } | { kind: 'flush' } | { kind: 'truncate'; frac: number } | { kind: 'reopen' } | { kind: 'crash' };
+    type Op = { kind: 'append'; n: number } | { kind: 'flush' } | { kind: 'truncate'; frac: number } | { kind: 'reopen' } | { kind: 'crash' } | { kind: 'checkpoint' };
     const op: fc.Arbitrary<Op> = fc.oneof(
       fc.record({ kind: fc.constant('append' as const), n: fc.integer({ min: 1, max: 700 }) }),
       fc.constant({ kind: 'flush' as const }),
