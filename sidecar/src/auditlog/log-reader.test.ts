@@ -59,6 +59,18 @@ describe('findEntry', () => {
     expect(verifyProofBundle(b, [keys.verifier]).index).toBe(count - 3);
   });
 
+  it('finds every entry when line lengths vary widely (the interpolated search misses, bisection finishes)', async () => {
+    const dir = path.join(tmp.dir, 'chain');
+    const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, segmentMaxBytes: 1024 * 1024 });
+    // Runs of short entries between entries 100–200 times longer.
+    for (let i = 0; i < 1200; i++) await log.append(samplePayload(i, i % 97 === 0 ? 150_000 : i % 13 === 0 ? 20_000 : 50));
+    await log.close();
+    expect((await listSegments(dir)).length).toBeGreaterThan(2);
+    const reader = await openLogReader(dir);
+    for (let seq = 0; seq < 1200; seq += 7) expect((await reader.entry(seq)).id).toBe(`req-${seq}`);
+    for (const seq of [0, 96, 97, 98, 1199]) expect(verifyProofBundle(await reader.prove(seq), [keys.verifier]).index).toBe(seq);
+  });
+
   it('still finds an entry when a line after it is not in the writer\'s form (the segment is read from its start)', async () => {
     const dir = path.join(tmp.dir, 'chain');
     await writeMany(dir, 400);

@@ -144,41 +144,114 @@ async function lineAt(fh: FileHandle, from: number): Promise<{ offset: number; t
   }
 }
 
+/** The last complete line of a file of `size` bytes (its start and seq hint), if it is shorter than a read. */
+async function lastLine(fh: FileHandle, size: number): Promise<{ offset: number; seq: number } | null> {
+  const start = Math.max(0, size - STEP_BYTES);
+  const buf = Buffer.allocUnsafe(size - start);
+  const { bytesRead } = await fh.read(buf, 0, buf.length, start);
+  const chunk = buf.subarray(0, bytesRead);
+  const endNl = chunk.lastIndexOf(10);
+  if (endNl === -1) return null;
+  const prevNl = endNl === 0 ? -1 : chunk.lastIndexOf(10, endNl - 1);
+  if (prevNl === -1 && start > 0) return null;
+  const seq = seqHint(chunk.toString('utf8', prevNl + 1, endNl));
+  return seq === null ? null : { offset: start + prevNl + 1, seq };
+}
+
+/** The seq hint of a segment's first line; Infinity for a newest segment with no complete line yet. */
+async function firstSeq(segments: SegmentFile[], i: number): Promise<number | null> {
+  const first = await readFirstLine((segments[i] as SegmentFile).path);
+  // The newest segment may have no complete line yet (a torn write): nothing to find there.
+  return first === null ? (i === segments.length - 1 ? Infinity : null) : seqHint(first);
+}
+
 /**
- * The entry with `seq` found by bisection alone: segments by the seq of their first line, then
- * the segment by byte offset through one open file, then a few lines skimmed by their seq hint;
- * only the match is parsed. Null when a line on the way is not in the writer's form (the caller
- * then reads the segment from its start).
+ * The entry with `seq` found by search alone: the segment by the seq of its first line, then the
+ * segment by byte offset through one open file, then a few lines skimmed by their seq hint; only
+ * the match is parsed. Both searches interpolate first (segments are of one size and lines of
+ * similar length, so a guess from the seqs lands near the entry) and bisect where that fails.
+ * `total`, the entries in the log if known, guides the first guess. Null when a line on the way
+ * is not in the writer's form (the caller then reads the segment from its start).
  */
-async function bisectEntry(segments: SegmentFile[], seq: number): Promise<Entry | null> {
+async function bisectEntry(segments: SegmentFile[], seq: number, total?: number): Promise<Entry | null> {
   let lo = 0;
   let hi = segments.length - 1;
   let idx = -1;
+  let loSeq = -1;
+  if (total !== undefined && total > seq && segments.length > 1) {
+    // Guess the segment and check it and the next one at once.
+    const g = Math.min(segments.length - 1, Math.floor((seq / total) * segments.length));
+    const [sg, sn] = await Promise.all([firstSeq(segments, g), g + 1 < segments.length ? firstSeq(segments, g + 1) : Promise.resolve(Infinity)]);
+    if (sg === null || sn === null) return null;
+    if (sg <= seq) {
+      idx = g;
+      loSeq = sg;
+      lo = g + 1;
+      if (sn > seq) hi = g;
+      else {
+        idx = g + 1;
+        loSeq = sn;
+        lo = g + 2;
+      }
+    } else hi = g - 1;
+  }
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const first = await readFirstLine((segments[mid] as SegmentFile).path);
-    // The newest segment may have no complete line yet (a torn write): nothing to find there.
-    const s = first === null ? (mid === segments.length - 1 ? Infinity : null) : seqHint(first);
+    const s = await firstSeq(segments, mid);
     if (s === null) return null;
     if (s <= seq) {
       idx = mid;
+      loSeq = s;
       lo = mid + 1;
     } else hi = mid - 1;
   }
   const seg = segments[idx];
   if (seg === undefined) return null;
   const fh = await open(seg.path, 'r');
+  // Invariant: the line with `seq` starts in [from, end); loSeq/hiSeq are seqs near both bounds.
   let from = 0;
   try {
     let end = (await fh.stat()).size;
-    while (end - from > STEP_BYTES) {
-      const mid = from + Math.floor((end - from) / 2);
-      const l = await lineAt(fh, mid);
-      const s = l === null ? null : seqHint(l.text);
-      if (l === null) end = mid;
-      else if (s === null) return null;
-      else if (s <= seq) from = l.offset;
-      else end = mid;
+    const last = await lastLine(fh, end);
+    let hiSeq: number | null = null;
+    if (last !== null) {
+      if (last.seq <= seq) from = last.offset;
+      else {
+        end = last.offset;
+        hiSeq = last.seq;
+      }
+    }
+    /** Narrows the bounds by the first line starting at or after `probe`; false if it is not in the writer's form. */
+    const narrow = (l: { offset: number; text: string } | null, probe: number): boolean => {
+      if (l === null || l.offset >= end) {
+        end = Math.min(end, probe);
+        return true;
+      }
+      const s = seqHint(l.text);
+      if (s === null) return false;
+      if (s <= seq) {
+        if (l.offset > from) {
+          from = l.offset;
+          loSeq = s;
+        }
+      } else if (probe < end) {
+        end = probe;
+        hiSeq = s;
+      }
+      return true;
+    };
+    for (let step = 0; end - from > STEP_BYTES; step++) {
+      if (step < 3 && hiSeq !== null && loSeq >= 0 && hiSeq > loSeq) {
+        // Interpolated: two probes a step apart around where the seq should be, read at once.
+        const center = from + Math.floor(((seq - loSeq) / (hiSeq - loSeq)) * (end - from));
+        const a = Math.max(from + 1, center - STEP_BYTES / 2);
+        const b = Math.min(end - 1, center + STEP_BYTES / 2);
+        const [la, lb] = await Promise.all([lineAt(fh, a), lineAt(fh, b)]);
+        if (!narrow(la, a) || !narrow(lb, b)) return null;
+      } else {
+        const mid = from + Math.floor((end - from) / 2);
+        if (!narrow(await lineAt(fh, mid), mid)) return null;
+      }
     }
   } finally {
     await fh.close();
@@ -187,8 +260,8 @@ async function bisectEntry(segments: SegmentFile[], seq: number): Promise<Entry 
 }
 
 /** The entry with `seq`: bisected, or should a line not be in the writer's form, read line by line. */
-async function lookUp(dir: string, segments: SegmentFile[], seq: number): Promise<Entry> {
-  return (await bisectEntry(segments, seq)) ?? findEntry(dir, await segmentStartsOf(segments), seq);
+async function lookUp(dir: string, segments: SegmentFile[], seq: number, total?: number): Promise<Entry> {
+  return (await bisectEntry(segments, seq, total)) ?? findEntry(dir, await segmentStartsOf(segments), seq);
 }
 
 /**
@@ -254,7 +327,7 @@ export async function openLogReader(dir: string): Promise<LogReader> {
     dir,
     segments,
     latestCheckpoint,
-    entry: (seq) => lookUp(dir, segments, seq),
+    entry: (seq) => lookUp(dir, segments, seq, latestCheckpoint?.size),
     prove: async (seq) => {
       if (latestCheckpoint === null) throw logError('LLMAUDIT_E_LOG_NOT_FOUND', 'the log has no checkpoint yet');
       if (!Number.isSafeInteger(seq) || seq < 0 || seq >= latestCheckpoint.size) {
@@ -263,7 +336,7 @@ export async function openLogReader(dir: string): Promise<LogReader> {
       const note = latestCheckpoint.note;
       const end = note.indexOf('\n\n');
       const cp = parseCheckpointBody(end === -1 ? note : note.slice(0, end + 1));
-      const [entry, fromTiles] = await Promise.all([lookUp(dir, segments, seq), proofFromTiles(new TileReader(dir, cp.size, { leaves }), cp.rootHash, seq)]);
+      const [entry, fromTiles] = await Promise.all([lookUp(dir, segments, seq, cp.size), proofFromTiles(new TileReader(dir, cp.size, { leaves }), cp.rootHash, seq)]);
       // Tiles that disagree with the signed root: a partial tile left past the log's end by a
       // crash, or damaged. The proof is then made without partial tiles, the edge from the entries.
       const proof = fromTiles ?? (await inclusionProof(seq, cp.size, new TileReader(dir, cp.size, { leaves, partials: false }).hashAt));
