@@ -7,7 +7,9 @@
  *   verify   verifyLog as `llmaudit verify` runs it (entry signatures after the newest checkpoint):
  *            MB of segment files per CPU-second of this process (one core) and per wall second
  *   prove    openLogReader(dir).prove(seq) as `llmaudit prove` runs it, for random seqs, each from
- *            a freshly opened reader (the tiles read from disk, not the whole log): p50 and max
+ *            a freshly opened reader (the tiles read from disk, not the whole log): p50 and max;
+ *            then again with the partial tiles deleted, as for a log written before them (the
+ *            leaves past the last full tile are then read from the segments)
  *
  * Sizes: 1k and 100k entries; 1M with --million (it takes minutes to write). --quick: 1k and 20k.
  * Targets: verify ≥ 60 MB/s per core; prove ≤ 10 ms at 1M entries.
@@ -29,6 +31,27 @@ export interface LogSizeRow {
   verifyMbPerSec: number;
   proveP50Ms: number;
   proveMaxMs: number;
+  /** The same, the partial tiles deleted (a log written before them). */
+  proveNoPartialsP50Ms: number;
+  proveNoPartialsMaxMs: number;
+}
+
+/** p50 and max of 30 proofs of random seqs, each from a freshly opened reader. */
+async function timeProofs(dir: string, entries: number): Promise<{ p50: number; max: number }> {
+  const times: number[] = [];
+  for (let k = 0; k < 30; k++) {
+    const seq = Math.floor(Math.random() * entries);
+    const s = performance.now();
+    const b = await (await openLogReader(dir)).prove(seq);
+    times.push(performance.now() - s);
+    if (b.index !== seq) throw new Error(`prove ${seq} answered ${b.index}`);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: Number((times[Math.floor(times.length / 2)] as number).toFixed(2)), max: Number((times.at(-1) as number).toFixed(2)) };
+}
+
+async function deletePartialTiles(dir: string): Promise<void> {
+  for (const f of await readdir(path.join(dir, 'tile'), { recursive: true })) if (f.endsWith('.p')) await rm(path.join(dir, 'tile', f), { recursive: true, force: true });
 }
 
 const BODY = 700; // with the sample payload's other members, a line of about 1 KiB
@@ -76,23 +99,19 @@ export async function runLogSizeBench(opts: { quick?: boolean; million?: boolean
       const secs = (performance.now() - t0) / 1000;
       if (r.exit !== 0 || r.entries !== entries) throw new Error(`verify of ${entries} entries failed: ${r.failure?.message ?? `${r.entries} entries`}`);
       say(`prove ${entries}`);
-      const times: number[] = [];
-      for (let k = 0; k < 30; k++) {
-        const seq = Math.floor(Math.random() * entries);
-        const s = performance.now();
-        const b = await (await openLogReader(dir)).prove(seq);
-        times.push(performance.now() - s);
-        if (b.index !== seq) throw new Error(`prove ${seq} answered ${b.index}`);
-      }
-      times.sort((a, b) => a - b);
+      const prove = await timeProofs(dir, entries);
+      await deletePartialTiles(dir);
+      const old = await timeProofs(dir, entries);
       rows.push({
         entries,
         mb: Number((bytes / 1e6).toFixed(1)),
         writeSecs: Number(writeSecs.toFixed(1)),
         verifyMbPerCpuSec: Number((bytes / 1e6 / ((c.user + c.system) / 1e6)).toFixed(1)),
         verifyMbPerSec: Number((bytes / 1e6 / secs).toFixed(1)),
-        proveP50Ms: Number((times[Math.floor(times.length / 2)] as number).toFixed(2)),
-        proveMaxMs: Number((times.at(-1) as number).toFixed(2)),
+        proveP50Ms: prove.p50,
+        proveMaxMs: prove.max,
+        proveNoPartialsP50Ms: old.p50,
+        proveNoPartialsMaxMs: old.max,
       });
       await rm(dir, { recursive: true, force: true });
     }
@@ -118,8 +137,8 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const targets = checkLogSizeTargets(rows);
   if (!json) {
     const pad = (v: unknown, n: number) => String(v).padStart(n);
-    process.stdout.write(`${'entries'.padStart(9)}${pad('MB', 8)}${pad('write s', 9)}${pad('verify MB/CPU-s', 17)}${pad('verify MB/s', 13)}${pad('prove p50 ms', 14)}${pad('prove max ms', 14)}\n`);
-    for (const r of rows) process.stdout.write(`${pad(r.entries, 9)}${pad(r.mb, 8)}${pad(r.writeSecs, 9)}${pad(r.verifyMbPerCpuSec, 17)}${pad(r.verifyMbPerSec, 13)}${pad(r.proveP50Ms, 14)}${pad(r.proveMaxMs, 14)}\n`);
+    process.stdout.write(`${'entries'.padStart(9)}${pad('MB', 8)}${pad('write s', 9)}${pad('verify MB/CPU-s', 17)}${pad('verify MB/s', 13)}${pad('prove p50 ms', 14)}${pad('prove max ms', 14)}${pad('no .p p50 ms', 14)}${pad('no .p max ms', 14)}\n`);
+    for (const r of rows) process.stdout.write(`${pad(r.entries, 9)}${pad(r.mb, 8)}${pad(r.writeSecs, 9)}${pad(r.verifyMbPerCpuSec, 17)}${pad(r.verifyMbPerSec, 13)}${pad(r.proveP50Ms, 14)}${pad(r.proveMaxMs, 14)}${pad(r.proveNoPartialsP50Ms, 14)}${pad(r.proveNoPartialsMaxMs, 14)}\n`);
     for (const t of targets) process.stdout.write(`${t.ok === null ? '?' : t.ok ? '✓' : '✗'} ${t.target.padEnd(42)} ${t.value}\n`);
   }
   process.stdout.write(`${JSON.stringify({ bench: 'log-size', at: new Date().toISOString(), node: process.version, rows, targets })}\n`);

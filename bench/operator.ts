@@ -190,11 +190,12 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   if (envtestAssets() !== undefined) {
     const apiSizes = (flag('--apiserver-sizes') ?? '0,10000').split(',').map(Number);
     const baseline = flag('--baseline-bundle');
-    // --node-args "A B": a further row set of the current bundle under these V8 flags.
+    // --node-args "A B": a further row set of the current bundle (and of the baseline) under these V8 flags.
     const nodeArgs = flag('--node-args');
     apiServer = await runApiServerBench(apiSizes, [
       ...(baseline === undefined ? [] : [{ name: 'baseline', file: baseline }]),
       { name: 'current', file: DEFAULT_BUNDLE },
+      ...(nodeArgs === undefined || baseline === undefined ? [] : [{ name: 'baseline+flags', file: baseline, nodeArgs: nodeArgs.split(' ') }]),
       ...(nodeArgs === undefined ? [] : [{ name: 'current+flags', file: DEFAULT_BUNDLE, nodeArgs: nodeArgs.split(' ') }]),
     ]);
     printApiServerTable(apiServer);

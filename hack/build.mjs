@@ -13,12 +13,48 @@ const standalone = process.argv.includes('--standalone');
 const outRootAt = process.argv.indexOf('--out-root');
 const outRoot = outRootAt === -1 ? root : path.resolve(process.argv[outRootAt + 1] ?? '.');
 
+// The operator needs only KubeConfig from @kubernetes/client-node (kubeconfig and in-cluster
+// loading, TLS material, tokens and exec/OIDC auth; operator/src/kube/client-node-api.ts does the
+// HTTP through applyToHTTPSOptions). The package index, and its config.js through
+// `./gen/index.js`, load the whole generated API client (every model and API class) and
+// node-fetch: ~55 MiB of RSS in a process that never calls them. So config.js is bundled alone:
+// the generated client it reaches only from makeApiClient is replaced by a stub that says so, and
+// node-fetch (only in applyToFetchOptions) is required on first use. Its other dependencies stay
+// external unless --standalone. docs/adr/0020.
+const clientNodeConfig = path.join(root, 'node_modules', '@kubernetes', 'client-node', 'dist', 'config.js');
+const KUBE_GEN_STUB = `const unavailable = () => {
+  throw new Error('KubeConfig.makeApiClient: the generated API clients of @kubernetes/client-node are not part of this bundle');
+};
+export function createConfiguration() {
+  return unavailable();
+}
+export class ServerConfiguration {
+  constructor() {
+    unavailable();
+  }
+}
+`;
+const KUBE_FETCH_LAZY = `export class Headers {
+  constructor(init) {
+    return new (require('node-fetch').Headers)(init);
+  }
+}
+`;
+const kubeConfigOnly = {
+  name: 'kube-config-only',
+  setup(b) {
+    b.onResolve({ filter: /^@kubernetes\/client-node$/ }, () => ({ path: clientNodeConfig }));
+    b.onResolve({ filter: /^(\.\/gen\/index\.js|node-fetch)$/ }, (args) => (args.importer === clientNodeConfig ? { path: args.path, namespace: 'kube-config-only' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'kube-config-only' }, (args) => ({ contents: args.path === 'node-fetch' ? KUBE_FETCH_LAZY : KUBE_GEN_STUB, resolveDir: path.dirname(clientNodeConfig), loader: 'js' }));
+  },
+};
+
 // Code splitting keeps what a command does not use out of its startup: `llmaudit verify` does not
 // load undici, OpenTelemetry or prom-client, which only `llmaudit proxy` imports (dynamically).
 const targets = [
   // The audit-log writer's thread (sidecar/src/auditlog/log-thread.ts finds it beside the bundle).
   { entry: 'sidecar/src/cli/main.ts', outdir: 'sidecar/dist', name: 'llmaudit', extra: [{ entry: 'sidecar/src/auditlog/log-worker.ts', name: 'log-worker' }] },
-  { entry: 'operator/src/main.ts', outdir: 'operator/dist', name: 'llmaudit-operator' },
+  { entry: 'operator/src/main.ts', outdir: 'operator/dist', name: 'llmaudit-operator', plugins: [kubeConfigOnly] },
 ];
 
 const externalExceptWorkspaces = {
@@ -45,7 +81,7 @@ for (const t of targets) {
     logLevel: 'warning',
     // Workspace packages (@llmaudit/*) export TypeScript sources, so they are always bundled;
     // every other package stays external unless --standalone.
-    ...(standalone ? { minifySyntax: true } : { plugins: [externalExceptWorkspaces] }),
+    ...(standalone ? { minifySyntax: true, plugins: t.plugins ?? [] } : { plugins: [...(t.plugins ?? []), externalExceptWorkspaces] }),
     // CommonJS dependencies inside an ESM bundle need require().
     banner: { js: "import { createRequire as __llmauditCreateRequire } from 'node:module'; const require = __llmauditCreateRequire(import.meta.url);" },
   });

@@ -12,7 +12,7 @@
 // a proof that fails) carry a Refusal the shell records on the head and reports.
 import { isLlmauditError } from '@llmaudit/sidecar/errors';
 import { verifyCheckpoint, verifyConsistency, type NoteVerifier } from '@llmaudit/sidecar/auditlog';
-import { MalformedRequest, parseAddCheckpoint } from '@llmaudit/sidecar/witness';
+import { MalformedRequest, parseAddCheckpoint } from '@llmaudit/sidecar/witness/add-checkpoint';
 import { RECENT_HEADS, podOfOrigin, type Refusal, type WitnessedHead } from './heads.ts';
 
 export type WitnessOutcome =

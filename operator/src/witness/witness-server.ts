@@ -10,7 +10,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseSignerKey, parseVerifierKey, type NoteVerifier } from '@llmaudit/sidecar/auditlog';
-import { TLOG_SIZE_CONTENT_TYPE } from '@llmaudit/sidecar/witness';
+import { TLOG_SIZE_CONTENT_TYPE } from '@llmaudit/sidecar/witness/add-checkpoint';
 import type { AuditPolicy } from '../api/audit-policy.ts';
 import { SIGNING_FILE, policyResourceNames } from '../api/names.ts';
 import type { Log } from '../controllers/types.ts';

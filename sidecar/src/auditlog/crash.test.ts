@@ -1,12 +1,15 @@
 // Crash test: a writer process appending under load is SIGKILLed at random points, many
 // times. After each kill the next open recovers the chain, the log verifies, and every append the
 // child saw resolve is in the log with the hash it was given (strict: fdatasynced before resolve;
-// batched: written before resolve, which survives a process kill though not a power loss).
+// batched: written before resolve, which survives a process kill though not a power loss), and
+// proofs read from the tiles the killed writer left verify, before and after recovery.
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLog } from './log-writer.ts';
 import { verifyLog } from './verifier.ts';
+import { openLogReader } from './log-reader.ts';
+import { verifyProofBundle } from './proof-bundle.ts';
 import { tempDir, testKeys, TEST_ORIGIN } from './test-support.ts';
 import { bundleWriterChild, spawnWriter } from './test-children/spawn-writer.ts';
 
@@ -52,9 +55,22 @@ describe('crash: SIGKILL under load', () => {
         const [seq, hash] = line.split(' ') as [string, string];
         resolved.set(Number(seq), hash);
       }
+      // Before any recovery: a proof against the newest checkpoint the killed writer stored, from
+      // the tiles it left (partial tiles of a later size, or a temporary file, when killed between
+      // writing them and storing that checkpoint).
+      const before = await openLogReader(dir);
+      if (before.latestCheckpoint !== null && before.latestCheckpoint.size > 0) {
+        const seq = Math.floor(Math.random() * before.latestCheckpoint.size);
+        expect(verifyProofBundle(await before.prove(seq), [keys.verifier]).index, `after kill ${kills}`).toBe(seq);
+      }
       // Restart: recovery on open (stale lock, torn tail), then an intact chain.
       const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey });
       await log.close();
+      const after = await openLogReader(dir);
+      const size = after.latestCheckpoint?.size ?? 0;
+      for (const seq of [0, size - 1, Math.floor(Math.random() * size)].filter((s) => s >= 0)) {
+        expect(verifyProofBundle(await after.prove(seq), [keys.verifier]).index, `after kill ${kills}`).toBe(seq);
+      }
       const report = await verifyLog(dir, { keys: [keys.verifier] });
       expect(report.failure, `after kill ${kills}`).toBeNull();
       const onDisk = await hashesBySeq(dir);

@@ -1,6 +1,6 @@
 // The reader's entry lookup against logs the real writer wrote: segments bisected by byte offset,
 // lines skimmed by their seq, and every answer the entry with that seq, across segments.
-import { appendFile, readdir } from 'node:fs/promises';
+import { appendFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openLog } from './log-writer.ts';
@@ -52,8 +52,23 @@ describe('findEntry', () => {
     }
     await expect(findEntry(dir, starts, count)).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_NOT_FOUND' });
     const reader = await openLogReader(dir);
+    // The reader's own lookup bisects the segments by their first seq instead of reading each first line.
+    for (const seq of [...probe].filter((s) => s >= 0 && s < count)) expect((await reader.entry(seq)).id).toBe(`req-${seq}`);
+    await expect(reader.entry(count)).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_NOT_FOUND' });
     const b = await reader.prove(count - 3);
     expect(verifyProofBundle(b, [keys.verifier]).index).toBe(count - 3);
+  });
+
+  it('finds every entry when line lengths vary widely (the interpolated search misses, bisection finishes)', async () => {
+    const dir = path.join(tmp.dir, 'chain');
+    const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, segmentMaxBytes: 1024 * 1024 });
+    // Runs of short entries between entries 100–200 times longer.
+    for (let i = 0; i < 1200; i++) await log.append(samplePayload(i, i % 97 === 0 ? 150_000 : i % 13 === 0 ? 20_000 : 50));
+    await log.close();
+    expect((await listSegments(dir)).length).toBeGreaterThan(2);
+    const reader = await openLogReader(dir);
+    for (let seq = 0; seq < 1200; seq += 7) expect((await reader.entry(seq)).id).toBe(`req-${seq}`);
+    for (const seq of [0, 96, 97, 98, 1199]) expect(verifyProofBundle(await reader.prove(seq), [keys.verifier]).index).toBe(seq);
   });
 
   it('still finds an entry when a line after it is not in the writer\'s form (the segment is read from its start)', async () => {
@@ -64,5 +79,38 @@ describe('findEntry', () => {
     await appendFile(path.join(dir, seg), `${JSON.stringify({ seq: 10, v: 1 }, null, 1).replace(/\n/g, ' ')}\n`);
     const starts = await segmentStartsOf(await listSegments(dir));
     for (const seq of [0, 133, 399]) expect((await findEntry(dir, starts, seq)).seq).toBe(seq);
+  });
+});
+
+/** Every `.p` directory (partial tiles) under the chain's tile/ directory. */
+async function partialTileDirs(dir: string): Promise<string[]> {
+  const all = await readdir(path.join(dir, 'tile'), { recursive: true });
+  return all.filter((f) => f.endsWith('.p')).map((f) => path.join(dir, 'tile', f));
+}
+
+describe('openLogReader().prove', () => {
+  it('proves every sampled entry from the tiles alone, the right edge read from partial tiles', async () => {
+    const dir = path.join(tmp.dir, 'chain');
+    await writeMany(dir, 700);
+    expect((await partialTileDirs(dir)).length).toBeGreaterThan(0);
+    const reader = await openLogReader(dir);
+    for (const seq of [0, 255, 256, 511, 512, 699]) expect(verifyProofBundle(await reader.prove(seq), [keys.verifier]).index).toBe(seq);
+  });
+
+  it('proves from a log written before partial tiles: the leaves past the full tiles read from the segments', async () => {
+    const dir = path.join(tmp.dir, 'chain');
+    await writeMany(dir, 700);
+    for (const d of await partialTileDirs(dir)) await rm(d, { recursive: true });
+    const reader = await openLogReader(dir);
+    for (const seq of [0, 300, 511, 512, 699]) expect(verifyProofBundle(await reader.prove(seq), [keys.verifier]).index).toBe(seq);
+  });
+
+  it('a partial tile that disagrees with the signed root is not used', async () => {
+    // Partial tiles left past the log's end by a crash (or damaged) must never make a wrong proof.
+    const dir = path.join(tmp.dir, 'chain');
+    await writeMany(dir, 700); // 700 = 2·256 + 188
+    await writeFile(path.join(dir, 'tile', '0', '002.p', '188'), Buffer.alloc(188 * 32, 7));
+    const reader = await openLogReader(dir);
+    for (const seq of [600, 699, 10]) expect(verifyProofBundle(await reader.prove(seq), [keys.verifier]).index).toBe(seq);
   });
 });

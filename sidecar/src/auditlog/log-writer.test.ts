@@ -187,7 +187,9 @@ describe('recovery on open', () => {
 
   it('rebuilds deleted hash tiles from the log (proofs work after a restart)', async () => {
     await writeLog(dir, keys, 600, { segmentMaxBytes: 256 * 1024 });
-    expect(await readdir(path.join(dir, 'tile', '0'))).toEqual(['000', '001']);
+    // Two full tiles and the right edge of the last checkpoint (600 = 2·256 + 88) as a partial tile.
+    expect(await readdir(path.join(dir, 'tile', '0'))).toEqual(['000', '001', '002.p']);
+    expect(await readdir(path.join(dir, 'tile', '0', '002.p'))).toEqual(['88']);
     await rm(path.join(dir, 'tile'), { recursive: true });
     const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey });
     const b = await log.inclusionProof(300);

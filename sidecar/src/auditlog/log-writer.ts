@@ -512,6 +512,9 @@ class Writer implements AuditLog {
     const size = this.written;
     if (this.lastCp !== null && this.lastCp.size === size) return this.lastCp.note;
     const rootHash = await this.tiles.root(size);
+    // The tree's right edge as partial tiles, before the checkpoint that readers prove against:
+    // derived data like every tile, so a failure is reported and the checkpoint still stored.
+    if (this.tiles.size === size) await this.tiles.writePartials().catch((e: unknown) => this.onBgError(ioErrorToLogError(e, 'writing partial hash tiles')));
     const note = signCheckpoint(formatCheckpointBody({ origin: this.origin, size, rootHash }), this.signer);
     try {
       await storeCheckpoint(this.fs, this.dir, size, note);

@@ -21,10 +21,15 @@ function noteText(note: string): string {
   return end === -1 ? note : note.slice(0, end + 1);
 }
 
-export async function buildInclusionBundle(input: { entry: Entry; note: string; tiles: TileStore }): Promise<InclusionProofBundle> {
+/** What an inclusion proof is read from: the writer's TileStore, or a reader's tiles on disk. */
+export interface ProofTree {
+  inclusionProof(index: number, size: number): Promise<Buffer[]>;
+}
+
+export async function buildInclusionBundle(input: { entry: Entry; note: string; tree: ProofTree }): Promise<InclusionProofBundle> {
   const cp = parseCheckpointBody(noteText(input.note));
   const index = input.entry.seq;
-  const proof = (await input.tiles.inclusionProof(index, cp.size)).map((h) => h.toString('base64'));
+  const proof = (await input.tree.inclusionProof(index, cp.size)).map((h) => h.toString('base64'));
   const bundle: InclusionProofBundle = {
     index,
     entry: input.entry,
@@ -55,7 +60,7 @@ export async function serveInclusionProof(src: ProofSource, seq: number): Promis
   if (!Number.isSafeInteger(seq) || seq < 0 || seq >= src.size) throw logError('LLMAUDIT_E_LOG_NOT_FOUND', `seq ${seq} (the log has ${src.size} entries)`);
   const note = src.latest !== null && src.latest.size > seq ? src.latest.note : await src.checkpoint();
   const entry = await findEntry(src.dir, src.segmentStarts, seq);
-  return buildInclusionBundle({ entry, note, tiles: src.tiles });
+  return buildInclusionBundle({ entry, note, tree: src.tiles });
 }
 
 /**

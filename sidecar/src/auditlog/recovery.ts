@@ -83,6 +83,8 @@ export async function recoverChain(opts: RecoverOptions): Promise<RecoveredChain
       // after their tiles were written): tiles are derived data, forget the part without entries.
       await tiles.truncateTo(scan.size);
     }
+    // Partial tiles past the log's end (entries lost after they were written) must never be served.
+    await tiles.prunePartials(scan.size);
     if (latestCheckpoint !== null) {
       const cp = checkpointOfNote(latestCheckpoint.note);
       if (cp.origin !== origin) throw logError('LLMAUDIT_E_LOG_ORIGIN_MISMATCH', `checkpoint origin ${cp.origin}, expected ${origin}`);

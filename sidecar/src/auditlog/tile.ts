@@ -15,6 +15,34 @@ export function tilePath(level: number, index: number): string {
   return ['tile', String(level), ...groups.map((g, i) => (i < groups.length - 1 ? `x${g}` : g))].join('/');
 }
 
+/**
+ * `tile/<L>/<N>.p/<W>` relative path of a partial tile: the first W (1..255) hashes of tile N
+ * (C2SP tlog-tiles), as they stand at a tree size whose level-L width is W.
+ */
+export function partialTilePath(level: number, index: number, width: number): string {
+  return `${tilePath(level, index)}.p/${width}`;
+}
+
+/** Hashes of tree level 8·L in a tree of `size` leaves: floor(size / 256^L). */
+export function levelHashes(level: number, size: number): number {
+  return Math.floor(size / TILE_WIDTH ** level);
+}
+
+/**
+ * Root of the `count` hashes (a power of two, at most 256) of `row` that start at hash `from`:
+ * only those are hashed (count − 1 node hashes), not the whole tile.
+ */
+export function subtreeOfRow(row: Buffer, from: number, count: number): Buffer {
+  if (count === 1) return row.subarray(from * HASH_SIZE, (from + 1) * HASH_SIZE);
+  const level: Buffer[] = [];
+  for (let i = 0; i < count; i += 2) {
+    const at = (from + i) * HASH_SIZE;
+    level.push(nodeHash(row.subarray(at, at + HASH_SIZE), row.subarray(at + HASH_SIZE, at + 2 * HASH_SIZE)));
+  }
+  for (let n = level.length; n > 1; n /= 2) for (let i = 0; i < n; i += 2) level[i / 2] = nodeHash(level[i] as Buffer, level[i + 1] as Buffer);
+  return level[0] as Buffer;
+}
+
 /** Inverse of the N encoding of tilePath: "x001/x234/067" -> 1234067; undefined if not one. */
 export function parseTileIndex(rel: string): number | undefined {
   const parts = rel.split('/');

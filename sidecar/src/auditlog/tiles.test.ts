@@ -6,6 +6,8 @@ import fc from 'fast-check';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MerkleAccumulator, consistencyProof, inclusionProof, leafHash, memoryHashReader, verifyConsistency, verifyInclusion, type HashReader } from './merkle.ts';
 import { TileStore, parseTileIndex, tilePath } from './tiles.ts';
+import { TileReader, TilesIncomplete } from './tile-reader.ts';
+import { partialTilePath } from './tile.ts';
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -82,6 +84,96 @@ describe('tile paths (C2SP tlog-tiles)', () => {
     expect(t1.subarray(0, 32)).toEqual(await reference(8, 0));
     expect(t1.subarray(255 * 32)).toEqual(await reference(8, 255));
     expect((await readFile(path.join(dir, 'tile/0/272'))).length).toBe(8192);
+  });
+});
+
+/** Every sampled inclusion proof and the root of the tree of `size`, read by a TileReader, equal the reference. */
+async function expectReaderServes(dir: string, size: number): Promise<void> {
+  const r = new TileReader(dir, size);
+  const { rootFromReader } = await import('./merkle.ts');
+  expect(await rootFromReader(size, r.hashAt), `root at ${size}`).toEqual(refRoot(size));
+  for (const index of [0, size - 1, Math.floor(size / 2), ...SAMPLE_INDICES.filter((i) => i < size)]) {
+    expect(await inclusionProof(index, size, r.hashAt), `leaf ${index} of ${size}`).toEqual(await inclusionProof(index, size, reference));
+  }
+}
+
+describe('partial tiles (C2SP tlog-tiles .p/<W>)', () => {
+  it('writes the right edge of the spec example (70,000 leaves) as partial tiles, each the first W hashes of its tile', async () => {
+    const dir = await tempDir();
+    const store = await build(dir, 70_000);
+    await store.writePartials();
+    const files = (await filesUnder(path.join(dir, 'tile'))).map((f) => f.split(path.sep).join('/'));
+    expect(files.filter((f) => f.includes('.p/')).sort()).toEqual(['0/273.p/112', '1/001.p/17', '2/000.p/1']);
+    expect(await readFile(path.join(dir, partialTilePath(0, 273, 112)))).toEqual(Buffer.concat(leaves.slice(273 * 256, 70_000)));
+    const l1 = await readFile(path.join(dir, partialTilePath(1, 1, 17)));
+    expect(l1.length).toBe(17 * 32);
+    expect(l1.subarray(16 * 32)).toEqual(await reference(8, 272));
+    expect(await readFile(path.join(dir, partialTilePath(2, 0, 1)))).toEqual(await reference(16, 0));
+    await store.close();
+  });
+
+  it('a wider partial tile replaces the narrower one, and the full tile replaces both', async () => {
+    const dir = await tempDir();
+    const store = await build(dir, 70_000);
+    await store.writePartials();
+    for (let i = 70_000; i < 70_100; i++) store.append(leaves[i] as Buffer);
+    await store.writePartials();
+    expect(await readdir(path.join(dir, 'tile/0/273.p'))).toEqual(['212']);
+    for (let i = 70_100; i < 70_144; i++) store.append(leaves[i] as Buffer); // 70,144 = 274 full tiles
+    await store.writePartials();
+    const files = (await filesUnder(path.join(dir, 'tile'))).map((f) => f.split(path.sep).join('/'));
+    expect(files).toContain('0/273');
+    expect(files.filter((f) => f.includes('.p/')).sort()).toEqual(['1/001.p/18', '2/000.p/1']);
+    await expectReaderServes(dir, 70_144);
+    await store.close();
+  });
+
+  it('a reader proves from the tiles alone at every sampled size, reading only full and partial tiles', async () => {
+    const dir = await tempDir();
+    const store = await TileStore.open(dir);
+    for (const size of [1, 2, 255, 256, 257, 65_536, 70_000, N]) {
+      for (let i = store.size; i < size; i++) store.append(leaves[i] as Buffer);
+      await store.writePartials();
+      await expectReaderServes(dir, size);
+    }
+    await store.close();
+  });
+
+  it('a partial tile wider than the checkpoint (a crash between the partial tile write and the checkpoint) serves the smaller tree', async () => {
+    const dir = await tempDir();
+    const store = await build(dir, 70_000);
+    await store.writePartials();
+    for (let i = 70_000; i < 70_050; i++) store.append(leaves[i] as Buffer);
+    await store.writePartials(); // the checkpoint at 70,050 was never stored
+    expect(await readdir(path.join(dir, 'tile/0/273.p'))).toEqual(['162']);
+    await expectReaderServes(dir, 70_000);
+    await store.close();
+  });
+
+  it('reads tiles written without partial tiles: higher levels recomputed from the full tiles, the leaf tail reported missing', async () => {
+    const dir = await tempDir();
+    await (await build(dir, N)).close(); // full tiles only, as before partial tiles
+    expect((await filesUnder(path.join(dir, 'tile'))).some((f) => f.includes('.p'))).toBe(false);
+    await expectReaderServes(dir, 99_840); // 390 full level-0 tiles: levels 1 and 2 are recomputed
+    const r = new TileReader(dir, N);
+    await expect(r.hashAt(0, N - 1)).rejects.toBeInstanceOf(TilesIncomplete);
+    expect(await r.hashAt(0, 99_839)).toEqual(leaves[99_839]);
+  });
+
+  it('recovery deletes partial tiles past the log\'s end, so they are never served', async () => {
+    const dir = await tempDir();
+    const store = await build(dir, 1000);
+    await store.writePartials();
+    await store.close();
+    const reopened = await TileStore.open(dir);
+    await reopened.prunePartials(900); // the log holds 900 entries: 3·256 + 132
+    // Level 0's 003.p/232 covered leaves up to 1000; level 1's three hashes are still in the tree.
+    expect((await filesUnder(path.join(dir, 'tile'))).filter((f) => f.includes('.p')).map((f) => f.split(path.sep).join('/'))).toEqual(['1/000.p/3']);
+    for (let i = reopened.size; i < 900; i++) reopened.append(leaves[i] as Buffer);
+    await reopened.writePartials();
+    expect(await readdir(path.join(dir, 'tile/0/003.p'))).toEqual(['132']);
+    await expectReaderServes(dir, 900);
+    await reopened.close();
   });
 });
 
@@ -221,19 +313,22 @@ describe('TileStore', () => {
   });
 
   it('any sequence of appends, flushes, truncations, reopenings and crashes keeps the tree right (fast-check)', async () => {
-    type Op = { kind: 'append'; n: number } | { kind: 'flush' } | { kind: 'truncate'; frac: number } | { kind: 'reopen' } | { kind: 'crash' };
+    type Op = { kind: 'append'; n: number } | { kind: 'flush' } | { kind: 'truncate'; frac: number } | { kind: 'reopen' } | { kind: 'crash' } | { kind: 'checkpoint' };
     const op: fc.Arbitrary<Op> = fc.oneof(
       fc.record({ kind: fc.constant('append' as const), n: fc.integer({ min: 1, max: 700 }) }),
       fc.constant({ kind: 'flush' as const }),
       fc.record({ kind: fc.constant('truncate' as const), frac: fc.double({ min: 0, max: 1, noNaN: true }) }),
       fc.constant({ kind: 'reopen' as const }),
       fc.constant({ kind: 'crash' as const }), // reopen without close: unflushed tiles are lost
+      fc.constant({ kind: 'checkpoint' as const }), // partial tiles written, as before a checkpoint
     );
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 8 }), fc.nat(), async (ops, salt) => {
         const dir = await tempDir();
         let store = await TileStore.open(dir);
         let logSize = 0; // what "the log" holds: the writer re-appends up to here after a reopen
+        let cpSize: number | undefined; // the newest "checkpoint": a reader of it must find every hash in tiles
+        let partialsAt = 0;
         for (const o of ops) {
           if (o.kind === 'append') {
             const end = Math.min(logSize + o.n, 3000);
@@ -244,6 +339,10 @@ describe('TileStore', () => {
           } else if (o.kind === 'truncate') {
             logSize = Math.floor(logSize * o.frac);
             await store.truncateTo(logSize);
+            if (logSize < partialsAt) cpSize = undefined; // the log lost entries its checkpoint covered
+          } else if (o.kind === 'checkpoint') {
+            await store.writePartials();
+            cpSize = partialsAt = logSize;
           } else {
             if (o.kind === 'reopen') await store.close();
             store = await TileStore.open(dir);
@@ -255,6 +354,11 @@ describe('TileStore', () => {
           if (logSize > 0) {
             const index = salt % logSize;
             expect(await store.inclusionProof(index, logSize)).toEqual(await inclusionProof(index, logSize, reference));
+          }
+          if (cpSize !== undefined && cpSize > 0) {
+            const r = new TileReader(dir, cpSize);
+            const index = salt % cpSize;
+            expect(await inclusionProof(index, cpSize, r.hashAt)).toEqual(await inclusionProof(index, cpSize, reference));
           }
         }
         await store.close();

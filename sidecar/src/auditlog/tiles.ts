@@ -4,15 +4,18 @@
 //
 // Layout under <chainDir>/tile/: `<L>/<N>`, N in 3-digit groups with an `x` on all but the last
 // (1234067 -> x001/x234/067). A tile at level L holds 256 consecutive hashes of tree level 8·L;
-// the 8 levels inside a tile are recomputed from them (C2SP tlog-tiles "Merkle Tree"). Only full
-// tiles (8192 bytes) are written, each to a temporary file that is fsynced and renamed, so a crash
-// leaves whole tiles or none; the partial right edge lives in memory and the writer rebuilds it
-// after a restart by re-appending the leaves past fullLeafCount() from the log itself.
-import { mkdir, open as openFile, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
+// the 8 levels inside a tile are recomputed from them (C2SP tlog-tiles "Merkle Tree"). Full tiles
+// (8192 bytes) are written as they fill; with each checkpoint the right edge is written too, as
+// partial tiles `<N>.p/<W>` (writePartials), so that a reader never rebuilds it. Every file goes to
+// a temporary name, is fsynced and renamed, so a crash leaves whole tiles or none. The writer's own
+// right edge lives in memory and is rebuilt after a restart by re-appending the leaves past
+// fullLeafCount() from the log itself (partial tiles are for readers; the writer never reads them).
+import { mkdir, open as openFile, readFile, readdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { cryptoError } from './crypto-errors.ts';
 import { EMPTY_ROOT, HASH_SIZE, consistencyProof, inclusionProof, rootFromReader, type HashReader } from './merkle.ts';
-import { TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, Tile, tilePath, parseTileIndex } from './tile.ts';
+import { HASH_SIZE as HASH_BYTES } from './merkle-hash.ts';
+import { TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, Tile, levelHashes, partialTilePath, tilePath, parseTileIndex } from './tile.ts';
 
 export { TILE_HEIGHT, TILE_WIDTH, parseTileIndex, tilePath } from './tile.ts';
 
@@ -33,6 +36,8 @@ export class TileStore {
   // Full tiles on disk per level: level 0's count is fullLeafCount() / 256.
   #onDisk: number[] = [];
   #unflushed = new Map<string, { level: number; index: number; tile: Tile }>();
+  // Partial tiles this store wrote and has not deleted yet: "<level>/<index>" -> width.
+  #partialsWritten = new Map<string, { level: number; index: number; width: number }>();
   #cache = new Map<string, Promise<Tile>>();
   #flushing: Promise<void> = Promise.resolve();
   #closed = false;
@@ -64,6 +69,8 @@ export class TileStore {
     // Tiles beyond the usable prefix (a gap, or left over from before a truncation) would be
     // stale: drop them so they can never be served.
     await store.#deleteBeyond();
+    // Partial tiles of tiles now full are superseded (C2SP tlog-tiles lets them go).
+    await store.#deletePartials((level, index) => index < (store.#onDisk[level] ?? 0));
     return store;
   }
 
@@ -86,6 +93,35 @@ export class TileStore {
   flush(): Promise<void> {
     if (this.#readOnly) return Promise.resolve();
     const run = this.#flushing.then(() => this.#flushNow());
+    this.#flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Writes the right edge of the tree at its current size as partial tiles (C2SP tlog-tiles
+   * `tile/<L>/<N>.p/<W>`, W = floor(size / 256^L) mod 256), after every full tile completed so far:
+   * the writer calls it before it stores a checkpoint at this size, so a reader of that checkpoint
+   * finds every hash it needs in tiles. Lowest level first; each partial tile is a temporary file,
+   * fsynced and renamed, then the directories are fsynced. Afterwards the partial tiles this one
+   * supersedes are deleted: other widths of the same tile and those of tiles now full.
+   */
+  writePartials(): Promise<void> {
+    if (this.#readOnly) return Promise.resolve();
+    const run = this.#flushing.then(async () => {
+      await this.#flushNow();
+      await this.#writePartialsNow();
+    });
+    this.#flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Deletes partial tiles that reach past `size` leaves (recovery: entries they covered are not in
+   * the log), so that they are never served.
+   */
+  prunePartials(size: number): Promise<void> {
+    if (this.#readOnly) return Promise.resolve();
+    const run = this.#flushing.then(() => this.#deletePartials((level, index, width) => index * TILE_WIDTH + width > levelHashes(level, size)));
     this.#flushing = run.catch(() => undefined);
     return run;
   }
@@ -128,6 +164,7 @@ export class TileStore {
     this.#full = [...counts];
     this.#cache.clear();
     await this.#deleteBeyond();
+    await this.#deletePartials((level, index, width) => index * TILE_WIDTH + width > levelHashes(level, size));
     await this.#rebuild(counts);
     for (const h of tailLeaves) this.append(h);
   }
@@ -259,6 +296,101 @@ export class TileStore {
       this.#onDisk[level] = Math.max(this.#onDisk[level] ?? 0, index + 1);
     }
     for (const d of dirs) await fsyncDir(d);
+  }
+
+  async #writePartialsNow(): Promise<void> {
+    const size = this.#size;
+    const edge: Array<{ level: number; index: number; width: number; bytes: Buffer }> = [];
+    for (let level = 0; levelHashes(level, size) > 0; level++) {
+      const width = levelHashes(level, size) % TILE_WIDTH;
+      const t = this.#partial[level];
+      if (width === 0 || t === undefined || t.width !== width) continue;
+      edge.push({ level, index: Math.floor(levelHashes(level, size) / TILE_WIDTH), width, bytes: t.bytes.subarray(0, width * HASH_BYTES) });
+    }
+    const dirs = new Set<string>();
+    for (const p of edge) {
+      const file = path.join(this.dir, partialTilePath(p.level, p.index, p.width));
+      if (this.#partialsWritten.get(key(p.level, p.index))?.width === p.width) continue;
+      const tmp = `${file}.tmp-${process.pid}`;
+      try {
+        await mkdir(path.dirname(file), { recursive: true });
+        const fh = await openFile(tmp, 'w', 0o644);
+        try {
+          await fh.writeFile(p.bytes);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await rename(tmp, file);
+      } catch (err) {
+        await rm(tmp, { force: true }).catch(() => undefined);
+        throw ioError(`write ${file}`, err);
+      }
+      dirs.add(path.dirname(file));
+      dirs.add(path.dirname(path.dirname(file)));
+    }
+    for (const d of dirs) await fsyncDir(d);
+    const current = new Map(edge.map((p) => [key(p.level, p.index), p.width]));
+    const tiles = [...edge, ...this.#partialsWritten.values()];
+    for (const p of edge) this.#partialsWritten.set(key(p.level, p.index), p);
+    await this.#deletePartials((level, index, width) => current.get(key(level, index)) !== width, tiles);
+  }
+
+  /** Partial tiles of the tiles of `only`, or of every tile on disk. */
+  async #partialsOnDisk(only?: Array<{ level: number; index: number }>): Promise<Array<{ level: number; index: number; width: number }>> {
+    if (only === undefined) {
+      const all: Array<{ level: number; index: number; width: number }> = [];
+      for (let level = 0; level < this.#full.length + 1; level++) all.push(...(await this.#listPartials(level)));
+      return all;
+    }
+    const out: Array<{ level: number; index: number; width: number }> = [];
+    for (const { level, index } of only) {
+      let names: string[];
+      try {
+        names = await readdir(path.join(this.dir, `${tilePath(level, index)}.p`));
+      } catch {
+        continue;
+      }
+      for (const name of names) if (/^[1-9]\d{0,2}$/.test(name) && Number(name) < TILE_WIDTH) out.push({ level, index, width: Number(name) });
+    }
+    return out;
+  }
+
+  /**
+   * Deletes the partial tiles `stale(level, index, width)` selects: those of tiles this store
+   * wrote partial tiles for (`only`), or every one on disk.
+   */
+  async #deletePartials(stale: (level: number, index: number, width: number) => boolean, only?: Array<{ level: number; index: number }>): Promise<void> {
+    if (this.#readOnly) return;
+    for (const p of await this.#partialsOnDisk(only)) {
+      if (!stale(p.level, p.index, p.width)) continue;
+      const file = path.join(this.dir, partialTilePath(p.level, p.index, p.width));
+      await unlink(file).catch((err: unknown) => {
+        if ((err as { code?: string }).code !== 'ENOENT') throw ioError(`delete ${file}`, err);
+      });
+      await rmdir(path.dirname(file)).catch(() => undefined); // only once empty
+      if (this.#partialsWritten.get(key(p.level, p.index))?.width === p.width) this.#partialsWritten.delete(key(p.level, p.index));
+    }
+  }
+
+  /** Partial tiles on disk at `level` (tile/<L>/<N>.p/<W>). */
+  async #listPartials(level: number): Promise<Array<{ level: number; index: number; width: number }>> {
+    const root = path.join(this.dir, 'tile', String(level));
+    let names: string[];
+    try {
+      names = await readdir(root, { recursive: true });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') return [];
+      throw ioError(`list ${root}`, err);
+    }
+    const out: Array<{ level: number; index: number; width: number }> = [];
+    for (const name of names) {
+      const m = /^(.+)\.p\/([1-9]\d{0,2})$/.exec(name.split(path.sep).join('/'));
+      const index = m === null ? undefined : parseTileIndex(m[1] as string);
+      const width = Number(m?.[2]);
+      if (index !== undefined && width < TILE_WIDTH) out.push({ level, index, width });
+    }
+    return out;
   }
 
   /** Number of tiles 0, 1, 2, ... present at `level` without a gap; removes stray temporary files. */
