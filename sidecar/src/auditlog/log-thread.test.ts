@@ -3,7 +3,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { logWorkerScript, openLogInThread } from './log-thread.ts';
+import { APPEND_WINDOW_MAX, logWorkerScript, openLogInThread } from './log-thread.ts';
 import { BACKLOG_ENTRIES, openLog } from './log-writer.ts';
 import { verifyLog } from './verifier.ts';
 import { verifyProofBundle, verifyConsistencyBundle } from './proof-bundle.ts';
@@ -80,6 +80,22 @@ describe('openLogInThread', () => {
     await expect(log.inclusionProof(99)).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_NOT_FOUND' });
     await log.close();
     expect((await verifyLog(dir, { keys: [keys.verifier] })).exit).toBe(0);
+  });
+
+  it('batched: appends of one window travel together; a full window, a call or strict durability sends them at once', async () => {
+    const log = track(await openLogInThread({ dir: await fresh(), origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'batched', appendWindowMs: 60_000 }));
+    const settled: number[] = [];
+    const first = [0, 1, 2].map((i) => log.append(samplePayload(i)).then((r) => (settled.push(r.seq), r)));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(settled).toEqual([]); // still on this thread, in the window
+    await log.flush(); // a call sends what waits before it
+    expect((await Promise.all(first)).map((r) => r.seq)).toEqual([0, 1, 2]);
+    const full = await Promise.all(Array.from({ length: APPEND_WINDOW_MAX }, (_, i) => log.append(samplePayload(3 + i))));
+    expect(full.at(-1)?.seq).toBe(2 + APPEND_WINDOW_MAX);
+    await log.close();
+
+    const strict = track(await openLogInThread({ dir: await fresh(), origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'strict', appendWindowMs: 60_000 }));
+    expect((await strict.append(samplePayload(0))).seq).toBe(0);
   });
 
   it('rejects a payload that cannot cross the thread or cannot be canonicalized, alone, with its code', async () => {

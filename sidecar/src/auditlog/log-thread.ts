@@ -26,7 +26,23 @@ export interface ThreadLogOptions extends ThreadOpenOptions {
   onCheckpoint?: (cp: WireCheckpoint) => void;
   /** The worker script (tests); default: the built log-worker.mjs (see logWorkerScript). */
   workerScript?: URL | string;
+  /**
+   * batched: how long (ms) an append may wait on this thread for others to go with it in one
+   * message (default APPEND_WINDOW_MS). strict ignores it: its appends go at the end of the turn.
+   */
+  appendWindowMs?: number;
 }
+
+/**
+ * batched: the payloads of up to this many ms travel to the writer in one message
+ * (docs/adr/0018-sidecar-cost-per-exchange.md). Every message wakes the writer thread and its
+ * answer wakes the event loop; each wake costs both threads more CPU than canonicalizing,
+ * hashing and signing an entry, so exchanges that arrive a millisecond apart pay it once per window
+ * instead of once each. The client's response does not wait for a batched append.
+ */
+export const APPEND_WINDOW_MS = 5;
+/** A window's outbox goes at once when it holds this many payloads. */
+export const APPEND_WINDOW_MAX = 64;
 
 /**
  * The built writer thread: sidecar/dist/log-worker.mjs beside the bundle's entry or chunk that
@@ -52,7 +68,7 @@ interface Waiter<T> {
 }
 
 export async function openLogInThread(options: ThreadLogOptions): Promise<AuditLog> {
-  const { onBackgroundError, onCheckpoint, workerScript, ...open } = options;
+  const { onBackgroundError, onCheckpoint, workerScript, appendWindowMs, ...open } = options;
   const script = workerScript ?? logWorkerScript();
   if (script === null) throw logError('LLMAUDIT_E_LOG_WRITE', 'the log writer thread (log-worker.mjs) is not built: run `npm run build`');
   // The writer's young generation is capped (docs/adr/0018-sidecar-cost-per-exchange.md): its garbage
@@ -72,7 +88,8 @@ export async function openLogInThread(options: ThreadLogOptions): Promise<AuditL
     await worker.terminate();
     throw first.t === 'open-failed' ? fromWireError(first.error) : logError('LLMAUDIT_E_LOG_FAILED', `unexpected first message ${first.t} from the log writer thread`);
   }
-  return new ThreadLog(worker, open, first.state, first.checkpoint, onBackgroundError ?? (() => undefined), onCheckpoint ?? null);
+  const windowMs = open.durability === 'strict' ? 0 : (appendWindowMs ?? APPEND_WINDOW_MS);
+  return new ThreadLog(worker, open, first.state, first.checkpoint, onBackgroundError ?? (() => undefined), onCheckpoint ?? null, windowMs);
 }
 
 class ThreadLog implements AuditLog {
@@ -84,6 +101,7 @@ class ThreadLog implements AuditLog {
   private outbox: EntryPayload[] = [];
   private outboxFirst = 0;
   private flushScheduled = false;
+  private flushTimer: NodeJS.Timeout | null = null;
   private readonly appends = new Map<number, Waiter<AppendResult>>();
   private readonly calls = new Map<number, Waiter<unknown>>();
   private failed: LlmauditError | null = null;
@@ -98,6 +116,7 @@ class ThreadLog implements AuditLog {
     checkpoint: WireCheckpoint | null,
     private readonly onBgError: (err: LlmauditError) => void,
     private readonly onCp: ((cp: WireCheckpoint) => void) | null,
+    private readonly windowMs: number,
   ) {
     this.dir = open.dir;
     this.origin = open.origin;
@@ -122,7 +141,9 @@ class ThreadLog implements AuditLog {
     const id = this.nextId++;
     if (this.outbox.length === 0) this.outboxFirst = id;
     this.outbox.push(payload);
-    if (!this.flushScheduled) {
+    if (this.windowMs > 0 && this.outbox.length < APPEND_WINDOW_MAX) {
+      this.flushTimer ??= setTimeout(this.flushOutbox, this.windowMs);
+    } else if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flushOutbox);
     }
@@ -135,6 +156,10 @@ class ThreadLog implements AuditLog {
   /** Posts the queued payloads as one message (before any call, so order is kept). */
   private readonly flushOutbox = (): void => {
     this.flushScheduled = false;
+    if (this.flushTimer !== null) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
     if (this.outbox.length === 0) return;
     const payloads = this.outbox;
     const first = this.outboxFirst;
@@ -226,6 +251,8 @@ class ThreadLog implements AuditLog {
     const err = logError('LLMAUDIT_E_LOG_FAILED', reason);
     this.failed = err;
     this.outbox = [];
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
     const appends = [...this.appends.values()];
     const calls = [...this.calls.values()];
     this.appends.clear();

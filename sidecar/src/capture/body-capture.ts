@@ -2,8 +2,10 @@
  * The bounded copy of one body (docs/architecture.md "Data flow of one exchange": capture is bounded, the excess is digested,
  * not stored). Every chunk is hashed as it passes, so the digest covers the whole body however
  * large; chunks are kept by reference (no copy) only while the total stays under the cap.
- * While every chunk is still kept, hashing waits for finish(): a body that stays whole (most do)
- * is hashed by one crypto.hash call, without a Hash object per body (two per exchange).
+ * While every chunk is still kept and the body is small, hashing waits for finish(): a body that
+ * stays whole (most do) is hashed by one crypto.hash call, without a Hash object per body (two per
+ * exchange). Past EAGER_HASH_BYTES each chunk is hashed as it arrives, in its own turn of the
+ * event loop, so a large prompt's digest is not one long pause of every other exchange at its end.
  */
 import { createHash, hash, type Hash } from 'node:crypto';
 
@@ -15,8 +17,14 @@ export interface CapturedBody {
   truncated: boolean;
 }
 
+/** Kept bytes past which chunks are hashed as they arrive (SHA-256 of 64 KiB: ~0.1 ms). */
+export const EAGER_HASH_BYTES = 64 * 1024;
+
 export class BodyCapture {
-  /** Created once a chunk is let go (over the cap, digest only); until then `chunks` is all of it. */
+  /**
+   * Created once a chunk is let go (over the cap, digest only) or the kept bytes pass
+   * EAGER_HASH_BYTES; it has then seen every chunk so far.
+   */
   private hash: Hash | null = null;
   private chunks: Buffer[] = [];
   private kept = 0;
@@ -28,7 +36,7 @@ export class BodyCapture {
 
   push(chunk: Buffer): void {
     this.bytes += chunk.length;
-    if (this.hash !== null) {
+    if (this.hash !== null && (this.over || !this.keep)) {
       // Over the cap or digest only: nothing is kept any more, but truncation is still noted.
       this.hash.update(chunk);
       if (!this.over && this.bytes > this.cap) this.over = true;
@@ -42,9 +50,11 @@ export class BodyCapture {
     }
     this.chunks.push(chunk);
     this.kept += chunk.length;
+    if (this.hash !== null) this.hash.update(chunk);
+    else if (this.kept > EAGER_HASH_BYTES) this.streamHash();
   }
 
-  /** The running hash, fed with every chunk kept so far (they are about to be dropped). */
+  /** The running hash, fed with every chunk kept so far when it is created. */
   private streamHash(): Hash {
     if (this.hash === null) {
       this.hash = createHash('sha256');

@@ -15,7 +15,7 @@ import { compilePolicy, type CompiledPolicy } from './policy.ts';
 import { decide, inspectRequest, inspectResponse, type Decision, type Detection, type LimitFacts, type RequestFacts } from './decide.ts';
 import { LocalLimiter, type BucketSpec, type Limiter } from './rate-limit.ts';
 import { budgetKey, LocalBudgets, periodEnd, type BudgetStore } from './budgets.ts';
-import { RedisStore } from './redis-store.ts';
+import { openRedisStore, type RedisStore } from './redis-store.ts';
 import { costUsd } from './prices.ts';
 import type { RedisConfig } from './schema.ts';
 
@@ -96,14 +96,20 @@ export function createGovernance(opts: { key: Buffer; hooks?: GovernanceHooks; n
   const now = opts.now ?? Date.now;
   const local = new LocalLimiter();
   const localBudgets = new LocalBudgets();
-  let redis: { url: string; store: RedisStore } | null = null;
-  const retired: RedisStore[] = [];
+  let redis: { url: string; store: Promise<RedisStore> } | null = null;
+  const retired: Array<Promise<RedisStore>> = [];
 
-  const storeFor = (cfg: RedisConfig | undefined): (Limiter & BudgetStore) | null => {
+  /** Null without Redis; else the store (ioredis is loaded with the first), rejecting as its set-up fails. */
+  const storeFor = (cfg: RedisConfig | undefined): Promise<Limiter & BudgetStore> | null => {
     if (cfg === undefined) return null;
     if (redis === null || redis.url !== cfg.url) {
       if (redis !== null) retired.push(redis.store);
-      redis = { url: cfg.url, store: new RedisStore(cfg, (err) => opts.hooks?.storeFailure?.(err)) };
+      const current = { url: cfg.url, store: openRedisStore(cfg, (err) => opts.hooks?.storeFailure?.(err)) };
+      // A store that could not be set up is not kept: the next exchange tries again.
+      current.store.catch(() => {
+        if (redis === current) redis = null;
+      });
+      redis = current;
     }
     return redis.store;
   };
@@ -117,7 +123,8 @@ export function createGovernance(opts: { key: Buffer; hooks?: GovernanceHooks; n
       const limits: LimitFacts = { rateLimit: null, unavailable: false, budgets: [] };
       let store: (Limiter & BudgetStore) | null = null;
       try {
-        store = storeFor(g.rateLimits.redis);
+        const opening = storeFor(g.rateLimits.redis);
+        store = opening === null ? null : await opening;
       } catch (err) {
         // The store cannot even be set up (its password file unreadable): as unreachable.
         failed(err);
@@ -175,7 +182,8 @@ export function createGovernance(opts: { key: Buffer; hooks?: GovernanceHooks; n
       const cost = costUsd(api, resolved, usage, g.prices);
       let store: (Limiter & BudgetStore) | null;
       try {
-        store = storeFor(g.rateLimits.redis);
+        const opening = storeFor(g.rateLimits.redis);
+        store = opening === null ? null : await opening;
       } catch (err) {
         failed(err);
         return cost;
@@ -201,9 +209,9 @@ export function createGovernance(opts: { key: Buffer; hooks?: GovernanceHooks; n
     },
 
     async close() {
-      const r = redis as { store: RedisStore } | null;
+      const r = redis as { store: Promise<RedisStore> } | null;
       redis = null;
-      await Promise.all([...retired.splice(0), ...(r === null ? [] : [r.store])].map((s) => s.close()));
+      await Promise.all([...retired.splice(0), ...(r === null ? [] : [r.store])].map((p) => p.then((s) => s.close(), () => undefined)));
     },
   };
 }

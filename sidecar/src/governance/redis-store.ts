@@ -8,7 +8,7 @@
  * fails calls at once, and the engine applies the policy's onUnavailable when a call fails.
  */
 import { readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { BucketSpec, Limiter, TakeResult } from './rate-limit.ts';
 import type { BudgetStore } from './budgets.ts';
 import type { RedisConfig } from './schema.ts';
@@ -83,16 +83,28 @@ type Scripted = Redis & {
   llmauditSpend(...args: Array<string | number>): Promise<number>;
 };
 
+let ioredis: Promise<typeof Redis> | null = null;
+
+/**
+ * A RedisStore, with ioredis loaded on the first one: a sidecar whose policy names no Redis never
+ * loads the client (a few MiB of resident memory, docs/adr/0018-sidecar-cost-per-exchange.md).
+ * Rejects as the constructor throws (a password file that cannot be read).
+ */
+export async function openRedisStore(cfg: RedisConfig, onError: (err: Error) => void): Promise<RedisStore> {
+  const Client = await (ioredis ??= import('ioredis').then((m) => m.Redis));
+  return new RedisStore(Client, cfg, onError);
+}
+
 export class RedisStore implements Limiter, BudgetStore {
   private readonly redis: Scripted;
   private readonly prefix: string;
   private closed = false;
   private connected = false;
 
-  constructor(cfg: RedisConfig, onError: (err: Error) => void) {
+  constructor(Client: typeof Redis, cfg: RedisConfig, onError: (err: Error) => void) {
     this.prefix = cfg.keyPrefix;
     const password = cfg.passwordFile === undefined ? undefined : readFileSync(cfg.passwordFile, 'utf8').trim();
-    const redis = new Redis(cfg.url, {
+    const redis = new Client(cfg.url, {
       ...(password === undefined ? {} : { password }),
       // Queued until the first connection (so a starting sidecar does not fail open), never after:
       // once connected, a lost connection fails calls at once (ready() below).

@@ -11,7 +11,6 @@
  * take them) — see docs/adr/0005-trace-derivation.md for why not a synthetic remote parent.
  */
 import { createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BasicTracerProvider,
@@ -31,6 +30,7 @@ import type { ToolCall, ToolResult } from '../adapters/types.ts';
 import { requestClass } from './classify.ts';
 import { createConversationCache } from './conversation.ts';
 import { ExportQueue } from './export-queue.ts';
+import { LazyOtlpExporter } from './lazy-exporter.ts';
 import * as S from './semconv.ts';
 import { createRandomIds, type RandomIds } from './random-ids.ts';
 import { contentAttributes, endAttributes, exchangeSpanName, startAttributes } from './span-attributes.ts';
@@ -197,7 +197,7 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
       t.otlpEndpoint === undefined
         ? null
         : new ExportQueue({
-            exporter: new OTLPTraceExporter({
+            exporter: new LazyOtlpExporter({
               url: `${t.otlpEndpoint.replace(/\/+$/, '')}/v1/traces`,
               headers: { ...t.headers },
               timeoutMillis: t.timeoutMs,
