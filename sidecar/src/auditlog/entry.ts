@@ -72,6 +72,15 @@ export function partDigest(salt: Uint8Array, canonicalPart: string): string {
 
 let scratch = Buffer.allocUnsafe(8192);
 
+/** partDigest with the salt given in base64 (as a line holds it), decoded straight into the scratch buffer. */
+function partDigestOfLine(saltB64: string, canonicalPart: string): string {
+  const need = SALT_BYTES + canonicalPart.length * 3;
+  if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
+  const k = scratch.write(saltB64, 0, 'base64');
+  const n = scratch.write(canonicalPart, k, 'utf8');
+  return hash('sha256', scratch.subarray(0, k + n), 'hex');
+}
+
 export interface EntrySigner {
   sign(message: Uint8Array): Uint8Array;
 }
@@ -87,6 +96,32 @@ export interface BuiltEntry {
   line: string; // with the trailing \n (a string: the writer joins a batch and encodes it once)
   hash: string;
   hashBytes: Buffer;
+}
+
+// The JCS text of member names seen before: an entry has the same few dozen names every time.
+const nameTexts = new Map<string, string>();
+
+function nameText(name: string): string {
+  let t = nameTexts.get(name);
+  if (t === undefined) {
+    t = canonicalOf(name);
+    if (nameTexts.size < 1024) nameTexts.set(name, t);
+  }
+  return t;
+}
+
+const LONE_SURROGATE_ESCAPED = /\\ud[89a-f]/;
+
+/** canonicalOf with the common scalars done inline (JSON.stringify is RFC 8785's text for them). */
+function valueText(v: unknown): string {
+  if (typeof v === 'string') {
+    const t = JSON.stringify(v);
+    if (t.length === v.length + 2 || !LONE_SURROGATE_ESCAPED.test(t)) return t;
+  } else if (typeof v === 'number') {
+    if (Number.isFinite(v)) return JSON.stringify(v);
+  } else if (typeof v === 'boolean') return v ? 'true' : 'false';
+  else if (v === null) return 'null';
+  return canonicalOf(v);
 }
 
 function canonicalOf(body: unknown): string {
@@ -164,10 +199,10 @@ function buildV2(payload: EntryPayload, at: ChainPosition, signer: EntrySigner |
     }
     const v = full[k];
     if (v === undefined) continue; // JSON drops such members
-    const name = canonicalOf(k);
+    const name = nameText(k);
     const sub = PART_MEMBERS.get(k);
     if (sub === null && isPartValue(v)) {
-      const text = canonicalOf(v);
+      const text = valueText(v);
       parts.push(newPart(`/${k}`, text));
       line.push(`${name}:${text}`);
     } else if (sub !== undefined && sub !== null && isPlainObject(v)) {
@@ -177,8 +212,8 @@ function buildV2(payload: EntryPayload, at: ChainPosition, signer: EntrySigner |
       for (const sk of subKeys) {
         const sv = v[sk];
         if (sv === undefined) continue;
-        const text = canonicalOf(sv);
-        const member = `${canonicalOf(sk)}:${text}`;
+        const text = valueText(sv);
+        const member = `${nameText(sk)}:${text}`;
         inLine.push(member);
         if (sub.has(sk) && isPartValue(sv)) parts.push(newPart(`/${k}/${sk}`, text));
         else inView.push(member);
@@ -186,7 +221,7 @@ function buildV2(payload: EntryPayload, at: ChainPosition, signer: EntrySigner |
       line.push(`${name}:{${inLine.join(',')}}`);
       view.push(`${name}:{${inView.join(',')}}`);
     } else {
-      const member = `${name}:${canonicalOf(v)}`;
+      const member = `${name}:${valueText(v)}`;
       line.push(member);
       view.push(member);
     }
@@ -442,15 +477,15 @@ export function checkV2WriterLine(line: string, e: Record<string, unknown>): Che
   let viewParts = '';
   for (const pointer of Object.keys(parts)) {
     const p = (parts as Record<string, unknown>)[pointer];
-    if (!POINTER.test(pointer) || pointer.includes('~')) return null;
+    const tokens = fastPointer(pointer);
+    if (tokens === null) return null;
     if (p === null || typeof p !== 'object' || Array.isArray(p)) return null;
     const { digest, salt } = p as Record<string, unknown>;
-    if (typeof digest !== 'string' || !HEX64.test(digest)) return null;
+    // A salted part's digest is checked by comparing it with the one computed (64 lowercase hex).
+    if (typeof digest !== 'string' || (salt === undefined && !HEX64.test(digest))) return null;
     if (salt !== undefined && (typeof salt !== 'string' || !SALT_B64.test(salt))) return null;
     if (Object.keys(p).length !== (salt === undefined ? 1 : 2)) return null;
-    const tokens = pointer.slice(1).split('/');
     const top = tokens[0] as string;
-    if (tokens.length > 2 || (CHAIN_FIELDS as readonly string[]).includes(top)) return null;
     const found: FoundPart = { pointer, digest, salt, found: false };
     const had = byTop.get(top);
     if (tokens.length === 1) {
@@ -496,7 +531,7 @@ export function checkV2WriterLine(line: string, e: Record<string, unknown>): Che
       texts[all.indexOf(part)] = line.slice(valueAt, pos);
     } else {
       if (v === null || typeof v !== 'object' || Array.isArray(v) || line.charCodeAt(pos) !== 0x7b) return null;
-      const nameText = line.slice(memberAt, pos);
+      const holderName = line.slice(memberAt, pos);
       pos++;
       const inView: string[] = [];
       const subKeys = Object.keys(v);
@@ -521,7 +556,7 @@ export function checkV2WriterLine(line: string, e: Record<string, unknown>): Che
       }
       if (line.charCodeAt(pos) !== 0x7d) return null;
       pos++;
-      view.push(`${nameText}{${inView.join(',')}}`);
+      view.push(`${holderName}{${inView.join(',')}}`);
     }
   }
   if (pos + suffix.length !== line.length) return null;
@@ -532,9 +567,23 @@ export function checkV2WriterLine(line: string, e: Record<string, unknown>): Che
       const where = pointerParent(e, p.pointer);
       if (where === null || !isErasedMarker(where.parent[where.key])) return null;
       (erased ??= []).push(p.pointer);
-    } else if (partDigest(Buffer.from(p.salt, 'base64'), texts[i] as string) !== p.digest) return null;
+    } else if (partDigestOfLine(p.salt, texts[i] as string) !== p.digest) return null;
   }
   return { entry: e as unknown as Entry, computedHash: sha256(`{${view.join(',')}}`), erased: erased ?? NO_ERASED, partMismatch: null };
+}
+
+const FAST_POINTERS = new Map<string, readonly string[] | null>();
+const CHAIN_FIELD_SET: ReadonlySet<string> = new Set(CHAIN_FIELDS);
+
+/** The tokens of a pointer the fast path handles (one or two levels, no escapes, not under a chain field), else null; memoized. */
+function fastPointer(pointer: string): readonly string[] | null {
+  let t = FAST_POINTERS.get(pointer);
+  if (t === undefined) {
+    const tokens = pointer.slice(1).split('/');
+    t = POINTER.test(pointer) && !pointer.includes('~') && tokens.length <= 2 && !CHAIN_FIELD_SET.has(tokens[0] as string) ? tokens : null;
+    if (FAST_POINTERS.size < 256) FAST_POINTERS.set(pointer, t);
+  }
+  return t;
 }
 
 /** `"name":` at `pos` in the line in its JCS form: the position after it, or -1. */
