@@ -153,7 +153,8 @@ export function buildEntry(payload: EntryPayload, at: ChainPosition, signer: Ent
   }
   if (version === 1) {
     const body: Record<string, unknown> = { v: 1, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash };
-    return finish(canonicalOf(body), canonicalOf(body), signer);
+    const text = canonicalOf(body);
+    return finish(text, text, signer);
   }
   return buildV2(payload, at, signer);
 }
