@@ -604,8 +604,9 @@ function matchMemberName(line: string, pos: number, name: string): number {
  */
 function matchJcs(line: string, pos: number, v: unknown, depth: number): number {
   if (typeof v === 'string') {
-    if (badString(v)) return -1;
-    if (line.charCodeAt(pos) === 0x22 && !v.includes('\\') && line.charCodeAt(pos + 1 + v.length) === 0x22 && line.substr(pos + 1, v.length) === v) return pos + v.length + 2;
+    if (!BACKSLASH_OR_SURROGATE.test(v)) {
+      if (line.charCodeAt(pos) === 0x22 && line.charCodeAt(pos + 1 + v.length) === 0x22 && line.substr(pos + 1, v.length) === v) return pos + v.length + 2;
+    } else if (badString(v)) return -1;
     return matchText(line, pos, JSON.stringify(v));
   }
   if (typeof v === 'number') return Object.is(v, -0) ? -1 : matchText(line, pos, JSON.stringify(v));
@@ -642,6 +643,8 @@ function matchJcs(line: string, pos: number, v: unknown, depth: number): number 
   }
   return line.charCodeAt(pos) === 0x7d ? pos + 1 : -1;
 }
+
+const BACKSLASH_OR_SURROGATE = /[\\\uD800-\uDFFF]/;
 
 function matchText(line: string, pos: number, text: string): number {
   return line.substr(pos, text.length) === text ? pos + text.length : -1;
