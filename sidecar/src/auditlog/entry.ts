@@ -154,7 +154,7 @@ export function buildEntry(payload: EntryPayload, at: ChainPosition, signer: Ent
   if (version === 1) {
     const body: Record<string, unknown> = { v: 1, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash };
     const text = canonicalOf(body);
-    return finish(text, text, signer);
+    return finish(text, text.slice(0, -1), signer);
   }
   return buildV2(payload, at, signer);
 }
@@ -182,20 +182,36 @@ function newPart(pointer: string, text: string): PartOut {
 // member's text going into the line and, unless it is a part, into the hashed view; the holders of
 // parts (request, response) are canonicalized the same way one level down. So each value is
 // canonicalized once, and the line and the view are joined from the same texts.
+// Key orders seen last, per object ('' for the entry, else the member's name): the proxy's entries
+// have the same members in the same order every time, so their sorted order is reused.
+const sortMemo = new Map<string, { keys: string[]; sorted: string[] }>();
+
+function sortedKeys(at: string, keys: string[]): string[] {
+  const m = sortMemo.get(at);
+  if (m !== undefined && m.keys.length === keys.length && m.keys.every((k, i) => k === keys[i])) return m.sorted;
+  const sorted = [...keys].sort();
+  if (m !== undefined || sortMemo.size < 16) sortMemo.set(at, { keys, sorted });
+  return sorted;
+}
+
 function buildV2(payload: EntryPayload, at: ChainPosition, signer: EntrySigner | null): BuiltEntry {
-  const full: Record<string, unknown> = { v: 2, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash };
-  const keys = Object.keys(full);
-  keys.push('parts');
-  keys.sort();
-  const line: string[] = [];
-  const view: string[] = [];
+  const full: Record<string, unknown> = { v: 2, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash, parts: null };
+  // The line and the view are built by concatenation (V8 keeps them as ropes, flattened once when
+  // hashed or written), in two halves around `parts`, whose digests are known only at the end.
+  // Members are appended with a comma before each but the first of an object.
+  let line = '';
+  let view = '';
+  let lineHead = '';
+  let viewHead = '';
+  let tail = false;
   const parts: PartOut[] = [];
-  let slotLine = -1;
-  let slotView = -1;
-  for (const k of keys) {
+  for (const k of sortedKeys('', Object.keys(full))) {
     if (k === 'parts') {
-      slotLine = line.push('') - 1;
-      slotView = view.push('') - 1;
+      lineHead = line;
+      viewHead = view;
+      line = '';
+      view = '';
+      tail = true;
       continue;
     }
     const v = full[k];
@@ -205,41 +221,47 @@ function buildV2(payload: EntryPayload, at: ChainPosition, signer: EntrySigner |
     if (sub === null && isPartValue(v)) {
       const text = valueText(v);
       parts.push(newPart(`/${k}`, text));
-      line.push(`${name}:${text}`);
+      line += `${tail || line.length > 0 ? ',' : ''}${name}:${text}`;
     } else if (sub !== undefined && sub !== null && isPlainObject(v)) {
-      const inLine: string[] = [];
-      const inView: string[] = [];
-      const subKeys = Object.keys(v).sort();
-      for (const sk of subKeys) {
+      let inLine = '';
+      let inView = '';
+      for (const sk of sortedKeys(k, Object.keys(v))) {
         const sv = v[sk];
         if (sv === undefined) continue;
         const text = valueText(sv);
         const member = `${nameText(sk)}:${text}`;
-        inLine.push(member);
+        inLine += inLine.length > 0 ? `,${member}` : member;
         if (sub.has(sk) && isPartValue(sv)) parts.push(newPart(`/${k}/${sk}`, text));
-        else inView.push(member);
+        else inView += inView.length > 0 ? `,${member}` : member;
       }
-      line.push(`${name}:{${inLine.join(',')}}`);
-      view.push(`${name}:{${inView.join(',')}}`);
+      line += `${tail || line.length > 0 ? ',' : ''}${name}:{${inLine}}`;
+      view += `${tail || view.length > 0 ? ',' : ''}${name}:{${inView}}`;
     } else {
       const member = `${name}:${valueText(v)}`;
-      line.push(member);
-      view.push(member);
+      line += `${tail || line.length > 0 ? ',' : ''}${member}`;
+      view += `${tail || view.length > 0 ? ',' : ''}${member}`;
     }
   }
   parts.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  line[slotLine] = `"parts":{${parts.map(([p, d, s]) => `${JSON.stringify(p)}:{"digest":"${d}","salt":"${s}"}`).join(',')}}`;
-  view[slotView] = `"parts":{${parts.map(([p, d]) => `${JSON.stringify(p)}:{"digest":"${d}"}`).join(',')}}`;
-  return finish(`{${view.join(',')}}`, `{${line.join(',')}}`, signer);
+  let partsLine = '';
+  let partsView = '';
+  for (const [p, d, s] of parts) {
+    const sep = partsLine.length > 0 ? ',' : '';
+    partsLine += `${sep}${JSON.stringify(p)}:{"digest":"${d}","salt":"${s}"}`;
+    partsView += `${sep}${JSON.stringify(p)}:{"digest":"${d}"}`;
+  }
+  const viewText = `{${viewHead}${viewHead.length > 0 ? ',' : ''}"parts":{${partsView}}${view}}`;
+  const lineOpen = `{${lineHead}${lineHead.length > 0 ? ',' : ''}"parts":{${partsLine}}${line}`;
+  return finish(viewText, lineOpen, signer);
 }
 
-/** `hashed` is the canonical text the hash covers, `canonical` the line's text without hash and sig. */
-function finish(hashed: string, canonical: string, signer: EntrySigner | null): BuiltEntry {
+/** `hashed` is the canonical text the hash covers, `open` the line's text without hash and sig and without its final brace. */
+function finish(hashed: string, open: string, signer: EntrySigner | null): BuiltEntry {
   const hashBytes = sha256(hashed);
   const hash = hashBytes.toString('hex');
   let tail = `,"hash":"${hash}"`;
   if (signer !== null) tail += `,"sig":"${Buffer.from(signer.sign(hashBytes)).toString('base64')}"`;
-  const line = `${canonical.slice(0, -1)}${tail}}\n`;
+  const line = `${open}${tail}}\n`;
   return { line, hash, hashBytes };
 }
 
