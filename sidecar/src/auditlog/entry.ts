@@ -529,7 +529,7 @@ export function checkV2WriterLine(line: string, e: Record<string, unknown>): Che
   if (keys[n] !== 'hash' || (e.sig !== undefined && keys[n + 1] !== 'sig')) return null;
   if (line.charCodeAt(0) !== 0x7b) return null;
   let pos = 1;
-  const view: string[] = [];
+  let view = '';
   const texts: string[] = []; // the text of each part, in the order of `all`
   for (let i = 0; i < n; i++) {
     const k = keys[i] as string;
@@ -545,7 +545,7 @@ export function checkV2WriterLine(line: string, e: Record<string, unknown>): Che
     if (part === undefined || k === 'parts') {
       pos = matchJcs(line, pos, v, 1);
       if (pos < 0) return null;
-      view.push(k === 'parts' ? `"parts":{${viewParts}}` : line.slice(memberAt, pos));
+      view += `${view.length > 0 ? ',' : ''}${k === 'parts' ? `"parts":{${viewParts}}` : line.slice(memberAt, pos)}`;
     } else if (!(part instanceof Map)) {
       const valueAt = pos;
       pos = matchJcs(line, pos, v, 1);
@@ -556,7 +556,7 @@ export function checkV2WriterLine(line: string, e: Record<string, unknown>): Che
       if (v === null || typeof v !== 'object' || Array.isArray(v) || line.charCodeAt(pos) !== 0x7b) return null;
       const holderName = line.slice(memberAt, pos);
       pos++;
-      const inView: string[] = [];
+      let inView = '';
       const subKeys = Object.keys(v);
       for (let j = 0; j < subKeys.length; j++) {
         const sk = subKeys[j] as string;
@@ -571,7 +571,7 @@ export function checkV2WriterLine(line: string, e: Record<string, unknown>): Che
         pos = matchJcs(line, pos, (v as Record<string, unknown>)[sk], 2);
         if (pos < 0) return null;
         const sp = part.get(sk);
-        if (sp === undefined) inView.push(line.slice(subAt, pos));
+        if (sp === undefined) inView += `${inView.length > 0 ? ',' : ''}${line.slice(subAt, pos)}`;
         else {
           sp.found = true;
           texts[all.indexOf(sp)] = line.slice(valueAt, pos);
@@ -579,7 +579,7 @@ export function checkV2WriterLine(line: string, e: Record<string, unknown>): Che
       }
       if (line.charCodeAt(pos) !== 0x7d) return null;
       pos++;
-      view.push(`${holderName}{${inView.join(',')}}`);
+      view += `${view.length > 0 ? ',' : ''}${holderName}{${inView}}`;
     }
   }
   if (pos + suffix.length !== line.length) return null;
@@ -592,7 +592,7 @@ export function checkV2WriterLine(line: string, e: Record<string, unknown>): Che
       (erased ??= []).push(p.pointer);
     } else if (partDigestOfLine(p.salt, texts[i] as string) !== p.digest) return null;
   }
-  return { entry: e as unknown as Entry, computedHash: sha256(`{${view.join(',')}}`), erased: erased ?? NO_ERASED, partMismatch: null };
+  return { entry: e as unknown as Entry, computedHash: sha256(`{${view}}`), erased: erased ?? NO_ERASED, partMismatch: null };
 }
 
 const FAST_POINTERS = new Map<string, readonly string[] | null>();
