@@ -88,10 +88,12 @@ afterAll(async () => {
 });
 
 describe('erase on a log the proxy wrote', () => {
-  it('the proxy wrote v2 entries with both bodies as salted parts, and the log verifies', async () => {
+  it('the proxy wrote v2 entries with the bodies, their wire digests and the media list as salted parts, and the log verifies', async () => {
     const es = await entries(pristine);
     expect(es).toHaveLength(7);
-    expect(es.every((e) => e.v === 2 && Object.keys(e.parts ?? {}).length === 2)).toBe(true);
+    const bodies = ['/request/body', '/request/bodySha256', '/response/body', '/response/bodySha256'];
+    expect(es.slice(0, 6).every((e) => e.v === 2 && JSON.stringify(Object.keys(e.parts ?? {})) === JSON.stringify(bodies))).toBe(true);
+    expect(Object.keys(es[6]?.parts ?? {})).toEqual(['/media', ...bodies]);
     expect(es[6]?.media).toHaveLength(1);
     expect((await verifyLog(pristine, { keys: [verifier] })).exit).toBe(0);
   });
@@ -101,7 +103,7 @@ describe('erase on a log the proxy wrote', () => {
     const r = await cli('erase', dir, '--seq', '1,2', '--reason', 'GDPR art. 17 request 42', '--key', keys.signerKey, '--by', 'dpo@example.com');
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^erased 4 parts of 2 entries \(erasure record at seq 7\)/);
+    expect(r.out).toMatch(/^erased 8 parts of 2 entries \(erasure record at seq 7\)/);
     const es = await entries(dir);
     expect(es[1]?.request.body).toEqual({ erased: { at: expect.any(String), reason: 'GDPR art. 17 request 42', by: 'dpo@example.com' } });
     expect(es[1]?.parts?.['/request/body']).toEqual({ digest: expect.stringMatching(/^[0-9a-f]{64}$/) });
@@ -109,7 +111,7 @@ describe('erase on a log the proxy wrote', () => {
     expect(es[7]).toMatchObject({ kind: 'erasure', erasure: { reason: 'GDPR art. 17 request 42', by: 'dpo@example.com', entries: [[1, 2]] } });
     const v = await cli('verify', dir, '--key', keys.verifierKey);
     expect(v.code).toBe(0);
-    expect(v.out).toContain('; 4 parts erased (by erasure records at seq 7)');
+    expect(v.out).toContain('; 8 parts erased (by erasure records at seq 7)');
     for (const p of proofs) expect(verifyProofBundle(p, [verifier]).index).toBe(p.index);
     // A proof made after the erasure verifies too (the entry hash did not change).
     const p = await cli('prove', dir, '--seq', '1', '--json');
@@ -135,10 +137,53 @@ describe('erase on a log the proxy wrote', () => {
     await expect(readFile(media)).rejects.toMatchObject({ code: 'ENOENT' });
     const report = await verifyLog(dir, { keys: [verifier], entrySignatures: 'all', strictMedia: true });
     expect(report.failure).toBeNull();
-    expect(report.erased).toEqual({ parts: 8, entries: 4, records: [7, 8] });
+    expect(report.erased).toEqual({ parts: 17, entries: 4, records: [7, 8] });
     // Nothing left to erase: no new record.
     const c = await cli('erase', dir, '--conversation', conv, '--reason', 'again', '--key', keys.signerKey);
     expect(c.out).toContain('nothing to erase');
+  });
+
+  it('nothing that confirms a guess survives: no wire digest or media digest of an erased entry is left in the log, its media file is gone', async () => {
+    const dir = await copy();
+    const es = await entries(dir);
+    const carol = es[6] as Entry;
+    const secrets = [carol.request.bodySha256, carol.response.bodySha256, carol.media[0]?.sha256 as string];
+    const mediaFile = path.join(dir, carol.media[0]?.path as string);
+    await expect(readFile(mediaFile)).resolves.toBeDefined();
+    const r = await cli('erase', dir, '--seq', '6', '--reason', 'r', '--key', keys.signerKey);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^erased 5 parts of 1 entries .*; 1 media files deleted/);
+    // The replayed answer is the same for every exchange, so its wire digest is also in entries that
+    // keep their content; the request's and the image's are this entry's alone.
+    const elsewhere = JSON.stringify(es.filter((e) => e.seq !== 6));
+    const own = secrets.filter((s) => !elsewhere.includes(s));
+    expect(own).toEqual([carol.request.bodySha256, carol.media[0]?.sha256]);
+    let all = '';
+    for (const f of (await readdir(dir)).filter((x) => x.startsWith('seg-'))) all += await readFile(path.join(dir, f), 'utf8');
+    for (const s of own) expect(all).not.toContain(s);
+    expect(JSON.stringify((await entries(dir))[6])).not.toMatch(new RegExp(secrets.join('|')));
+    await expect(readFile(mediaFile)).rejects.toMatchObject({ code: 'ENOENT' });
+    const after = (await entries(dir))[6] as Entry & Record<string, unknown>;
+    expect(after.media).toEqual({ erased: expect.any(Object) });
+    expect(after.request.bodySha256).toEqual({ erased: expect.any(Object) });
+    const v = await verifyLog(dir, { keys: [verifier], entrySignatures: 'all', strictMedia: true });
+    expect(v.failure).toBeNull();
+    expect(v.erased).toEqual({ parts: 5, entries: 1, records: [7] });
+    expect(v.media.files).toBe(0);
+    for (const p of proofs) expect(verifyProofBundle(p, [verifier]).index).toBe(p.index);
+    // Putting the wire digest back, or changing the digest of an erased part, is tampering.
+    for (const mutate of [(e: Record<string, any>) => (e.request.bodySha256 = secrets[0]), (e: Record<string, any>) => (e.parts['/media'].digest = 'b'.repeat(64))]) {
+      const c = path.join(root, `tamper-${n++}`);
+      await cp(dir, c, { recursive: true });
+      const at = await lineOf(c, 6);
+      const e = JSON.parse(at.lines[at.i] as string) as Record<string, any>;
+      mutate(e);
+      at.lines[at.i] = JSON.stringify(e);
+      await writeFile(at.file, at.lines.join('\n'));
+      const t = await verifyLog(c, { keys: [verifier] });
+      expect(t.exit).toBe(3);
+      expect(t.failure?.seq).toBe(6);
+    }
   });
 
   it('tampering with an erased entry is caught: text put back, a changed digest, an erasure without a record', async () => {
@@ -187,8 +232,9 @@ describe('erase on a log the proxy wrote', () => {
   it('audit packs made before an erasure still verify after it, and a pack made after it verifies with the erased parts', async () => {
     const dir = await copy();
     const before = path.join(root, `pack-${n++}.tar.gz`);
-    expect((await cli('export', dir, '--seq', '0-3', '--out', before, '--key', keys.verifierKey)).code).toBe(0);
-    expect((await cli('erase', dir, '--seq', '1,2', '--reason', 'r', '--key', keys.signerKey)).code).toBe(0);
+    expect((await cli('export', dir, '--seq', '0-6', '--out', before, '--key', keys.verifierKey)).code).toBe(0);
+    // Seq 6 has an image: its wire digests, media list and media file go with the erasure.
+    expect((await cli('erase', dir, '--seq', '1,2,6', '--reason', 'r', '--key', keys.signerKey)).code).toBe(0);
     const v1 = await cli('verify', before, '--key', keys.verifierKey);
     expect(v1.err).toBe('');
     expect(v1.code).toBe(0);

@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildEntry, checkLine, isLineProblem, type CheckedLine, type EntryVersion } from './entry.ts';
+import { buildEntry, checkLine, checkV2WriterLine, hashEntryObject, isLineProblem, type CheckedLine, type EntryVersion } from './entry.ts';
+import { mediaRefsOf } from './media-verify.ts';
 import { canonicalJson } from './jcs.ts';
 import { sha256 } from './hash.ts';
 import { samplePayload, testKeys, TEST_ORIGIN } from './test-support.ts';
@@ -20,11 +21,12 @@ function specHash(line: string): string {
   if (rest.v === 2) {
     const parts = rest.parts as Record<string, { digest: string; salt?: string }>;
     for (const [pointer, p] of Object.entries(parts)) {
-      const [a, b] = pointer.slice(1).split('/') as [string, string];
-      const holder = { ...(rest[a] as Record<string, unknown>) };
-      if (p.salt !== undefined) expect(sha256(Buffer.concat([Buffer.from(p.salt, 'base64'), Buffer.from(canonicalJson(holder[b]))])).toString('hex')).toBe(p.digest);
-      delete holder[b];
-      rest[a] = holder;
+      const tokens = pointer.slice(1).split('/');
+      let holder = rest;
+      for (const t of tokens.slice(0, -1)) holder = (holder[t] = { ...(holder[t] as Record<string, unknown>) });
+      const last = tokens.at(-1) as string;
+      if (p.salt !== undefined) expect(sha256(Buffer.concat([Buffer.from(p.salt, 'base64'), Buffer.from(canonicalJson(holder[last]))])).toString('hex')).toBe(p.digest);
+      delete holder[last];
     }
     rest.parts = Object.fromEntries(Object.entries(parts).map(([k, p]) => [k, { digest: p.digest }]));
   }
@@ -41,7 +43,10 @@ interface V2Vectors {
   hashedView: string;
   erasedLine: string;
 }
-const vectors = JSON.parse(readFileSync(new URL('./testdata/entry-v2-vectors.json', import.meta.url), 'utf8')) as V2Vectors;
+const readVectors = (name: string): V2Vectors => JSON.parse(readFileSync(new URL(`./testdata/${name}`, import.meta.url), 'utf8')) as V2Vectors;
+const vectors = readVectors('entry-v2-vectors.json');
+// A v2 log written before the wire digests and the media list were parts: it must still verify.
+const bodiesOnly = readVectors('entry-v2-bodies-only-vectors.json');
 
 function checked(line: string): CheckedLine {
   const c = checkLine(line);
@@ -112,7 +117,7 @@ describe('entry lines', () => {
   it('v2: each body is committed through its salted digest; a changed body or digest is a mismatch, an erased one is not', () => {
     const b = buildEntry(samplePayload(4), at, signer);
     const e = JSON.parse(b.line) as Record<string, any>;
-    expect(Object.keys(e.parts as object).sort()).toEqual(['/request/body', '/response/body']);
+    expect(Object.keys(e.parts as object).sort()).toEqual(['/request/body', '/request/bodySha256', '/response/body', '/response/bodySha256']);
     expect(Buffer.from(e.parts['/request/body'].salt as string, 'base64')).toHaveLength(16);
     expect(e.parts['/request/body'].salt).not.toBe(buildEntry(samplePayload(4), at, signer).line.match(/"salt":"([^"]+)"/)?.[1]);
     const changed = structuredClone(e);
@@ -147,30 +152,116 @@ describe('entry lines', () => {
     }
   });
 
-  it('v2: a null or absent body is not a part and is hashed as it stands', () => {
+  it('v2: a null or absent body, or an empty media list, is not a part and is hashed as it stands', () => {
     const p = samplePayload(1);
     p.request.body = null;
     const b = buildEntry(p, at, null);
     const e = JSON.parse(b.line) as Record<string, any>;
-    expect(Object.keys(e.parts as object)).toEqual(['/response/body']);
+    expect(Object.keys(e.parts as object)).toEqual(['/request/bodySha256', '/response/body', '/response/bodySha256']);
+    expect(e.media).toEqual([]);
     e.request.body = 'added later';
     expect(checked(JSON.stringify(e)).computedHash.toString('hex')).not.toBe(b.hash);
   });
 
-  it('v2 test vectors (testdata/entry-v2-vectors.json): digests, hashed view, hash, signature, and the erased line', () => {
-    for (const p of Object.values(vectors.parts)) {
+  it.each([
+    ['entry-v2-vectors.json', vectors, ['/media', '/request/body', '/request/bodySha256', '/response/body', '/response/bodySha256']],
+    ['entry-v2-bodies-only-vectors.json', bodiesOnly, ['/request/body', '/response/body']],
+  ] as const)('v2 test vectors (testdata/%s): digests, hashed view, hash, signature, and the erased line', (_name, vec, pointers) => {
+    expect(Object.keys(vec.parts)).toEqual(pointers);
+    for (const p of Object.values(vec.parts)) {
       expect(sha256(Buffer.concat([Buffer.from(p.salt, 'base64'), Buffer.from(p.canonicalPart, 'utf8')])).toString('hex')).toBe(p.digest);
     }
-    expect(sha256(vectors.hashedView).toString('hex')).toBe(vectors.hash);
-    expect(specHash(vectors.line)).toBe(vectors.hash);
-    const c = checked(vectors.line);
-    expect(c.computedHash.toString('hex')).toBe(vectors.hash);
-    const sig = (JSON.parse(vectors.line) as { sig: string }).sig;
-    expect(parseVerifierKey(vectors.logVerifierKey).verify(c.computedHash, Buffer.from(sig, 'base64'))).toBe(true);
-    const erased = checked(vectors.erasedLine);
-    expect(erased.computedHash.toString('hex')).toBe(vectors.hash);
-    expect(erased.erased).toEqual(['/request/body', '/response/body']);
+    expect(sha256(vec.hashedView).toString('hex')).toBe(vec.hash);
+    expect(specHash(vec.line)).toBe(vec.hash);
+    const c = checked(vec.line);
+    expect(c.computedHash.toString('hex')).toBe(vec.hash);
+    const sig = (JSON.parse(vec.line) as { sig: string }).sig;
+    expect(parseVerifierKey(vec.logVerifierKey).verify(c.computedHash, Buffer.from(sig, 'base64'))).toBe(true);
+    const erased = checked(vec.erasedLine);
+    expect(erased.computedHash.toString('hex')).toBe(vec.hash);
+    expect(erased.erased).toEqual(pointers);
     expect(erased.partMismatch).toBeNull();
-    expect(vectors.erasedLine).not.toContain('4111');
+    expect(vec.erasedLine).not.toContain('4111');
+  });
+
+  it('v2 test vector: after erasure no unsalted digest of the content remains (wire digests, media digests)', () => {
+    const e = JSON.parse(vectors.line) as Record<string, any>;
+    const secrets = [e.request.bodySha256, e.response.bodySha256, ...(e.media as Array<{ sha256: string }>).map((m) => m.sha256)] as string[];
+    expect(secrets).toHaveLength(3);
+    for (const s of secrets) {
+      expect(vectors.line).toContain(s);
+      expect(vectors.erasedLine).not.toContain(s);
+      expect(vectors.hashedView).not.toContain(s);
+    }
+  });
+
+  it('v2: the media list is a part; erased, the entry names no media and keeps its hash', () => {
+    const p = samplePayload(5);
+    const sha = 'ab'.repeat(32);
+    p.media = [{ sha256: sha, path: `media/${sha}.png`, mediaType: 'image/png', bytes: 10, pointer: '/request/body/messages/0/content' }];
+    const b = buildEntry(p, at, signer);
+    const e = JSON.parse(b.line) as Record<string, any>;
+    expect(Object.keys(e.parts as object)).toContain('/media');
+    expect(mediaRefsOf(e, 3)).toHaveLength(1);
+    for (const ptr of Object.keys(e.parts as object)) {
+      const tokens = ptr.slice(1).split('/');
+      const holder = tokens.length === 1 ? e : e[tokens[0] as string];
+      holder[tokens.at(-1) as string] = { erased: { at: '2026-01-02T00:00:00.000Z', reason: 'r', by: 'b' } };
+      delete e.parts[ptr].salt;
+    }
+    const line = JSON.stringify(e);
+    expect(line).not.toContain(sha);
+    const c = checked(line);
+    expect(c).toMatchObject({ partMismatch: null, erased: ['/media', '/request/body', '/request/bodySha256', '/response/body', '/response/bodySha256'] });
+    expect(c.computedHash.toString('hex')).toBe(b.hash);
+    expect(mediaRefsOf(e, 3)).toEqual([]);
+    // A wire digest put back in place of its erased part is caught.
+    e.request.bodySha256 = '0'.repeat(64);
+    expect(checked(JSON.stringify(e)).partMismatch).toContain('/request/bodySha256');
+  });
+
+  it('v2: the fast path for writer lines gives exactly what the general path gives, for any payload, intact, erased or altered', () => {
+    const json = fc.jsonValue({ maxDepth: 3 });
+    const erasedMarker = { erased: { at: '2026-01-02T00:00:00.000Z', reason: 'r', by: 'b' } };
+    let fastHits = 0;
+    fc.assert(
+      fc.property(json, json, fc.array(fc.constantFrom('/media', '/request/body', '/request/bodySha256', '/response/body', '/response/bodySha256')), fc.nat(4), (reqBody, resBody, erase, alter) => {
+        const payload = samplePayload(1, 5);
+        payload.request = { ...payload.request, body: reqBody };
+        payload.response = { ...payload.response, body: resBody };
+        payload.media = [{ sha256: 'cd'.repeat(32), path: `media/${'cd'.repeat(32)}.png`, mediaType: 'image/png', bytes: 4, pointer: '/request/body' }];
+        let b;
+        try {
+          b = buildEntry(payload, at, signer);
+        } catch {
+          return;
+        }
+        const e = JSON.parse(b.line) as Record<string, any>;
+        for (const ptr of erase) {
+          if (e.parts[ptr] === undefined) continue;
+          const tokens = ptr.slice(1).split('/');
+          const holder = tokens.length === 1 ? e : e[tokens[0] as string];
+          holder[tokens.at(-1) as string] = erasedMarker;
+          delete e.parts[ptr].salt;
+        }
+        if (alter === 1) e.request.bodySha256 = 'ee'.repeat(32);
+        if (alter === 2) e.model = 'other';
+        if (alter === 3 && e.parts['/response/body'] !== undefined) e.parts['/response/body'].digest = 'f'.repeat(64);
+        const { hash, sig, ...rest } = e;
+        const line = `${canonicalJson(rest).slice(0, -1)},"hash":"${String(hash)}","sig":"${String(sig)}"}`;
+        if (checkV2WriterLine(line, JSON.parse(line) as Record<string, unknown>) !== null) fastHits++;
+        const fast = checkLine(line);
+        const general = hashEntryObject(JSON.parse(line) as Record<string, unknown>);
+        expect(isLineProblem(fast)).toBe(isLineProblem(general));
+        if (isLineProblem(fast) || isLineProblem(general)) return;
+        expect(fast.computedHash.toString('hex')).toBe(general.computedHash.toString('hex'));
+        expect(fast.erased).toEqual(general.erased);
+        expect(fast.partMismatch).toBe(general.partMismatch);
+        if (alter === 0) expect(fast.computedHash.toString('hex')).toBe(b.hash);
+      }),
+      { numRuns: 300 },
+    );
+    // The fast path did take most lines (it leaves integer-like keys and altered lines to the general one).
+    expect(fastHits).toBeGreaterThan(100);
   });
 });

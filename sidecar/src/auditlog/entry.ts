@@ -4,7 +4,7 @@
 // `,"hash":"<hex>"` and `,"sig":"<base64>"` inserted before its final `}`. So the bytes of a line,
 // minus those two members, are exactly the bytes that were hashed. Readers must not rely on that:
 // the hash is defined over JCS(parsed entry without hash and sig), and that is what is checked.
-import { randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { canonicalJson } from './jcs.ts';
 import { sha256 } from './hash.ts';
 import { logError } from './log-errors.ts';
@@ -19,9 +19,23 @@ export type EntryVersion = 1 | 2;
 
 /**
  * The content parts of a v2 entry: JSON pointers of the values the entry commits to through a salted
- * digest instead of directly. A part that is absent or null is not a part (nothing to erase).
+ * digest instead of directly. A member at one of them that is absent, null or an empty array is not
+ * a part (nothing to erase). Besides the bodies, their wire digests and the media list are parts:
+ * an unsalted digest of the bytes sent, or of a media file, would confirm a guess of erased content.
  */
-export const CONTENT_PARTS = ['/request/body', '/response/body'] as const;
+export const CONTENT_PARTS = ['/media', '/request/body', '/request/bodySha256', '/response/body', '/response/bodySha256'] as const;
+
+// CONTENT_PARTS by top-level member: the names of its members that are parts, or null when the
+// top-level member itself is one.
+const PART_MEMBERS: ReadonlyMap<string, ReadonlySet<string> | null> = (() => {
+  const m = new Map<string, Set<string> | null>();
+  for (const p of CONTENT_PARTS) {
+    const [top, sub] = p.slice(1).split('/') as [string, string | undefined];
+    if (sub === undefined) m.set(top, null);
+    else m.set(top, (m.get(top) ?? new Set<string>()).add(sub));
+  }
+  return m;
+})();
 
 /** Bytes of each part's salt. */
 export const SALT_BYTES = 16;
@@ -31,7 +45,8 @@ export interface ErasedMarker {
   erased: { at: string; reason: string; by: string };
 }
 
-// Salts come from a pool refilled 4 KiB at a time: one randomBytes call per 256 salts.
+// Salts come from a pool refilled 4 KiB at a time: one randomBytes call per 256 salts. A salt is a
+// view of the pool, which is replaced, never written to.
 let saltPool = Buffer.alloc(0);
 let saltAt = 0;
 function newSalt(): Buffer {
@@ -39,14 +54,31 @@ function newSalt(): Buffer {
     saltPool = randomBytes(4096);
     saltAt = 0;
   }
-  const s = Buffer.from(saltPool.subarray(saltAt, saltAt + SALT_BYTES));
+  const s = saltPool.subarray(saltAt, saltAt + SALT_BYTES);
   saltAt += SALT_BYTES;
   return s;
 }
 
 /** The salted digest of a part: hex SHA-256(salt || UTF-8(JCS(part))). */
 export function partDigest(salt: Uint8Array, canonicalPart: string): string {
-  return sha256(Buffer.concat([salt, Buffer.from(canonicalPart, 'utf8')])).toString('hex');
+  // salt || UTF-8 written into one reused buffer and hashed in one call: cheaper than a Hash
+  // object (its creation dominates for the short parts) or a concatenated copy.
+  const need = salt.length + canonicalPart.length * 3;
+  if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
+  scratch.set(salt, 0);
+  const n = scratch.write(canonicalPart, salt.length, 'utf8');
+  return hash('sha256', scratch.subarray(0, salt.length + n), 'hex');
+}
+
+let scratch = Buffer.allocUnsafe(8192);
+
+/** partDigest with the salt given in base64 (as a line holds it), decoded straight into the scratch buffer. */
+function partDigestOfLine(saltB64: string, canonicalPart: string): string {
+  const need = SALT_BYTES + canonicalPart.length * 3;
+  if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
+  const k = scratch.write(saltB64, 0, 'base64');
+  const n = scratch.write(canonicalPart, k, 'utf8');
+  return hash('sha256', scratch.subarray(0, k + n), 'hex');
 }
 
 export interface EntrySigner {
@@ -64,6 +96,32 @@ export interface BuiltEntry {
   line: string; // with the trailing \n (a string: the writer joins a batch and encodes it once)
   hash: string;
   hashBytes: Buffer;
+}
+
+// The JCS text of member names seen before: an entry has the same few dozen names every time.
+const nameTexts = new Map<string, string>();
+
+function nameText(name: string): string {
+  let t = nameTexts.get(name);
+  if (t === undefined) {
+    t = canonicalOf(name);
+    if (nameTexts.size < 1024) nameTexts.set(name, t);
+  }
+  return t;
+}
+
+const LONE_SURROGATE_ESCAPED = /\\ud[89a-f]/;
+
+/** canonicalOf with the common scalars done inline (JSON.stringify is RFC 8785's text for them). */
+function valueText(v: unknown): string {
+  if (typeof v === 'string') {
+    const t = JSON.stringify(v);
+    if (t.length === v.length + 2 || !LONE_SURROGATE_ESCAPED.test(t)) return t;
+  } else if (typeof v === 'number') {
+    if (Number.isFinite(v)) return JSON.stringify(v);
+  } else if (typeof v === 'boolean') return v ? 'true' : 'false';
+  else if (v === null) return 'null';
+  return canonicalOf(v);
 }
 
 function canonicalOf(body: unknown): string {
@@ -95,59 +153,115 @@ export function buildEntry(payload: EntryPayload, at: ChainPosition, signer: Ent
   }
   if (version === 1) {
     const body: Record<string, unknown> = { v: 1, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash };
-    return finish(canonicalOf(body), canonicalOf(body), signer);
+    const text = canonicalOf(body);
+    return finish(text, text.slice(0, -1), signer);
   }
-  // v2: the entry is canonicalized once, with a marker string in place of each part and of each
-  // salt. The line is that text with the markers replaced by the part's canonical text and the
-  // salt; the hashed view is the same text with the part members and the salt members cut out.
-  const full: Record<string, unknown> = { v: 2, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash };
-  const parts: Record<string, { digest: string; salt: string }> = {};
-  const splices: Array<{ member: string; marker: string; text: string; saltMarker: string; salt: string }> = [];
-  for (const pointer of CONTENT_PARTS) {
-    const member = pointer.slice(1).split('/') as [string, string];
-    const holder = full[member[0]];
-    if (holder === null || typeof holder !== 'object' || Array.isArray(holder)) continue;
-    const value = (holder as Record<string, unknown>)[member[1]];
-    if (value === undefined || value === null) continue;
-    const text = canonicalOf(value);
-    const salt = newSalt();
-    const digest = partDigest(salt, text);
-    const tag = `${splices.length}-${salt.toString('hex')}`;
-    const marker = `\u0000llmaudit-part-${tag}`;
-    const saltMarker = `\u0000llmaudit-salt-${tag}`;
-    full[member[0]] = { ...(holder as Record<string, unknown>), [member[1]]: marker };
-    parts[pointer] = { digest, salt: saltMarker };
-    splices.push({ member: `${JSON.stringify(member[1])}:${JSON.stringify(marker)}`, marker: JSON.stringify(marker), text, saltMarker: `,"salt":${JSON.stringify(saltMarker)}`, salt: `,"salt":"${salt.toString('base64')}"` });
-  }
-  full.parts = parts;
-  const framed = canonicalOf(full);
-  let line = framed;
-  let view = framed;
-  for (const sp of splices) {
-    line = replaceOnce(replaceOnce(line, sp.marker, sp.text), sp.saltMarker, sp.salt);
-    const i = view.indexOf(sp.member);
-    const end = i + sp.member.length;
-    // The member and one comma beside it (none if it is the object's only member).
-    if (view[end] === ',') view = `${view.slice(0, i)}${view.slice(end + 1)}`;
-    else if (view[i - 1] === ',') view = `${view.slice(0, i - 1)}${view.slice(end)}`;
-    else view = `${view.slice(0, i)}${view.slice(end)}`;
-    view = replaceOnce(view, sp.saltMarker, '');
-  }
-  return finish(view, line, signer);
+  return buildV2(payload, at, signer);
 }
 
-function replaceOnce(text: string, find: string, by: string): string {
-  const i = text.indexOf(find);
-  return `${text.slice(0, i)}${by}${text.slice(i + find.length)}`;
+/** Absent, null or an empty array: not a part. */
+function isPartValue(v: unknown): boolean {
+  return v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
 }
 
-/** `hashed` is the canonical text the hash covers, `canonical` the line's text without hash and sig. */
-function finish(hashed: string, canonical: string, signer: EntrySigner | null): BuiltEntry {
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return (proto === Object.prototype || proto === null) && typeof (v as { toJSON?: unknown }).toJSON !== 'function';
+}
+
+/** [pointer, digest, salt (base64)] of one part. */
+type PartOut = [string, string, string];
+
+function newPart(pointer: string, text: string): PartOut {
+  const salt = newSalt();
+  return [pointer, partDigest(salt, text), salt.toString('base64')];
+}
+
+// v2: the entry is canonicalized member by member (members sorted as RFC 8785 sorts them), each
+// member's text going into the line and, unless it is a part, into the hashed view; the holders of
+// parts (request, response) are canonicalized the same way one level down. So each value is
+// canonicalized once, and the line and the view are joined from the same texts.
+// Key orders seen last, per object ('' for the entry, else the member's name): the proxy's entries
+// have the same members in the same order every time, so their sorted order is reused.
+const sortMemo = new Map<string, { keys: string[]; sorted: string[] }>();
+
+function sortedKeys(at: string, keys: string[]): string[] {
+  const m = sortMemo.get(at);
+  if (m !== undefined && m.keys.length === keys.length && m.keys.every((k, i) => k === keys[i])) return m.sorted;
+  const sorted = [...keys].sort();
+  if (m !== undefined || sortMemo.size < 16) sortMemo.set(at, { keys, sorted });
+  return sorted;
+}
+
+function buildV2(payload: EntryPayload, at: ChainPosition, signer: EntrySigner | null): BuiltEntry {
+  const full: Record<string, unknown> = { v: 2, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash, parts: null };
+  // The line and the view are built by concatenation (V8 keeps them as ropes, flattened once when
+  // hashed or written), in two halves around `parts`, whose digests are known only at the end.
+  // Members are appended with a comma before each but the first of an object.
+  let line = '';
+  let view = '';
+  let lineHead = '';
+  let viewHead = '';
+  let tail = false;
+  const parts: PartOut[] = [];
+  for (const k of sortedKeys('', Object.keys(full))) {
+    if (k === 'parts') {
+      lineHead = line;
+      viewHead = view;
+      line = '';
+      view = '';
+      tail = true;
+      continue;
+    }
+    const v = full[k];
+    if (v === undefined) continue; // JSON drops such members
+    const name = nameText(k);
+    const sub = PART_MEMBERS.get(k);
+    if (sub === null && isPartValue(v)) {
+      const text = valueText(v);
+      parts.push(newPart(`/${k}`, text));
+      line += `${tail || line.length > 0 ? ',' : ''}${name}:${text}`;
+    } else if (sub !== undefined && sub !== null && isPlainObject(v)) {
+      let inLine = '';
+      let inView = '';
+      for (const sk of sortedKeys(k, Object.keys(v))) {
+        const sv = v[sk];
+        if (sv === undefined) continue;
+        const text = valueText(sv);
+        const member = `${nameText(sk)}:${text}`;
+        inLine += inLine.length > 0 ? `,${member}` : member;
+        if (sub.has(sk) && isPartValue(sv)) parts.push(newPart(`/${k}/${sk}`, text));
+        else inView += inView.length > 0 ? `,${member}` : member;
+      }
+      line += `${tail || line.length > 0 ? ',' : ''}${name}:{${inLine}}`;
+      view += `${tail || view.length > 0 ? ',' : ''}${name}:{${inView}}`;
+    } else {
+      const member = `${name}:${valueText(v)}`;
+      line += `${tail || line.length > 0 ? ',' : ''}${member}`;
+      view += `${tail || view.length > 0 ? ',' : ''}${member}`;
+    }
+  }
+  parts.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  let partsLine = '';
+  let partsView = '';
+  for (const [p, d, s] of parts) {
+    const sep = partsLine.length > 0 ? ',' : '';
+    partsLine += `${sep}${JSON.stringify(p)}:{"digest":"${d}","salt":"${s}"}`;
+    partsView += `${sep}${JSON.stringify(p)}:{"digest":"${d}"}`;
+  }
+  const viewText = `{${viewHead}${viewHead.length > 0 ? ',' : ''}"parts":{${partsView}}${view}}`;
+  const lineOpen = `{${lineHead}${lineHead.length > 0 ? ',' : ''}"parts":{${partsLine}}${line}`;
+  return finish(viewText, lineOpen, signer);
+}
+
+/** `hashed` is the canonical text the hash covers, `open` the line's text without hash and sig and without its final brace. */
+function finish(hashed: string, open: string, signer: EntrySigner | null): BuiltEntry {
   const hashBytes = sha256(hashed);
   const hash = hashBytes.toString('hex');
   let tail = `,"hash":"${hash}"`;
   if (signer !== null) tail += `,"sig":"${Buffer.from(signer.sign(hashBytes)).toString('base64')}"`;
-  const line = `${canonical.slice(0, -1)}${tail}}\n`;
+  const line = `${open}${tail}}\n`;
   return { line, hash, hashBytes };
 }
 
@@ -184,9 +298,14 @@ export function checkLine(line: string): CheckedLine | LineProblem {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return { kind: 'parse', message: 'not a JSON object' };
   const e = value as Record<string, unknown>;
-  if (e.v === 1 && chainFieldsProblem(e) === null) {
-    const fast = canonicalHashOfWriterLine(line, e);
-    if (fast !== null) return { entry: e as unknown as Entry, computedHash: fast, erased: NO_ERASED, partMismatch: null };
+  if (chainFieldsProblem(e) === null) {
+    if (e.v === 1) {
+      const fast = canonicalHashOfWriterLine(line, e);
+      if (fast !== null) return { entry: e as unknown as Entry, computedHash: fast, erased: NO_ERASED, partMismatch: null };
+    } else {
+      const fast = checkV2WriterLine(line, e);
+      if (fast !== null) return fast;
+    }
   }
   return hashEntryObject(e);
 }
@@ -349,4 +468,206 @@ function canonicalHashOfWriterLine(line: string, e: Record<string, unknown>): Bu
   if (!line.endsWith(suffix) || JSON.stringify(e) !== line) return null;
   if (!canonicalShape(e, e.sig === undefined ? 1 : 2)) return null;
   return sha256(`${line.slice(0, line.length - suffix.length)}}`);
+}
+
+/** A part the fast path found: its pointer, digest and salt (undefined: erased), and its value. */
+interface FoundPart {
+  pointer: string;
+  digest: string;
+  salt: string | undefined;
+  found: boolean;
+}
+
+/**
+ * Fast, exact path for v2 lines in the writer's form, the counterpart of canonicalHashOfWriterLine:
+ * each member of the entry (and of a part's holder) is serialized with JSON.stringify and must be
+ * found at its place in the line, so the line is JSON.stringify of the parsed entry; with every
+ * object's keys in UTF-16 order it is then the JCS text, and so is each member's text. The hashed
+ * view is joined from those texts without the parts, and each part's text is its JCS text for the
+ * digest. Returns the result only when everything is intact and parts are one or two levels deep
+ * under members that are not chain fields; anything else (a reformatted line, a digest that does
+ * not match, a malformed `parts`) returns null and the general path decides, with its messages.
+ * Exported for its property test against the general path.
+ */
+export function checkV2WriterLine(line: string, e: Record<string, unknown>): CheckedLine | null {
+  const parts = e.parts;
+  if (parts === null || typeof parts !== 'object' || Array.isArray(parts)) return null;
+  const suffix = e.sig === undefined ? `,"hash":"${String(e.hash)}"}` : `,"hash":"${String(e.hash)}","sig":"${String(e.sig)}"}`;
+  if (!line.endsWith(suffix)) return null;
+  // Parts by top-level member: the part itself (a FoundPart) or its members that are parts.
+  const byTop = new Map<string, FoundPart | Map<string, FoundPart>>();
+  const all: FoundPart[] = [];
+  let viewParts = '';
+  for (const pointer of Object.keys(parts)) {
+    const p = (parts as Record<string, unknown>)[pointer];
+    const tokens = fastPointer(pointer);
+    if (tokens === null) return null;
+    if (p === null || typeof p !== 'object' || Array.isArray(p)) return null;
+    const { digest, salt } = p as Record<string, unknown>;
+    // A salted part's digest is checked by comparing it with the one computed (64 lowercase hex).
+    if (typeof digest !== 'string' || (salt === undefined && !HEX64.test(digest))) return null;
+    if (salt !== undefined && (typeof salt !== 'string' || !SALT_B64.test(salt))) return null;
+    if (Object.keys(p).length !== (salt === undefined ? 1 : 2)) return null;
+    const top = tokens[0] as string;
+    const found: FoundPart = { pointer, digest, salt, found: false };
+    const had = byTop.get(top);
+    if (tokens.length === 1) {
+      if (had !== undefined) return null;
+      byTop.set(top, found);
+    } else {
+      if (had !== undefined && !(had instanceof Map)) return null;
+      const subs = had ?? new Map<string, FoundPart>();
+      if (subs.has(tokens[1] as string)) return null;
+      subs.set(tokens[1] as string, found);
+      byTop.set(top, subs);
+    }
+    all.push(found);
+    viewParts += `${viewParts === '' ? '' : ','}${JSON.stringify(pointer)}:{"digest":"${digest}"}`;
+  }
+  const keys = Object.keys(e);
+  const n = keys.length - (e.sig === undefined ? 1 : 2);
+  if (keys[n] !== 'hash' || (e.sig !== undefined && keys[n + 1] !== 'sig')) return null;
+  if (line.charCodeAt(0) !== 0x7b) return null;
+  let pos = 1;
+  let view = '';
+  const texts: string[] = []; // the text of each part, in the order of `all`
+  for (let i = 0; i < n; i++) {
+    const k = keys[i] as string;
+    if (i > 0) {
+      if (line.charCodeAt(pos) !== 0x2c || !((keys[i - 1] as string) < k)) return null;
+      pos++;
+    }
+    const memberAt = pos;
+    pos = matchMemberName(line, pos, k);
+    if (pos < 0) return null;
+    const v = e[k];
+    const part = byTop.get(k);
+    if (part === undefined || k === 'parts') {
+      pos = matchJcs(line, pos, v, 1);
+      if (pos < 0) return null;
+      view += `${view.length > 0 ? ',' : ''}${k === 'parts' ? `"parts":{${viewParts}}` : line.slice(memberAt, pos)}`;
+    } else if (!(part instanceof Map)) {
+      const valueAt = pos;
+      pos = matchJcs(line, pos, v, 1);
+      if (pos < 0) return null;
+      part.found = true;
+      texts[all.indexOf(part)] = line.slice(valueAt, pos);
+    } else {
+      if (v === null || typeof v !== 'object' || Array.isArray(v) || line.charCodeAt(pos) !== 0x7b) return null;
+      const holderName = line.slice(memberAt, pos);
+      pos++;
+      let inView = '';
+      const subKeys = Object.keys(v);
+      for (let j = 0; j < subKeys.length; j++) {
+        const sk = subKeys[j] as string;
+        if (j > 0) {
+          if (line.charCodeAt(pos) !== 0x2c || !((subKeys[j - 1] as string) < sk)) return null;
+          pos++;
+        }
+        const subAt = pos;
+        pos = matchMemberName(line, pos, sk);
+        if (pos < 0) return null;
+        const valueAt = pos;
+        pos = matchJcs(line, pos, (v as Record<string, unknown>)[sk], 2);
+        if (pos < 0) return null;
+        const sp = part.get(sk);
+        if (sp === undefined) inView += `${inView.length > 0 ? ',' : ''}${line.slice(subAt, pos)}`;
+        else {
+          sp.found = true;
+          texts[all.indexOf(sp)] = line.slice(valueAt, pos);
+        }
+      }
+      if (line.charCodeAt(pos) !== 0x7d) return null;
+      pos++;
+      view += `${view.length > 0 ? ',' : ''}${holderName}{${inView}}`;
+    }
+  }
+  if (pos + suffix.length !== line.length) return null;
+  let erased: string[] | null = null;
+  for (const [i, p] of all.entries()) {
+    if (!p.found) return null;
+    if (p.salt === undefined) {
+      const where = pointerParent(e, p.pointer);
+      if (where === null || !isErasedMarker(where.parent[where.key])) return null;
+      (erased ??= []).push(p.pointer);
+    } else if (partDigestOfLine(p.salt, texts[i] as string) !== p.digest) return null;
+  }
+  return { entry: e as unknown as Entry, computedHash: sha256(`{${view}}`), erased: erased ?? NO_ERASED, partMismatch: null };
+}
+
+const FAST_POINTERS = new Map<string, readonly string[] | null>();
+const CHAIN_FIELD_SET: ReadonlySet<string> = new Set(CHAIN_FIELDS);
+
+/** The tokens of a pointer the fast path handles (one or two levels, no escapes, not under a chain field), else null; memoized. */
+function fastPointer(pointer: string): readonly string[] | null {
+  let t = FAST_POINTERS.get(pointer);
+  if (t === undefined) {
+    const tokens = pointer.slice(1).split('/');
+    t = POINTER.test(pointer) && !pointer.includes('~') && tokens.length <= 2 && !CHAIN_FIELD_SET.has(tokens[0] as string) ? tokens : null;
+    if (FAST_POINTERS.size < 256) FAST_POINTERS.set(pointer, t);
+  }
+  return t;
+}
+
+/** `"name":` at `pos` in the line in its JCS form: the position after it, or -1. */
+function matchMemberName(line: string, pos: number, name: string): number {
+  const end = matchJcs(line, pos, name, 0);
+  return end < 0 || line.charCodeAt(end) !== 0x3a ? -1 : end + 1;
+}
+
+/**
+ * Whether the line holds, at `pos`, exactly the RFC 8785 text of `v` (a value JSON.parse made of
+ * that line): returns the position after it, or -1 (not canonical there, or too deep to check).
+ * A string without a backslash is compared as it stands: if the line's next characters are the
+ * string itself and then a quote, its token has no escape, and since JSON.parse admits no raw
+ * control character or quote in a string, that is the text JSON.stringify (RFC 8785 §3.2.2.2)
+ * gives it, unless it holds a lone surrogate (refused). Other strings and numbers are compared
+ * with their JSON.stringify text; object members must be in UTF-16 order (§3.2.3).
+ */
+function matchJcs(line: string, pos: number, v: unknown, depth: number): number {
+  if (typeof v === 'string') {
+    if (!BACKSLASH_OR_SURROGATE.test(v)) {
+      if (line.charCodeAt(pos) === 0x22 && line.charCodeAt(pos + 1 + v.length) === 0x22 && line.substr(pos + 1, v.length) === v) return pos + v.length + 2;
+    } else if (badString(v)) return -1;
+    return matchText(line, pos, JSON.stringify(v));
+  }
+  if (typeof v === 'number') return Object.is(v, -0) ? -1 : matchText(line, pos, JSON.stringify(v));
+  if (v === null) return matchText(line, pos, 'null');
+  if (v === true) return matchText(line, pos, 'true');
+  if (v === false) return matchText(line, pos, 'false');
+  if (typeof v !== 'object' || depth > 64) return -1;
+  if (Array.isArray(v)) {
+    if (line.charCodeAt(pos) !== 0x5b) return -1;
+    pos++;
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) {
+        if (line.charCodeAt(pos) !== 0x2c) return -1;
+        pos++;
+      }
+      pos = matchJcs(line, pos, v[i], depth + 1);
+      if (pos < 0) return -1;
+    }
+    return line.charCodeAt(pos) === 0x5d ? pos + 1 : -1;
+  }
+  if (line.charCodeAt(pos) !== 0x7b) return -1;
+  pos++;
+  const keys = Object.keys(v);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as string;
+    if (i > 0) {
+      if (line.charCodeAt(pos) !== 0x2c || !((keys[i - 1] as string) < k)) return -1;
+      pos++;
+    }
+    pos = matchMemberName(line, pos, k);
+    if (pos < 0) return -1;
+    pos = matchJcs(line, pos, (v as Record<string, unknown>)[k], depth + 1);
+    if (pos < 0) return -1;
+  }
+  return line.charCodeAt(pos) === 0x7d ? pos + 1 : -1;
+}
+
+const BACKSLASH_OR_SURROGATE = /[\\\uD800-\uDFFF]/;
+
+function matchText(line: string, pos: number, text: string): number {
+  return line.substr(pos, text.length) === text ? pos + text.length : -1;
 }

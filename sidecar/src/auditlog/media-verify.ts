@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
+import { isErasedMarker } from './entry.ts';
 
 /** Where a media file is referenced first: the digest the entry records and the entry's seq. */
 export interface MediaRefAt {
@@ -24,12 +25,13 @@ const MEDIA_PATH = /^media\/([0-9a-f]{64})\.[A-Za-z0-9]{1,16}$/;
 
 /**
  * The media references of one parsed entry, or a message saying why `media` is not in the format.
- * Absent `media` means none. The path must be `media/<sha256>.<ext>` with the entry's digest, so a
+ * Absent `media` means none, and so does an erased marker in its place (an erased v2 entry). The path must be `media/<sha256>.<ext>` with the entry's digest, so a
  * reference can never point outside the chain's media directory.
  */
 export function mediaRefsOf(entry: Record<string, unknown>, seq: number): readonly MediaRefAt[] | string {
   const media = entry.media;
-  if (media === undefined) return NONE;
+  // Absent, or erased (format v2: the list is a content part; its files were deleted with it).
+  if (media === undefined || isErasedMarker(media)) return NONE;
   if (!Array.isArray(media)) return 'media is not an array';
   if (media.length === 0) return NONE;
   const out: MediaRefAt[] = [];

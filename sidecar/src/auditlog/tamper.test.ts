@@ -21,10 +21,10 @@ beforeAll(async () => {
   root = await tempDir('llmaudit-tamper-');
   keys = testKeys();
   pristine = path.join(root.dir, 'pristine');
-  // ~1.8 KB per entry, 4000-byte segments: 3 entries per segment, 10 sealed segments + the last.
-  await writeLog(pristine, keys, 32, { segmentMaxBytes: 4000 });
+  // ~2.1 KB per entry, 5000-byte segments: 3 entries per segment, 10 sealed segments + the last.
+  await writeLog(pristine, keys, 32, { segmentMaxBytes: 5000 });
   unsigned = path.join(root.dir, 'unsigned');
-  await writeLog(unsigned, keys, 12, { segmentMaxBytes: 4000, signEntries: false });
+  await writeLog(unsigned, keys, 12, { segmentMaxBytes: 5000, signEntries: false });
 });
 
 afterAll(async () => {

@@ -57,7 +57,11 @@ export interface EntryPayload {
   [extra: string]: unknown;
 }
 
-/** A line of the log as written: payload + chain fields. */
+/**
+ * A line of the log as written: payload + chain fields. In an erased v2 entry each content part
+ * (`request.body`, `request.bodySha256`, `response.body`, `response.bodySha256`, `media`) holds
+ * an erased marker `{"erased": {at, reason, by}}` instead (entry.ts `isErasedMarker`).
+ */
 export interface Entry extends EntryPayload {
   v: 1 | 2;
   seq: number;

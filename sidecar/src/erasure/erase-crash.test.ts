@@ -80,7 +80,7 @@ describe('erase: SIGKILL at any step', () => {
       await eraseOffline(dir, parseSignerKey(keys.signerKey), { select: (e) => (e.seq as number) % 2 === 0, reason: 'crash test', by: 'test' });
       const done = await verifyLog(dir, { keys: [keys.verifier], entrySignatures: 'all' });
       expect(done.failure).toBeNull();
-      expect(done.erased).toMatchObject({ entries: 20, parts: 40 });
+      expect(done.erased).toMatchObject({ entries: 20, parts: 80 });
     });
     // Kills landed inside a rewrite (a temp file left behind) at least once.
     expect(sawTemp).toBeGreaterThan(0);

@@ -1,14 +1,16 @@
-// Erasing the content of entries (docs/erasure.md). In format v2 an entry commits to each body
-// through a salted digest, so a body can be replaced by `{"erased": {at, reason, by}}` and its salt
+// Erasing the content of entries (docs/erasure.md). In format v2 an entry commits to each content
+// part through a salted digest, so a part can be replaced by `{"erased": {at, reason, by}}` and its salt
 // dropped while the entry hash, the chain, the Merkle tree and every checkpoint stay valid.
 //
 // Order, chosen so that a crash at any point leaves a log that verifies:
 //   1. append a signed erasure record listing the entries (a record naming entries that are not
 //      erased yet is harmless: running the erasure again finishes it);
 //   2. flush and seal, so the record and every entry it names are in sealed segments;
-//   3. rewrite each affected segment to a temp file, fsync it, rename it over the segment and
-//      fsync the directory (the old or the new segment, never a torn one);
-//   4. delete the media files no unerased entry references any more.
+//   3. delete the media files of the selected entries that no other entry keeping its content
+//      references (before the rewrite, which removes the entries' lists of media);
+//   4. rewrite each affected segment to a temp file, fsync it, rename it over the segment and
+//      fsync the directory (the old or the new segment, never a torn one): every content part of
+//      a selected entry (its bodies, their wire digests, its media list) becomes the marker.
 import { open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -159,18 +161,10 @@ async function run(log: AuditLog, opts: EraseOptions): Promise<EraseResult> {
   opts.onStep?.('recorded', String(appended.seq));
   await log.seal();
   opts.onStep?.('sealed', String(log.stats().segment));
-  const marker: ErasedMarker = { erased: { at, reason: opts.reason, by: opts.by } };
-  const open = log.stats().segment;
-  for (const seg of await listSegments(dir)) {
-    const targets = found.bySegment.get(seg.number);
-    if (targets === undefined) continue;
-    if (seg.number >= open) throw erasureError('LLMAUDIT_E_ERASE_INVALID', `${seg.name} is still open after the seal`);
-    const r = await rewriteSegment(dir, seg, targets, marker, opts.bytesPerSecond);
-    result.parts += r.parts;
-    result.entries += r.entries;
-    result.bytesFreed += r.bytesBefore - r.bytesAfter;
-    opts.onStep?.('rewrote', seg.name);
-  }
+  // Media first: once a segment is rewritten its entries no longer list their media (the list is a
+  // part), so a crash after the rewrite would leave files nothing names. Deleted first, a crash
+  // leaves entries that still hold content and name missing media; running the erasure again
+  // selects them and finishes.
   for (const m of found.erasedMedia) {
     if (found.keptMedia.has(m)) continue;
     const file = path.join(dir, ...m.split('/'));
@@ -184,6 +178,18 @@ async function run(log: AuditLog, opts: EraseOptions): Promise<EraseResult> {
     }
   }
   if (result.mediaDeleted > 0) await syncDir(nodeLogFs, path.join(dir, 'media'));
+  const marker: ErasedMarker = { erased: { at, reason: opts.reason, by: opts.by } };
+  const open = log.stats().segment;
+  for (const seg of await listSegments(dir)) {
+    const targets = found.bySegment.get(seg.number);
+    if (targets === undefined) continue;
+    if (seg.number >= open) throw erasureError('LLMAUDIT_E_ERASE_INVALID', `${seg.name} is still open after the seal`);
+    const r = await rewriteSegment(dir, seg, targets, marker, opts.bytesPerSecond);
+    result.parts += r.parts;
+    result.entries += r.entries;
+    result.bytesFreed += r.bytesBefore - r.bytesAfter;
+    opts.onStep?.('rewrote', seg.name);
+  }
   opts.onStep?.('done', String(result.parts));
   return result;
 }

@@ -53,13 +53,13 @@ describe('POST /v1/erase', () => {
     const more = Array.from({ length: 10 }, (_, i) => log.append(samplePayload(200 + i)));
     expect(res.status).toBe(200);
     const r = (await res.json()) as { recordSeq: number; entries: number; parts: number };
-    expect(r).toMatchObject({ entries: 1, parts: 2 });
+    expect(r).toMatchObject({ entries: 1, parts: 4 });
     const seqs = (await Promise.all([...appends, ...more])).map((a) => a.seq);
     expect(new Set(seqs).size).toBe(40);
     await log.close();
     const v = await verifyLog(dir, { keys: [keys.verifier], entrySignatures: 'all' });
     expect(v.failure).toBeNull();
     expect(v.entries).toBe(12 + 40 + 1);
-    expect(v.erased).toEqual({ parts: 2, entries: 1, records: [r.recordSeq] });
+    expect(v.erased).toEqual({ parts: 4, entries: 1, records: [r.recordSeq] });
   });
 });

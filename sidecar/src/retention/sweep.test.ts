@@ -55,7 +55,7 @@ describe('retention sweep', () => {
     await log.close();
     const v = await verifyLog(dir, { keys: [keys.verifier], entrySignatures: 'all' });
     expect(v.failure).toBeNull();
-    expect(v.erased).toEqual({ parts: 40, entries: 20, records: [40] });
+    expect(v.erased).toEqual({ parts: 80, entries: 20, records: [40] });
   });
 
   it('a second sweep finds nothing more past retention and appends no record', async () => {
