@@ -715,6 +715,8 @@ export function contextFigures(rows: ProxyBenchRow[]): Array<{ figure: string; v
     { figure: 'Portkey ÷ bare forwarder, p50 added, one at a time (the most any Node forwarder reaches here)', value: ratio(pk?.addedP50Ms, bare?.addedP50Ms) },
     { figure: 'Portkey ÷ llmaudit, p50 added at 50 concurrent', value: ratio(pk?.addedLoadP50Ms, b?.addedLoadP50Ms) },
     { figure: 'Portkey ÷ llmaudit, CPU per exchange', value: ratio(cpuOf('Portkey gateway'), cpuOf('llmaudit (batched)')) },
+    // One at a time strict waits for its own fdatasync; at 50 concurrent appends share one (group commit).
+    { figure: 'strict ÷ batched, p50 added at 50 concurrent', value: ratio(get('llmaudit (strict)')?.addedLoadP50Ms, b?.addedLoadP50Ms) },
   ];
   const lc = row('llmaudit (batched)')?.cpu;
   const bc = row('bare forwarder (no record)')?.cpu;
