@@ -1,12 +1,13 @@
 /**
  * Counters and histograms for the per-exchange path (docs/adr/0018-sidecar-cost-per-exchange.md,
  * decision 9). prom-client's `inc`/`observe` check every label name against the label set, build a
- * hash string of the labels and copy objects on each call; an exchange updates seven of them. These
- * keep each series as plain numbers in a Map keyed by the label values and hand prom-client the
- * same series, in the same order with the same labels and values, when it asks for them at scrape
- * time (`get`, `getForPromString`). They are prom-client metrics (registered in the registry
- * handed in, the same types); only `labels()`, `remove()` and `zero()`, which the proxy never
- * calls, are refused.
+ * hash string of the labels and copy objects on each call; an exchange makes eight such updates.
+ * These keep each series as plain numbers, found through one Map per label, and hand prom-client
+ * the same series, in the same order with the same labels and values, when it asks for them at
+ * scrape time (`get`, `getForPromString`). Label names are checked when a series is first seen
+ * (the proxy's calls are typed). They are prom-client metrics (registered in the registry handed
+ * in, the same types); only `labels()`, `remove()` and `zero()`, which the proxy never calls, are
+ * refused.
  */
 import { Counter, Histogram, type CounterConfiguration, type HistogramConfiguration, type LabelValues, type Aggregator, type MetricObjectWithValues, type MetricValue, type MetricValueWithName } from 'prom-client';
 import { format } from 'node:util';
