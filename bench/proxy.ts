@@ -172,6 +172,8 @@ function rssSampler(pid: number | null): { stop: () => Promise<number | null> } 
 /** Experiments: LLMAUDIT_BENCH_NODE_FLAGS="--flag ..." adds node flags to every llmaudit process; LLMAUDIT_BENCH_BASELINE_NODE_FLAGS to the --baseline row (default: the same). */
 const SIDECAR_NODE_FLAGS = (process.env.LLMAUDIT_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 const BASELINE_NODE_FLAGS = process.env.LLMAUDIT_BENCH_BASELINE_NODE_FLAGS === undefined ? SIDECAR_NODE_FLAGS : process.env.LLMAUDIT_BENCH_BASELINE_NODE_FLAGS.split(' ').filter((f) => f !== '');
+/** Experiments: LLMAUDIT_BENCH_ENV="NAME=value ..." adds environment variables to the llmaudit rows other than --baseline (e.g. MALLOC_ARENA_MAX=2). */
+const SIDECAR_ENV = Object.fromEntries((process.env.LLMAUDIT_BENCH_ENV ?? '').split(' ').filter((f) => f.includes('=')).map((f) => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]));
 
 /** Clock ticks per second of /proc's utime and stime (USER_HZ). */
 const CLK_TCK = (() => {
@@ -322,7 +324,7 @@ async function startOtlpSink(): Promise<{ url: string; spans: () => number; clos
   };
 }
 
-async function startLlmaudit(name: string, key: string, upstreamUrl: string, extra: string[], cliPath = cli, eldFile?: string, flags = SIDECAR_NODE_FLAGS): Promise<Target> {
+async function startLlmaudit(name: string, key: string, upstreamUrl: string, extra: string[], cliPath = cli, eldFile?: string, flags = SIDECAR_NODE_FLAGS, env: Record<string, string> = SIDECAR_ENV): Promise<Target> {
   const dir = await mkdtemp(path.join(tmpdir(), 'llmaudit-bench-'));
   // LLMAUDIT_BENCH_PROFILE=DIR: a V8 CPU profile of each llmaudit process, written at its exit.
   const profile = process.env.LLMAUDIT_BENCH_PROFILE;
@@ -330,7 +332,7 @@ async function startLlmaudit(name: string, key: string, upstreamUrl: string, ext
   nodeArgs.push(...flags);
   // --scale: the event-loop probe (a 1 ms timer: a few µs of CPU per exchange at these rates).
   if (eldFile !== undefined) nodeArgs.push('--import', path.join(root, 'bench/event-loop-probe.mjs'));
-  const child = spawnChild([...nodeArgs, cliPath, 'proxy', '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', dir, ...extra], eldFile === undefined ? {} : { LLMAUDIT_BENCH_ELD: eldFile });
+  const child = spawnChild([...nodeArgs, cliPath, 'proxy', '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', dir, ...extra], eldFile === undefined ? env : { ...env, LLMAUDIT_BENCH_ELD: eldFile });
   const port = await waitForLine(child, jsonPort, name);
   return { name, key, url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: async () => (await stopChild(child), await rm(dir, { recursive: true, force: true })) };
 }
@@ -387,7 +389,7 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
     { key: 'direct', name: 'direct', start: async () => ({ name: 'direct', key: 'direct', url: upstreamUrl, headers: {}, pid: null, stop: async () => undefined }) },
     { key: 'batched', name: 'llmaudit (batched)', start: () => startLlmaudit('llmaudit (batched)', 'batched', upstreamUrl, ['--durability', 'batched']) },
     // --baseline DIR/llmaudit.mjs: another build (e.g. before a change), batched, for a side-by-side comparison in one run.
-    { key: 'baseline', name: 'baseline build (batched)', start: () => (baseline === undefined ? Promise.reject(new Error('no --baseline PATH given')) : startLlmaudit('baseline build (batched)', 'baseline', upstreamUrl, ['--durability', 'batched'], baseline, undefined, BASELINE_NODE_FLAGS)) },
+    { key: 'baseline', name: 'baseline build (batched)', start: () => (baseline === undefined ? Promise.reject(new Error('no --baseline PATH given')) : startLlmaudit('baseline build (batched)', 'baseline', upstreamUrl, ['--durability', 'batched'], baseline, undefined, BASELINE_NODE_FLAGS, {})) },
     { key: 'strict', name: 'llmaudit (strict)', start: () => startLlmaudit('llmaudit (strict)', 'strict', upstreamUrl, ['--durability', 'strict']) },
     { key: 'governance', name: 'llmaudit (full governance)', start: async () => {
         const { file, dir } = await fullGovernanceConfig();
@@ -715,6 +717,8 @@ export function contextFigures(rows: ProxyBenchRow[]): Array<{ figure: string; v
     { figure: 'Portkey ÷ bare forwarder, p50 added, one at a time (the most any Node forwarder reaches here)', value: ratio(pk?.addedP50Ms, bare?.addedP50Ms) },
     { figure: 'Portkey ÷ llmaudit, p50 added at 50 concurrent', value: ratio(pk?.addedLoadP50Ms, b?.addedLoadP50Ms) },
     { figure: 'Portkey ÷ llmaudit, CPU per exchange', value: ratio(cpuOf('Portkey gateway'), cpuOf('llmaudit (batched)')) },
+    // One at a time strict waits for its own fdatasync; at 50 concurrent appends share one (group commit).
+    { figure: 'strict ÷ batched, p50 added at 50 concurrent', value: ratio(get('llmaudit (strict)')?.addedLoadP50Ms, b?.addedLoadP50Ms) },
   ];
   const lc = row('llmaudit (batched)')?.cpu;
   const bc = row('bare forwarder (no record)')?.cpu;

@@ -45,4 +45,26 @@ describe('metrics from upstream data', () => {
     expect(series).toHaveLength(101); // 100 names and "other"
     expect(text).toMatch(/^llmaudit_tokens_total\{endpoint="openai",model="other",direction="input"\} 30$/m);
   });
+
+  it('after N exchanges /metrics counts each of them once in every per-exchange series', async () => {
+    const up = await upstream({ frames: [answer('m', { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 })], headers: JSON_HEADERS });
+    const s = await stack({ endpoints: [{ name: 'openai', upstream: up.url, api: 'openai' }] });
+    const N = 25;
+    const ids: string[] = [];
+    for (let i = 0; i < N; i++) ids.push(await chat(s.base));
+    await s.sink.count(N);
+    await expect.poll(() => ids.every((id) => s.logLines.some((l) => l.includes(id) && l.includes('"msg":"exchange"')))).toBe(true);
+    const text = await s.registry.metrics();
+    const requestBytes = Buffer.byteLength('{"model":"m","messages":[]}') * N;
+    expect(text).toMatch(new RegExp(`^llmaudit_exchanges_total\\{endpoint="openai",api="openai\\.chat",status="200"\\} ${N}$`, 'm'));
+    expect(text).toMatch(new RegExp(`^llmaudit_exchange_duration_seconds_count\\{endpoint="openai",api="openai\\.chat"\\} ${N}$`, 'm'));
+    expect(text).toMatch(new RegExp(`^llmaudit_exchange_duration_seconds_bucket\\{le="\\+Inf",endpoint="openai",api="openai\\.chat"\\} ${N}$`, 'm'));
+    expect(text).toMatch(new RegExp(`^llmaudit_exchange_ttfb_seconds_count\\{endpoint="openai",api="openai\\.chat"\\} ${N}$`, 'm'));
+    expect(text).toMatch(new RegExp(`^llmaudit_log_append_duration_seconds_count ${N}$`, 'm'));
+    expect(text).toMatch(new RegExp(`^llmaudit_tokens_total\\{endpoint="openai",model="m",direction="input"\\} ${3 * N}$`, 'm'));
+    expect(text).toMatch(new RegExp(`^llmaudit_tokens_total\\{endpoint="openai",model="m",direction="output"\\} ${4 * N}$`, 'm'));
+    expect(text).toMatch(new RegExp(`^llmaudit_captured_bytes_total\\{direction="request"\\} ${requestBytes}$`, 'm'));
+    const sum = Number(/^llmaudit_exchange_duration_seconds_sum\{endpoint="openai",api="openai\.chat"\} (\S+)$/m.exec(text)?.[1]);
+    expect(sum).toBeGreaterThan(0);
+  });
 });

@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Registry } from 'prom-client';
 import { Counter } from 'prom-client';
 import { DEFAULT_MAX_LABEL_VALUES, LabelCap } from '../proxy/metrics.ts';
+import { FastCounter } from '../proxy/fast-metrics.ts';
 import type { ApiKind, NormalizedExchange } from '../adapters/types.ts';
 import { detectApi } from '../adapters/detect.ts';
 import type { SidecarConfig, EndpointConfig } from '../config/schema.ts';
@@ -29,12 +30,12 @@ export function createGovernanceMetrics(registry: Registry): GovernanceMetrics {
   const registers = [registry];
   // The model comes from the client's request: its first 100 names are kept, the rest count as other.
   const models = new LabelCap(DEFAULT_MAX_LABEL_VALUES);
-  const cost = new Counter({ name: 'llmaudit_cost_usd_total', help: 'Cost of exchanges in USD from the price table, by model and endpoint.', labelNames: ['model', 'endpoint'], registers });
+  const cost = new FastCounter({ name: 'llmaudit_cost_usd_total', help: 'Cost of exchanges in USD from the price table, by model and endpoint.', labelNames: ['model', 'endpoint'], registers });
   const inc = cost.inc.bind(cost) as (labels: { model: string; endpoint: string }, value: number) => void;
   cost.inc = ((labels: { model: string; endpoint: string }, value: number) => inc({ ...labels, model: models.fold(labels.model) }, value)) as typeof cost.inc;
   return {
-    decisions: new Counter({ name: 'llmaudit_governance_decisions_total', help: 'Governance decisions, by decision and first reason.', labelNames: ['decision', 'reason'], registers }),
-    detections: new Counter({ name: 'llmaudit_governance_detections_total', help: 'Text fields in which a detector matched, by detector and action.', labelNames: ['detector', 'action'], registers }),
+    decisions: new FastCounter({ name: 'llmaudit_governance_decisions_total', help: 'Governance decisions, by decision and first reason.', labelNames: ['decision', 'reason'], registers }),
+    detections: new FastCounter({ name: 'llmaudit_governance_detections_total', help: 'Text fields in which a detector matched, by detector and action.', labelNames: ['detector', 'action'], registers }),
     cost,
     storeFailures: new Counter({ name: 'llmaudit_governance_store_failures_total', help: 'Calls to the shared rate-limit store that failed or timed out.', registers }),
   };

@@ -3,7 +3,8 @@
  * and the admin server (D2) each own theirs; nothing is registered at import time.
  * Histogram buckets are in seconds (Prometheus base units, https://prometheus.io/docs/practices/naming/).
  */
-import { Counter, Gauge, Histogram, type CounterConfiguration, type IncreaseDataWithExemplar, type LabelValues, type Registry } from 'prom-client';
+import { Counter, Gauge, type Histogram, type CounterConfiguration, type IncreaseDataWithExemplar, type LabelValues, type Registry } from 'prom-client';
+import { FastCounter, FastHistogram } from './fast-metrics.ts';
 
 /** Distinct values a label taken from upstream data (`model`, `status`) may have; the rest count as `other`. */
 export const DEFAULT_MAX_LABEL_VALUES = 100;
@@ -29,12 +30,12 @@ export class LabelCap {
  * and the capped labels hold at most `max` distinct values each, so a hostile upstream cannot grow
  * /metrics without bound.
  */
-export class UpstreamCounter<T extends string> extends Counter<T> {
+export class UpstreamCounter<T extends string> extends FastCounter<T> {
   constructor(config: CounterConfiguration<T>, capped: readonly T[], max: number) {
     super(config);
     const caps = capped.map((l) => [l, new LabelCap(max)] as const);
-    // prom-client sets `inc` on the instance in its constructor, so it is wrapped here rather than
-    // overridden. An object argument is always taken for labels (the proxy passes no exemplars).
+    // FastCounter (like prom-client's Counter) sets `inc` on the instance in its constructor, so it
+    // is wrapped here rather than overridden. An object argument is always taken for labels (the proxy passes no exemplars).
     const base = this.inc.bind(this) as (labels?: LabelValues<T> | number, value?: number) => void;
     const inc = (labels?: LabelValues<T> | number | IncreaseDataWithExemplar<T>, value?: number): void => {
       if (labels === undefined || typeof labels === 'number') {
@@ -44,10 +45,15 @@ export class UpstreamCounter<T extends string> extends Counter<T> {
       }
       const v = value ?? 1;
       if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return;
-      const folded = { ...(labels as LabelValues<T>) };
+      // Copied only when a value is folded: the caller's object is not changed.
+      let folded = labels as LabelValues<T>;
       for (const [name, cap] of caps) {
         const raw = folded[name];
-        if (raw !== undefined) (folded as Record<string, string | number>)[name] = cap.fold(String(raw));
+        if (raw === undefined) continue;
+        const kept = cap.fold(String(raw));
+        if (kept === raw) continue;
+        if (folded === labels) folded = { ...folded };
+        (folded as Record<string, string | number>)[name] = kept;
       }
       base(folded, v);
     };
@@ -111,14 +117,14 @@ export function createProxyMetrics(registry: Registry, options: ProxyMetricsOpti
   const max = options.maxLabelValues ?? DEFAULT_MAX_LABEL_VALUES;
   return {
     exchanges: new UpstreamCounter({ name: 'llmaudit_exchanges_total', help: 'Exchanges proxied, by endpoint, API and HTTP status.', labelNames: ['endpoint', 'api', 'status'], registers }, ['status'], max),
-    latency: new Histogram({ name: 'llmaudit_exchange_duration_seconds', help: 'Exchange duration from request start to the last response byte.', labelNames: ['endpoint', 'api'], buckets: LATENCY_BUCKETS, registers }),
-    ttfb: new Histogram({ name: 'llmaudit_exchange_ttfb_seconds', help: 'Time from request start to the first response body byte.', labelNames: ['endpoint', 'api'], buckets: LATENCY_BUCKETS, registers }),
+    latency: new FastHistogram({ name: 'llmaudit_exchange_duration_seconds', help: 'Exchange duration from request start to the last response byte.', labelNames: ['endpoint', 'api'], buckets: LATENCY_BUCKETS, registers }),
+    ttfb: new FastHistogram({ name: 'llmaudit_exchange_ttfb_seconds', help: 'Time from request start to the first response body byte.', labelNames: ['endpoint', 'api'], buckets: LATENCY_BUCKETS, registers }),
     tokens: new UpstreamCounter({ name: 'llmaudit_tokens_total', help: 'Tokens reported by the API, by endpoint, model and direction.', labelNames: ['endpoint', 'model', 'direction'], registers }, ['model'], max),
-    logAppendLatency: new Histogram({ name: 'llmaudit_log_append_duration_seconds', help: 'Time for an audit log append to resolve.', buckets: APPEND_BUCKETS, registers }),
+    logAppendLatency: new FastHistogram({ name: 'llmaudit_log_append_duration_seconds', help: 'Time for an audit log append to resolve.', buckets: APPEND_BUCKETS, registers }),
     logQueueDepth: new Gauge({ name: 'llmaudit_log_queue_depth', help: 'Entries queued in the audit log writer.', registers }),
     logFailures: new Counter({ name: 'llmaudit_log_failures_total', help: 'Audit log appends that failed.', registers }),
     degradedEntries: new Counter({ name: 'llmaudit_log_degraded_entries_total', help: 'Entries written in degraded form: values the log cannot carry were replaced (entry field degraded).', registers }),
-    bytesCaptured: new Counter({ name: 'llmaudit_captured_bytes_total', help: 'Body bytes seen by capture, by direction.', labelNames: ['direction'], registers }),
+    bytesCaptured: new FastCounter({ name: 'llmaudit_captured_bytes_total', help: 'Body bytes seen by capture, by direction.', labelNames: ['direction'], registers }),
     truncations: new Counter({ name: 'llmaudit_capture_truncations_total', help: 'Bodies not stored whole (over the cap, decoded-size cap, undecodable).', labelNames: ['direction', 'reason'], registers }),
     failures: new Counter({ name: 'llmaudit_failures_total', help: 'Failed or refused exchanges, by reason.', labelNames: ['reason'], registers }),
     configReloads: new Counter({ name: 'llmaudit_config_reloads_total', help: 'Configuration hot reloads, by result.', labelNames: ['result'], registers }),
