@@ -27,6 +27,23 @@ function ioError(what: string, err: unknown): Error {
   return cryptoError('LLMAUDIT_E_TILE_IO', `${what}: ${(err as { code?: string }).code ?? String(err)}`, { cause: err });
 }
 
+/** Writes `bytes` to a new file `tmp` (its directory created) and fsyncs it; a failed write leaves no `tmp`. */
+async function writeSynced(tmp: string, bytes: Uint8Array): Promise<void> {
+  try {
+    await mkdir(path.dirname(tmp), { recursive: true });
+    const fh = await openFile(tmp, 'w', 0o644);
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
 export class TileStore {
   readonly dir: string;
   #size = 0;
@@ -267,16 +284,8 @@ export class TileStore {
         const file = path.join(this.dir, tilePath(level, index));
         const tmp = `${file}.tmp-${process.pid}`;
         try {
-          await mkdir(path.dirname(file), { recursive: true });
-          const fh = await openFile(tmp, 'w', 0o644);
-          try {
-            await fh.writeFile(tile.bytes);
-            await fh.sync();
-          } finally {
-            await fh.close();
-          }
+          await writeSynced(tmp, tile.bytes);
         } catch (err) {
-          await rm(tmp, { force: true }).catch(() => undefined);
           throw ioError(`write ${tmp}`, err);
         }
         dirs.add(path.dirname(file));
@@ -313,14 +322,7 @@ export class TileStore {
       if (this.#partialsWritten.get(key(p.level, p.index))?.width === p.width) continue;
       const tmp = `${file}.tmp-${process.pid}`;
       try {
-        await mkdir(path.dirname(file), { recursive: true });
-        const fh = await openFile(tmp, 'w', 0o644);
-        try {
-          await fh.writeFile(p.bytes);
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
+        await writeSynced(tmp, p.bytes);
         await rename(tmp, file);
       } catch (err) {
         await rm(tmp, { force: true }).catch(() => undefined);
