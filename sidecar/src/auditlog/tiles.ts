@@ -375,16 +375,20 @@ export class TileStore {
     }
   }
 
-  /** Partial tiles on disk at `level` (tile/<L>/<N>.p/<W>). */
-  async #listPartials(level: number): Promise<Array<{ level: number; index: number; width: number }>> {
+  /** Every path under tile/<level>/, relative to it (none if the level does not exist). */
+  async #levelNames(level: number): Promise<{ root: string; names: string[] }> {
     const root = path.join(this.dir, 'tile', String(level));
-    let names: string[];
     try {
-      names = await readdir(root, { recursive: true });
+      return { root, names: await readdir(root, { recursive: true }) };
     } catch (err) {
-      if ((err as { code?: string }).code === 'ENOENT') return [];
+      if ((err as { code?: string }).code === 'ENOENT') return { root, names: [] };
       throw ioError(`list ${root}`, err);
     }
+  }
+
+  /** Partial tiles on disk at `level` (tile/<L>/<N>.p/<W>). */
+  async #listPartials(level: number): Promise<Array<{ level: number; index: number; width: number }>> {
+    const { names } = await this.#levelNames(level);
     const out: Array<{ level: number; index: number; width: number }> = [];
     for (const name of names) {
       const m = /^(.+)\.p\/([1-9]\d{0,2})$/.exec(name.split(path.sep).join('/'));
@@ -408,14 +412,7 @@ export class TileStore {
   }
 
   async #listLevel(level: number): Promise<string[]> {
-    const root = path.join(this.dir, 'tile', String(level));
-    let names: string[];
-    try {
-      names = await readdir(root, { recursive: true });
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ENOENT') return [];
-      throw ioError(`list ${root}`, err);
-    }
+    const { root, names } = await this.#levelNames(level);
     const out: string[] = [];
     for (const name of names) {
       const rel = name.split(path.sep).join('/');
