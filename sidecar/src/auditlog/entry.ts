@@ -161,15 +161,19 @@ export function buildEntry(payload: EntryPayload, at: ChainPosition, signer: Ent
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
     throw logError('LLMAUDIT_E_LOG_PAYLOAD_INVALID', 'payload must be a JSON object');
   }
-  for (const f of CHAIN_FIELDS) {
-    if (Object.prototype.hasOwnProperty.call(payload, f)) throw logError('LLMAUDIT_E_LOG_PAYLOAD_INVALID', `payload must not set the chain field "${f}"`);
-  }
   if (version === 1) {
+    checkNoChainFields(payload);
     const body: Record<string, unknown> = { v: 1, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash };
     const text = canonicalOf(body);
     return finish(text, text.slice(0, -1), signer);
   }
   return buildV2(payload, at, signer);
+}
+
+function checkNoChainFields(payload: EntryPayload): void {
+  for (const f of CHAIN_FIELDS) {
+    if (Object.prototype.hasOwnProperty.call(payload, f)) throw logError('LLMAUDIT_E_LOG_PAYLOAD_INVALID', `payload must not set the chain field "${f}"`);
+  }
 }
 
 /** Absent, null or an empty array: not a part. */
@@ -235,9 +239,15 @@ function sameKeys(a: string[], b: string[]): boolean {
   return true;
 }
 
-function entryOrder(payloadKeys: string[]): EntryOrder {
+/**
+ * The member order of an entry whose payload has `payloadKeys`. A payload is checked for chain
+ * fields here: a key list equal to the memoized one belongs to a payload checked before (the keys
+ * are its own members, so the same list holds no chain field), and a new list is checked.
+ */
+function entryOrder(payload: EntryPayload, payloadKeys: string[]): EntryOrder {
   const m = entryOrderMemo;
   if (m !== null && sameKeys(m.payloadKeys, payloadKeys)) return m;
+  checkNoChainFields(payload);
   const names = [...payloadKeys, ...CHAIN_SLOTS.keys()];
   sortNames(names);
   const order: EntryOrder = { payloadKeys, names, texts: names.map((n) => `${nameText(n)}:`), from: names.map((n) => CHAIN_SLOTS.get(n) ?? FROM_PAYLOAD), pointers: names.map((n) => `/${n}`) };
@@ -262,6 +272,11 @@ interface PartsOut {
   salts: string[];
 }
 
+// One entry's parts, reused from entry to entry (building an entry is synchronous, and each build
+// empties them first): no arrays allocated per entry.
+const partsOut: PartsOut = { pointers: [], digests: [], salts: [] };
+const partOrder: number[] = [];
+
 function addPart(out: PartsOut, pointer: string, text: string): void {
   const at = takeSalt();
   out.pointers.push(pointer);
@@ -270,7 +285,7 @@ function addPart(out: PartsOut, pointer: string, text: string): void {
 }
 
 function buildV2(payload: EntryPayload, at: ChainPosition, signer: EntrySigner | null): BuiltEntry {
-  const order = entryOrder(Object.keys(payload));
+  const order = entryOrder(payload, Object.keys(payload));
   // The line and the view are built by concatenation (V8 keeps them as ropes, flattened once when
   // hashed or written), in two halves around `parts`, whose digests are known only at the end.
   let line = '';
@@ -278,7 +293,10 @@ function buildV2(payload: EntryPayload, at: ChainPosition, signer: EntrySigner |
   let lineHead = '';
   let viewHead = '';
   let tail = false;
-  const parts: PartsOut = { pointers: [], digests: [], salts: [] };
+  const parts = partsOut;
+  parts.pointers.length = 0;
+  parts.digests.length = 0;
+  parts.salts.length = 0;
   const { names, texts, from } = order;
   for (let i = 0; i < names.length; i++) {
     const k = names[i] as string;
@@ -341,7 +359,8 @@ function buildV2(payload: EntryPayload, at: ChainPosition, signer: EntrySigner |
   const { pointers, digests, salts } = parts;
   // Pointers in UTF-16 order, as RFC 8785 orders the members of `parts`: an insertion sort of
   // indexes (an entry has a handful of parts, found nearly in order).
-  const idx: number[] = [];
+  const idx = partOrder;
+  idx.length = 0;
   for (let i = 0; i < pointers.length; i++) {
     let j = i - 1;
     while (j >= 0 && (pointers[idx[j] as number] as string) > (pointers[i] as string)) {
@@ -352,7 +371,7 @@ function buildV2(payload: EntryPayload, at: ChainPosition, signer: EntrySigner |
   }
   let partsLine = '';
   let partsView = '';
-  for (let n = 0; n < idx.length; n++) {
+  for (let n = 0; n < pointers.length; n++) {
     const i = idx[n] as number;
     const sep = n > 0 ? ',' : '';
     const head = `${sep}${nameText(pointers[i] as string)}:{"digest":"${digests[i] as string}"`;
