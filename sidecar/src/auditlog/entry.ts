@@ -6,7 +6,7 @@
 // the hash is defined over JCS(parsed entry without hash and sig), and that is what is checked.
 import { hash, randomBytes } from 'node:crypto';
 import { canonicalJson, canonicalJsonOfPlain, sortNames } from './jcs.ts';
-import { sha256 } from './hash.ts';
+import { sha256, sha256HexAndBytes } from './hash.ts';
 import { logError } from './log-errors.ts';
 import type { Entry, EntryPayload } from './types.ts';
 
@@ -385,8 +385,7 @@ function buildV2(payload: EntryPayload, at: ChainPosition, signer: EntrySigner |
 
 /** `hashed` is the canonical text the hash covers, `open` the line's text without hash and sig and without its final brace. */
 function finish(hashed: string, open: string, signer: EntrySigner | null): BuiltEntry {
-  const hashBytes = sha256(hashed);
-  const hash = hashBytes.toString('hex');
+  const { hex: hash, bytes: hashBytes } = sha256HexAndBytes(hashed);
   let tail = `,"hash":"${hash}"`;
   if (signer !== null) {
     const sig = signer.sign(hashBytes);

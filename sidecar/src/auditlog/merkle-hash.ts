@@ -7,7 +7,9 @@ export const HASH_SIZE = 32;
 export const EMPTY_ROOT: Buffer = hash('sha256', new Uint8Array(0), 'buffer');
 
 // Scratch buffers: JS is single-threaded and nothing awaits between filling and hashing, so one
-// buffer per shape avoids an allocation per hash on the append hot path.
+// buffer per shape avoids an allocation per hash on the append hot path. Digests come back as
+// latin1 strings copied into pooled Buffers: cheaper than crypto.hash's 'buffer' output, which
+// allocates an ArrayBuffer of its own per digest (hash.ts).
 const leafScratch = Buffer.alloc(1 + 64);
 const nodeScratch = Buffer.alloc(1 + 2 * HASH_SIZE);
 nodeScratch[0] = 0x01;
@@ -17,7 +19,7 @@ export function leafHash(entryHash: Uint8Array): Buffer {
   if (entryHash.length <= 64) {
     leafScratch[0] = 0x00;
     leafScratch.set(entryHash, 1);
-    return hash('sha256', leafScratch.subarray(0, 1 + entryHash.length), 'buffer');
+    return Buffer.from(hash('sha256', leafScratch.subarray(0, 1 + entryHash.length), 'latin1'), 'latin1');
   }
   return hash('sha256', Buffer.concat([Buffer.of(0x00), entryHash]), 'buffer');
 }
@@ -27,7 +29,7 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
   if (left.length === HASH_SIZE && right.length === HASH_SIZE) {
     nodeScratch.set(left, 1);
     nodeScratch.set(right, 1 + HASH_SIZE);
-    return hash('sha256', nodeScratch, 'buffer');
+    return Buffer.from(hash('sha256', nodeScratch, 'latin1'), 'latin1');
   }
   return hash('sha256', Buffer.concat([Buffer.of(0x01), left, right]), 'buffer');
 }
