@@ -9,7 +9,7 @@ import { canonicalJson } from './jcs.ts';
  * costs more than hashing a short input (docs/adr/0023-writer-cpu-per-entry.md).
  */
 export function sha256(data: Uint8Array | string): Buffer {
-  return Buffer.from(hash('sha256', data, 'latin1'), 'latin1');
+  return Buffer.from(hash('sha256', data, 'binary'), 'latin1');
 }
 
 /** SHA-256 as lowercase hex, and the same digest as bytes (a pooled Buffer), from one hashing. */

@@ -19,7 +19,7 @@ export function leafHash(entryHash: Uint8Array): Buffer {
   if (entryHash.length <= 64) {
     leafScratch[0] = 0x00;
     leafScratch.set(entryHash, 1);
-    return Buffer.from(hash('sha256', leafScratch.subarray(0, 1 + entryHash.length), 'latin1'), 'latin1');
+    return Buffer.from(hash('sha256', leafScratch.subarray(0, 1 + entryHash.length), 'binary'), 'latin1');
   }
   return hash('sha256', Buffer.concat([Buffer.of(0x00), entryHash]), 'buffer');
 }
@@ -29,7 +29,7 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
   if (left.length === HASH_SIZE && right.length === HASH_SIZE) {
     nodeScratch.set(left, 1);
     nodeScratch.set(right, 1 + HASH_SIZE);
-    return Buffer.from(hash('sha256', nodeScratch, 'latin1'), 'latin1');
+    return Buffer.from(hash('sha256', nodeScratch, 'binary'), 'latin1');
   }
   return hash('sha256', Buffer.concat([Buffer.of(0x01), left, right]), 'buffer');
 }
