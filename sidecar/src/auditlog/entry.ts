@@ -5,7 +5,7 @@
 // minus those two members, are exactly the bytes that were hashed. Readers must not rely on that:
 // the hash is defined over JCS(parsed entry without hash and sig), and that is what is checked.
 import { hash, randomBytes } from 'node:crypto';
-import { canonicalJson, canonicalJsonOfPlain, sortNames } from './jcs.ts';
+import { canonicalJson, canonicalJsonOfPlain, canonicalStringText, sortNames } from './jcs.ts';
 import { sha256, sha256HexAndBytes } from './hash.ts';
 import { logError } from './log-errors.ts';
 import type { Entry, EntryPayload } from './types.ts';
@@ -119,13 +119,11 @@ function nameText(name: string): string {
   return t;
 }
 
-const LONE_SURROGATE_ESCAPED = /\\ud[89a-f]/;
-
 /** canonicalOf with the common scalars done inline (JSON.stringify is RFC 8785's text for them). */
 function valueText(v: unknown): string {
   if (typeof v === 'string') {
-    const t = JSON.stringify(v);
-    if (t.length === v.length + 2 || !LONE_SURROGATE_ESCAPED.test(t)) return t;
+    const t = canonicalStringText(v);
+    if (t !== undefined) return t;
   } else if (typeof v === 'number') {
     if (Number.isFinite(v)) return JSON.stringify(v);
   } else if (typeof v === 'boolean') return v ? 'true' : 'false';
