@@ -13,6 +13,8 @@
  *                    whole entry) against v2 (a salted digest per part, then the hash over the
  *                    rest), interleaved in rounds timed in CPU time, median round; and v1 vs v2
  *                    verify of a whole log
+ *   writer by size   signed entries per CPU-second at 1, 4 and 64 KiB; LLMAUDIT_BENCH_WRITER_BASELINE=
+ *                    <checkout root> adds the same rows for that tree's writer, alternating in rounds
  *   proof at 1M      a tree of 1,000,000 leaves built directly in a TileStore (random leaf hashes,
  *                    full tiles flushed to disk: the tiles a 1M-entry log has), then inclusion proofs
  *                    for random leaves from a freshly opened store, i.e. read from the tile files
@@ -103,8 +105,8 @@ function cpuSecs(from: NodeJS.CpuUsage): number {
   return (d.user + d.system) / 1e6;
 }
 
-async function appendRun(dir: string, durability: Durability, count: number, inFlight: number, body: number, signerKey: string): Promise<{ perSec: number; perCpuSec: number; p50: number; p99: number; bytes: number }> {
-  const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey, durability });
+async function appendRun(dir: string, durability: Durability, count: number, inFlight: number, body: number, signerKey: string, open: typeof openLog = openLog): Promise<{ perSec: number; perCpuSec: number; p50: number; p99: number; bytes: number }> {
+  const log = await open({ dir, origin: TEST_ORIGIN, signerKey, durability });
   const payloads = Array.from({ length: 64 }, (_, i) => samplePayload(i, body));
   // Untimed warm-up (JIT, the signing worker's start, the first segment's creation): one-time
   // costs of a long-running writer, not per-entry ones. Then `count` timed appends.
@@ -178,12 +180,32 @@ export async function runAuditlogBench(opts: { quick?: boolean; log?: ((s: strin
     const b = await appendRun(batchedDir, 'batched', n, 256, body, keys.signerKey);
     rows.push({ name: 'append batched (4 KiB, 256 in flight)', value: Math.round(b.perSec), unit: 'entries/s', detail: `${Math.round(b.perCpuSec)} per CPU-second; p50 ${b.p50.toFixed(2)} ms, p99 ${b.p99.toFixed(2)} ms` });
     // Entries per CPU-second of this process (the writer on one core) by entry size: 1 KiB (a short
-    // chat exchange), 4 KiB (above) and 64 KiB (a long context).
+    // chat exchange), 4 KiB (above) and 64 KiB (a long context). With LLMAUDIT_BENCH_WRITER_BASELINE
+    // set to another checkout's root, that tree's writer runs beside this one in the same process,
+    // the two alternating over three rounds (median reported), so both see the same machine.
+    const baselineRoot = process.env.LLMAUDIT_BENCH_WRITER_BASELINE;
+    const baselineOpen = baselineRoot === undefined || baselineRoot === '' ? null : ((await import(pathToFileURL(path.join(path.resolve(baselineRoot), 'sidecar/src/auditlog/log-writer.ts')).href)) as { openLog: typeof openLog }).openLog;
     for (const kib of [1, 4, 64]) {
       say(`append batched ${kib} KiB, per CPU-second`);
       const count = kib === 64 ? Math.ceil(n / 5) : n;
-      const r = kib === 4 ? b : await appendRun(path.join(root, `batched-${kib}k`), 'batched', count, 256, bodyFor(kib * 1024), keys.signerKey);
-      rows.push({ name: `writer, ${kib} KiB entries (one core)`, value: Math.round(r.perCpuSec), unit: 'entries per CPU-second', detail: `${(r.bytes / count / 1024).toFixed(1)} KiB per line; ${Math.round(r.perSec)} entries/s wall` });
+      const run = (open: typeof openLog, tag: string): ReturnType<typeof appendRun> => appendRun(path.join(root, `batched-${kib}k-${tag}`), 'batched', count, 256, bodyFor(kib * 1024), keys.signerKey, open);
+      const row = (r: Awaited<ReturnType<typeof appendRun>>, suffix: string, rounds: string): void => {
+        rows.push({ name: `writer, ${kib} KiB entries (one core)${suffix}`, value: Math.round(r.perCpuSec), unit: 'entries per CPU-second', detail: `${(r.bytes / count / 1024).toFixed(1)} KiB per line; ${Math.round(r.perSec)} entries/s wall${rounds}` });
+      };
+      if (baselineOpen === null) {
+        row(kib === 4 ? b : await run(openLog, 'this'), '', '');
+        continue;
+      }
+      const mine: Array<Awaited<ReturnType<typeof appendRun>>> = [];
+      const theirs: Array<Awaited<ReturnType<typeof appendRun>>> = [];
+      for (let round = 0; round < 3; round++) {
+        theirs.push(await run(baselineOpen, `baseline-${round}`));
+        mine.push(await run(openLog, `this-${round}`));
+      }
+      const mid = (rs: typeof mine): (typeof mine)[number] => [...rs].sort((x, y) => x.perCpuSec - y.perCpuSec)[1] as (typeof mine)[number];
+      const rounds = (rs: typeof mine): string => `; rounds ${rs.map((r) => Math.round(r.perCpuSec)).join(', ')}`;
+      row(mid(mine), '', rounds(mine));
+      row(mid(theirs), ', baseline', rounds(theirs));
     }
 
     say('append strict, one appender');

@@ -90,6 +90,16 @@ describe('entry lines', () => {
     );
   });
 
+  it.each(VERSIONS)('v%i: a payload setting a chain field is refused, also right after payloads with the same other members', (v) => {
+    for (const field of ['v', 'seq', 'ts', 'origin', 'prevHash', 'hash', 'sig', 'parts']) {
+      for (let i = 0; i < 3; i++) buildEntry(samplePayload(i), at, null, v);
+      expect(() => buildEntry({ ...samplePayload(9), [field]: 1 } as EntryPayload, at, null, v)).toThrow(expect.objectContaining({ code: 'LLMAUDIT_E_LOG_PAYLOAD_INVALID' }));
+      const { id: _id, ...rest } = samplePayload(9);
+      expect(() => buildEntry({ [field]: 'x', ...rest } as EntryPayload, at, null, v)).toThrow(expect.objectContaining({ code: 'LLMAUDIT_E_LOG_PAYLOAD_INVALID' }));
+    }
+    expect(checked(buildEntry(samplePayload(1), at, null, v).line.slice(0, -1)).computedHash).toBeInstanceOf(Buffer);
+  });
+
   it('a line that only looks canonical takes the general path (integer-like keys, -0, 1e400)', () => {
     for (const extra of [{ x: { '10': 1, '9': 2 } }, { x: -0 }, { x: [1.5e300, 2e-300] }]) {
       const b = buildEntry({ ...samplePayload(0, 5), ...extra } as EntryPayload, at, null, 1);

@@ -5,8 +5,8 @@
 // minus those two members, are exactly the bytes that were hashed. Readers must not rely on that:
 // the hash is defined over JCS(parsed entry without hash and sig), and that is what is checked.
 import { hash, randomBytes } from 'node:crypto';
-import { canonicalJson } from './jcs.ts';
-import { sha256 } from './hash.ts';
+import { canonicalJson, canonicalJsonOfPlain, canonicalStringText, sortNames } from './jcs.ts';
+import { sha256, sha256HexAndBytes } from './hash.ts';
 import { logError } from './log-errors.ts';
 import type { Entry, EntryPayload } from './types.ts';
 
@@ -45,18 +45,27 @@ export interface ErasedMarker {
   erased: { at: string; reason: string; by: string };
 }
 
-// Salts come from a pool refilled 4 KiB at a time: one randomBytes call per 256 salts. A salt is a
-// view of the pool, which is replaced, never written to.
+// Salts come from a pool refilled 4 KiB at a time: one randomBytes call per 256 salts. A salt is
+// taken as its offset in the pool, which is replaced, never written to.
 let saltPool = Buffer.alloc(0);
 let saltAt = 0;
-function newSalt(): Buffer {
+function takeSalt(): number {
   if (saltAt + SALT_BYTES > saltPool.length) {
     saltPool = randomBytes(4096);
     saltAt = 0;
   }
-  const s = saltPool.subarray(saltAt, saltAt + SALT_BYTES);
+  const at = saltAt;
   saltAt += SALT_BYTES;
-  return s;
+  return at;
+}
+
+/** partDigest of the salt at `at` in the pool, copied straight into the scratch buffer. */
+function saltedDigest(at: number, canonicalPart: string): string {
+  const need = SALT_BYTES + canonicalPart.length * 3;
+  if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
+  saltPool.copy(scratch, 0, at, at + SALT_BYTES);
+  const n = scratch.write(canonicalPart, SALT_BYTES, 'utf8');
+  return hash('sha256', scratch.subarray(0, SALT_BYTES + n), 'hex');
 }
 
 /** The salted digest of a part: hex SHA-256(salt || UTF-8(JCS(part))). */
@@ -110,17 +119,19 @@ function nameText(name: string): string {
   return t;
 }
 
-const LONE_SURROGATE_ESCAPED = /\\ud[89a-f]/;
-
 /** canonicalOf with the common scalars done inline (JSON.stringify is RFC 8785's text for them). */
 function valueText(v: unknown): string {
   if (typeof v === 'string') {
-    const t = JSON.stringify(v);
-    if (t.length === v.length + 2 || !LONE_SURROGATE_ESCAPED.test(t)) return t;
+    const t = canonicalStringText(v);
+    if (t !== undefined) return t;
   } else if (typeof v === 'number') {
     if (Number.isFinite(v)) return JSON.stringify(v);
   } else if (typeof v === 'boolean') return v ? 'true' : 'false';
   else if (v === null) return 'null';
+  else {
+    const t = canonicalJsonOfPlain(v);
+    if (t !== undefined) return t;
+  }
   return canonicalOf(v);
 }
 
@@ -148,15 +159,19 @@ export function buildEntry(payload: EntryPayload, at: ChainPosition, signer: Ent
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
     throw logError('LLMAUDIT_E_LOG_PAYLOAD_INVALID', 'payload must be a JSON object');
   }
-  for (const f of CHAIN_FIELDS) {
-    if (Object.prototype.hasOwnProperty.call(payload, f)) throw logError('LLMAUDIT_E_LOG_PAYLOAD_INVALID', `payload must not set the chain field "${f}"`);
-  }
   if (version === 1) {
+    checkNoChainFields(payload);
     const body: Record<string, unknown> = { v: 1, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash };
     const text = canonicalOf(body);
     return finish(text, text.slice(0, -1), signer);
   }
   return buildV2(payload, at, signer);
+}
+
+function checkNoChainFields(payload: EntryPayload): void {
+  for (const f of CHAIN_FIELDS) {
+    if (Object.prototype.hasOwnProperty.call(payload, f)) throw logError('LLMAUDIT_E_LOG_PAYLOAD_INVALID', `payload must not set the chain field "${f}"`);
+  }
 }
 
 /** Absent, null or an empty array: not a part. */
@@ -170,85 +185,196 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return (proto === Object.prototype || proto === null) && typeof (v as { toJSON?: unknown }).toJSON !== 'function';
 }
 
-/** [pointer, digest, salt (base64)] of one part. */
-type PartOut = [string, string, string];
-
-function newPart(pointer: string, text: string): PartOut {
-  const salt = newSalt();
-  return [pointer, partDigest(salt, text), salt.toString('base64')];
-}
-
 // v2: the entry is canonicalized member by member (members sorted as RFC 8785 sorts them), each
 // member's text going into the line and, unless it is a part, into the hashed view; the holders of
 // parts (request, response) are canonicalized the same way one level down. So each value is
-// canonicalized once, and the line and the view are joined from the same texts.
-// Key orders seen last, per object ('' for the entry, else the member's name): the proxy's entries
-// have the same members in the same order every time, so their sorted order is reused.
-const sortMemo = new Map<string, { keys: string[]; sorted: string[] }>();
+// canonicalized once, and the line and the view are joined from the same texts. The payload is
+// read in place: no merged copy of it with the chain fields is made.
 
-function sortedKeys(at: string, keys: string[]): string[] {
-  const m = sortMemo.get(at);
-  if (m !== undefined && m.keys.length === keys.length && m.keys.every((k, i) => k === keys[i])) return m.sorted;
-  const sorted = [...keys].sort();
-  if (m !== undefined || sortMemo.size < 16) sortMemo.set(at, { keys, sorted });
-  return sorted;
+/** Where a member of the entry comes from: a chain field, `parts`, or the payload. */
+const FROM_PAYLOAD = 0;
+const V = 1;
+const SEQ = 2;
+const TS = 3;
+const ORIGIN = 4;
+const PREV_HASH = 5;
+const PARTS = 6;
+const CHAIN_SLOTS: ReadonlyMap<string, number> = new Map([
+  ['v', V],
+  ['seq', SEQ],
+  ['ts', TS],
+  ['origin', ORIGIN],
+  ['prevHash', PREV_HASH],
+  ['parts', PARTS],
+]);
+
+/** The members of an entry in RFC 8785 order: names, their `"name":` texts, and where each value comes from. */
+interface EntryOrder {
+  payloadKeys: string[];
+  names: string[];
+  texts: string[];
+  from: number[];
+  /** The pointer each member would have as a part. */
+  pointers: string[];
+}
+
+/** The members of an object (a holder of parts) in RFC 8785 order. */
+interface MemberOrder {
+  keys: string[];
+  sorted: string[];
+  texts: string[];
+  pointers: string[];
+}
+
+// The proxy's entries have the same members in the same order every time: the sorted order of the
+// last key list seen is reused while the payload's keys match it.
+let entryOrderMemo: EntryOrder | null = null;
+const memberOrderMemo = new Map<string, MemberOrder>();
+
+function sameKeys(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * The member order of an entry whose payload has `payloadKeys`. A payload is checked for chain
+ * fields here: a key list equal to the memoized one belongs to a payload checked before (the keys
+ * are its own members, so the same list holds no chain field), and a new list is checked.
+ */
+function entryOrder(payload: EntryPayload, payloadKeys: string[]): EntryOrder {
+  const m = entryOrderMemo;
+  if (m !== null && sameKeys(m.payloadKeys, payloadKeys)) return m;
+  checkNoChainFields(payload);
+  const names = [...payloadKeys, ...CHAIN_SLOTS.keys()];
+  sortNames(names);
+  const order: EntryOrder = { payloadKeys, names, texts: names.map((n) => `${nameText(n)}:`), from: names.map((n) => CHAIN_SLOTS.get(n) ?? FROM_PAYLOAD), pointers: names.map((n) => `/${n}`) };
+  entryOrderMemo = order;
+  return order;
+}
+
+function memberOrder(holder: string, keys: string[]): MemberOrder {
+  const m = memberOrderMemo.get(holder);
+  if (m !== undefined && sameKeys(m.keys, keys)) return m;
+  const sorted = [...keys];
+  sortNames(sorted);
+  const order: MemberOrder = { keys, sorted, texts: sorted.map((k) => `${nameText(k)}:`), pointers: sorted.map((k) => `/${holder}/${k}`) };
+  if (m !== undefined || memberOrderMemo.size < 16) memberOrderMemo.set(holder, order);
+  return order;
+}
+
+/** The parts of one entry as they are found: pointers, salted digests and salts, kept sorted by pointer at the end. */
+interface PartsOut {
+  pointers: string[];
+  digests: string[];
+  salts: string[];
+}
+
+// One entry's parts, reused from entry to entry (building an entry is synchronous, and each build
+// empties them first): no arrays allocated per entry.
+const partsOut: PartsOut = { pointers: [], digests: [], salts: [] };
+const partOrder: number[] = [];
+
+function addPart(out: PartsOut, pointer: string, text: string): void {
+  const at = takeSalt();
+  out.pointers.push(pointer);
+  out.digests.push(saltedDigest(at, text));
+  out.salts.push(saltPool.toString('base64', at, at + SALT_BYTES));
 }
 
 function buildV2(payload: EntryPayload, at: ChainPosition, signer: EntrySigner | null): BuiltEntry {
-  const full: Record<string, unknown> = { v: 2, seq: at.seq, ts: at.ts, origin: at.origin, ...payload, prevHash: at.prevHash, parts: null };
+  const order = entryOrder(payload, Object.keys(payload));
   // The line and the view are built by concatenation (V8 keeps them as ropes, flattened once when
   // hashed or written), in two halves around `parts`, whose digests are known only at the end.
-  // Members are appended with a comma before each but the first of an object.
   let line = '';
   let view = '';
   let lineHead = '';
   let viewHead = '';
   let tail = false;
-  const parts: PartOut[] = [];
-  for (const k of sortedKeys('', Object.keys(full))) {
-    if (k === 'parts') {
-      lineHead = line;
-      viewHead = view;
-      line = '';
-      view = '';
-      tail = true;
-      continue;
+  const parts = partsOut;
+  parts.pointers.length = 0;
+  parts.digests.length = 0;
+  parts.salts.length = 0;
+  const { names, texts, from } = order;
+  for (let i = 0; i < names.length; i++) {
+    const k = names[i] as string;
+    let v: unknown;
+    switch (from[i]) {
+      case PARTS:
+        lineHead = line;
+        viewHead = view;
+        line = '';
+        view = '';
+        tail = true;
+        continue;
+      case V:
+        v = 2;
+        break;
+      case SEQ:
+        v = at.seq;
+        break;
+      case TS:
+        v = at.ts;
+        break;
+      case ORIGIN:
+        v = at.origin;
+        break;
+      case PREV_HASH:
+        v = at.prevHash;
+        break;
+      default:
+        v = (payload as Record<string, unknown>)[k];
+        if (v === undefined) continue; // JSON drops such members
     }
-    const v = full[k];
-    if (v === undefined) continue; // JSON drops such members
-    const name = nameText(k);
+    const name = texts[i] as string;
     const sub = PART_MEMBERS.get(k);
     if (sub === null && isPartValue(v)) {
       const text = valueText(v);
-      parts.push(newPart(`/${k}`, text));
-      line += `${tail || line.length > 0 ? ',' : ''}${name}:${text}`;
+      addPart(parts, order.pointers[i] as string, text);
+      line += tail || line.length > 0 ? `,${name}${text}` : `${name}${text}`;
     } else if (sub !== undefined && sub !== null && isPlainObject(v)) {
       let inLine = '';
       let inView = '';
-      for (const sk of sortedKeys(k, Object.keys(v))) {
+      const mo = memberOrder(k, Object.keys(v));
+      for (let j = 0; j < mo.sorted.length; j++) {
+        const sk = mo.sorted[j] as string;
         const sv = v[sk];
         if (sv === undefined) continue;
         const text = valueText(sv);
-        const member = `${nameText(sk)}:${text}`;
+        const member = `${mo.texts[j] as string}${text}`;
         inLine += inLine.length > 0 ? `,${member}` : member;
-        if (sub.has(sk) && isPartValue(sv)) parts.push(newPart(`/${k}/${sk}`, text));
+        if (sub.has(sk) && isPartValue(sv)) addPart(parts, mo.pointers[j] as string, text);
         else inView += inView.length > 0 ? `,${member}` : member;
       }
-      line += `${tail || line.length > 0 ? ',' : ''}${name}:{${inLine}}`;
-      view += `${tail || view.length > 0 ? ',' : ''}${name}:{${inView}}`;
+      line += `${tail || line.length > 0 ? ',' : ''}${name}{${inLine}}`;
+      view += `${tail || view.length > 0 ? ',' : ''}${name}{${inView}}`;
     } else {
-      const member = `${name}:${valueText(v)}`;
-      line += `${tail || line.length > 0 ? ',' : ''}${member}`;
-      view += `${tail || view.length > 0 ? ',' : ''}${member}`;
+      const member = `${name}${valueText(v)}`;
+      line += tail || line.length > 0 ? `,${member}` : member;
+      view += tail || view.length > 0 ? `,${member}` : member;
     }
   }
-  parts.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const { pointers, digests, salts } = parts;
+  // Pointers in UTF-16 order, as RFC 8785 orders the members of `parts`: an insertion sort of
+  // indexes (an entry has a handful of parts, found nearly in order).
+  const idx = partOrder;
+  idx.length = 0;
+  for (let i = 0; i < pointers.length; i++) {
+    let j = i - 1;
+    while (j >= 0 && (pointers[idx[j] as number] as string) > (pointers[i] as string)) {
+      idx[j + 1] = idx[j] as number;
+      j--;
+    }
+    idx[j + 1] = i;
+  }
   let partsLine = '';
   let partsView = '';
-  for (const [p, d, s] of parts) {
-    const sep = partsLine.length > 0 ? ',' : '';
-    partsLine += `${sep}${JSON.stringify(p)}:{"digest":"${d}","salt":"${s}"}`;
-    partsView += `${sep}${JSON.stringify(p)}:{"digest":"${d}"}`;
+  for (let n = 0; n < pointers.length; n++) {
+    const i = idx[n] as number;
+    const sep = n > 0 ? ',' : '';
+    const head = `${sep}${nameText(pointers[i] as string)}:{"digest":"${digests[i] as string}"`;
+    partsLine += `${head},"salt":"${salts[i] as string}"}`;
+    partsView += `${head}}`;
   }
   const viewText = `{${viewHead}${viewHead.length > 0 ? ',' : ''}"parts":{${partsView}}${view}}`;
   const lineOpen = `{${lineHead}${lineHead.length > 0 ? ',' : ''}"parts":{${partsLine}}${line}`;
@@ -257,10 +383,12 @@ function buildV2(payload: EntryPayload, at: ChainPosition, signer: EntrySigner |
 
 /** `hashed` is the canonical text the hash covers, `open` the line's text without hash and sig and without its final brace. */
 function finish(hashed: string, open: string, signer: EntrySigner | null): BuiltEntry {
-  const hashBytes = sha256(hashed);
-  const hash = hashBytes.toString('hex');
+  const { hex: hash, bytes: hashBytes } = sha256HexAndBytes(hashed);
   let tail = `,"hash":"${hash}"`;
-  if (signer !== null) tail += `,"sig":"${Buffer.from(signer.sign(hashBytes)).toString('base64')}"`;
+  if (signer !== null) {
+    const sig = signer.sign(hashBytes);
+    tail += `,"sig":"${(Buffer.isBuffer(sig) ? sig : Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength)).toString('base64')}"`;
+  }
   const line = `${open}${tail}}\n`;
   return { line, hash, hashBytes };
 }

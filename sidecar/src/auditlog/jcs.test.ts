@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import canonicalizeModule from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from './jcs.ts';
+import { canonicalJson, canonicalJsonOfPlain, canonicalStringText } from './jcs.ts';
 import { entryHashBytes, genesisPrevHash, sha256 } from './hash.ts';
 
 interface JcsVectors {
@@ -104,6 +104,20 @@ describe('canonicalJson agrees with the canonicalize library (ADR 0009)', () => 
             continue;
           }
           expect(canonicalJson(v)).toBe(expected);
+          expect(canonicalJsonOfPlain(v)).toBe(expected);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a string is its JSON.stringify text, short or long, whatever it holds; undefined with a lone surrogate (fast-check)', () => {
+    const special = fc.constantFrom('"', '\\', '\u0000', '\u001f', '\u007f', '\u2028', '\u00e9', '\u65e5', '\uD83D\uDE00', '\uD800', '\uDFFF', 'a');
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 80 }), special, fc.nat(3000), (s, c, pad) => {
+        for (const v of [s, `${'x'.repeat(pad)}${c}${s}`, `${s}${'y'.repeat(pad)}`, c]) {
+          const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(v);
+          expect(canonicalStringText(v)).toBe(lone ? undefined : JSON.stringify(v));
         }
       }),
       { numRuns: 500 },

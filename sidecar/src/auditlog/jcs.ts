@@ -88,6 +88,34 @@ function check(value: unknown, path: Path, seen: Set<object>): void {
 // validating path then reports the cycle, or serializes a legitimately deep value.
 const FAST_MAX_DEPTH = 64;
 
+// `"name":` of member names seen before (the member names of entries and bodies repeat), capped.
+const memberTexts = new Map<string, string>();
+
+/** `"name":` for a member name, or undefined for a name with a lone surrogate. */
+function memberText(name: string): string | undefined {
+  let t = memberTexts.get(name);
+  if (t === undefined) {
+    const s = JSON.stringify(name);
+    if (s.length !== name.length + 2 && ANY_SURROGATE.test(name) && LONE_SURROGATE.test(name)) return undefined;
+    t = `${s}:`;
+    if (memberTexts.size < 4096) memberTexts.set(name, t);
+  }
+  return t;
+}
+
+// A character JSON.stringify escapes (quotation mark, reverse solidus, U+0000 to U+001F) or any
+// surrogate, paired or not. A string without one is its own JSON text between quotes: searching
+// for one is about twice as fast as JSON.stringify, long or short (docs/adr/0023).
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const ESCAPED_OR_SURROGATE = /["\\\u0000-\u001f\uD800-\uDFFF]/;
+
+/** The RFC 8785 text of a string (JSON.stringify's, §3.2.2.2), or undefined if it holds a lone surrogate. */
+export function canonicalStringText(value: string): string | undefined {
+  if (!ESCAPED_OR_SURROGATE.test(value)) return `"${value}"`;
+  const s = JSON.stringify(value);
+  return s.length === value.length + 2 || !(ANY_SURROGATE.test(value) && LONE_SURROGATE.test(value)) ? s : undefined;
+}
+
 /**
  * RFC 8785 serialization of plain I-JSON in one pass, or `undefined` if `value` holds anything
  * else (the caller then takes the validating path, which serializes or refuses it exactly as
@@ -95,18 +123,17 @@ const FAST_MAX_DEPTH = 64;
  * - strings and member names: JSON.stringify of the string (§3.2.2.2 is ECMAScript's
  *   serialization; since ES2019 JSON.stringify escapes lone surrogates instead of emitting them,
  *   which is how we detect them: an output longer than the input plus its two quotes had
- *   something escaped, and only then is `isWellFormed()` asked);
+ *   something escaped, and only then is the string searched for a lone surrogate);
  * - numbers: JSON.stringify of a finite number is Number.prototype.toString, as §3.2.2.3 requires
  *   (and -0 becomes 0);
- * - members sorted by UTF-16 code units (§3.2.3): Array.prototype.sort's default comparison;
+ * - members sorted by UTF-16 code units (§3.2.3): sortNames, the order of Array.prototype.sort's
+ *   default comparison; the object is read in place, never copied;
  * - no whitespace (§3.2.1).
  */
 function fast(value: unknown, depth: number): string | undefined {
   switch (typeof value) {
-    case 'string': {
-      const s = JSON.stringify(value);
-      return s.length === value.length + 2 || !(ANY_SURROGATE.test(value) && LONE_SURROGATE.test(value)) ? s : undefined;
-    }
+    case 'string':
+      return canonicalStringText(value);
     case 'number':
       return Number.isFinite(value) ? JSON.stringify(value) : undefined;
     case 'boolean':
@@ -130,24 +157,52 @@ function fast(value: unknown, depth: number): string | undefined {
   const proto = Object.getPrototypeOf(value) as unknown;
   if ((proto !== Object.prototype && proto !== null) || typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
   const keys = Object.keys(value);
-  for (let i = 1; i < keys.length; i++) {
-    if ((keys[i - 1] as string) > (keys[i] as string)) {
-      keys.sort();
-      break;
-    }
-  }
+  sortNames(keys);
   let out = '{';
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i] as string;
-    const name = fast(k, depth);
+    const name = memberText(k);
     const v = fast((value as Record<string, unknown>)[k], depth + 1);
     if (name === undefined || v === undefined) return undefined;
-    out += i === 0 ? `${name}:${v}` : `,${name}:${v}`;
+    out += i === 0 ? name + v : `,${name}${v}`;
   }
   return `${out}}`;
 }
 
+/**
+ * The RFC 8785 text of plain I-JSON (plain objects, arrays, strings, finite numbers, booleans,
+ * null; at most 64 levels), serialized in one pass without copying anything; undefined for
+ * anything else, which canonicalJson then serializes or refuses. The writer's path for the
+ * members of an entry: for the small objects an entry is made of it is about twice as fast as
+ * canonicalJson's sorted copy and JSON.stringify (docs/adr/0023-writer-cpu-per-entry.md).
+ */
+export function canonicalJsonOfPlain(value: unknown): string | undefined {
+  return fast(value, 0);
+}
+
 const BAIL = Symbol('bail');
+
+/**
+ * Sorts member names in place by UTF-16 code units (RFC 8785 §3.2.3), as Array.prototype.sort's
+ * default comparison does: an insertion sort for the few members an object has (no allocation;
+ * Array.prototype.sort allocates its work arrays on every call), the built-in sort past 16.
+ */
+export function sortNames(keys: string[]): void {
+  const n = keys.length;
+  if (n > 16) {
+    keys.sort();
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const k = keys[i] as string;
+    let j = i - 1;
+    while (j >= 0 && (keys[j] as string) > k) {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+}
 
 /**
  * `value` itself if it is plain I-JSON whose objects' members are already in RFC 8785 order, else
@@ -194,7 +249,7 @@ function sortedForm(value: unknown, depth: number): unknown {
     if ((c >= 0x30 && c <= 0x39) || k === '__proto__') return BAIL;
     if (i > 0 && (keys[i - 1] as string) > k) sorted = false;
   }
-  if (!sorted) keys.sort();
+  if (!sorted) sortNames(keys);
   let copy: Record<string, unknown> | null = sorted ? null : {};
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i] as string;

@@ -89,7 +89,12 @@ export interface AuditLog {
 }
 
 interface Pending {
-  line: string;
+  /**
+   * The line's UTF-8 bytes, encoded as the entry is appended: a queued entry then holds one buffer
+   * (off the JS heap) instead of the rope of strings its line was joined from, which the garbage
+   * collector would copy again at every scavenge until the batch is written (ADR 0023).
+   */
+  bytes: Buffer;
   seq: number;
   hash: string;
   hashBytes: Buffer;
@@ -180,6 +185,8 @@ class Writer implements AuditLog {
   private dirty = false;
   private bytesWritten = 0;
   private lastCp: { size: number; note: string; at: string } | null;
+  private tsMs = Number.NaN;
+  private tsText = '';
 
   private pending: Pending[] = [];
   private tasks: Task[] = [];
@@ -233,7 +240,7 @@ class Writer implements AuditLog {
   append(payload: EntryPayload): Promise<AppendResult> {
     if (this.closing !== null) return Promise.reject(logError('LLMAUDIT_E_LOG_CLOSED'));
     if (this.failed !== null) return Promise.reject(logError('LLMAUDIT_E_LOG_FAILED', this.failed.message, { cause: this.failed }));
-    const ts = new Date(this.now()).toISOString();
+    const ts = this.timestamp();
     let built;
     try {
       built = buildEntry(payload, { seq: this.nextSeq, ts, origin: this.origin, prevHash: this.headHash }, this.signEntries ? this.signer : null, this.version);
@@ -243,9 +250,19 @@ class Writer implements AuditLog {
     const seq = this.nextSeq++;
     this.headHash = built.hash;
     return new Promise<AppendResult>((resolve, reject) => {
-      this.pending.push({ line: built.line, seq, hash: built.hash, hashBytes: built.hashBytes, ts, resolve, reject });
+      this.pending.push({ bytes: Buffer.from(built.line, 'utf8'), seq, hash: built.hash, hashBytes: built.hashBytes, ts, resolve, reject });
       this.kick();
     });
+  }
+
+  /** The ISO 8601 text of now(), formatted once per millisecond: entries appended within one share it. */
+  private timestamp(): string {
+    const ms = this.now();
+    if (ms !== this.tsMs) {
+      this.tsMs = ms;
+      this.tsText = new Date(ms).toISOString();
+    }
+    return this.tsText;
   }
 
   flush(): Promise<void> {
@@ -393,7 +410,7 @@ class Writer implements AuditLog {
       return;
     }
     const fh = this.fh as LogFileHandle;
-    const data = Buffer.from(batch.length === 1 ? (batch[0] as Pending).line : batch.map((b) => b.line).join(''), 'utf8');
+    const data = batch.length === 1 ? (batch[0] as Pending).bytes : Buffer.concat(batch.map((b) => b.bytes));
     const before = this.segBytes;
     try {
       await appendBytes(fh, data);

@@ -7,7 +7,11 @@ export const HASH_SIZE = 32;
 export const EMPTY_ROOT: Buffer = hash('sha256', new Uint8Array(0), 'buffer');
 
 // Scratch buffers: JS is single-threaded and nothing awaits between filling and hashing, so one
-// buffer per shape avoids an allocation per hash on the append hot path.
+// buffer per shape avoids an allocation per hash on the append hot path. A leaf hash comes back as
+// a latin1 string copied into a pooled Buffer: cheaper than crypto.hash's 'buffer' output, which
+// allocates an ArrayBuffer of its own per digest (hash.ts), and the writer copies it into its tile
+// at once. A node hash keeps its own ArrayBuffer: a tile holds up to 255 of them for as long as it
+// is the tree's edge, and a pooled slice would keep its whole 8 KiB pool slab alive that long.
 const leafScratch = Buffer.alloc(1 + 64);
 const nodeScratch = Buffer.alloc(1 + 2 * HASH_SIZE);
 nodeScratch[0] = 0x01;
@@ -17,7 +21,7 @@ export function leafHash(entryHash: Uint8Array): Buffer {
   if (entryHash.length <= 64) {
     leafScratch[0] = 0x00;
     leafScratch.set(entryHash, 1);
-    return hash('sha256', leafScratch.subarray(0, 1 + entryHash.length), 'buffer');
+    return Buffer.from(hash('sha256', leafScratch.subarray(0, 1 + entryHash.length), 'binary'), 'latin1');
   }
   return hash('sha256', Buffer.concat([Buffer.of(0x00), entryHash]), 'buffer');
 }

@@ -15,6 +15,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from './merkle.ts';
+import { sha256, sha256HexAndBytes } from './hash.ts';
 
 interface Vectors {
   leafInputs: string[];
@@ -46,6 +47,26 @@ describe('RFC 6962 hashing', () => {
     const l1 = V.nodeHashes[1] as string[];
     expect(nodeHash(leaves[0] as Buffer, leaves[1] as Buffer).toString('hex')).toBe(l1[0]);
     expect(nodeHash(hx(l1[2] as string), hx(l1[3] as string)).toString('hex')).toBe((V.nodeHashes[2] as string[])[1]);
+  });
+
+  it('the digests copied out of latin1 strings are the bytes node:crypto computes (any input)', () => {
+    const ref = (...xs: Array<Uint8Array | string>): Buffer => {
+      const h = createHash('sha256');
+      for (const x of xs) h.update(x);
+      return h.digest();
+    };
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.string({ unit: 'binary', maxLength: 200 }), (bytes, a, b, text) => {
+        expect(sha256(bytes)).toEqual(ref(bytes));
+        expect(sha256(text)).toEqual(ref(Buffer.from(text, 'utf8')));
+        const both = sha256HexAndBytes(text);
+        expect(both.bytes).toEqual(ref(Buffer.from(text, 'utf8')));
+        expect(both.hex).toBe(both.bytes.toString('hex'));
+        expect(leafHash(bytes)).toEqual(ref(Uint8Array.of(0), bytes));
+        expect(nodeHash(a, b)).toEqual(ref(Uint8Array.of(1), a, b));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('the reference recursion, the accumulator and the hash reader agree with every published root', async () => {
