@@ -488,7 +488,7 @@ function findParts(parts: number): string[] | null {
       if (!s.startsWith(hash('sha256', scratch.subarray(0, SALT_BYTES + vb - va), 'hex'), a + 11)) return null;
     } else {
       if (!isErasedMarker(JSON.parse(buf.toString('utf8', va, vb)))) return null;
-      erased.push(JSON.parse(buf.toString('utf8', k, ke + 1)) as string);
+      erased.push(decoded(k, ke));
     }
   }
   return erased;
