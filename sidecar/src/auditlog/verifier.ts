@@ -305,7 +305,8 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
         if (isLineProblem(c)) fail(4, c.message, at);
       }
       const e: EntryFields = c.entry;
-      const where = { ...at, seq: e.seq };
+      // A literal, not a spread of `at`: this runs once per entry.
+      const where = { segment: seg.name, line: l.lineNo, seq: e.seq };
       if (e.seq !== expected) {
         if (lines === 1 && si > 0) fail(2, `segment starts at seq ${e.seq}, the previous segment ended at seq ${expected - 1}`, where);
         if (e.seq < expected) fail(2, `seq ${e.seq} after seq ${expected - 1}: entry duplicated or out of order`, where);
