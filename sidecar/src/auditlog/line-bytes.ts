@@ -411,14 +411,13 @@ function check(): CheckedBytes | null {
 
   out = 0;
   runTo = -1;
-  let erased: string[] | null = null;
+  let erased: readonly string[] | null = null;
   if (v === 1) {
     emit(0, trailer - 1);
   } else {
     if (parts < 0 || subFrom[parts] === -1) return null;
-    const found = findParts(parts);
-    if (found === null) return null;
-    if (found.length > 0) erased = found;
+    erased = findParts(parts);
+    if (erased === null) return null;
     viewV2(parts);
   }
   emit(len - 1, len);
@@ -447,8 +446,9 @@ function check(): CheckedBytes | null {
  * digest, an unsalted one for being an erased marker. Returns the erased pointers, or null for
  * anything this path does not decide (the general path then does).
  */
-function findParts(parts: number): string[] | null {
-  const erased: string[] = [];
+function findParts(parts: number): readonly string[] | null {
+  // Allocated at the first erased part: most entries have none.
+  let erased: string[] | null = null;
   for (let j = subFrom[parts] as number; j < (subTo[parts] as number); j++) {
     const k = subKey[j] as number;
     const ke = (subVal[j] as number) - 1;
@@ -493,10 +493,10 @@ function findParts(parts: number): string[] | null {
       if (s.slice(a + 11, a + 75) !== hash('sha256', scratch.subarray(0, SALT_BYTES + vb - va), 'hex')) return null;
     } else {
       if (!isErasedMarker(JSON.parse(buf.toString('utf8', va, vb)))) return null;
-      erased.push(decoded(k, ke));
+      (erased ??= []).push(decoded(k, ke));
     }
   }
-  return erased;
+  return erased ?? NO_ERASED;
 }
 
 // Pointers seen before (the same few in every entry): their tokens, or null if this path leaves them.

@@ -372,12 +372,14 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
         prunes.push(pf);
       }
       // Media of an erased part are deleted with it: not checked.
-      const erasedUnder = c.erased.map((p) => `${p}/`);
-      const pointers = (e.media ?? []) as Array<{ pointer?: unknown }>;
-      refs.forEach((r, i) => {
-        if (erasedUnder.length > 0 && erasedUnder.some((p) => String(pointers[i]?.pointer ?? '').startsWith(p))) return;
-        if (!media.has(r.path)) media.set(r.path, r);
-      });
+      if (refs.length > 0) {
+        const erasedUnder = c.erased.map((p) => `${p}/`);
+        const pointers = (e.media ?? []) as Array<{ pointer?: unknown }>;
+        refs.forEach((r, i) => {
+          if (erasedUnder.length > 0 && erasedUnder.some((p) => String(pointers[i]?.pointer ?? '').startsWith(p))) return;
+          if (!media.has(r.path)) media.set(r.path, r);
+        });
+      }
       acc.push(leafHash(c.computedHash));
       prev = { at: where, hash: c.computedHash, sig: e.sig, sigChecked: e.sig !== undefined && (checkAll || e.seq >= maxCovered) };
       prevHash = e.hash;
