@@ -50,7 +50,8 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 // The line being checked: its bytes, and the same bytes as a latin1 string (one character per
 // byte, so string positions are byte positions and indexOf/startsWith run natively).
-let buf: Buffer = Buffer.alloc(0);
+const EMPTY = Buffer.alloc(0);
+let buf: Buffer = EMPTY;
 let s = '';
 let len = 0;
 // The position of the next backslash at or after the last search, len when there is none.
@@ -309,7 +310,7 @@ export function checkWriterLine(line: Buffer): CheckedBytes | null {
     if (CONTROL.test(s) || !isUtf8(line)) return null;
     return check();
   } finally {
-    buf = Buffer.alloc(0);
+    buf = EMPTY;
     s = '';
   }
 }
