@@ -9,11 +9,12 @@
 // tree the hash tiles hold at its start (verify-head.ts).
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { checkLine, isLineProblem } from './entry.ts';
+import { checkLine, isLineProblem, type CheckedLine, type LineProblem } from './entry.ts';
+import { checkWriterLine, type CheckedBytes, type EntryFields } from './line-bytes.ts';
 import { genesisPrevHash } from './hash.ts';
 import { LATEST_CHECKPOINT, listCheckpoints, listSegments, type CheckpointFile, type SegmentFile } from './layout.ts';
 import { segmentStartsOf, seqHint } from './log-reader.ts';
-import { LineTooLongError, readLines } from './line-reader.ts';
+import { LineTooLongError, readLineBatches } from './line-reader.ts';
 import { MerkleAccumulator, leafHash } from './merkle.ts';
 import { verifyCheckpoint } from './checkpoint.ts';
 import { checkMediaFile, mediaRefsOf, type MediaRefAt } from './media-verify.ts';
@@ -280,8 +281,9 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
     if (si < first) continue;
     const isLastSeg = si === segments.length - 1;
     let lines = 0;
-    for await (const l of readLines(seg.path)) {
-      if (si === first && start > (starts[first] ?? 0) && l.terminated && (seqHint(l.text) ?? start) < start) {
+    const skipBelowStart = si === first && start > (starts[first] ?? 0);
+    read: for await (const batch of readLineBatches(seg.path)) for (const l of batch) {
+      if (skipBelowStart && l.terminated && (seqHint(l.data.toString('latin1')) ?? start) < start) {
         bytesDone += l.bytes;
         continue;
       }
@@ -292,13 +294,19 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
         // A torn write at the very end: harmless if no checkpoint covers it (the writer cuts it off
         // on its next start); if one does, the end-of-log check below reports the missing entries.
         report.warnings.push(`${seg.name} line ${l.lineNo}: incomplete last line (${l.bytes} bytes): a torn write, not an entry`);
-        break;
+        break read;
       }
       lines++;
-      const c = checkLine(l.text);
-      if (isLineProblem(c)) fail(4, c.message, at);
-      const e = c.entry;
-      const where = { ...at, seq: e.seq };
+      // A line in the writer's form is checked from its bytes; any other (and one the byte check
+      // does not pass) by the general path, which says what is wrong (ADR 0024).
+      let c: CheckedBytes | CheckedLine | LineProblem | null = checkWriterLine(l.data);
+      if (c === null) {
+        c = checkLine(l.data.toString('utf8'));
+        if (isLineProblem(c)) fail(4, c.message, at);
+      }
+      const e: EntryFields = c.entry;
+      // A literal, not a spread of `at`: this runs once per entry.
+      const where = { segment: seg.name, line: l.lineNo, seq: e.seq };
       if (e.seq !== expected) {
         if (lines === 1 && si > 0) fail(2, `segment starts at seq ${e.seq}, the previous segment ended at seq ${expected - 1}`, where);
         if (e.seq < expected) fail(2, `seq ${e.seq} after seq ${expected - 1}: entry duplicated or out of order`, where);
@@ -364,12 +372,14 @@ async function run(dir: string, options: VerifyOptions, report: VerifyReport): P
         prunes.push(pf);
       }
       // Media of an erased part are deleted with it: not checked.
-      const erasedUnder = c.erased.map((p) => `${p}/`);
-      const pointers = (e.media ?? []) as Array<{ pointer?: unknown }>;
-      refs.forEach((r, i) => {
-        if (erasedUnder.length > 0 && erasedUnder.some((p) => String(pointers[i]?.pointer ?? '').startsWith(p))) return;
-        if (!media.has(r.path)) media.set(r.path, r);
-      });
+      if (refs.length > 0) {
+        const erasedUnder = c.erased.map((p) => `${p}/`);
+        const pointers = (e.media ?? []) as Array<{ pointer?: unknown }>;
+        refs.forEach((r, i) => {
+          if (erasedUnder.length > 0 && erasedUnder.some((p) => String(pointers[i]?.pointer ?? '').startsWith(p))) return;
+          if (!media.has(r.path)) media.set(r.path, r);
+        });
+      }
       acc.push(leafHash(c.computedHash));
       prev = { at: where, hash: c.computedHash, sig: e.sig, sigChecked: e.sig !== undefined && (checkAll || e.seq >= maxCovered) };
       prevHash = e.hash;
