@@ -67,7 +67,7 @@ function deploymentObject(i: number): Record<string, unknown> {
   };
 }
 
-async function createDeployments(env: Envtest, from: number, to: number): Promise<void> {
+export async function createDeployments(env: Envtest, from: number, to: number): Promise<void> {
   let next = from;
   const worker = async (): Promise<void> => {
     while (next < to) {

@@ -102,6 +102,10 @@ export class ClientNodeKubeApi implements KubeApi {
     if (options.labelSelector !== undefined) query.labelSelector = options.labelSelector;
     if (options.allowWatchBookmarks === true) query.allowWatchBookmarks = 'true';
     if (options.timeoutSeconds !== undefined) query.timeoutSeconds = String(options.timeoutSeconds);
+    if (options.sendInitialEvents === true) {
+      query.sendInitialEvents = 'true';
+      query.resourceVersionMatch = 'NotOlderThan';
+    }
     // The header wait is bounded like any request; the stream itself lives until we or the server end it.
     const accept = options.metadataOnly === true ? METADATA_ACCEPT : undefined;
     const { req, res } = await this.open('GET', resourcePath(resource, options.namespace), query, undefined, undefined, this.timeoutMs, options.signal, accept);
