@@ -14,7 +14,10 @@
  * with 48 parallel POSTs over 100 namespaces.
  *
  * `--baseline-bundle FILE` runs a second bundle (e.g. one built from an older commit with
- * `node hack/build.mjs --out-root DIR`) through the same sizes, side by side.
+ * `node hack/build.mjs --out-root DIR`) through the same sizes, side by side. Every bundle and V8
+ * flag set runs against the same API server and Deployments; with `--rounds N` each size measures
+ * every one of them N times, alternating, so a busy machine's drift falls on all rows alike. The
+ * child runs with `MALLOC_ARENA_MAX=2`, as the image sets it (override it in the bench's environment).
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -24,6 +27,7 @@ import { eventually, startEnvtest, type Envtest } from '../test/envtest/harness.
 
 export interface ApiServerBenchRow {
   bundle: string;
+  round: number;
   deployments: number;
   readyS: number;
   rssMiB: number;
@@ -93,7 +97,7 @@ async function measureOnce(env: Envtest, bundle: string, nodeArgs: string[]): Pr
   if (cleared.status !== 200) throw new Error(`clearing the policy status: ${cleared.status}`);
   const t0 = performance.now();
   const child = spawn(process.execPath, [...nodeArgs, bundle, 'run', `--namespace=${OPERATOR_NS}`, '--health-port=0', '--webhook-port=0', '--witness-port=0', '--log-level=info'], {
-    env: { ...process.env, KUBECONFIG: env.kubeconfig, POD_NAMESPACE: OPERATOR_NS, POD_NAME: 'bench-operator', NODE_OPTIONS: '' },
+    env: { ...process.env, KUBECONFIG: env.kubeconfig, POD_NAMESPACE: OPERATOR_NS, POD_NAME: 'bench-operator', NODE_OPTIONS: '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -124,7 +128,7 @@ async function measureOnce(env: Envtest, bundle: string, nodeArgs: string[]): Pr
   }
 }
 
-export async function runApiServerBench(sizes: number[], bundles: { name: string; file: string; nodeArgs?: string[] }[]): Promise<ApiServerBenchRow[]> {
+export async function runApiServerBench(sizes: number[], bundles: { name: string; file: string; nodeArgs?: string[] }[], rounds = 1): Promise<ApiServerBenchRow[]> {
   const env = await startEnvtest();
   const rows: ApiServerBenchRow[] = [];
   try {
@@ -141,18 +145,22 @@ export async function runApiServerBench(sizes: number[], bundles: { name: string
     const pr = await env.api('POST', '/apis/llmaudit.dev/v1alpha1/namespaces/team-0/auditpolicies', policy);
     if (pr.status !== 201) throw new Error(`AuditPolicy: ${pr.status}`);
     let made = 0;
-    const rssAtZero = new Map<string, number>();
+    const rssAtZero = new Map<string, number[]>();
     for (const size of [...sizes].sort((a, b) => a - b)) {
       const t0 = performance.now();
       await createDeployments(env, made, size);
       if (size > made) process.stderr.write(`created ${size - made} Deployments in ${Math.round(performance.now() - t0) / 1000} s\n`);
       made = Math.max(made, size);
-      for (const b of bundles) {
-        const m = await measureOnce(env, b.file, b.nodeArgs ?? []);
-        if (size === 0) rssAtZero.set(b.name, m.rssMiB);
-        const zero = rssAtZero.get(b.name);
-        const kbPerWorkload = size === 0 || zero === undefined ? undefined : Math.round(((m.rssMiB - zero) * 1024 * 100) / size) / 100;
-        rows.push({ bundle: b.name, deployments: size, readyS: m.readyS, rssMiB: m.rssMiB, kbPerWorkload });
+      for (let round = 1; round <= rounds; round++) {
+        for (const b of bundles) {
+          const m = await measureOnce(env, b.file, b.nodeArgs ?? []);
+          if (size === 0) rssAtZero.set(b.name, [...(rssAtZero.get(b.name) ?? []), m.rssMiB]);
+          // Against the mean idle RSS of the same bundle and flags.
+          const zeros = rssAtZero.get(b.name) ?? [];
+          const zero = zeros.length === 0 ? undefined : zeros.reduce((a, x) => a + x, 0) / zeros.length;
+          const kbPerWorkload = size === 0 || zero === undefined ? undefined : Math.round(((m.rssMiB - zero) * 1024 * 100) / size) / 100;
+          rows.push({ bundle: b.name, round, deployments: size, readyS: m.readyS, rssMiB: m.rssMiB, kbPerWorkload });
+        }
       }
     }
   } finally {
@@ -163,9 +171,10 @@ export async function runApiServerBench(sizes: number[], bundles: { name: string
 
 export function printApiServerTable(rows: ApiServerBenchRow[]): void {
   console.log('\noperator binary on a real API server (targets: idle rss <= 80 MiB, <= 2 KB per workload, ready <= 30 s at 50k)');
-  console.log('bundle          deployments   ready s   rss MiB   KB/workload');
+  const width = Math.max(15, ...rows.map((r) => r.bundle.length));
+  console.log(`${'bundle'.padEnd(width)} round deployments   ready s   rss MiB   KB/workload`);
   for (const r of rows) {
-    console.log(`${r.bundle.padEnd(15)} ${String(r.deployments).padStart(11)} ${r.readyS.toFixed(1).padStart(9)} ${r.rssMiB.toFixed(1).padStart(9)} ${(r.kbPerWorkload === undefined ? '-' : r.kbPerWorkload.toFixed(2)).padStart(13)}`);
+    console.log(`${r.bundle.padEnd(width)} ${String(r.round).padStart(5)} ${String(r.deployments).padStart(11)} ${r.readyS.toFixed(1).padStart(9)} ${r.rssMiB.toFixed(1).padStart(9)} ${(r.kbPerWorkload === undefined ? '-' : r.kbPerWorkload.toFixed(2)).padStart(13)}`);
   }
 }
 

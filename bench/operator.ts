@@ -20,7 +20,11 @@
  * 0,10000,50000` for more (creating 50,000 takes minutes), `--baseline-bundle FILE` to run an
  * older build beside the current one (build it first: `node hack/build.mjs`).
  *
+ * `--node-arg-sets "NAME=FLAGS;NAME=FLAGS"` runs every bundle once per named V8 flag set (rows
+ * `current+NAME`), `--rounds N` each of them N times per size, alternating.
+ *
  *   npm run bench -- operator [--sizes 1000,10000] [--apiserver-sizes 0,10000] [--baseline-bundle FILE]
+ *     [--node-args "FLAGS" | --node-arg-sets "NAME=FLAGS;…"] [--rounds N]
  *   (or: npx tsx bench/operator.ts)
  */
 import { setFlagsFromString } from 'node:v8';
@@ -192,12 +196,20 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     const baseline = flag('--baseline-bundle');
     // --node-args "A B": a further row set of the current bundle (and of the baseline) under these V8 flags.
     const nodeArgs = flag('--node-args');
-    apiServer = await runApiServerBench(apiSizes, [
-      ...(baseline === undefined ? [] : [{ name: 'baseline', file: baseline }]),
-      { name: 'current', file: DEFAULT_BUNDLE },
-      ...(nodeArgs === undefined || baseline === undefined ? [] : [{ name: 'baseline+flags', file: baseline, nodeArgs: nodeArgs.split(' ') }]),
-      ...(nodeArgs === undefined ? [] : [{ name: 'current+flags', file: DEFAULT_BUNDLE, nodeArgs: nodeArgs.split(' ') }]),
-    ]);
+    // --node-arg-sets "NAME=A B;NAME=C D": one row set per named V8 flag set, for each bundle (instead of --node-args).
+    const sets = (flag('--node-arg-sets') ?? '')
+      .split(';')
+      .filter((x) => x.trim() !== '')
+      .map((x) => {
+        const eq = x.indexOf('=');
+        return { name: x.slice(0, eq).trim(), args: x.slice(eq + 1).trim().split(/\s+/).filter((a) => a !== '') };
+      });
+    const bundles = [...(baseline === undefined ? [] : [{ name: 'baseline', file: baseline }]), { name: 'current', file: DEFAULT_BUNDLE }];
+    const variants =
+      sets.length > 0
+        ? sets.flatMap((set) => bundles.map((b) => ({ name: `${b.name}+${set.name}`, file: b.file, nodeArgs: set.args })))
+        : [...bundles, ...(nodeArgs === undefined ? [] : bundles.map((b) => ({ name: `${b.name}+flags`, file: b.file, nodeArgs: nodeArgs.split(' ') })))];
+    apiServer = await runApiServerBench(apiSizes, variants, Number(flag('--rounds') ?? '1'));
     printApiServerTable(apiServer);
   } else {
     console.log('KUBEBUILDER_ASSETS unset: no rows against a real API server');
