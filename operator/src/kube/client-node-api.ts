@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError } from './api-error.ts';
 import { EventChannel } from './event-channel.ts';
+import { parseMetadataWatchLine } from './metadata-event.ts';
 import { RESOURCES, apiVersionOf, resourcePath } from './resources.ts';
 import type { KubeApi, KubeObject, ListOptions, ListResult, PatchOptions, ReplaceOptions, RequestOptions, ResourceName, ServerVersion, WatchEvent, WatchOptions, WatchStream } from './types.ts';
 
@@ -112,6 +113,8 @@ export class ClientNodeKubeApi implements KubeApi {
     req.setTimeout(0);
     if (res.statusCode !== 200) throw await errorFrom(res);
     const channel = new EventChannel(() => req.destroy());
+    // A metadata-only event's managedFields are not parsed (metadata-event.ts): nothing reads them.
+    const parse = options.metadataOnly === true ? parseMetadataWatchLine : (line: string) => JSON.parse(line) as WatchEvent;
     let partial = '';
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => {
@@ -122,7 +125,7 @@ export class ClientNodeKubeApi implements KubeApi {
         partial = partial.slice(nl + 1);
         if (line === '') continue;
         try {
-          channel.push(JSON.parse(line) as WatchEvent);
+          channel.push(parse(line));
         } catch (err) {
           channel.end(new KubeApiError(500, 'BadWatchEvent', 'unparseable watch event', { cause: err }));
           req.destroy();
