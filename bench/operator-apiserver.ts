@@ -128,7 +128,25 @@ async function measureOnce(env: Envtest, bundle: string, nodeArgs: string[]): Pr
   }
 }
 
-export async function runApiServerBench(sizes: number[], bundles: { name: string; file: string; nodeArgs?: string[] }[], rounds = 1): Promise<ApiServerBenchRow[]> {
+/** bench/operator-list-floor.ts as a child under `nodeArgs`: seconds to list every Deployment with a bare client. */
+async function measureFloor(env: Envtest, mode: 'list' | 'watch-list', nodeArgs: string[]): Promise<number> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, path.join(import.meta.dirname, 'operator-list-floor.ts'), mode], {
+    env: { ...process.env, FLOOR_URL: env.url, FLOOR_TOKEN: env.adminToken, FLOOR_CA: env.caPem, NODE_OPTIONS: '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`list floor (${mode}) exited ${String(code)}`);
+  return (JSON.parse(out) as { s: number }).s;
+}
+
+/**
+ * `floorNodeArgs`: after each round at a size above 0, rows `floor:list` and `floor:watch-list`,
+ * a bare client's time to list the same Deployments metadata-only under these V8 flags
+ * (bench/operator-list-floor.ts; no RSS).
+ */
+export async function runApiServerBench(sizes: number[], bundles: { name: string; file: string; nodeArgs?: string[] }[], rounds = 1, floorNodeArgs?: string[]): Promise<ApiServerBenchRow[]> {
   const env = await startEnvtest();
   const rows: ApiServerBenchRow[] = [];
   try {
@@ -161,6 +179,11 @@ export async function runApiServerBench(sizes: number[], bundles: { name: string
           const kbPerWorkload = size === 0 || zero === undefined ? undefined : Math.round(((m.rssMiB - zero) * 1024 * 100) / size) / 100;
           rows.push({ bundle: b.name, round, deployments: size, readyS: m.readyS, rssMiB: m.rssMiB, kbPerWorkload });
         }
+        if (floorNodeArgs !== undefined && size > 0) {
+          for (const mode of ['list', 'watch-list'] as const) {
+            rows.push({ bundle: `floor:${mode}`, round, deployments: size, readyS: await measureFloor(env, mode, floorNodeArgs), rssMiB: Number.NaN, kbPerWorkload: undefined });
+          }
+        }
       }
     }
   } finally {
@@ -174,7 +197,7 @@ export function printApiServerTable(rows: ApiServerBenchRow[]): void {
   const width = Math.max(15, ...rows.map((r) => r.bundle.length));
   console.log(`${'bundle'.padEnd(width)} round deployments   ready s   rss MiB   KB/workload`);
   for (const r of rows) {
-    console.log(`${r.bundle.padEnd(width)} ${String(r.round).padStart(5)} ${String(r.deployments).padStart(11)} ${r.readyS.toFixed(1).padStart(9)} ${r.rssMiB.toFixed(1).padStart(9)} ${(r.kbPerWorkload === undefined ? '-' : r.kbPerWorkload.toFixed(2)).padStart(13)}`);
+    console.log(`${r.bundle.padEnd(width)} ${String(r.round).padStart(5)} ${String(r.deployments).padStart(11)} ${r.readyS.toFixed(1).padStart(9)} ${(Number.isNaN(r.rssMiB) ? '-' : r.rssMiB.toFixed(1)).padStart(9)} ${(r.kbPerWorkload === undefined ? '-' : r.kbPerWorkload.toFixed(2)).padStart(13)}`);
   }
 }
 
