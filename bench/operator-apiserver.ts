@@ -7,7 +7,9 @@
  *     pod and written an AuditPolicy's status (cleared before each start) — what a restart costs
  *     before the leader reconciles;
  *   - rss MiB: the child's resident set (VmRSS), the highest of 10 samples over 3 s once synced and
- *     idle — what the container's memory limit has to hold;
+ *     idle;
+ *   - peak MiB: the child's VmHWM when ready, the highest resident set since its start, the first
+ *     list included — what the container's memory limit has to hold;
  *   - KB/workload: (rss at N − rss at 0) / N.
  * Deployments are kubectl-apply shaped (a last-applied-configuration annotation, a pod template
  * with resources, env, probes: ~3 KB of JSON each, plus the managedFields the server adds), made
@@ -31,6 +33,8 @@ export interface ApiServerBenchRow {
   deployments: number;
   readyS: number;
   rssMiB: number;
+  /** VmHWM once ready: the highest resident set since the start, the first list included. */
+  peakMiB: number;
   kbPerWorkload: number | undefined;
 }
 
@@ -85,14 +89,14 @@ export async function createDeployments(env: Envtest, from: number, to: number):
   await Promise.all(Array.from({ length: 48 }, worker));
 }
 
-async function vmRssMiB(pid: number): Promise<number> {
+async function vmRssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 'NaN');
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 'NaN');
   return kb / 1024;
 }
 
 /** Starts the bundle, waits for "controllers synced", samples RSS while idle, stops it. */
-async function measureOnce(env: Envtest, bundle: string, nodeArgs: string[]): Promise<{ readyS: number; rssMiB: number }> {
+async function measureOnce(env: Envtest, bundle: string, nodeArgs: string[]): Promise<{ readyS: number; rssMiB: number; peakMiB: number }> {
   const cleared = await env.api('PATCH', `${POLICY_PATH}/status`, { status: null }, { contentType: 'application/merge-patch+json' });
   if (cleared.status !== 200) throw new Error(`clearing the policy status: ${cleared.status}`);
   const t0 = performance.now();
@@ -116,12 +120,13 @@ async function measureOnce(env: Envtest, bundle: string, nodeArgs: string[]): Pr
       return p.body.status?.observedGeneration !== undefined ? true : undefined;
     }, 'the policy status', 600_000);
     const readyS = Math.round((performance.now() - t0) / 100) / 10;
+    const peakMiB = Math.round((await vmRssMiB(child.pid as number, 'VmHWM')) * 10) / 10;
     let rssMiB = 0;
     for (let i = 0; i < 10; i++) {
       await new Promise((r) => setTimeout(r, 300));
       rssMiB = Math.max(rssMiB, await vmRssMiB(child.pid as number));
     }
-    return { readyS, rssMiB: Math.round(rssMiB * 10) / 10 };
+    return { readyS, rssMiB: Math.round(rssMiB * 10) / 10, peakMiB };
   } finally {
     child.kill('SIGTERM');
     await exited;
@@ -177,11 +182,11 @@ export async function runApiServerBench(sizes: number[], bundles: { name: string
           const zeros = rssAtZero.get(b.name) ?? [];
           const zero = zeros.length === 0 ? undefined : zeros.reduce((a, x) => a + x, 0) / zeros.length;
           const kbPerWorkload = size === 0 || zero === undefined ? undefined : Math.round(((m.rssMiB - zero) * 1024 * 100) / size) / 100;
-          rows.push({ bundle: b.name, round, deployments: size, readyS: m.readyS, rssMiB: m.rssMiB, kbPerWorkload });
+          rows.push({ bundle: b.name, round, deployments: size, readyS: m.readyS, rssMiB: m.rssMiB, peakMiB: m.peakMiB, kbPerWorkload });
         }
         if (floorNodeArgs !== undefined && size > 0) {
           for (const mode of ['list', 'watch-list'] as const) {
-            rows.push({ bundle: `floor:${mode}`, round, deployments: size, readyS: await measureFloor(env, mode, floorNodeArgs), rssMiB: Number.NaN, kbPerWorkload: undefined });
+            rows.push({ bundle: `floor:${mode}`, round, deployments: size, readyS: await measureFloor(env, mode, floorNodeArgs), rssMiB: Number.NaN, peakMiB: Number.NaN, kbPerWorkload: undefined });
           }
         }
       }
@@ -195,9 +200,9 @@ export async function runApiServerBench(sizes: number[], bundles: { name: string
 export function printApiServerTable(rows: ApiServerBenchRow[]): void {
   console.log('\noperator binary on a real API server (targets: idle rss <= 80 MiB, <= 2 KB per workload, ready <= 30 s at 50k)');
   const width = Math.max(15, ...rows.map((r) => r.bundle.length));
-  console.log(`${'bundle'.padEnd(width)} round deployments   ready s   rss MiB   KB/workload`);
+  console.log(`${'bundle'.padEnd(width)} round deployments   ready s   rss MiB  peak MiB   KB/workload`);
   for (const r of rows) {
-    console.log(`${r.bundle.padEnd(width)} ${String(r.round).padStart(5)} ${String(r.deployments).padStart(11)} ${r.readyS.toFixed(1).padStart(9)} ${(Number.isNaN(r.rssMiB) ? '-' : r.rssMiB.toFixed(1)).padStart(9)} ${(r.kbPerWorkload === undefined ? '-' : r.kbPerWorkload.toFixed(2)).padStart(13)}`);
+    console.log(`${r.bundle.padEnd(width)} ${String(r.round).padStart(5)} ${String(r.deployments).padStart(11)} ${r.readyS.toFixed(1).padStart(9)} ${(Number.isNaN(r.rssMiB) ? '-' : r.rssMiB.toFixed(1)).padStart(9)} ${(Number.isNaN(r.peakMiB) ? '-' : r.peakMiB.toFixed(1)).padStart(9)} ${(r.kbPerWorkload === undefined ? '-' : r.kbPerWorkload.toFixed(2)).padStart(13)}`);
   }
 }
 
