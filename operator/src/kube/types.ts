@@ -94,8 +94,8 @@ export interface WatchOptions extends Omit<ListOptions, 'limit' | 'continue'> {
    * `resourceVersionMatch=NotOlderThan` (resourceVersion '' for the most recent state): the server
    * first sends every object as an ADDED event, then a BOOKMARK annotated
    * {@link INITIAL_EVENTS_END}, then changes as any watch. Needs allowWatchBookmarks. A server
-   * without it (the WatchList feature, beta and on by default since Kubernetes 1.32) refuses the
-   * request with 400 or 422.
+   * without it (the WatchList feature: beta since Kubernetes 1.32, on by default in 1.32 and from
+   * 1.34, off by default in 1.33) refuses the request with 400 or 422.
    */
   sendInitialEvents?: boolean;
 }
