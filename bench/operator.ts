@@ -18,9 +18,16 @@
  * With KUBEBUILDER_ASSETS set, rows of the operator binary against a real API server follow
  * (bench/operator-apiserver.ts): 0 and 10,000 Deployments by default, `--apiserver-sizes
  * 0,10000,50000` for more (creating 50,000 takes minutes), `--baseline-bundle FILE` to run an
- * older build beside the current one (build it first: `node hack/build.mjs`).
+ * older build beside the current one (build it first: `node hack/build.mjs`), `--bundle FILE` for the
+ * current one (default: operator/dist, the repository's build).
  *
- *   npm run bench -- operator [--sizes 1000,10000] [--apiserver-sizes 0,10000] [--baseline-bundle FILE]
+ * `--node-arg-sets "NAME=FLAGS;NAME=FLAGS"` runs every bundle once per named V8 flag set (rows
+ * `current+NAME`), `--rounds N` each of them N times per size, alternating. `--floor "FLAGS"` adds
+ * rows of a bare client listing the same Deployments metadata-only, paged and as a watch-list,
+ * under those V8 flags (bench/operator-list-floor.ts): what is left to gain in the operator.
+ *
+ *   npm run bench -- operator [--sizes 1000,10000] [--apiserver-sizes 0,10000] [--bundle FILE] [--baseline-bundle FILE]
+ *     [--node-args "FLAGS" | --node-arg-sets "NAME=FLAGS;…"] [--rounds N] [--floor "FLAGS"]
  *   (or: npx tsx bench/operator.ts)
  */
 import { setFlagsFromString } from 'node:v8';
@@ -192,12 +199,23 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     const baseline = flag('--baseline-bundle');
     // --node-args "A B": a further row set of the current bundle (and of the baseline) under these V8 flags.
     const nodeArgs = flag('--node-args');
-    apiServer = await runApiServerBench(apiSizes, [
-      ...(baseline === undefined ? [] : [{ name: 'baseline', file: baseline }]),
-      { name: 'current', file: DEFAULT_BUNDLE },
-      ...(nodeArgs === undefined || baseline === undefined ? [] : [{ name: 'baseline+flags', file: baseline, nodeArgs: nodeArgs.split(' ') }]),
-      ...(nodeArgs === undefined ? [] : [{ name: 'current+flags', file: DEFAULT_BUNDLE, nodeArgs: nodeArgs.split(' ') }]),
-    ]);
+    // --node-arg-sets "NAME=A B;NAME=C D": one row set per named V8 flag set, for each bundle (instead of --node-args).
+    const sets = (flag('--node-arg-sets') ?? '')
+      .split(';')
+      .filter((x) => x.trim() !== '')
+      .map((x) => {
+        const eq = x.indexOf('=');
+        return { name: x.slice(0, eq).trim(), args: x.slice(eq + 1).trim().split(/\s+/).filter((a) => a !== '') };
+      });
+    // --bundle FILE: the current build from elsewhere (a --standalone one, as the image has it).
+    const bundles = [...(baseline === undefined ? [] : [{ name: 'baseline', file: baseline }]), { name: 'current', file: flag('--bundle') ?? DEFAULT_BUNDLE }];
+    const variants =
+      sets.length > 0
+        ? sets.flatMap((set) => bundles.map((b) => ({ name: `${b.name}+${set.name}`, file: b.file, nodeArgs: set.args })))
+        : [...bundles, ...(nodeArgs === undefined ? [] : bundles.map((b) => ({ name: `${b.name}+flags`, file: b.file, nodeArgs: nodeArgs.split(' ') })))];
+    // --floor "FLAGS": rows of a bare client listing the same Deployments under these V8 flags ("" for none).
+    const floor = flag('--floor');
+    apiServer = await runApiServerBench(apiSizes, variants, Number(flag('--rounds') ?? '1'), floor === undefined ? undefined : floor.split(/\s+/).filter((a) => a !== ''));
     printApiServerTable(apiServer);
   } else {
     console.log('KUBEBUILDER_ASSETS unset: no rows against a real API server');

@@ -88,6 +88,7 @@ export async function startOperator(deps: OperatorDeps): Promise<RunningOperator
     ...(watch.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: watch.stallTimeoutMs }),
     ...(watch.backoff === undefined ? {} : { backoff: watch.backoff }),
     resyncMs: watch.resyncMs ?? 300_000,
+    watchList: watch.watchList ?? true,
     observer: (ev) => {
       if (ev.type === 'restart') metrics.watchRestarts.inc({ resource: 'auditpolicies', reason: ev.reason });
       if (ev.type === 'relist') metrics.watchRestarts.inc({ resource: 'auditpolicies', reason: 'gone' });

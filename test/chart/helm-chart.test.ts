@@ -156,6 +156,16 @@ describe('helm template', () => {
     expect(objs.some((o) => o.kind === 'Pod' && o.metadata.annotations?.['helm.sh/hook'] === 'test')).toBe(true);
   });
 
+  it("V8 is sized to the operator's memory limit, without source maps at rest (ADR 0026)", async () => {
+    const nodeOptions = (objs: K8sObject[]): string | undefined => {
+      const d = objs.find((o) => o.kind === 'Deployment') as any;
+      return d.spec.template.spec.containers[0].env.find((e: { name: string }) => e.name === 'NODE_OPTIONS')?.value;
+    };
+    expect(nodeOptions(rendered.default ?? [])).toBe('--max-semi-space-size=1 --max-old-space-size=192');
+    expect(nodeOptions(await renderChart(['--set', 'operator.resources.limits.memory=1Gi']))).toBe('--max-semi-space-size=1 --max-old-space-size=768');
+    expect(nodeOptions(await renderChart(['--set', 'operator.resources.limits.memory=null']))).toBe('--max-semi-space-size=1');
+  });
+
   it('values.schema.json rejects unknown keys', async () => {
     await expect(helm(['template', 'x', chartDir, '--set', 'operator.replicaz=3'])).rejects.toThrow(/replicaz/);
     await expect(helm(['template', 'x', chartDir, '--set', 'webhook.certMode=vault'])).rejects.toThrow(/certMode/);

@@ -23,6 +23,8 @@ export interface WatchTuning {
   backoff?: BackoffOptions;
   resyncMs?: number;
   pageSize?: number;
+  /** Fill the caches by watch-list where the server offers it (WatchLoopOptions.watchList); default true. */
+  watchList?: boolean;
   clock?: Clock;
 }
 
@@ -144,6 +146,7 @@ export class ControllerManager {
       ...(w.backoff === undefined ? {} : { backoff: w.backoff }),
       ...(w.resyncMs === undefined ? {} : { resyncMs: w.resyncMs }),
       ...(w.pageSize === undefined ? {} : { pageSize: w.pageSize }),
+      watchList: w.watchList ?? true,
       ...(w.clock === undefined ? {} : { clock: w.clock }),
       observer: (ev) => this.observe(resource, ev),
     });
@@ -151,6 +154,7 @@ export class ControllerManager {
 
   private observe(resource: ResourceName, ev: WatchLoopEvent): void {
     if (ev.type === 'relist') this.d.metrics?.watchRestarts.inc({ resource, reason: 'gone' });
+    if (ev.type === 'watch-list-refused') this.d.log.info({ resource, err: ev.error }, 'the API server does not stream lists (sendInitialEvents): listing in pages');
     if (ev.type === 'restart') {
       this.d.metrics?.watchRestarts.inc({ resource, reason: ev.reason });
       this.d.log.warn({ resource, reason: ev.reason, delayMs: ev.delayMs, err: ev.error }, 'watch restarting');

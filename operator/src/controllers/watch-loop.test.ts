@@ -9,8 +9,8 @@ import { WatchLoop, type WatchLoopEvent } from './watch-loop.ts';
 
 const cm = (name: string, data: Record<string, string> = {}): KubeObject => ({ metadata: { name, namespace: 'ns' }, data });
 
-function setup(options: { stallTimeoutMs?: number; resyncMs?: number; pageSize?: number } = {}) {
-  const api = new MemoryKubeApi();
+function setup(options: { stallTimeoutMs?: number; resyncMs?: number; pageSize?: number; watchList?: boolean; serverWatchList?: boolean } = {}) {
+  const api = new MemoryKubeApi({ ...(options.serverWatchList === undefined ? {} : { watchList: options.serverWatchList }) });
   const clock = new ManualClock();
   const loopEvents = new EventRecorder<WatchLoopEvent>();
   const changes = new EventRecorder<{ op: 'upsert' | 'delete'; name: string; data: unknown }>();
@@ -25,6 +25,7 @@ function setup(options: { stallTimeoutMs?: number; resyncMs?: number; pageSize?:
     resyncMs: options.resyncMs ?? 0,
     backoff: { initialMs: 1000, maxMs: 4000 },
     ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
+    ...(options.watchList === undefined ? {} : { watchList: options.watchList }),
     random: () => 0.5,
     clock,
     observer: loopEvents.record,
@@ -240,5 +241,79 @@ describe('WatchLoop', () => {
     await loop.close();
     expect(api.held).toBe(0);
     expect(loop.hasSynced).toBe(false);
+  });
+});
+
+describe('WatchLoop with watch-list', () => {
+  it('fills the cache from the initial events without a list, then follows changes on the same stream', async () => {
+    const { api, loop, loopEvents, changes } = setup({ watchList: true });
+    for (const n of ['a', 'b', 'c']) await api.create('configmaps', cm(n));
+    loop.start();
+    await loop.synced;
+    expect(await loopEvents.next((e) => e.type === 'listed', { from: 0 })).toMatchObject({ count: 3, pages: 0, via: 'watch-list', resourceVersion: '3' });
+    expect(api.listCount.get('configmaps')).toBeUndefined();
+    expect(api.watchCount.get('configmaps')).toBe(1);
+    expect(changes.events.map((e) => e.name).sort()).toEqual(['a', 'b', 'c']);
+    await api.patch('configmaps', 'ns', 'a', { data: { k: 'v' } }, { type: 'merge' });
+    await api.delete('configmaps', 'ns', 'b');
+    await changes.next((e) => e.op === 'delete' && e.name === 'b', { from: 3 });
+    expect(changes.events.slice(3)).toEqual([
+      { op: 'upsert', name: 'a', data: { k: 'v' } },
+      { op: 'delete', name: 'b', data: {} },
+    ]);
+    expect(loop.list().map((o) => o.metadata.name).sort()).toEqual(['a', 'c']);
+    expect(api.watchCount.get('configmaps')).toBe(1);
+  });
+
+  it('after a 410 streams the list again and drops what is no longer there', async () => {
+    const { api, loop, loopEvents, changes } = setup({ watchList: true });
+    await api.create('configmaps', cm('a'));
+    await api.create('configmaps', cm('b'));
+    loop.start();
+    await loop.synced;
+    await loopEvents.next((e) => e.type === 'watching', { from: 0 });
+    // Changes the watch never sees: it is expired first, and history is compacted.
+    api.stallWatches('configmaps');
+    await api.delete('configmaps', 'ns', 'a');
+    await api.create('configmaps', cm('c'));
+    api.compact();
+    const before = loopEvents.events.length;
+    api.expireWatches('configmaps');
+    const relisted = await loopEvents.next((e) => e.type === 'listed', { from: before });
+    expect(relisted).toMatchObject({ via: 'watch-list' });
+    expect(loop.list().map((o) => o.metadata.name).sort()).toEqual(['b', 'c']);
+    expect(changes.events.filter((e) => e.op === 'delete').map((e) => e.name)).toEqual(['a']);
+    expect(api.listCount.get('configmaps')).toBeUndefined();
+  });
+
+  it('is not synced until the initial events end: a stream silent before its end bookmark is restarted', async () => {
+    const { api, clock, loop, loopEvents } = setup({ watchList: true, stallTimeoutMs: 10_000 });
+    await api.create('configmaps', cm('a'));
+    api.stallNextWatches('configmaps');
+    loop.start();
+    await loopEvents.next((e) => e.type === 'watching', { from: 0 });
+    expect(loop.hasSynced).toBe(false);
+    await clock.advance(10_000);
+    await loopEvents.next((e) => e.type === 'restart' && e.reason === 'stall', { from: 0 });
+    await clock.advance(1000);
+    await loop.synced;
+    expect(loop.list().map((o) => o.metadata.name)).toEqual(['a']);
+  });
+
+  it('a server that refuses sendInitialEvents is listed in pages from then on', async () => {
+    const { api, loop, loopEvents } = setup({ watchList: true, serverWatchList: false, pageSize: 1 });
+    await api.create('configmaps', cm('a'));
+    await api.create('configmaps', cm('b'));
+    loop.start();
+    await loop.synced;
+    const refused = await loopEvents.next((e) => e.type === 'watch-list-refused', { from: 0 });
+    expect((refused as { error: KubeApiError }).error.statusCode).toBe(422);
+    expect(await loopEvents.next((e) => e.type === 'listed', { from: 0 })).toMatchObject({ count: 2, pages: 2, via: 'list' });
+    await loopEvents.next((e) => e.type === 'watching', { from: 0 });
+    api.compact();
+    api.expireWatches('configmaps');
+    await loopEvents.next((e) => e.type === 'listed', { from: loopEvents.events.findIndex((e) => e.type === 'relist') });
+    expect(loopEvents.events.filter((e) => e.type === 'watch-list-refused')).toHaveLength(1);
+    expect(api.listCount.get('configmaps')).toBe(4);
   });
 });

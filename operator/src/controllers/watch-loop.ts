@@ -2,11 +2,12 @@ import { isGone } from '../kube/api-error.ts';
 import { operatorError } from '../errors.ts';
 import { realClock, sleep, type Clock, type ClockTimer } from '../kube/clock.ts';
 import type { KubeApi, KubeObject, ResourceName, WatchStream } from '../kube/types.ts';
-import { objectKey } from '../kube/types.ts';
+import { INITIAL_EVENTS_END, objectKey } from '../kube/types.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 
 export type WatchLoopEvent =
-  | { type: 'listed'; count: number; pages: number; resourceVersion: string }
+  | { type: 'listed'; count: number; pages: number; resourceVersion: string; via: 'list' | 'watch-list' }
+  | { type: 'watch-list-refused'; error: unknown }
   | { type: 'watching'; resourceVersion: string }
   | { type: 'relist'; reason: 'gone' }
   | { type: 'rewatch'; reason: 'server-closed' }
@@ -41,6 +42,13 @@ export interface WatchLoopOptions {
   resyncMs?: number;
   /** Objects per list page (limit/continue), so a large relist never holds the whole answer at once. */
   pageSize?: number;
+  /**
+   * Fill the cache from a watch-list (`sendInitialEvents`, api-concepts "Streaming lists") instead
+   * of a paged list: one stream, one object per line, served from the API server's watch cache.
+   * A server that refuses it (400/422: the WatchList feature off, or older than 1.27) is listed in
+   * pages from then on.
+   */
+  watchList?: boolean;
   random?: () => number;
   clock?: Clock;
   observer?: (ev: WatchLoopEvent) => void;
@@ -65,6 +73,8 @@ export class WatchLoop {
   private readonly stop = new AbortController();
   private resyncTimer: ClockTimer | undefined;
   private syncedResolve!: () => void;
+  /** Cleared when the server refuses a watch-list: paged lists from then on. */
+  private watchList: boolean;
   private runPromise: Promise<void> | undefined;
   /** Resolves after the first successful list. */
   readonly synced: Promise<void>;
@@ -78,10 +88,12 @@ export class WatchLoop {
       resyncMs: 300_000,
       pageSize: 500,
       metadataOnly: false,
+      watchList: false,
       random: Math.random,
       clock: realClock,
       ...options,
     };
+    this.watchList = this.o.watchList;
     this.synced = new Promise((resolve) => (this.syncedResolve = resolve));
   }
 
@@ -161,26 +173,30 @@ export class WatchLoop {
     let rv = '';
     while (!this.closed) {
       try {
-        if (needList) {
+        // Keys seen by a watch-list's initial events, until its end bookmark; undefined otherwise.
+        let initial: Set<string> | undefined;
+        if (needList && this.watchList) {
+          try {
+            this.stream = await this.openWatch('', true);
+            initial = new Set();
+          } catch (err) {
+            if (!refusesWatchList(err)) throw err;
+            this.watchList = false;
+            this.o.observer?.({ type: 'watch-list-refused', error: err });
+          }
+        }
+        if (needList && initial === undefined) {
           rv = await this.relist();
           needList = false;
           attempt = 0;
         }
-        this.pending = new AbortController();
-        this.stream = await this.o.api.watch(this.o.resource, {
-          signal: this.pending.signal,
-          resourceVersion: rv,
-          allowWatchBookmarks: true,
-          timeoutSeconds: this.o.watchTimeoutSeconds,
-          ...(this.o.metadataOnly ? { metadataOnly: true } : {}),
-          ...(this.o.namespace === undefined ? {} : { namespace: this.o.namespace }),
-          ...(this.o.labelSelector === undefined ? {} : { labelSelector: this.o.labelSelector }),
-        });
+        this.stream ??= await this.openWatch(rv, false);
         // close() may have run while the watch was being opened: it found no stream to close.
         if (this.closed) break;
         this.o.observer?.({ type: 'watching', resourceVersion: rv });
-        const result = await this.consume(this.stream, rv, () => (attempt = 0));
+        const result = await this.consume(this.stream, rv, () => (attempt = 0), initial);
         rv = result.rv;
+        if (result.listed) needList = false;
         if (this.closed) break;
         if (result.outcome === 'gone') {
           needList = true;
@@ -205,6 +221,35 @@ export class WatchLoop {
         this.stream?.close();
         this.stream = undefined;
       }
+    }
+  }
+
+  private openWatch(resourceVersion: string, sendInitialEvents: boolean): Promise<WatchStream> {
+    this.pending = new AbortController();
+    return this.o.api.watch(this.o.resource, {
+      signal: this.pending.signal,
+      resourceVersion,
+      allowWatchBookmarks: true,
+      timeoutSeconds: this.o.watchTimeoutSeconds,
+      ...(sendInitialEvents ? { sendInitialEvents: true } : {}),
+      ...(this.o.metadataOnly ? { metadataOnly: true } : {}),
+      ...(this.o.namespace === undefined ? {} : { namespace: this.o.namespace }),
+      ...(this.o.labelSelector === undefined ? {} : { labelSelector: this.o.labelSelector }),
+    });
+  }
+
+  /** After a full list (paged, or a watch-list's initial events): drops what was not in it; the first one resolves `synced`. */
+  private listed(seen: Set<string>, pages: number, resourceVersion: string, via: 'list' | 'watch-list'): void {
+    for (const [key, obj] of [...this.cache]) {
+      if (!seen.has(key)) {
+        this.drop(key, obj);
+        this.o.handler.delete(obj);
+      }
+    }
+    this.o.observer?.({ type: 'listed', count: seen.size, pages, resourceVersion, via });
+    if (!this.hasSynced) {
+      this.hasSynced = true;
+      this.syncedResolve();
     }
   }
 
@@ -237,22 +282,18 @@ export class WatchLoop {
       for (const obj of items) this.o.handler.upsert(obj);
       token = page.continue;
     } while (token !== undefined && token !== '');
-    for (const [key, obj] of [...this.cache]) {
-      if (!seen.has(key)) {
-        this.drop(key, obj);
-        this.o.handler.delete(obj);
-      }
-    }
-    this.o.observer?.({ type: 'listed', count: seen.size, pages, resourceVersion });
-    if (!this.hasSynced) {
-      this.hasSynced = true;
-      this.syncedResolve();
-    }
+    this.listed(seen, pages, resourceVersion, 'list');
     return resourceVersion;
   }
 
-  private async consume(stream: WatchStream, startRv: string, progressed: () => void): Promise<{ outcome: 'gone' | 'stall' | 'ended'; rv: string }> {
+  /**
+   * Applies a watch's events to the cache until the stream ends. With `initial` (a watch-list), the
+   * events up to the bookmark annotated INITIAL_EVENTS_END are the full list: `listed` says whether
+   * that bookmark came.
+   */
+  private async consume(stream: WatchStream, startRv: string, progressed: () => void, initial?: Set<string>): Promise<{ outcome: 'gone' | 'stall' | 'ended'; rv: string; listed: boolean }> {
     let rv = startRv;
+    let seen = initial;
     let stalled = false;
     let timer: ClockTimer | undefined;
     const arm = (): void => {
@@ -268,19 +309,27 @@ export class WatchLoop {
         arm();
         if (ev.type === 'ERROR') {
           const status = ev.object as unknown as { code?: number; reason?: string; message?: string };
-          if (status.code === 410 || status.reason === 'Expired' || status.reason === 'Gone') return { outcome: 'gone', rv };
+          if (status.code === 410 || status.reason === 'Expired' || status.reason === 'Gone') return { outcome: 'gone', rv, listed: initial !== undefined && seen === undefined };
           throw operatorError('LLMAUDIT_E_KUBE_WATCH', `${this.o.resource}: ${status.code ?? '?'} ${status.reason ?? ''} ${status.message ?? ''}`.trim());
         }
         const objRv = ev.object.metadata.resourceVersion;
         if (objRv !== undefined && objRv !== '') rv = objRv;
         progressed();
-        if (ev.type === 'BOOKMARK') continue;
+        if (ev.type === 'BOOKMARK') {
+          if (seen !== undefined && ev.object.metadata.annotations?.[INITIAL_EVENTS_END] === 'true') {
+            this.listed(seen, 0, rv, 'watch-list');
+            seen = undefined;
+          }
+          continue;
+        }
         const obj = this.o.transform === undefined ? ev.object : this.o.transform(ev.object);
         const key = objectKey(obj);
         if (ev.type === 'DELETED') {
+          seen?.delete(key);
           this.drop(key, obj);
           this.o.handler.delete(obj);
         } else {
+          seen?.add(key);
           this.put(key, obj);
           this.o.handler.upsert(obj);
         }
@@ -288,6 +337,12 @@ export class WatchLoop {
     } finally {
       timer?.cancel();
     }
-    return { outcome: stalled ? 'stall' : 'ended', rv };
+    return { outcome: stalled ? 'stall' : 'ended', rv, listed: initial !== undefined && seen === undefined };
   }
+}
+
+/** The API server refusing `sendInitialEvents`: the WatchList feature off (422), or a server older than 1.27 (400/422). */
+function refusesWatchList(err: unknown): boolean {
+  const code = (err as { statusCode?: unknown }).statusCode;
+  return code === 400 || code === 422;
 }

@@ -7,6 +7,7 @@ import { EventRecorder, eventually } from '../testing/event-recorder.ts';
 import { serveMemoryApi } from '../testing/memory-api-server.ts';
 import { ClientNodeKubeApi } from './client-node-api.ts';
 import { MemoryKubeApi } from './memory-api.ts';
+import { INITIAL_EVENTS_END, type WatchEvent } from './types.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -25,8 +26,8 @@ function kubeConfig(server: string): KubeConfig {
   return kc;
 }
 
-async function setup() {
-  const mem = new MemoryKubeApi();
+async function setup(options: { watchList?: boolean } = {}) {
+  const mem = new MemoryKubeApi(options);
   const served = await serveMemoryApi(mem);
   cleanups.push(served.close);
   return { mem, served, api: new ClientNodeKubeApi(kubeConfig(served.url)) };
@@ -126,5 +127,38 @@ describe('ClientNodeKubeApi', () => {
     expect(second.items.map((o) => o.metadata.name)).toEqual(['c']);
     expect(second.continue).toBeUndefined();
     expect(second.resourceVersion).toBe(first.resourceVersion);
+  });
+
+  it('streams a list as a watch (sendInitialEvents): the objects, then the bookmark that ends them, metadata only', async () => {
+    const { api, served } = await setup();
+    for (const n of ['a', 'b']) await api.create('deployments', { metadata: { name: n, namespace: 'ns', annotations: { big: 'x'.repeat(100) } }, spec: { replicas: 1 } });
+    const stream = await api.watch('deployments', { resourceVersion: '', allowWatchBookmarks: true, sendInitialEvents: true, metadataOnly: true });
+    const seen: WatchEvent[] = [];
+    for await (const ev of stream) {
+      seen.push(ev);
+      if (ev.type === 'BOOKMARK') break;
+    }
+    stream.close();
+    expect(seen.map((e) => [e.type, e.object.kind, e.object.metadata.name])).toEqual([
+      ['ADDED', 'PartialObjectMetadata', 'a'],
+      ['ADDED', 'PartialObjectMetadata', 'b'],
+      ['BOOKMARK', 'PartialObjectMetadata', undefined],
+    ]);
+    expect(seen[0]?.object.spec).toBeUndefined();
+    expect(seen[2]?.object.metadata).toEqual({ resourceVersion: '2', annotations: { [INITIAL_EVENTS_END]: 'true' } });
+    expect(served.requests.find((r) => r.query.watch === 'true')?.query).toMatchObject({ sendInitialEvents: 'true', resourceVersionMatch: 'NotOlderThan', allowWatchBookmarks: 'true' });
+  });
+
+  it('a server without the WatchList feature answers a watch-list with 422, and the watch loop lists in pages instead', async () => {
+    const { api, mem } = await setup({ watchList: false });
+    await mem.create('configmaps', { metadata: { name: 'a', namespace: 'ns' } });
+    await expect(api.watch('configmaps', { resourceVersion: '', allowWatchBookmarks: true, sendInitialEvents: true })).rejects.toMatchObject({ statusCode: 422, message: expect.stringContaining('WatchList') });
+    const events = new EventRecorder<WatchLoopEvent>();
+    const loop = new WatchLoop({ api, resource: 'configmaps', handler: { upsert: () => undefined, delete: () => undefined }, resyncMs: 0, watchList: true, observer: events.record });
+    cleanups.push(() => loop.close());
+    loop.start();
+    await loop.synced;
+    expect(events.events.map((e) => e.type).slice(0, 2)).toEqual(['watch-list-refused', 'listed']);
+    expect(loop.list().map((o) => o.metadata.name)).toEqual(['a']);
   });
 });

@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError } from './api-error.ts';
 import { EventChannel } from './event-channel.ts';
+import { parseMetadataWatchLine } from './metadata-event.ts';
 import { RESOURCES, apiVersionOf, resourcePath } from './resources.ts';
 import type { KubeApi, KubeObject, ListOptions, ListResult, PatchOptions, ReplaceOptions, RequestOptions, ResourceName, ServerVersion, WatchEvent, WatchOptions, WatchStream } from './types.ts';
 
@@ -102,12 +103,18 @@ export class ClientNodeKubeApi implements KubeApi {
     if (options.labelSelector !== undefined) query.labelSelector = options.labelSelector;
     if (options.allowWatchBookmarks === true) query.allowWatchBookmarks = 'true';
     if (options.timeoutSeconds !== undefined) query.timeoutSeconds = String(options.timeoutSeconds);
+    if (options.sendInitialEvents === true) {
+      query.sendInitialEvents = 'true';
+      query.resourceVersionMatch = 'NotOlderThan';
+    }
     // The header wait is bounded like any request; the stream itself lives until we or the server end it.
     const accept = options.metadataOnly === true ? METADATA_ACCEPT : undefined;
     const { req, res } = await this.open('GET', resourcePath(resource, options.namespace), query, undefined, undefined, this.timeoutMs, options.signal, accept);
     req.setTimeout(0);
     if (res.statusCode !== 200) throw await errorFrom(res);
     const channel = new EventChannel(() => req.destroy());
+    // A metadata-only event's managedFields are not parsed (metadata-event.ts): nothing reads them.
+    const parse = options.metadataOnly === true ? parseMetadataWatchLine : (line: string) => JSON.parse(line) as WatchEvent;
     let partial = '';
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => {
@@ -118,7 +125,7 @@ export class ClientNodeKubeApi implements KubeApi {
         partial = partial.slice(nl + 1);
         if (line === '') continue;
         try {
-          channel.push(JSON.parse(line) as WatchEvent);
+          channel.push(parse(line));
         } catch (err) {
           channel.end(new KubeApiError(500, 'BadWatchEvent', 'unparseable watch event', { cause: err }));
           req.destroy();

@@ -4,6 +4,7 @@ import { EventChannel } from './event-channel.ts';
 import { matchesLabelSelector } from './label-selector.ts';
 import { applyMergePatch, jsonEqual } from './merge-patch.ts';
 import { RESOURCES, apiVersionOf } from './resources.ts';
+import { INITIAL_EVENTS_END } from './types.ts';
 import type { KubeApi, KubeObject, ObjectMeta, ListOptions, ListResult, PatchOptions, ReplaceOptions, RequestOptions, ResourceName, ServerVersion, WatchEvent, WatchOptions, WatchStream } from './types.ts';
 
 type Op = 'list' | 'watch' | 'get' | 'create' | 'replace' | 'patch' | 'delete';
@@ -56,8 +57,12 @@ export class MemoryKubeApi implements KubeApi {
   private readonly serverVersion: ServerVersion;
   private readonly apiGroups: ReadonlySet<string>;
 
-  constructor(options: { now?: () => Date; version?: ServerVersion; apiGroups?: string[] } = {}) {
+  /** Whether watches take sendInitialEvents (the WatchList feature); false answers 422 as a server without it. */
+  private readonly watchList: boolean;
+
+  constructor(options: { now?: () => Date; version?: ServerVersion; apiGroups?: string[]; watchList?: boolean } = {}) {
     this.now = options.now ?? (() => new Date());
+    this.watchList = options.watchList ?? true;
     this.serverVersion = options.version ?? { major: '1', minor: '31', gitVersion: 'v1.31.0' };
     this.apiGroups = new Set(options.apiGroups ?? ['apps', 'coordination.k8s.io', 'admissionregistration.k8s.io', 'llmaudit.dev']);
   }
@@ -197,6 +202,19 @@ export class MemoryKubeApi implements KubeApi {
     if (stalls > 0) {
       this.stallNext.set(resource, stalls - 1);
       w.stalled = true;
+    }
+    if (options.sendInitialEvents === true) {
+      // What the API server checks (staging/src/k8s.io/apiserver, ValidateListOptions).
+      if (!this.watchList) throw new KubeApiError(422, 'Invalid', 'sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled');
+      if (options.allowWatchBookmarks !== true) throw new KubeApiError(422, 'Invalid', 'allowWatchBookmarks: Required value: allowWatchBookmarks must be set to true when sendInitialEvents is specified');
+      this.watches.add(w);
+      if (!w.stalled) {
+        const shape = options.metadataOnly === true ? partialObjectMetadata : (o: KubeObject) => structuredClone(o);
+        for (const o of this.bucket(resource).values()) if (matches(o, options)) w.channel.push({ type: 'ADDED', object: shape(o) });
+        const kind = options.metadataOnly === true ? { apiVersion: META_V1, kind: 'PartialObjectMetadata' } : { apiVersion: apiVersionOf(resource), kind: RESOURCES[resource].kind };
+        w.channel.push({ type: 'BOOKMARK', object: { ...kind, metadata: { resourceVersion: String(this.rv), annotations: { [INITIAL_EVENTS_END]: 'true' } } } });
+      }
+      return w.channel;
     }
     this.watches.add(w);
     if (!Number.isFinite(from) || from < this.compactedRv) {

@@ -89,7 +89,19 @@ export interface WatchOptions extends Omit<ListOptions, 'limit' | 'continue'> {
   allowWatchBookmarks?: boolean;
   /** Server-side end of the watch (the server closes the stream cleanly after it). */
   timeoutSeconds?: number;
+  /**
+   * A watch-list (api-concepts "Streaming lists"): `sendInitialEvents=true` with
+   * `resourceVersionMatch=NotOlderThan` (resourceVersion '' for the most recent state): the server
+   * first sends every object as an ADDED event, then a BOOKMARK annotated
+   * {@link INITIAL_EVENTS_END}, then changes as any watch. Needs allowWatchBookmarks. A server
+   * without it (the WatchList feature: beta since Kubernetes 1.32, on by default in 1.32 and from
+   * 1.34, off by default in 1.33) refuses the request with 400 or 422.
+   */
+  sendInitialEvents?: boolean;
 }
+
+/** The annotation on the BOOKMARK that ends a watch-list's initial events (value "true"). */
+export const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 

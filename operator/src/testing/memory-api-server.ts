@@ -75,7 +75,7 @@ export async function serveMemoryApi(api: MemoryKubeApi): Promise<ServedMemoryAp
     const opts = { ...(namespace === undefined ? {} : { namespace }), ...(query.labelSelector === undefined ? {} : { labelSelector: query.labelSelector }), ...(metadataOnly ? { metadataOnly } : {}) };
     const page = { ...(query.limit === undefined ? {} : { limit: Number(query.limit) }), ...(query.continue === undefined ? {} : { continue: query.continue }) };
     if (method === 'GET' && name === undefined && query.watch === 'true') {
-      const stream = await api.watch(resource, { ...opts, resourceVersion: query.resourceVersion ?? '', allowWatchBookmarks: query.allowWatchBookmarks === 'true' });
+      const stream = await api.watch(resource, { ...opts, resourceVersion: query.resourceVersion ?? '', allowWatchBookmarks: query.allowWatchBookmarks === 'true', ...(query.sendInitialEvents === 'true' ? { sendInitialEvents: true } : {}) });
       res.writeHead(200, { 'content-type': 'application/json' });
       res.flushHeaders(); // as the API server does: the client sees 200 before the first event
       res.on('close', () => stream.close());
