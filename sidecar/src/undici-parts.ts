@@ -2,9 +2,9 @@
  * The parts of undici the sidecar uses, loaded without undici's index: `Pool` (one per upstream
  * origin, and the witness's) and `request` called on a dispatcher. The index loads every
  * dispatcher, fetch, WebSocket, EventSource, the HTTP caches and the mocks, and puts the request
- * API on every dispatcher's prototype: ~10 MiB of every sidecar's RSS at rest for code it never
+ * API on every dispatcher's prototype: ~7 MiB of every sidecar's RSS at rest for code it never
  * runs (docs/adr/0027). undici declares no `exports` map; these are the files its index itself
- * re-exports (lib/dispatcher/pool.js, lib/api/api-request.js), typed by undici's own types
+ * loads for them (lib/dispatcher/pool.js, lib/api/api-request.js), typed by undici's own types
  * (undici-lib.d.ts).
  */
 import type { Dispatcher, Pool as UndiciPool } from 'undici';
