@@ -2,7 +2,8 @@
  * The source of config-validator.generated.ts: Ajv's standalone code for SidecarConfigSchema,
  * compiled when the repository is built instead of when the sidecar starts. Compiling the schema
  * at start took ~0.2 s of CPU and, with Ajv's compiler, TypeBox and the garbage of code generation,
- * ~12 MiB of every sidecar's RSS at rest; the sidecar now loads none of them (docs/adr/0027). Only hack/gen-config-validator.ts and the drift test import this module.
+ * ~12 MiB of every sidecar's RSS at rest; the sidecar now loads none of them (docs/adr/0027).
+ * Only hack/gen-config-validator.ts and the drift test import this module.
  */
 import { Ajv } from 'ajv';
 import standalone from 'ajv/dist/standalone/index.js';
