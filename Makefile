@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help install tools build typecheck lint test ci demo bench crds crds-check e2e images clean
+.PHONY: help install tools build typecheck lint test ci demo bench crds crds-check config-validator config-validator-check e2e images clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -33,7 +33,13 @@ crds: ## Regenerate the CRD YAML from the TypeScript types
 crds-check: ## Fail if the committed CRD YAML differs from the generated one
 	npx tsx hack/gen-crds.ts --check
 
-ci: install crds-check ## What CI runs (.ci/run): install, generated-file drift check, npm test
+config-validator: ## Regenerate the sidecar config's validator (Ajv standalone code) from its schema
+	npx tsx hack/gen-config-validator.ts
+
+config-validator-check: ## Fail if the committed config validator differs from the generated one
+	npx tsx hack/gen-config-validator.ts --check
+
+ci: install crds-check config-validator-check ## What CI runs (.ci/run): install, generated-file drift checks, npm test
 	npm test
 
 demo: ## The main job: run the proxy in front of Ollama or a scripted upstream, record, prove, verify

@@ -23,6 +23,7 @@
  *
  *   npm run bench -- proxy [--quick] [--json] [--only direct,batched,strict,tracing,governance,floor,bare,portkey,baseline]
  *                          [--baseline OTHER/llmaudit.mjs]   (another build, batched, side by side)
+ *                          [--no-anatomy]   (skip the memory anatomy: memoryAnatomy, after the rows)
  *   npm run bench -- proxy --scale [--quick]   how cost grows: body size, stream length, concurrency
  *                                              (direct, llmaudit batched, the floor; runScaleBench)
  *   LLMAUDIT_BENCH_PROFILE=/tmp/prof npm run bench -- proxy --only direct,batched   (CPU profiles)
@@ -37,6 +38,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { existsSync } from 'node:fs';
 import { Pool } from 'undici';
+import { summarizeHeapSnapshot, type HeapSummary } from './heap-snapshot.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 // LLMAUDIT_BENCH_CLI: another build's llmaudit.mjs for the llmaudit rows (e.g. one built with --out-root).
@@ -324,15 +326,15 @@ async function startOtlpSink(): Promise<{ url: string; spans: () => number; clos
   };
 }
 
-async function startLlmaudit(name: string, key: string, upstreamUrl: string, extra: string[], cliPath = cli, eldFile?: string, flags = SIDECAR_NODE_FLAGS, env: Record<string, string> = SIDECAR_ENV): Promise<Target> {
+async function startLlmaudit(name: string, key: string, upstreamUrl: string, extra: string[], cliPath = cli, eldFile?: string, flags = SIDECAR_NODE_FLAGS, env: Record<string, string> = SIDECAR_ENV, probe?: { nodeArgs: string[]; env: Record<string, string> }): Promise<Target> {
   const dir = await mkdtemp(path.join(tmpdir(), 'llmaudit-bench-'));
   // LLMAUDIT_BENCH_PROFILE=DIR: a V8 CPU profile of each llmaudit process, written at its exit.
   const profile = process.env.LLMAUDIT_BENCH_PROFILE;
   const nodeArgs = profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
-  nodeArgs.push(...flags);
+  nodeArgs.push(...flags, ...(probe?.nodeArgs ?? []));
   // --scale: the event-loop probe (a 1 ms timer: a few µs of CPU per exchange at these rates).
   if (eldFile !== undefined) nodeArgs.push('--import', path.join(root, 'bench/event-loop-probe.mjs'));
-  const child = spawnChild([...nodeArgs, cliPath, 'proxy', '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', dir, ...extra], eldFile === undefined ? env : { ...env, LLMAUDIT_BENCH_ELD: eldFile });
+  const child = spawnChild([...nodeArgs, cliPath, 'proxy', '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', dir, ...extra], { ...env, ...probe?.env, ...(eldFile === undefined ? {} : { LLMAUDIT_BENCH_ELD: eldFile }) });
   const port = await waitForLine(child, jsonPort, name);
   return { name, key, url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: async () => (await stopChild(child), await rm(dir, { recursive: true, force: true })) };
 }
@@ -365,7 +367,157 @@ async function startBenchServer(role: 'floor' | 'bare', name: string, upstreamUr
   return { name, key: role, url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: () => stopChild(child) };
 }
 
-export async function runProxyBench(opts: { quick?: boolean; only?: string[]; baseline?: string; log?: (s: string) => void } = {}): Promise<{ rows: ProxyBenchRow[]; notes: string[] }> {
+/** One isolate's heap: physical MiB per V8 space (spaces with nothing committed left out). */
+export interface IsolateHeap {
+  thread: string;
+  spaces: Record<string, number>;
+  totalMb: number;
+}
+
+/**
+ * Where a sidecar's memory is, in starts of its own (so that nothing here touches the rows'
+ * figures): a second after start, /proc's split of its RSS (anonymous memory against pages of
+ * files, of which the node binary's code and read-only data), its threads and each isolate's heap
+ * spaces (bench/heap-probe.mjs); then each isolate's highest heap spaces and the highest RSS over
+ * 50 concurrent 1 KiB exchanges; and, in a second start, a heap snapshot of the event loop's
+ * isolate a second after start (the objects that retain the most, bench/heap-snapshot.ts).
+ */
+export interface MemoryAnatomy {
+  target: string;
+  idle: { rssMb: number | null; anonMb: number | null; fileMb: number | null; nodeBinaryMb: number | null; threads: number | null; heaps: IsolateHeap[]; externalMb: number | null };
+  load: { rssMb: number | null; heaps: IsolateHeap[] };
+  snapshot: HeapSummary | null;
+  error?: string;
+}
+
+async function readProbe(prefix: string, which: 'now' | 'peak'): Promise<IsolateHeap[]> {
+  const dir = path.dirname(prefix);
+  const out: IsolateHeap[] = [];
+  for (const f of (await readdir(dir)).filter((n) => n.startsWith(`${path.basename(prefix)}.`) && n.endsWith('.json')).sort()) {
+    try {
+      const v = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as { thread: string; now: Record<string, number>; peak: Record<string, number>; total: { physical: number } };
+      const spaces = { ...v[which] };
+      const total = which === 'now' ? v.total.physical : (spaces.total ?? v.total.physical);
+      delete spaces.total;
+      out.push({ thread: v.thread, spaces, totalMb: total });
+    } catch {
+      // written while read: the next sample is 100 ms away; a missing thread shows as absent
+    }
+  }
+  return out;
+}
+
+async function smapsSplit(pid: number): Promise<{ anonKb: number; fileKb: number; nodeKb: number } | null> {
+  try {
+    let anonKb = 0;
+    let fileKb = 0;
+    let nodeKb = 0;
+    let file: string | null = null;
+    for (const line of (await readFile(`/proc/${pid}/smaps`, 'utf8')).split('\n')) {
+      const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+      if (head !== null) {
+        file = head[1] !== '0' && head[2] !== undefined && head[2].startsWith('/') ? head[2] : null;
+        continue;
+      }
+      const rss = /^Rss:\s+(\d+) kB/.exec(line);
+      if (rss === null) continue;
+      const kb = Number(rss[1]);
+      if (file === null) anonKb += kb;
+      else {
+        fileKb += kb;
+        if (file === process.execPath || path.basename(file) === 'node') nodeKb += kb;
+      }
+    }
+    return { anonKb, fileKb, nodeKb };
+  } catch {
+    return null; // not Linux
+  }
+}
+
+async function waitForSnapshot(dir: string, ms = 60_000): Promise<string | null> {
+  const deadline = Date.now() + ms;
+  let last = -1;
+  while (Date.now() < deadline) {
+    const f = (await readdir(dir)).find((n) => n.endsWith('.heapsnapshot'));
+    if (f !== undefined) {
+      const text = await readFile(path.join(dir, f), 'utf8');
+      // Written as V8 streams it; complete when it parses and stopped growing.
+      if (text.length === last && text.endsWith('}')) return text;
+      last = text.length;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return null;
+}
+
+export async function memoryAnatomy(name: string, upstreamUrl: string, s: Settings, cliPath = cli, flags = SIDECAR_NODE_FLAGS, env: Record<string, string> = SIDECAR_ENV): Promise<MemoryAnatomy> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'llmaudit-bench-heap-'));
+  const prefix = path.join(dir, 'heap');
+  const probe = { nodeArgs: ['--import', path.join(root, 'bench/heap-probe.mjs')], env: { LLMAUDIT_BENCH_HEAP: prefix } };
+  try {
+    const t = await startLlmaudit(name, 'anatomy', upstreamUrl, ['--durability', 'batched'], cliPath, undefined, flags, env, probe);
+    let figures: Omit<MemoryAnatomy, 'snapshot'>;
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      const pid = t.pid as number;
+      const rss = await statusKb(pid, 'VmRSS');
+      const split = await smapsSplit(pid);
+      const threads = await readdir(`/proc/${pid}/task`).then((x) => x.length, () => null);
+      const heaps = await readProbe(prefix, 'now');
+      const main = JSON.parse(await readFile(`${prefix}.main.json`, 'utf8').catch(() => '{}')) as { memoryUsage?: { external: number } };
+      await writeFile(`${prefix}.reset`, '');
+      await new Promise((r) => setTimeout(r, 300));
+      const sampler = rssSampler(pid);
+      await nonStreaming(t, s, s.requests, s.concurrency);
+      const loadRss = await sampler.stop();
+      await new Promise((r) => setTimeout(r, 200));
+      figures = {
+        target: name,
+        idle: { rssMb: mb(rss), anonMb: mb(split?.anonKb ?? null), fileMb: mb(split?.fileKb ?? null), nodeBinaryMb: mb(split?.nodeKb ?? null), threads, heaps, externalMb: main.memoryUsage?.external ?? null },
+        load: { rssMb: mb(loadRss), heaps: await readProbe(prefix, 'peak') },
+      };
+    } finally {
+      await t.stop();
+    }
+    // The snapshot in a start of its own: writing one leaves the process with more memory than before.
+    const snap = await startLlmaudit(name, 'anatomy', upstreamUrl, ['--durability', 'batched'], cliPath, undefined, flags, env, { nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`], env: {} });
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      process.kill(snap.pid as number, 'SIGUSR2');
+      const text = await waitForSnapshot(dir);
+      return { ...figures, snapshot: text === null ? null : summarizeHeapSnapshot(text) };
+    } finally {
+      await snap.stop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export function printAnatomy(rows: MemoryAnatomy[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
+  const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
+  out('Memory anatomy (MiB; a start of its own): RSS a second after start = anonymous + file pages (of which the node binary); each isolate\'s heap spaces (physical) at rest and their highest over 50 concurrent 1 KiB exchanges');
+  for (const a of rows) {
+    if (a.error !== undefined) {
+      out(`${a.target}: not run: ${a.error}`);
+      continue;
+    }
+    out(`${a.target}: idle RSS ${a.idle.rssMb ?? '-'} = anon ${a.idle.anonMb ?? '-'} + file ${a.idle.fileMb ?? '-'} (node binary ${a.idle.nodeBinaryMb ?? '-'}); ${a.idle.threads ?? '-'} threads; external ${a.idle.externalMb ?? '-'}; RSS at 50 concurrent ${a.load.rssMb ?? '-'}`);
+    const spaces = [...new Set([...a.idle.heaps, ...a.load.heaps].flatMap((h) => Object.keys(h.spaces)))];
+    out(`  ${'isolate'.padEnd(16)}${spaces.map((x) => pad(x.replace(/_space$/, ''), 16)).join('')}${pad('total', 8)}`);
+    for (const [when, hs] of [['rest', a.idle.heaps], ['@50 max', a.load.heaps]] as const) {
+      for (const h of hs) out(`  ${`${h.thread} ${when}`.padEnd(16)}${spaces.map((x) => pad(h.spaces[x], 16)).join('')}${pad(h.totalMb, 8)}`);
+    }
+    if (a.snapshot !== null) {
+      out(`  heap snapshot of the event loop's isolate at rest: ${a.snapshot.totalMb} MiB live; the objects that retain the most (retained / self MiB):`);
+      for (const r of a.snapshot.topRetainers.slice(0, 8)) out(`    ${pad(r.retainedMb, 6)} ${pad(r.selfMb, 6)}  ${r.name}`);
+      out('  self size by constructor:');
+      for (const c of a.snapshot.byConstructor.slice(0, 8)) out(`    ${pad(c.selfMb, 6)}  ${c.name} (${c.count})`);
+    }
+  }
+}
+
+export async function runProxyBench(opts: { quick?: boolean; only?: string[]; baseline?: string; anatomy?: boolean; log?: (s: string) => void } = {}): Promise<{ rows: ProxyBenchRow[]; notes: string[]; anatomy: MemoryAnatomy[] }> {
   const s = opts.quick === true ? QUICK : FULL;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
@@ -425,6 +577,7 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
   ];
 
   const rows: ProxyBenchRow[] = [];
+  const anatomy: MemoryAnatomy[] = [];
   try {
     for (const f of factories.filter((x) => want(x.key))) {
       log(`bench proxy: ${f.name} ...`);
@@ -468,12 +621,25 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
         await t?.stop();
       }
     }
+    // The memory anatomy of llmaudit (batched) and of the --baseline build, each in a start of its own.
+    const anatomyOf: Array<{ key: string; name: string; run: () => Promise<MemoryAnatomy> }> = [
+      { key: 'batched', name: 'llmaudit (batched)', run: () => memoryAnatomy('llmaudit (batched)', upstreamUrl, s) },
+      { key: 'baseline', name: 'baseline build (batched)', run: () => memoryAnatomy('baseline build (batched)', upstreamUrl, s, baseline, BASELINE_NODE_FLAGS, {}) },
+    ];
+    for (const a of anatomyOf.filter((x) => opts.anatomy !== false && want(x.key) && (x.key !== 'baseline' || baseline !== undefined))) {
+      log(`bench proxy: memory anatomy of ${a.name} ...`);
+      try {
+        anatomy.push(await a.run());
+      } catch (err) {
+        anatomy.push({ target: a.name, idle: { rssMb: null, anonMb: null, fileMb: null, nodeBinaryMb: null, threads: null, heaps: [], externalMb: null }, load: { rssMb: null, heaps: [] }, snapshot: null, error: (err as Error).message });
+      }
+    }
   } finally {
     await stopChild(upstream);
     if (want('tracing')) notes.push(`OTLP receiver got ${otlp.spans()} export requests`);
     await otlp.close();
   }
-  return { rows, notes };
+  return { rows, notes, anatomy };
 }
 
 /** A chat request whose JSON body is `bytes` long (the user message padded). */
@@ -761,11 +927,15 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     process.stdout.write(`${JSON.stringify({ bench: 'proxy-scale', at: new Date().toISOString(), node: process.version, rows: scale })}\n`);
     process.exit(0);
   }
-  const { rows, notes } = await runProxyBench({ quick: args.includes('--quick'), ...(only === undefined ? {} : { only }), ...(baseline === undefined ? {} : { baseline }) });
-  const result = { bench: 'proxy', at: new Date().toISOString(), node: process.version, rows, derived: derive(rows), targets: checkTargets(rows), context: contextFigures(rows), notes };
+  const { rows, notes, anatomy } = await runProxyBench({ quick: args.includes('--quick'), anatomy: !args.includes('--no-anatomy'), ...(only === undefined ? {} : { only }), ...(baseline === undefined ? {} : { baseline }) });
+  const result = { bench: 'proxy', at: new Date().toISOString(), node: process.version, rows, derived: derive(rows), targets: checkTargets(rows), context: contextFigures(rows), anatomy, notes };
   if (args.includes('--json')) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     printProxyTable(rows, notes);
+    if (anatomy.length > 0) {
+      process.stdout.write('\n');
+      printAnatomy(anatomy);
+    }
     process.stdout.write(`\n${JSON.stringify(result)}\n`);
   }
 }

@@ -57,11 +57,16 @@ async function witnessFixture() {
       });
     });
   });
+  let connections = 0;
+  front.on('connection', (socket) => {
+    connections++;
+    socket.on('close', () => connections--);
+  });
   await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise<void>((resolve) => front.close(() => resolve())));
   const url = `http://127.0.0.1:${(front.address() as AddressInfo).port}/${NS}/audit`;
   const heads = async () => readHeads(await api.get('configmaps', NS, headsConfigMapName('audit')));
-  return { api, keys, cosigner, url, heads, setDown: (d: boolean) => void (down = d) };
+  return { api, keys, cosigner, url, heads, setDown: (d: boolean) => void (down = d), connections: () => connections };
 }
 
 async function openTestLog(signerKey: string, dir?: string): Promise<{ log: AuditLog; dir: string }> {
@@ -98,6 +103,20 @@ describe('witness pusher', () => {
     verifyCheckpoint(stored, parseVerifierKey(w.keys.verifierKey));
     expect(verifyCosignatures(stored, [parseCosignatureVerifierKey(w.cosigner.verifierKey)])).toHaveLength(1);
     expect(pusher.withCosignatures(log.latestCheckpoint())).toBe(stored);
+  });
+
+  it('keeps one connection to the witness open between pushes and closes it when closed', async () => {
+    const w = await witnessFixture();
+    const { log } = await openTestLog(w.keys.signerKey);
+    const pusher = pusherFor(log, w.url);
+    for (let n = 1; n <= 3; n++) {
+      await log.append(samplePayload(n));
+      pusher.offer(await log.checkpoint());
+      await until(() => pusher.cosigned()?.split('\n')[1] === String(n));
+    }
+    expect(w.connections()).toBe(1);
+    await pusher.close();
+    await until(() => w.connections() === 0);
   });
 
   it('queues while the witness is down (newest wins), counts the failures, and catches up when it is back', async () => {

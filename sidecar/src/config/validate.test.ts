@@ -1,6 +1,8 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { isLlmauditError } from '../errors.ts';
 import { parseSidecarConfig } from './validate.ts';
+import { configValidatorSource } from './validator-codegen.ts';
 
 const minimal = {
   listeners: [{ port: 8080 }],
@@ -8,6 +10,10 @@ const minimal = {
 };
 
 describe('parseSidecarConfig', () => {
+  it('validates with the code Ajv generates from the schema now (config-validator.generated.ts is not stale)', async () => {
+    expect(await readFile(new URL('./config-validator.generated.ts', import.meta.url), 'utf8')).toBe(configValidatorSource());
+  });
+
   it('fills defaults and freezes the result', () => {
     const cfg = parseSidecarConfig(minimal);
     expect(cfg.listeners[0]?.address).toBe('127.0.0.1');

@@ -1,7 +1,8 @@
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { errorFactory, type ErrorRegistry } from '../errors.ts';
-import { SidecarConfigSchema, type SidecarConfig } from './schema.ts';
+import type { SidecarConfig } from './schema.ts';
 import { governanceProblems } from '../governance/policy.ts';
+import { validate } from './config-validator.generated.ts';
 
 export const CONFIG_ERRORS = {
   LLMAUDIT_E_CONFIG_INVALID: { message: 'configuration is invalid', exit: 1 },
@@ -10,8 +11,9 @@ export const CONFIG_ERRORS = {
 } as const satisfies ErrorRegistry;
 export const configError = errorFactory(CONFIG_ERRORS);
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-const check = ajv.compile(SidecarConfigSchema);
+// SidecarConfigSchema compiled by Ajv when the repository is built (validator-codegen.ts, with
+// CONFIG_AJV_OPTIONS: every error, defaults filled in), not at start (docs/adr/0027).
+const check = validate as ValidateFunction;
 
 function describe(e: ErrorObject): string {
   const path = e.instancePath === '' ? '/' : e.instancePath;

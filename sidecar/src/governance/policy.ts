@@ -5,7 +5,8 @@
  */
 import { builtinDetector, DETECTOR_PRIORITY, type Detector } from './detectors.ts';
 import { customDetector } from './custom-detector.ts';
-import { BUILTIN_DETECTORS, type BuiltinDetector, type DetectorAction, type GovernanceConfig, type ResponseDetectorAction } from './schema.ts';
+import { BUILTIN_DETECTORS, type BuiltinDetector } from './builtin-detectors.ts';
+import type { DetectorAction, GovernanceConfig, ResponseDetectorAction } from './schema.ts';
 
 type CaptureMode = 'full' | 'redacted' | 'metadata';
 

@@ -4,9 +4,9 @@
  * (ADR 0003); the operator renders an AuditPolicy's `spec.governance` into exactly this.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { BUILTIN_DETECTORS } from './builtin-detectors.ts';
 
-export const BUILTIN_DETECTORS = ['email', 'phone', 'card', 'iban', 'ssn', 'ipv4', 'ipv6', 'openai-key', 'anthropic-key', 'aws-key', 'github-token', 'jwt', 'private-key', 'high-entropy'] as const;
-export type BuiltinDetector = (typeof BUILTIN_DETECTORS)[number];
+export { BUILTIN_DETECTORS, type BuiltinDetector } from './builtin-detectors.ts';
 
 const Action = Type.Union([Type.Literal('flag'), Type.Literal('redact-in-log'), Type.Literal('redact-upstream'), Type.Literal('block')], {
   description: 'flag: record only; redact-in-log: the stored copy holds a keyed token; redact-upstream: the upstream gets the token too; block: the request is refused.',

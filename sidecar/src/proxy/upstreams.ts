@@ -7,7 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Pool } from '../undici-parts.ts';
 import type { EndpointConfig, SidecarConfig } from '../config/schema.ts';
 import { proxyError } from './errors.ts';
 

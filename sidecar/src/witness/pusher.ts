@@ -15,7 +15,8 @@
 // every interval so the witness sees it alive, and each answer carries a newer time.
 import path from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { request } from 'undici';
+import type { Pool as UndiciPool } from 'undici';
+import { Pool, requestOn } from '../undici-parts.ts';
 import type { Logger } from 'pino';
 import { CHECKPOINT_DIR, checkpointName } from '../auditlog/layout.ts';
 import { nodeLogFs, writeFileAtomic } from '../auditlog/log-fs.ts';
@@ -67,6 +68,8 @@ export class WitnessPusher {
   private wake: (() => void) | null = null;
   private readonly timer: NodeJS.Timeout;
   private attempt = 0;
+  /** Keep-alive connections to the witness, opened with the first push. */
+  private pool: UndiciPool | null = null;
 
   constructor(options: WitnessPusherOptions) {
     this.o = options;
@@ -120,6 +123,7 @@ export class WitnessPusher {
     }
     this.closed = true;
     this.wake?.();
+    await this.pool?.destroy().catch(() => undefined);
   }
 
   private async loop(): Promise<void> {
@@ -173,7 +177,10 @@ export class WitnessPusher {
       let body: string;
       let type: string;
       try {
-        const res = await request(`${this.o.url.replace(/\/$/, '')}/add-checkpoint`, {
+        const url = new URL(`${this.o.url.replace(/\/$/, '')}/add-checkpoint`);
+        this.pool ??= new Pool(url.origin);
+        const res = await requestOn(this.pool, {
+          path: `${url.pathname}${url.search}`,
           method: 'POST',
           body: formatAddCheckpoint({ oldSize: old, proof, note }),
           headersTimeout: this.o.requestTimeoutMs ?? 10_000,

@@ -1,0 +1,38 @@
+// Preloaded into a proxy under test by bench/proxy.ts (`node --import ./bench/heap-probe.mjs`) for
+// its memory anatomy, when LLMAUDIT_BENCH_HEAP names a file prefix. Node preloads it into every
+// thread, so each isolate (the event loop's and the audit-log writer's) samples its own heap spaces
+// every 100 ms (v8.getHeapSpaceStatistics: a few µs) and writes <prefix>.<thread>.json: the
+// physical size of each space now and the highest so far, counted again from the moment the file
+// <prefix>.reset appears (bench/proxy.ts creates it before the load it measures).
+import v8 from 'node:v8';
+import { existsSync, writeFileSync } from 'node:fs';
+import { isMainThread, threadId } from 'node:worker_threads';
+
+const prefix = process.env.LLMAUDIT_BENCH_HEAP;
+if (prefix !== undefined && prefix !== '') {
+  const file = `${prefix}.${isMainThread ? 'main' : `thread-${threadId}`}.json`;
+  const mib = (n) => Math.round((n / (1024 * 1024)) * 100) / 100;
+  let peak = {};
+  let reset = false;
+  const sample = () => {
+    const now = {};
+    for (const s of v8.getHeapSpaceStatistics()) {
+      if (s.physical_space_size === 0) continue;
+      now[s.space_name] = mib(s.physical_space_size);
+      peak[s.space_name] = Math.max(peak[s.space_name] ?? 0, now[s.space_name]);
+    }
+    const h = v8.getHeapStatistics();
+    const total = { physical: mib(h.total_physical_size), malloced: mib(h.malloced_memory), external: mib(h.external_memory) };
+    peak.total = Math.max(peak.total ?? 0, total.physical);
+    writeFileSync(file, JSON.stringify({ thread: isMainThread ? 'main' : 'writer', now, peak, total, ...(isMainThread ? { memoryUsage: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, mib(v)])) } : {}) }));
+  };
+  const timer = setInterval(() => {
+    if (!reset && existsSync(`${prefix}.reset`)) {
+      peak = {};
+      reset = true;
+    }
+    sample();
+  }, 100);
+  timer.unref();
+  sample();
+}
