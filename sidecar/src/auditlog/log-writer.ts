@@ -14,7 +14,7 @@
 //
 // Longer than most files on purpose: the Writer class is the single owner of the segment file
 // descriptor, and keeping every state transition of that file in one place is the point.
-import { writeSync } from 'node:fs';
+import { fdatasyncSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { buildEntry, CURRENT_VERSION, type EntryVersion } from './entry.ts';
 import { makeDir } from './make-dir.ts';
@@ -59,6 +59,14 @@ export interface OpenLogOptions {
   formatVersion?: EntryVersion;
   /** Entries are always signed on the writer's own thread; 'inline' is accepted and changes nothing. */
   signingThread?: 'inline';
+  /**
+   * The writer owns its thread (log-worker.ts): fdatasync the segment file with a blocking call
+   * instead of through libuv's thread pool, and start each batch on the next turn of the event
+   * loop, so that appends which arrived meanwhile (messages queued while the thread blocked in the
+   * last fdatasync) go in the same batch and share its fdatasync (docs/adr/0021-strict-append-latency.md).
+   * Never on a thread that serves anything else: the call blocks it for as long as the disk takes.
+   */
+  blockingSync?: boolean;
 }
 
 export interface AuditLog {
@@ -149,6 +157,17 @@ async function appendBytes(fh: LogFileHandle, data: Uint8Array): Promise<void> {
   }
 }
 
+/**
+ * fdatasync of a segment file. `blocking` (the writer's own thread): fdatasync(2) on this thread,
+ * which saves the round trip through libuv's thread pool (a pool thread woken, then this loop woken
+ * by its answer). An injected LogFs adapter (no `fd`) keeps its asynchronous `datasync()`.
+ */
+async function datasync(fh: LogFileHandle, blocking: boolean): Promise<void> {
+  const fd = (fh as { fd?: unknown }).fd;
+  if (blocking && typeof fd === 'number') fdatasyncSync(fd);
+  else await fh.datasync();
+}
+
 class Writer implements AuditLog {
   readonly dir: string;
   readonly origin: string;
@@ -166,6 +185,7 @@ class Writer implements AuditLog {
   private readonly segmentStarts: Array<number | null>;
   private readonly version: EntryVersion;
   private readonly onCp: ((cp: { size: number; note: string; at: string }) => void) | null;
+  private readonly blocking: boolean;
 
   // The chain head including queued entries, and the written (durable in strict mode) state.
   private nextSeq: number;
@@ -179,6 +199,7 @@ class Writer implements AuditLog {
   private segFirstAt: number | null;
   private dirty = false;
   private bytesWritten = 0;
+  private syncs = 0;
   private lastCp: { size: number; note: string; at: string } | null;
 
   private pending: Pending[] = [];
@@ -206,6 +227,7 @@ class Writer implements AuditLog {
     // A chain never mixes entry formats: it keeps the version of its first entry.
     this.version = rec.version ?? o.formatVersion ?? CURRENT_VERSION;
     this.onCp = o.onCheckpoint ?? null;
+    this.blocking = o.blockingSync === true;
     this.tiles = rec.tiles;
     this.nextSeq = this.written = rec.size;
     this.headHash = this.writtenHash = rec.lastHash;
@@ -294,7 +316,7 @@ class Writer implements AuditLog {
   }
 
   stats(): LogStats {
-    return { size: this.written, queueDepth: this.pending.length, segment: this.segNo, bytesWritten: this.bytesWritten, lastCheckpointAt: this.lastCp?.at ?? null };
+    return { size: this.written, queueDepth: this.pending.length, segment: this.segNo, bytesWritten: this.bytesWritten, syncs: this.syncs, lastCheckpointAt: this.lastCp?.at ?? null };
   }
 
   close(): Promise<void> {
@@ -335,7 +357,10 @@ class Writer implements AuditLog {
   private kick(): void {
     if (this.looping) return;
     this.looping = true;
-    queueMicrotask(() => void this.loop());
+    // Blocking: every message the thread received in this turn is appended before the batch is
+    // cut (a port delivers queued messages one callback each, with microtasks run in between).
+    if (this.blocking) setImmediate(() => void this.loop());
+    else queueMicrotask(() => void this.loop());
   }
 
   private async loop(): Promise<void> {
@@ -411,7 +436,8 @@ class Writer implements AuditLog {
     this.bytesWritten += data.length;
     if (this.strict) {
       try {
-        await fh.datasync();
+        await datasync(fh, this.blocking);
+        this.syncs++;
       } catch (err) {
         // After a failed fsync the page cache state is unknown (Linux marks the pages clean): stop.
         const e = ioErrorToLogError(err, `fdatasync of ${segmentName(this.segNo)}`);
@@ -448,7 +474,8 @@ class Writer implements AuditLog {
   private async syncIfDirty(): Promise<void> {
     if (!this.dirty || this.fh === null) return;
     try {
-      await this.fh.datasync();
+      await datasync(this.fh, this.blocking);
+      this.syncs++;
       this.dirty = false;
     } catch (err) {
       const e = ioErrorToLogError(err, `fdatasync of ${segmentName(this.segNo)}`);
