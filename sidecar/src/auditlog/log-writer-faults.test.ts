@@ -81,7 +81,7 @@ describe('fdatasync failure (injected fs adapter)', () => {
 });
 
 describe('fdatasync failure, blocking (the writer thread\'s path, blockingSync)', () => {
-  it('a failed blocking fdatasync stops the writer as the asynchronous one does; group commit stays', async () => {
+  it('a batch of one syncs with the blocking call, a group through the pool; a failed blocking fdatasync stops the writer as the asynchronous one does', async () => {
     const dir = path.join(tmp.dir, 'blocking');
     // fdatasync(2) of a FIFO fails with EINVAL: the handle hands the writer one while failSync is set
     // (the batch's write then goes into the FIFO, the segment file is left alone).
@@ -89,6 +89,7 @@ describe('fdatasync failure, blocking (the writer thread\'s path, blockingSync)'
     execFileSync('mkfifo', [fifo]);
     const fifoFd = openSync(fifo, 'r+');
     let failSync = false;
+    let poolSyncs = 0;
     const fs: LogFs = {
       rename: nodeLogFs.rename,
       open: async (file, flags, mode) => {
@@ -104,28 +105,38 @@ describe('fdatasync failure, blocking (the writer thread\'s path, blockingSync)'
           truncate: (n) => fh.truncate(n),
           stat: () => fh.stat(),
           close: () => fh.close(),
-          datasync: () => Promise.reject(new Error('the blocking path does not call datasync()')),
+          datasync: () => {
+            poolSyncs++;
+            return fh.datasync();
+          },
         };
       },
     };
     const reported: string[] = [];
     try {
       const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'strict', fs, blockingSync: true, onBackgroundError: (e) => reported.push(e.code) });
-      // 20 appends in one turn: one batch, one fdatasync.
+      // 20 appends in one turn: one batch, one fdatasync, through the thread pool (a group commit).
       const first = await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(samplePayload(i))));
       expect(first.map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i));
       expect(log.stats().syncs).toBe(1);
+      expect(poolSyncs).toBe(1);
+      // A batch of one: the blocking call.
+      expect((await log.append(samplePayload(20))).seq).toBe(20);
+      expect(log.stats().syncs).toBe(2);
+      expect(poolSyncs).toBe(1);
+      // It fails on the FIFO.
       failSync = true;
-      await expect(log.append(samplePayload(20))).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_WRITE', message: expect.stringMatching(/fdatasync of seg-000001\.jsonl: EINVAL/) });
-      await expect(log.append(samplePayload(21))).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_FAILED' });
+      await expect(log.append(samplePayload(21))).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_WRITE', message: expect.stringMatching(/fdatasync of seg-000001\.jsonl: EINVAL/) });
+      await expect(log.append(samplePayload(22))).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_FAILED' });
       expect(reported).toEqual(['LLMAUDIT_E_LOG_FAILED']);
+      expect(poolSyncs).toBe(1);
       await log.close();
     } finally {
       closeSync(fifoFd);
     }
     const again = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey });
-    expect(again.size).toBe(20);
-    await again.append(samplePayload(20));
+    expect(again.size).toBe(21);
+    await again.append(samplePayload(21));
     await again.close();
     expect((await verifyLog(dir, { keys: [keys.verifier] })).exit).toBe(0);
   });

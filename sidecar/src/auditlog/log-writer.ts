@@ -60,11 +60,14 @@ export interface OpenLogOptions {
   /** Entries are always signed on the writer's own thread; 'inline' is accepted and changes nothing. */
   signingThread?: 'inline';
   /**
-   * The writer owns its thread (log-worker.ts): fdatasync the segment file with a blocking call
-   * instead of through libuv's thread pool, and start each batch on the next turn of the event
-   * loop, so that appends which arrived meanwhile (messages queued while the thread blocked in the
-   * last fdatasync) go in the same batch and share its fdatasync (docs/adr/0021-strict-append-latency.md).
-   * Never on a thread that serves anything else: the call blocks it for as long as the disk takes.
+   * The writer owns its thread (log-worker.ts). strict: a batch of one entry (nothing else was
+   * waiting when it was cut, as when exchanges come one at a time) is fdatasynced with a blocking
+   * call instead of through libuv's thread pool, which saves the pool's round trip; a larger batch
+   * keeps the pool, so that the thread builds and signs the next batch's entries while the disk
+   * syncs. Each batch starts on the next turn of the event loop, so that appends which arrived
+   * meanwhile (messages queued while the thread blocked) go in the same batch and share its
+   * fdatasync (docs/adr/0021-strict-append-latency.md). Never on a thread that serves anything
+   * else: the call blocks it for as long as the disk takes.
    */
   blockingSync?: boolean;
 }
@@ -158,9 +161,10 @@ async function appendBytes(fh: LogFileHandle, data: Uint8Array): Promise<void> {
 }
 
 /**
- * fdatasync of a segment file. `blocking` (the writer's own thread): fdatasync(2) on this thread,
- * which saves the round trip through libuv's thread pool (a pool thread woken, then this loop woken
- * by its answer). An injected LogFs adapter (no `fd`) keeps its asynchronous `datasync()`.
+ * fdatasync of a segment file. `blocking` (the writer's own thread, OpenLogOptions.blockingSync):
+ * fdatasync(2) on this thread, which saves the round trip through libuv's thread pool (a pool
+ * thread woken, then this loop woken by its answer). An injected LogFs adapter (no `fd`) keeps
+ * its asynchronous `datasync()`.
  */
 async function datasync(fh: LogFileHandle, blocking: boolean): Promise<void> {
   const fd = (fh as { fd?: unknown }).fd;
@@ -436,7 +440,8 @@ class Writer implements AuditLog {
     this.bytesWritten += data.length;
     if (this.strict) {
       try {
-        await datasync(fh, this.blocking);
+        // A batch of one blocks (no entry waits to be built meanwhile); a group commit keeps the pool.
+        await datasync(fh, this.blocking && batch.length === 1);
         this.syncs++;
       } catch (err) {
         // After a failed fsync the page cache state is unknown (Linux marks the pages clean): stop.
@@ -474,7 +479,7 @@ class Writer implements AuditLog {
   private async syncIfDirty(): Promise<void> {
     if (!this.dirty || this.fh === null) return;
     try {
-      await datasync(this.fh, this.blocking);
+      await this.fh.datasync();
       this.syncs++;
       this.dirty = false;
     } catch (err) {
