@@ -1,9 +1,11 @@
 /**
- * `npm run bench -- log-latency [--quick] [--json] [--worker PATH] [--compare PATH] [--gap MS] [--dir DIR]`: what one append
+ * `npm run bench -- log-latency [--quick] [--json] [--worker PATH] [--compare PATH] [--gap MS] [--dir DIR] [--round N]`: what one append
  * costs its caller, one at a time, on this machine's disk (os.tmpdir()) — the part of a strict
  * exchange's added latency that the audit log owns (docs/adr/0021-strict-append-latency.md).
  *
  *   fdatasync alone        a 2.3 KiB write(2) then fdatasync(2), synchronous: the disk's floor
+ *   hop alone              a sample payload posted to a thread that posts it back: the round
+ *                          trip between two event loops (wake-ups and structured clones)
  *   thread strict          openLogInThread (the sidecar's writer thread), durability strict: the
  *                          hop there and back, the entry, its signature, the write, the fdatasync
  *   thread batched         the same writer, batched, no append window: the hop, the entry, the write
@@ -13,8 +15,9 @@
  *                          openLog on this thread with blockingSync (what the writer thread does):
  *                          fdatasync(2) on the caller's thread instead of through libuv's pool
  *
- * All configurations are open at once and take turns, 50 appends each, each round starting with
- * the next one, so a shared machine's load drifts over all of them alike; the first quarter of the rounds is an untimed warm-up. Appends of
+ * All configurations are open at once and take turns, one append each (`--round N`: N each), each
+ * round starting with the next one, so a shared machine's load (and its disk's) drifts over all of
+ * them alike; the first quarter of the rounds is an untimed warm-up. Appends of
  * the same sample payload go one at a time, each after `--gap` ms of idle time (default 1: the
  * threads go idle between exchanges, as they do when one request at a time goes through the
  * proxy). p50 / p90 / p99 of the time from append() to its answer. `--worker PATH`: another
@@ -28,6 +31,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { openLog, type AuditLog } from '../sidecar/src/auditlog/log-writer.ts';
 import { logWorkerScript, openLogInThread } from '../sidecar/src/auditlog/log-thread.ts';
 import { samplePayload, testKeys, TEST_ORIGIN } from '../sidecar/src/auditlog/test-support.ts';
@@ -64,6 +68,21 @@ function logConfig(name: string, log: AuditLog): Config {
   return { name, once: () => log.append(payload), close: () => log.close() };
 }
 
+/** The hop alone: a thread that answers every message with the same message (a 3 KiB payload). */
+async function hopConfig(): Promise<Config> {
+  const w = new Worker("require('node:worker_threads').parentPort.on('message', (m) => require('node:worker_threads').parentPort.postMessage(m));", { eval: true });
+  await new Promise((resolve) => w.once('online', resolve));
+  const payload = samplePayload(1, 1500);
+  return {
+    name: 'hop alone (postMessage there and back)',
+    once: () => new Promise((resolve) => {
+      w.once('message', resolve);
+      w.postMessage(payload);
+    }),
+    close: async () => void (await w.terminate()),
+  };
+}
+
 function fdatasyncConfig(file: string): Config {
   const fd = openSync(file, 'a');
   const line = Buffer.alloc(2300, 'x');
@@ -77,7 +96,7 @@ function fdatasyncConfig(file: string): Config {
   };
 }
 
-export async function runLogLatencyBench(opts: { quick?: boolean; worker?: string; compare?: string; gapMs?: number; dir?: string; log?: (s: string) => void } = {}): Promise<LatencyRow[]> {
+export async function runLogLatencyBench(opts: { quick?: boolean; worker?: string; compare?: string; gapMs?: number; dir?: string; round?: number; log?: (s: string) => void } = {}): Promise<LatencyRow[]> {
   const say = opts.log ?? (() => undefined);
   const count = opts.quick === true ? 600 : 1500;
   const gap = opts.gapMs ?? 1;
@@ -88,6 +107,7 @@ export async function runLogLatencyBench(opts: { quick?: boolean; worker?: strin
   const configs: Config[] = [];
   try {
     configs.push(fdatasyncConfig(path.join(root, 'bare')));
+    configs.push(await hopConfig());
     const workers: Array<[string, URL]> = [['', script]];
     if (opts.compare !== undefined) workers.push([' (--compare build)', pathToFileURL(path.resolve(opts.compare))]);
     for (const [label, w] of workers) {
@@ -103,9 +123,10 @@ export async function runLogLatencyBench(opts: { quick?: boolean; worker?: strin
     // The writer thread's fdatasync (blockingSync) against libuv's thread pool, on one thread.
     const blocking = await openLog({ dir: path.join(root, 'inproc-strict-blocking'), origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'strict', blockingSync: true });
     configs.push(logConfig('in-process strict, blocking fdatasync', blocking));
-    // Rounds of 50 per configuration, in turn, so that the machine's load drifts over all alike;
-    // the first quarter of the rounds is warm-up (JIT, the first segment, the heap's working size).
-    const round = 50;
+    // Rounds of `round` appends per configuration, in turn, so that the machine's load drifts over
+    // all alike (on a busy disk, rounds of 50 put the two in-process strict rows 2× apart, in either
+    // direction from run to run; one append each, not); the first quarter is warm-up (JIT, the first segment, the heap).
+    const round = opts.round ?? 1;
     const rounds = Math.ceil(count / round);
     const warmRounds = Math.ceil(rounds / 4);
     const times = configs.map(() => [] as number[]);
@@ -136,12 +157,14 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const g = args.indexOf('--gap');
   const c = args.indexOf('--compare');
   const d = args.indexOf('--dir');
+  const rd = args.indexOf('--round');
   const rows = await runLogLatencyBench({
     quick: args.includes('--quick'),
     ...(w === -1 ? {} : { worker: args[w + 1] as string }),
     ...(g === -1 ? {} : { gapMs: Number(args[g + 1]) }),
     ...(c === -1 ? {} : { compare: args[c + 1] as string }),
     ...(d === -1 ? {} : { dir: args[d + 1] as string }),
+    ...(rd === -1 ? {} : { round: Number(args[rd + 1]) }),
     log: json ? undefined : (s) => process.stderr.write(`… ${s}\n`),
   } as Parameters<typeof runLogLatencyBench>[0]);
   const ratio = (a: string, b: string): number | null => {
