@@ -24,6 +24,7 @@
  *   npm run bench -- proxy [--quick] [--json] [--only direct,batched,strict,tracing,governance,floor,bare,portkey,baseline]
  *                          [--baseline OTHER/llmaudit.mjs]   (another build, batched, side by side)
  *                          [--no-anatomy]   (skip the memory anatomy: memoryAnatomy, after the rows)
+ *                          [--baseline-durability strict]    (that build as a strict sidecar instead)
  *   npm run bench -- proxy --scale [--quick]   how cost grows: body size, stream length, concurrency
  *                                              (direct, llmaudit batched, the floor; runScaleBench)
  *   LLMAUDIT_BENCH_PROFILE=/tmp/prof npm run bench -- proxy --only direct,batched   (CPU profiles)
@@ -517,7 +518,7 @@ export function printAnatomy(rows: MemoryAnatomy[], out: (s: string) => void = (
   }
 }
 
-export async function runProxyBench(opts: { quick?: boolean; only?: string[]; baseline?: string; anatomy?: boolean; log?: (s: string) => void } = {}): Promise<{ rows: ProxyBenchRow[]; notes: string[]; anatomy: MemoryAnatomy[] }> {
+export async function runProxyBench(opts: { quick?: boolean; only?: string[]; baseline?: string; baselineDurability?: 'batched' | 'strict'; anatomy?: boolean; log?: (s: string) => void } = {}): Promise<{ rows: ProxyBenchRow[]; notes: string[]; anatomy: MemoryAnatomy[] }> {
   const s = opts.quick === true ? QUICK : FULL;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
@@ -536,12 +537,15 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
   }
   const want = (k: string) => (opts.only === undefined ? k !== 'baseline' || opts.baseline !== undefined : opts.only.includes(k));
   const baseline = opts.baseline;
+  // --baseline-durability strict: the other build as a strict sidecar (compare it with llmaudit (strict)).
+  const baselineDurability = opts.baselineDurability ?? 'batched';
+  const baselineName = `baseline build (${baselineDurability})`;
 
   const factories: Array<{ key: string; name: string; start: () => Promise<Target> }> = [
     { key: 'direct', name: 'direct', start: async () => ({ name: 'direct', key: 'direct', url: upstreamUrl, headers: {}, pid: null, stop: async () => undefined }) },
     { key: 'batched', name: 'llmaudit (batched)', start: () => startLlmaudit('llmaudit (batched)', 'batched', upstreamUrl, ['--durability', 'batched']) },
     // --baseline DIR/llmaudit.mjs: another build (e.g. before a change), batched, for a side-by-side comparison in one run.
-    { key: 'baseline', name: 'baseline build (batched)', start: () => (baseline === undefined ? Promise.reject(new Error('no --baseline PATH given')) : startLlmaudit('baseline build (batched)', 'baseline', upstreamUrl, ['--durability', 'batched'], baseline, undefined, BASELINE_NODE_FLAGS, {})) },
+    { key: 'baseline', name: baselineName, start: () => (baseline === undefined ? Promise.reject(new Error('no --baseline PATH given')) : startLlmaudit(baselineName, 'baseline', upstreamUrl, ['--durability', baselineDurability], baseline, undefined, BASELINE_NODE_FLAGS, {})) },
     { key: 'strict', name: 'llmaudit (strict)', start: () => startLlmaudit('llmaudit (strict)', 'strict', upstreamUrl, ['--durability', 'strict']) },
     { key: 'governance', name: 'llmaudit (full governance)', start: async () => {
         const { file, dir } = await fullGovernanceConfig();
@@ -886,6 +890,12 @@ export function contextFigures(rows: ProxyBenchRow[]): Array<{ figure: string; v
     // One at a time strict waits for its own fdatasync; at 50 concurrent appends share one (group commit).
     { figure: 'strict ÷ batched, p50 added at 50 concurrent', value: ratio(get('llmaudit (strict)')?.addedLoadP50Ms, b?.addedLoadP50Ms) },
   ];
+  // --baseline-durability strict: the other build's strict against this build's batched, as the target's ratio is.
+  const bs = get('baseline build (strict)');
+  if (bs !== undefined) {
+    out.push({ figure: 'baseline build (strict) ÷ batched, p50 added one at a time', value: ratio(bs.addedP50Ms, b?.addedP50Ms) });
+    out.push({ figure: 'baseline build (strict) ÷ batched, p50 added at 50 concurrent', value: ratio(bs.addedLoadP50Ms, b?.addedLoadP50Ms) });
+  }
   const lc = row('llmaudit (batched)')?.cpu;
   const bc = row('bare forwarder (no record)')?.cpu;
   if (lc != null && bc != null) out.push({ figure: 'llmaudit CPU per exchange: main thread, other threads (bare forwarder: main)', value: `${lc.mainUs} µs, ${lc.otherUs} µs (${bc.mainUs} µs)` });
@@ -927,7 +937,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     process.stdout.write(`${JSON.stringify({ bench: 'proxy-scale', at: new Date().toISOString(), node: process.version, rows: scale })}\n`);
     process.exit(0);
   }
-  const { rows, notes, anatomy } = await runProxyBench({ quick: args.includes('--quick'), anatomy: !args.includes('--no-anatomy'), ...(only === undefined ? {} : { only }), ...(baseline === undefined ? {} : { baseline }) });
+  const bd = args.indexOf('--baseline-durability');
+  const baselineDurability = bd === -1 ? undefined : args[bd + 1];
+  if (baselineDurability !== undefined && baselineDurability !== 'batched' && baselineDurability !== 'strict') throw new Error(`--baseline-durability: batched or strict, not ${baselineDurability}`);
+  const { rows, notes, anatomy } = await runProxyBench({ quick: args.includes('--quick'), anatomy: !args.includes('--no-anatomy'), ...(only === undefined ? {} : { only }), ...(baseline === undefined ? {} : { baseline }), ...(baselineDurability === undefined ? {} : { baselineDurability }) });
   const result = { bench: 'proxy', at: new Date().toISOString(), node: process.version, rows, derived: derive(rows), targets: checkTargets(rows), context: contextFigures(rows), anatomy, notes };
   if (args.includes('--json')) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {

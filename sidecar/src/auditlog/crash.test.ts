@@ -44,8 +44,10 @@ describe('crash: SIGKILL under load', () => {
     let kills = 0;
     for (let i = 0; i < 20; i++) {
       const durability = i % 4 === 3 ? 'batched' : 'strict';
+      // Every other four kills the writer fdatasyncs with a blocking call, as on the sidecar's writer thread.
+      const sync = Math.floor(i / 4) % 2 === 1 ? ['blocking'] : [];
       // Small segments so that kills also land in seals and segment rolls.
-      const w = spawnWriter(bundle, [dir, TEST_ORIGIN, keys.signerKey, 'append', durability, '20000']);
+      const w = spawnWriter(bundle, [dir, TEST_ORIGIN, keys.signerKey, 'append', durability, '20000', ...sync]);
       const target = 1 + Math.floor(Math.random() * 60);
       await w.waitFor((l) => l.length > target);
       w.child.kill('SIGKILL');

@@ -27,6 +27,7 @@ export interface WriterState {
   size: number;
   segment: number;
   bytesWritten: number;
+  syncs: number;
 }
 
 export interface WireCheckpoint {

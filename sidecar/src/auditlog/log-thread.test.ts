@@ -98,6 +98,29 @@ describe('openLogInThread', () => {
     expect((await strict.append(samplePayload(0))).seq).toBe(0);
   });
 
+  it('strict: appends that reach the writer in separate messages of one turn share one fdatasync (group commit)', async () => {
+    // Regression guard: with a blocking fdatasync, a batch cut at the first message paid one fdatasync per queued message.
+    const dir = await fresh();
+    const log = track(await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'strict' }));
+    await log.append(samplePayload(0));
+    const before = log.stats().syncs;
+    expect(before).toBe(1);
+    // A call after each append sends that append in a message of its own (log-thread.ts flushOutbox).
+    const appends: Array<Promise<{ seq: number }>> = [];
+    const calls: Array<Promise<void>> = [];
+    for (let i = 1; i <= 50; i++) {
+      appends.push(log.append(samplePayload(i)));
+      calls.push(log.flush());
+    }
+    expect((await Promise.all(appends)).map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    await Promise.all(calls);
+    // One message per append; the thread takes them in as they arrive: a few group commits, not 50.
+    expect(log.stats().syncs - before).toBeGreaterThanOrEqual(1);
+    expect(log.stats().syncs - before).toBeLessThan(10);
+    await log.close();
+    expect((await verifyLog(dir, { keys: [keys.verifier], entrySignatures: 'all' })).entries).toBe(51);
+  });
+
   it('rejects a payload that cannot cross the thread or cannot be canonicalized, alone, with its code', async () => {
     const dir = await fresh();
     const log = track(await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey }));

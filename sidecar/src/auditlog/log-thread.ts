@@ -291,7 +291,7 @@ class ThreadLog implements AuditLog {
   }
 
   stats(): LogStats {
-    return { size: this.state.size, queueDepth: this.appends.size, segment: this.state.segment, bytesWritten: this.state.bytesWritten, lastCheckpointAt: this.checkpointNote?.at ?? null };
+    return { size: this.state.size, queueDepth: this.appends.size, segment: this.state.segment, bytesWritten: this.state.bytesWritten, syncs: this.state.syncs, lastCheckpointAt: this.checkpointNote?.at ?? null };
   }
 
   close(): Promise<void> {

@@ -18,6 +18,8 @@ async function serve(): Promise<void> {
   try {
     log = await openLog({
       ...options,
+      // This thread does nothing but the log: its fdatasync may block it (ADR 0021).
+      blockingSync: true,
       onBackgroundError: (err) => post({ t: 'background-error', error: toWireError(err) }),
       onCheckpoint: (checkpoint) => post({ t: 'checkpoint', checkpoint: { ...checkpoint } }),
     });
@@ -28,13 +30,15 @@ async function serve(): Promise<void> {
   const opened = log;
   const state = (): WriterState => {
     const s = opened.stats();
-    return { size: s.size, segment: s.segment, bytesWritten: s.bytesWritten };
+    return { size: s.size, segment: s.segment, bytesWritten: s.bytesWritten, syncs: s.syncs };
   };
   const latest = opened.latestCheckpoint();
   const cpStats = opened.stats().lastCheckpointAt;
   post({ t: 'opened', state: state(), checkpoint: latest === null ? null : { size: cpSize(latest), note: latest, at: cpStats ?? new Date().toISOString() } });
 
-  // Outcomes of appends go back in batches, one message per turn of this thread's loop.
+  // Outcomes of appends go back in batches: one message per batch the writer wrote (its appends
+  // settle together, so a microtask queued by the first runs after the others), sent before this
+  // thread takes in the messages that arrived meanwhile (ADR 0021).
   let results: WireAppended[] = [];
   let scheduled = false;
   const sendResults = (): void => {
@@ -48,7 +52,7 @@ async function serve(): Promise<void> {
     results.push(r);
     if (!scheduled) {
       scheduled = true;
-      setImmediate(sendResults);
+      queueMicrotask(sendResults);
     }
   };
 

@@ -3,13 +3,13 @@
 // partial write, which works everywhere; (2) a real 256 KiB tmpfs that fills up and is remounted
 // read-only, which needs mount(2) (root, not in every CI container): it runs only where mounting works.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openLog } from './log-writer.ts';
 import { verifyLog } from './verifier.ts';
-import { nodeLogFs, type LogFs } from './log-fs.ts';
+import { nodeLogFs, type LogFileHandle, type LogFs } from './log-fs.ts';
 import { faultySegmentFs, samplePayload, tempDir, testKeys, TEST_ORIGIN, type TestKeys } from './test-support.ts';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -75,6 +75,68 @@ describe('fdatasync failure (injected fs adapter)', () => {
     await log.close();
     const again = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey });
     await again.append(samplePayload(3));
+    await again.close();
+    expect((await verifyLog(dir, { keys: [keys.verifier] })).exit).toBe(0);
+  });
+});
+
+describe('fdatasync failure, blocking (the writer thread\'s path, blockingSync)', () => {
+  it('a batch of one syncs with the blocking call, a group through the pool; a failed blocking fdatasync stops the writer as the asynchronous one does', async () => {
+    const dir = path.join(tmp.dir, 'blocking');
+    // fdatasync(2) of a FIFO fails with EINVAL: the handle hands the writer one while failSync is set
+    // (the batch's write then goes into the FIFO, the segment file is left alone).
+    const fifo = path.join(tmp.dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const fifoFd = openSync(fifo, 'r+');
+    let failSync = false;
+    let poolSyncs = 0;
+    const fs: LogFs = {
+      rename: nodeLogFs.rename,
+      open: async (file, flags, mode) => {
+        // node:fs/promises' FileHandle: the blocking path reads its descriptor.
+        const fh = (await nodeLogFs.open(file, flags, mode)) as LogFileHandle & { fd: number };
+        if (!path.basename(file).startsWith('seg-')) return fh;
+        return {
+          get fd() {
+            return failSync ? fifoFd : fh.fd;
+          },
+          write: (b, o, l) => fh.write(b, o, l),
+          sync: () => fh.sync(),
+          truncate: (n) => fh.truncate(n),
+          stat: () => fh.stat(),
+          close: () => fh.close(),
+          datasync: () => {
+            poolSyncs++;
+            return fh.datasync();
+          },
+        };
+      },
+    };
+    const reported: string[] = [];
+    try {
+      const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'strict', fs, blockingSync: true, onBackgroundError: (e) => reported.push(e.code) });
+      // 20 appends in one turn: one batch, one fdatasync, through the thread pool (a group commit).
+      const first = await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(samplePayload(i))));
+      expect(first.map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      expect(log.stats().syncs).toBe(1);
+      expect(poolSyncs).toBe(1);
+      // A batch of one: the blocking call.
+      expect((await log.append(samplePayload(20))).seq).toBe(20);
+      expect(log.stats().syncs).toBe(2);
+      expect(poolSyncs).toBe(1);
+      // It fails on the FIFO.
+      failSync = true;
+      await expect(log.append(samplePayload(21))).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_WRITE', message: expect.stringMatching(/fdatasync of seg-000001\.jsonl: EINVAL/) });
+      await expect(log.append(samplePayload(22))).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_FAILED' });
+      expect(reported).toEqual(['LLMAUDIT_E_LOG_FAILED']);
+      expect(poolSyncs).toBe(1);
+      await log.close();
+    } finally {
+      closeSync(fifoFd);
+    }
+    const again = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey });
+    expect(again.size).toBe(21);
+    await again.append(samplePayload(21));
     await again.close();
     expect((await verifyLog(dir, { keys: [keys.verifier] })).exit).toBe(0);
   });

@@ -14,7 +14,7 @@
 //
 // Longer than most files on purpose: the Writer class is the single owner of the segment file
 // descriptor, and keeping every state transition of that file in one place is the point.
-import { writeSync } from 'node:fs';
+import { fdatasyncSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { buildEntry, CURRENT_VERSION, type EntryVersion } from './entry.ts';
 import { makeDir } from './make-dir.ts';
@@ -59,6 +59,17 @@ export interface OpenLogOptions {
   formatVersion?: EntryVersion;
   /** Entries are always signed on the writer's own thread; 'inline' is accepted and changes nothing. */
   signingThread?: 'inline';
+  /**
+   * The writer owns its thread (log-worker.ts). strict: a batch of one entry (nothing else was
+   * waiting when it was cut, as when exchanges come one at a time) is fdatasynced with a blocking
+   * call instead of through libuv's thread pool, which saves the pool's round trip; a larger batch
+   * keeps the pool, so that the thread builds and signs the next batch's entries while the disk
+   * syncs. Each batch starts on the next turn of the event loop, so that appends which arrived
+   * meanwhile (messages queued while the thread blocked) go in the same batch and share its
+   * fdatasync (docs/adr/0021-strict-append-latency.md). Never on a thread that serves anything
+   * else: the call blocks it for as long as the disk takes.
+   */
+  blockingSync?: boolean;
 }
 
 export interface AuditLog {
@@ -154,6 +165,18 @@ async function appendBytes(fh: LogFileHandle, data: Uint8Array): Promise<void> {
   }
 }
 
+/**
+ * fdatasync of a segment file. `blocking` (the writer's own thread, OpenLogOptions.blockingSync):
+ * fdatasync(2) on this thread, which saves the round trip through libuv's thread pool (a pool
+ * thread woken, then this loop woken by its answer). An injected LogFs adapter (no `fd`) keeps
+ * its asynchronous `datasync()`.
+ */
+async function datasync(fh: LogFileHandle, blocking: boolean): Promise<void> {
+  const fd = (fh as { fd?: unknown }).fd;
+  if (blocking && typeof fd === 'number') fdatasyncSync(fd);
+  else await fh.datasync();
+}
+
 class Writer implements AuditLog {
   readonly dir: string;
   readonly origin: string;
@@ -171,6 +194,7 @@ class Writer implements AuditLog {
   private readonly segmentStarts: Array<number | null>;
   private readonly version: EntryVersion;
   private readonly onCp: ((cp: { size: number; note: string; at: string }) => void) | null;
+  private readonly blocking: boolean;
 
   // The chain head including queued entries, and the written (durable in strict mode) state.
   private nextSeq: number;
@@ -184,6 +208,7 @@ class Writer implements AuditLog {
   private segFirstAt: number | null;
   private dirty = false;
   private bytesWritten = 0;
+  private syncs = 0;
   private lastCp: { size: number; note: string; at: string } | null;
   private tsMs = Number.NaN;
   private tsText = '';
@@ -213,6 +238,7 @@ class Writer implements AuditLog {
     // A chain never mixes entry formats: it keeps the version of its first entry.
     this.version = rec.version ?? o.formatVersion ?? CURRENT_VERSION;
     this.onCp = o.onCheckpoint ?? null;
+    this.blocking = o.blockingSync === true;
     this.tiles = rec.tiles;
     this.nextSeq = this.written = rec.size;
     this.headHash = this.writtenHash = rec.lastHash;
@@ -311,7 +337,7 @@ class Writer implements AuditLog {
   }
 
   stats(): LogStats {
-    return { size: this.written, queueDepth: this.pending.length, segment: this.segNo, bytesWritten: this.bytesWritten, lastCheckpointAt: this.lastCp?.at ?? null };
+    return { size: this.written, queueDepth: this.pending.length, segment: this.segNo, bytesWritten: this.bytesWritten, syncs: this.syncs, lastCheckpointAt: this.lastCp?.at ?? null };
   }
 
   close(): Promise<void> {
@@ -352,7 +378,10 @@ class Writer implements AuditLog {
   private kick(): void {
     if (this.looping) return;
     this.looping = true;
-    queueMicrotask(() => void this.loop());
+    // Blocking: every message the thread received in this turn is appended before the batch is
+    // cut (a port delivers queued messages one callback each, with microtasks run in between).
+    if (this.blocking) setImmediate(() => void this.loop());
+    else queueMicrotask(() => void this.loop());
   }
 
   private async loop(): Promise<void> {
@@ -428,7 +457,9 @@ class Writer implements AuditLog {
     this.bytesWritten += data.length;
     if (this.strict) {
       try {
-        await fh.datasync();
+        // A batch of one blocks (no entry waits to be built meanwhile); a group commit keeps the pool.
+        await datasync(fh, this.blocking && batch.length === 1);
+        this.syncs++;
       } catch (err) {
         // After a failed fsync the page cache state is unknown (Linux marks the pages clean): stop.
         const e = ioErrorToLogError(err, `fdatasync of ${segmentName(this.segNo)}`);
@@ -466,6 +497,7 @@ class Writer implements AuditLog {
     if (!this.dirty || this.fh === null) return;
     try {
       await this.fh.datasync();
+      this.syncs++;
       this.dirty = false;
     } catch (err) {
       const e = ioErrorToLogError(err, `fdatasync of ${segmentName(this.segNo)}`);

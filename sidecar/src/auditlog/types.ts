@@ -87,6 +87,8 @@ export interface LogStats {
   queueDepth: number;
   segment: number;
   bytesWritten: number;
+  /** fdatasyncs of segment files so far: under strict one per group commit, however many entries it covers. */
+  syncs: number;
   lastCheckpointAt: string | null;
 }
 

@@ -1,5 +1,6 @@
 // A writer in its own process, for the crash and lock tests (bundled by the test with esbuild).
-// argv: <dir> <origin> <signerKey> <mode: hold|append|erase|retention|prune> <durability> <segmentMaxBytes>
+// argv: <dir> <origin> <signerKey> <mode: hold|append|erase|retention|prune> <durability> <segmentMaxBytes> [blocking]
+// (blocking: fdatasync with a blocking call, as on the sidecar's writer thread; blockingSync)
 // stdout, one line per event: "locked" once the log is open, then "<seq> <hash>" for every append
 // that resolved; in erase mode (every even seq, segments rewritten at 64 KB/s so a kill lands
 // inside a rewrite) "<step> <detail>" for each step of the erasure; retention mode sweeps with
@@ -12,8 +13,8 @@ import { eraseEntries } from '../../erasure/erase.ts';
 import { pruneRetention, sweepRetention } from '../../retention/sweep.ts';
 import type { Durability } from '../types.ts';
 
-const [dir, origin, signerKey, mode, durability, maxBytes] = process.argv.slice(2) as [string, string, string, string, Durability, string];
-const log = await openLog({ dir, origin, signerKey, durability, segmentMaxBytes: Number(maxBytes) });
+const [dir, origin, signerKey, mode, durability, maxBytes, sync] = process.argv.slice(2) as [string, string, string, string, Durability, string, string | undefined];
+const log = await openLog({ dir, origin, signerKey, durability, segmentMaxBytes: Number(maxBytes), blockingSync: sync === 'blocking' });
 process.stdout.write('locked\n');
 if (mode === 'append') {
   let i = log.size;
