@@ -31,7 +31,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -42,8 +42,23 @@ import { Pool } from 'undici';
 import { summarizeHeapSnapshot, type HeapSummary } from './heap-snapshot.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-// LLMAUDIT_BENCH_CLI: another build's llmaudit.mjs for the llmaudit rows (e.g. one built with --out-root).
-const cli = process.env.LLMAUDIT_BENCH_CLI ?? path.join(root, 'sidecar/dist/llmaudit.mjs');
+/**
+ * The llmaudit rows run what the sidecar image runs: the standalone bundle (`hack/build.mjs
+ * --standalone`, dependencies inlined, no comments or indentation), built by the bench into a
+ * temporary directory from this checkout. The development build (`npm run build`, dependencies
+ * loaded from node_modules) idles ~12 MiB higher. LLMAUDIT_BENCH_CLI: another build's llmaudit.mjs
+ * instead (e.g. one built with --out-root).
+ */
+let builtCli: string | undefined;
+const cli = (): string => (builtCli ??= process.env.LLMAUDIT_BENCH_CLI ?? standaloneCli());
+
+function standaloneCli(): string {
+  const out = mkdtempSync(path.join(tmpdir(), 'llmaudit-bench-standalone-'));
+  const r = spawnSync(process.execPath, [path.join(root, 'hack/build.mjs'), '--standalone', '--out-root', out], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`hack/build.mjs --standalone failed: ${r.stderr}`);
+  process.on('exit', () => rmSync(out, { recursive: true, force: true }));
+  return path.join(out, 'sidecar/dist/llmaudit.mjs');
+}
 const portkeyBin = path.join(root, 'node_modules/@portkey-ai/gateway/build/start-server.js');
 
 interface Settings {
@@ -327,7 +342,7 @@ async function startOtlpSink(): Promise<{ url: string; spans: () => number; clos
   };
 }
 
-async function startLlmaudit(name: string, key: string, upstreamUrl: string, extra: string[], cliPath = cli, eldFile?: string, flags = SIDECAR_NODE_FLAGS, env: Record<string, string> = SIDECAR_ENV, probe?: { nodeArgs: string[]; env: Record<string, string> }): Promise<Target> {
+async function startLlmaudit(name: string, key: string, upstreamUrl: string, extra: string[], cliPath = cli(), eldFile?: string, flags = SIDECAR_NODE_FLAGS, env: Record<string, string> = SIDECAR_ENV, probe?: { nodeArgs: string[]; env: Record<string, string> }): Promise<Target> {
   const dir = await mkdtemp(path.join(tmpdir(), 'llmaudit-bench-'));
   // LLMAUDIT_BENCH_PROFILE=DIR: a V8 CPU profile of each llmaudit process, written at its exit.
   const profile = process.env.LLMAUDIT_BENCH_PROFILE;
@@ -451,7 +466,7 @@ async function waitForSnapshot(dir: string, ms = 60_000): Promise<string | null>
   return null;
 }
 
-export async function memoryAnatomy(name: string, upstreamUrl: string, s: Settings, cliPath = cli, flags = SIDECAR_NODE_FLAGS, env: Record<string, string> = SIDECAR_ENV): Promise<MemoryAnatomy> {
+export async function memoryAnatomy(name: string, upstreamUrl: string, s: Settings, cliPath = cli(), flags = SIDECAR_NODE_FLAGS, env: Record<string, string> = SIDECAR_ENV): Promise<MemoryAnatomy> {
   const dir = await mkdtemp(path.join(tmpdir(), 'llmaudit-bench-heap-'));
   const prefix = path.join(dir, 'heap');
   const probe = { nodeArgs: ['--import', path.join(root, 'bench/heap-probe.mjs')], env: { LLMAUDIT_BENCH_HEAP: prefix } };
@@ -521,7 +536,7 @@ export function printAnatomy(rows: MemoryAnatomy[], out: (s: string) => void = (
 export async function runProxyBench(opts: { quick?: boolean; only?: string[]; baseline?: string; baselineDurability?: 'batched' | 'strict'; anatomy?: boolean; log?: (s: string) => void } = {}): Promise<{ rows: ProxyBenchRow[]; notes: string[]; anatomy: MemoryAnatomy[] }> {
   const s = opts.quick === true ? QUICK : FULL;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
+  if (!existsSync(cli())) throw new Error(`${cli()} is missing (LLMAUDIT_BENCH_CLI names a build that does not exist)`);
   const notes: string[] = [];
   const upstream = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', 'upstream']);
   const upPort = await waitForLine(upstream, jsonPort, 'upstream');
@@ -716,7 +731,7 @@ export const CONCURRENCY = [1, 10, 50, 200];
 export async function runScaleBench(opts: { quick?: boolean; log?: (s: string) => void } = {}): Promise<ScaleRow[]> {
   const q = opts.quick === true;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
+  if (!existsSync(cli())) throw new Error(`${cli()} is missing (LLMAUDIT_BENCH_CLI names a build that does not exist)`);
   const upstream = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', 'upstream']);
   const upPort = await waitForLine(upstream, jsonPort, 'upstream');
   const upstreamUrl = `http://127.0.0.1:${upPort}`;
@@ -727,7 +742,7 @@ export async function runScaleBench(opts: { quick?: boolean; log?: (s: string) =
   const s = q ? QUICK : FULL;
   const targets: Array<{ name: string; start: () => Promise<Target> }> = [
     { name: 'direct', start: async () => ({ name: 'direct', key: 'direct', url: upstreamUrl, headers: {}, pid: null, stop: async () => undefined }) },
-    { name: 'llmaudit (batched)', start: () => startLlmaudit('llmaudit (batched)', 'batched', upstreamUrl, ['--durability', 'batched'], cli, eldFile) },
+    { name: 'llmaudit (batched)', start: () => startLlmaudit('llmaudit (batched)', 'batched', upstreamUrl, ['--durability', 'batched'], cli(), eldFile) },
     { name: 'undici pass-through (floor)', start: () => startBenchServer('floor', 'undici pass-through (floor)', upstreamUrl) },
   ];
   const rows: ScaleRow[] = [];
