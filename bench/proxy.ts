@@ -24,6 +24,8 @@
  *   npm run bench -- proxy [--quick] [--json] [--only direct,batched,strict,tracing,governance,floor,bare,portkey,baseline]
  *                          [--baseline OTHER/llmaudit.mjs]   (another build, batched, side by side)
  *   npm run bench -- proxy --scale [--quick]   how cost grows: body size, stream length, concurrency
+ *   npm run bench -- proxy --stall [--quick] [--baseline OTHER/llmaudit.mjs]   what a 1 MiB prompt does to
+ *                                              the event loop: delay, longest synchronous block (runStallBench)
  *                                              (direct, llmaudit batched, the floor; runScaleBench)
  *   LLMAUDIT_BENCH_PROFILE=/tmp/prof npm run bench -- proxy --only direct,batched   (CPU profiles)
  */
@@ -324,7 +326,7 @@ async function startOtlpSink(): Promise<{ url: string; spans: () => number; clos
   };
 }
 
-async function startLlmaudit(name: string, key: string, upstreamUrl: string, extra: string[], cliPath = cli, eldFile?: string, flags = SIDECAR_NODE_FLAGS, env: Record<string, string> = SIDECAR_ENV): Promise<Target> {
+async function startLlmaudit(name: string, key: string, upstreamUrl: string, extra: string[], cliPath = cli, eldFile?: string, flags = SIDECAR_NODE_FLAGS, env: Record<string, string> = SIDECAR_ENV, probeEnv: Record<string, string> = {}): Promise<Target> {
   const dir = await mkdtemp(path.join(tmpdir(), 'llmaudit-bench-'));
   // LLMAUDIT_BENCH_PROFILE=DIR: a V8 CPU profile of each llmaudit process, written at its exit.
   const profile = process.env.LLMAUDIT_BENCH_PROFILE;
@@ -332,7 +334,7 @@ async function startLlmaudit(name: string, key: string, upstreamUrl: string, ext
   nodeArgs.push(...flags);
   // --scale: the event-loop probe (a 1 ms timer: a few µs of CPU per exchange at these rates).
   if (eldFile !== undefined) nodeArgs.push('--import', path.join(root, 'bench/event-loop-probe.mjs'));
-  const child = spawnChild([...nodeArgs, cliPath, 'proxy', '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', dir, ...extra], eldFile === undefined ? env : { ...env, LLMAUDIT_BENCH_ELD: eldFile });
+  const child = spawnChild([...nodeArgs, cliPath, 'proxy', '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', dir, ...extra], eldFile === undefined ? env : { ...env, ...probeEnv, LLMAUDIT_BENCH_ELD: eldFile });
   const port = await waitForLine(child, jsonPort, name);
   return { name, key, url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: async () => (await stopChild(child), await rm(dir, { recursive: true, force: true })) };
 }
@@ -359,8 +361,8 @@ async function fullGovernanceConfig(): Promise<{ file: string; dir: string }> {
 }
 
 /** A reference proxy of bench/proxy-servers.ts (`floor`, `bare`) in front of the upstream, as its own process. */
-async function startBenchServer(role: 'floor' | 'bare', name: string, upstreamUrl: string): Promise<Target> {
-  const child = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', role, upstreamUrl]);
+async function startBenchServer(role: 'floor' | 'bare', name: string, upstreamUrl: string, probe?: Record<string, string>): Promise<Target> {
+  const child = probe === undefined ? spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', role, upstreamUrl]) : spawnChild(['--import', 'tsx', '--import', path.join(root, 'bench/event-loop-probe.mjs'), 'bench/proxy-servers.ts', role, upstreamUrl], probe);
   const port = await waitForLine(child, jsonPort, name);
   return { name, key: role, url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: () => stopChild(child) };
 }
@@ -607,6 +609,93 @@ export async function runScaleBench(opts: { quick?: boolean; log?: (s: string) =
   return rows;
 }
 
+export interface StallRow {
+  target: string;
+  /** Per body size, one at a time: CPU per exchange (all threads), p50, event-loop delay (no profiler running). */
+  bodies: Array<{ bytes: number; requests: number; cpuUs: number | null; p50Ms: number; eldMaxMs: number | null; eldP99Ms: number | null }>;
+  /** Per body size, a second process sampled by the CPU profiler: the longest synchronous block and the blocks over 1 ms. */
+  blocks: Array<{ bytes: number; requests: number; longestBlockMs: number | null; eldMaxMs: number | null; over1ms: Array<{ ms: number; top: string[] }> }>;
+}
+
+/**
+ * What a long-context prompt does to the other exchanges (`--stall`): request bodies of each of
+ * BODY_SIZES one at a time through llmaudit (batched), the --baseline build when given, and the
+ * undici floor, every target with the same event-loop probe (bench/event-loop-probe.mjs). The
+ * floor's delay and the 1 KiB row are the machine's noise; the longest synchronous block comes
+ * from a second process of each target sampled by V8's CPU profiler (every 100 µs) over the same
+ * requests, with the functions that took each block over 1 ms.
+ */
+export async function runStallBench(opts: { quick?: boolean; baseline?: string; log?: (s: string) => void } = {}): Promise<StallRow[]> {
+  const q = opts.quick === true;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
+  const upstream = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', 'upstream']);
+  const upPort = await waitForLine(upstream, jsonPort, 'upstream');
+  const upstreamUrl = `http://127.0.0.1:${upPort}`;
+  const eldFile = path.join(tmpdir(), `llmaudit-bench-stall-${process.pid}.json`);
+  const counts = q ? [300, 100, 40] : [1000, 300, 100];
+  const s = q ? QUICK : FULL;
+  const baseline = opts.baseline;
+  const targets: Array<{ name: string; start: (probe: Record<string, string>) => Promise<Target> }> = [
+    { name: 'llmaudit (batched)', start: (p) => startLlmaudit('llmaudit (batched)', 'batched', upstreamUrl, ['--durability', 'batched'], cli, eldFile, SIDECAR_NODE_FLAGS, SIDECAR_ENV, p) },
+    ...(baseline === undefined ? [] : [{ name: 'baseline build (batched)', start: (p: Record<string, string>) => startLlmaudit('baseline build (batched)', 'baseline', upstreamUrl, ['--durability', 'batched'], baseline, eldFile, BASELINE_NODE_FLAGS, {}, p) }]),
+    { name: 'undici pass-through (floor)', start: (p) => startBenchServer('floor', 'undici pass-through (floor)', upstreamUrl, { ...p, LLMAUDIT_BENCH_ELD: eldFile }) },
+  ];
+  const rows: StallRow[] = [];
+  try {
+    for (const f of targets) {
+      const row: StallRow = { target: f.name, bodies: [], blocks: [] };
+      for (const profiled of [false, true]) {
+        log(`bench proxy --stall: ${f.name}${profiled ? ' (profiled)' : ''} ...`);
+        const t = await f.start(profiled ? { LLMAUDIT_BENCH_BLOCKS: '1' } : {});
+        try {
+          await nonStreaming(t, s, q ? 300 : 1000, 10);
+          for (const [i, bytes] of BODY_SIZES.entries()) {
+            const body = requestOfSize(bytes);
+            const count = counts[i] as number;
+            await sequential(t, Math.ceil(count / 10), body); // warm this size (JIT, buffers)
+            const before = t.pid === null ? null : await eventLoopDelay(t.pid, eldFile);
+            const c0 = t.pid === null || profiled ? null : await threadCpuMs(t.pid);
+            const lat = await sequential(t, count, body);
+            const c1 = t.pid === null || profiled ? null : await threadCpuMs(t.pid);
+            const eld = before !== null && t.pid !== null ? ((await eventLoopDelay(t.pid, eldFile)) as (Awaited<ReturnType<typeof eventLoopDelay>> & { longestBlockMs?: number; blocks?: Array<{ ms: number; top: string[] }> }) | null) : null;
+            if (!profiled) row.bodies.push({ bytes, requests: count, cpuUs: c0 === null || c1 === null ? null : Math.round(((c1.main + c1.other - c0.main - c0.other) * 1000) / count), p50Ms: r3(pct(lat, 50)), eldMaxMs: eld?.maxMs ?? null, eldP99Ms: eld?.p99Ms ?? null });
+            else row.blocks.push({ bytes, requests: count, longestBlockMs: eld?.longestBlockMs ?? null, eldMaxMs: eld?.maxMs ?? null, over1ms: eld?.blocks ?? [] });
+          }
+        } finally {
+          await t.stop();
+        }
+      }
+      rows.push(row);
+    }
+  } finally {
+    await stopChild(upstream);
+    await rm(eldFile, { force: true });
+  }
+  return rows;
+}
+
+export function printStallTable(rows: StallRow[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
+  const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
+  out('Request body size (one at a time): CPU µs per exchange (all threads), per-KiB slope from 1 KiB, p50; event-loop delay (max, p99);');
+  out('longest synchronous block on the event loop (CPU profile, second process) and how many blocks passed 1 ms');
+  out(`${'target'.padEnd(30)}${pad('body', 9)}${pad('CPU µs', 9)}${pad('µs/KiB', 9)}${pad('p50 ms', 9)}${pad('ELD max', 9)}${pad('ELD p99', 9)}${pad('block ms', 10)}${pad('>1 ms', 7)}`);
+  for (const r of rows) {
+    const first = r.bodies[0];
+    for (const b of r.bodies) {
+      const slope = first === undefined || b === first || b.cpuUs === null || first.cpuUs === null ? null : r3((b.cpuUs - first.cpuUs) / ((b.bytes - first.bytes) / 1024));
+      const bl = r.blocks.find((x) => x.bytes === b.bytes);
+      out(`${r.target.padEnd(30)}${pad(`${b.bytes / 1024} KiB`, 9)}${pad(b.cpuUs, 9)}${pad(slope, 9)}${pad(b.p50Ms, 9)}${pad(b.eldMaxMs, 9)}${pad(b.eldP99Ms, 9)}${pad(bl?.longestBlockMs, 10)}${pad(bl?.over1ms.length, 7)}`);
+    }
+  }
+  out('');
+  out('Synchronous blocks over 1 ms during the 1 MiB requests (self time of the functions that took most of each)');
+  for (const r of rows) {
+    const bl = r.blocks.find((x) => x.bytes === BODY_SIZES[BODY_SIZES.length - 1]);
+    for (const b of bl?.over1ms.slice(0, 8) ?? []) out(`${r.target.padEnd(30)}${pad(b.ms, 7)} ms  ${b.top.join(', ')}`);
+  }
+}
+
 export function printScaleTable(rows: ScaleRow[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
   const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
   const direct = rows.find((r) => r.target === 'direct');
@@ -755,6 +844,12 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const only = at === -1 ? undefined : (args[at + 1] ?? '').split(',');
   const b = args.indexOf('--baseline');
   const baseline = b === -1 ? undefined : args[b + 1];
+  if (args.includes('--stall')) {
+    const stall = await runStallBench({ quick: args.includes('--quick'), ...(baseline === undefined ? {} : { baseline }) });
+    if (!args.includes('--json')) printStallTable(stall);
+    process.stdout.write(`${JSON.stringify({ bench: 'proxy-stall', at: new Date().toISOString(), node: process.version, rows: stall })}\n`);
+    process.exit(0);
+  }
   if (args.includes('--scale')) {
     const scale = await runScaleBench({ quick: args.includes('--quick') });
     if (!args.includes('--json')) printScaleTable(scale);

@@ -113,44 +113,103 @@ function isNumberChar(c: number): boolean {
  * One pass over the bytes: nesting depth, numbers that would change, lone surrogate escapes, and
  * the member count. Strings are jumped over with indexOf (their content is most of an LLM body).
  * Stops at the first reason found; garbage is not judged here (JSON.parse does that).
+ *
+ * Resumable: run() goes on from where the previous call stopped, a slice of bytes at a time, so a
+ * large body is scanned in several turns of the event loop (parseJsonBodyInTurns). With `pieces`
+ * it also notes where the root object's members and the elements of its array members begin and
+ * end (commas at depth 1 and 2), which is what lets a large body be parsed in pieces.
  */
-function scan(buf: Buffer): Scan {
-  const len = buf.length;
-  const anyEscapeU = buf.indexOf(BACKSLASH_U) !== -1;
-  let depth = 0;
-  let members = 0;
-  let i = 0;
-  while (i < len) {
-    const c = buf[i] as number;
-    if (c === 0x22) {
-      let end = buf.indexOf(0x22, i + 1);
-      while (end !== -1 && !realEscape(buf, end, i + 1)) end = buf.indexOf(0x22, end + 1);
-      if (end === -1) return { reason: null, members };
-      if (anyEscapeU && loneSurrogateIn(buf, i + 1, end)) return { reason: 'lone_surrogate', members };
-      i = end + 1;
-    } else if (c === 0x7b || c === 0x5b) {
-      if (++depth > MAX_JSON_DEPTH) return { reason: 'depth', members };
-      i++;
-    } else if (c === 0x7d || c === 0x5d) {
-      depth--;
-      i++;
-    } else if (c === 0x3a) {
-      members++;
-      i++;
-    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-      let j = i + 1;
-      let exp = false;
-      while (j < len && isNumberChar(buf[j] as number)) {
-        if (buf[j] === 0x65 || buf[j] === 0x45) exp = true;
-        j++;
-      }
-      // Up to 15 characters without an exponent hold at most 15 significant digits, which a
-      // double always gives back (DBL_DIG): only longer tokens and exponents are checked.
-      if ((exp || j - i > 15) && !numberRoundTrips(buf.toString('latin1', i, j))) return { reason: 'number', members };
-      i = j;
-    } else i++;
+class Scanner {
+  private i = 0;
+  private depth = 0;
+  private members = 0;
+  private readonly anyEscapeU: boolean;
+  result: Scan | null = null;
+  /** Position of each comma between the root object's members. */
+  readonly rootCommas: number[] = [];
+  /** Arrays that are the value of a root member: where they open and close, and their commas. */
+  readonly arrays: Array<{ open: number; close: number; commas: number[] }> = [];
+  /** Position of the brace that closes the root (-1: not yet). */
+  rootClose = -1;
+  private array: { open: number; close: number; commas: number[] } | null = null;
+  private rootIsObject = false;
+
+  constructor(
+    private readonly buf: Buffer,
+    private readonly pieces = false,
+  ) {
+    this.anyEscapeU = buf.indexOf(BACKSLASH_U) !== -1;
   }
-  return { reason: null, members };
+
+  /** Scans up to about `bytes` more bytes; returns the verdict once the end is reached, else null. */
+  run(bytes: number): Scan | null {
+    if (this.result !== null) return this.result;
+    const buf = this.buf;
+    const len = buf.length;
+    const stop = Math.min(len, this.i + bytes);
+    let i = this.i;
+    let depth = this.depth;
+    let members = this.members;
+    const done = (reason: RawReason | null): Scan => {
+      this.result = { reason, members };
+      return this.result;
+    };
+    while (i < stop) {
+      const c = buf[i] as number;
+      if (c === 0x22) {
+        let end = buf.indexOf(0x22, i + 1);
+        while (end !== -1 && !realEscape(buf, end, i + 1)) end = buf.indexOf(0x22, end + 1);
+        if (end === -1) return done(null);
+        if (this.anyEscapeU && loneSurrogateIn(buf, i + 1, end)) return done('lone_surrogate');
+        i = end + 1;
+      } else if (c === 0x7b || c === 0x5b) {
+        if (++depth > MAX_JSON_DEPTH) return done('depth');
+        if (this.pieces) {
+          if (depth === 1) this.rootIsObject = c === 0x7b;
+          else if (depth === 2 && c === 0x5b && this.rootIsObject) this.array = { open: i, close: -1, commas: [] };
+        }
+        i++;
+      } else if (c === 0x7d || c === 0x5d) {
+        if (this.pieces) {
+          if (depth === 2 && this.array !== null) {
+            this.array.close = i;
+            this.arrays.push(this.array);
+            this.array = null;
+          } else if (depth === 1 && this.rootClose === -1) this.rootClose = i;
+        }
+        depth--;
+        i++;
+      } else if (c === 0x3a) {
+        members++;
+        i++;
+      } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+        let j = i + 1;
+        let exp = false;
+        while (j < len && isNumberChar(buf[j] as number)) {
+          if (buf[j] === 0x65 || buf[j] === 0x45) exp = true;
+          j++;
+        }
+        // Up to 15 characters without an exponent hold at most 15 significant digits, which a
+        // double always gives back (DBL_DIG): only longer tokens and exponents are checked.
+        if ((exp || j - i > 15) && !numberRoundTrips(buf.toString('latin1', i, j))) return done('number');
+        i = j;
+      } else {
+        if (c === 0x2c && this.pieces) {
+          if (depth === 1 && this.rootIsObject) this.rootCommas.push(i);
+          else if (depth === 2 && this.array !== null) this.array.commas.push(i);
+        }
+        i++;
+      }
+    }
+    this.i = i;
+    this.depth = depth;
+    this.members = members;
+    return i >= len ? done(null) : null;
+  }
+}
+
+function scan(buf: Buffer): Scan {
+  return new Scanner(buf).run(Infinity) as Scan;
 }
 
 /** Object members in a parsed value, counted without recursion. */
@@ -205,6 +264,146 @@ export function parseJsonBody(buf: Buffer | null, contentType: string | undefine
   } catch {
     return undefined;
   }
+  if (parsed !== null && typeof parsed === 'object') verdicts.set(parsed, s.reason ?? (countMembers(parsed) === s.members ? null : 'duplicate_key'));
+  return parsed;
+}
+
+/** Bodies at least this large are parsed by parseJsonBodyInTurns in several turns of the event loop. */
+export const IN_TURNS_MIN_BYTES = 64 * 1024;
+/** Bytes scanned, or decoded and parsed, in one turn (about a millisecond of work on a small core). */
+export const TURN_BYTES = 128 * 1024;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function isWhitespace(buf: Buffer, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) {
+    const c = buf[k] as number;
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return false;
+  }
+  return true;
+}
+
+/** The colon after the member name that starts at `from` (after whitespace), or -1. */
+function colonAfterKey(buf: Buffer, from: number, to: number): number {
+  let k = from;
+  while (k < to && buf[k] !== 0x22) k++;
+  if (k >= to || !isWhitespace(buf, from, k)) return -1;
+  let end = buf.indexOf(0x22, k + 1);
+  while (end !== -1 && !realEscape(buf, end, k + 1)) end = buf.indexOf(0x22, end + 1);
+  if (end === -1 || end >= to) return -1;
+  let c = end + 1;
+  while (c < to && buf[c] !== 0x3a) c++;
+  return c < to && isWhitespace(buf, end + 1, c) ? c : -1;
+}
+
+/** A run of bytes that JSON.parse takes whole, wrapped: a run of the root's members, or of an array member's elements. */
+type Piece = { kind: 'members'; from: number; to: number } | { kind: 'elements'; key: string; from: number; to: number; first: boolean };
+
+/**
+ * The pieces of a root object, from the scanner's commas: runs of members up to TURN_BYTES, and the
+ * elements of a larger array member in runs up to TURN_BYTES. Null when the text is not shaped as
+ * expected (then it is parsed whole, and JSON.parse judges it).
+ */
+function planPieces(buf: Buffer, sc: Scanner, turn: number): Piece[] | null {
+  let open = 0;
+  while (open < buf.length && buf[open] !== 0x7b) open++;
+  if (open >= buf.length || !isWhitespace(buf, 0, open) || sc.rootClose === -1 || !isWhitespace(buf, sc.rootClose + 1, buf.length)) return null;
+  const bounds = [open, ...sc.rootCommas, sc.rootClose];
+  const arrays = new Map(sc.arrays.filter((a) => a.close - a.open > turn).map((a) => [a.open, a]));
+  const pieces: Piece[] = [];
+  let runFrom = -1;
+  let runTo = -1;
+  const endRun = () => {
+    if (runFrom !== -1) pieces.push({ kind: 'members', from: runFrom, to: runTo });
+    runFrom = -1;
+  };
+  if (buf[sc.rootClose] !== 0x7d) return null;
+  for (let m = 0; m + 1 < bounds.length; m++) {
+    const from = (bounds[m] as number) + 1;
+    const to = bounds[m + 1] as number;
+    // An empty member (`{"a":1,}`, `,,`) is not JSON: JSON.parse of the whole says so.
+    if (isWhitespace(buf, from, to)) return null;
+    const colon = colonAfterKey(buf, from, to);
+    if (colon === -1) return null;
+    let at = colon + 1;
+    while (at < to && (buf[at] === 0x20 || buf[at] === 0x0a || buf[at] === 0x0d || buf[at] === 0x09)) at++;
+    const arr = arrays.get(at);
+    if (arr === undefined) {
+      if (runFrom !== -1 && to - runFrom > turn) endRun();
+      if (runFrom === -1) runFrom = from;
+      runTo = to;
+      continue;
+    }
+    endRun();
+    let key: unknown;
+    try {
+      key = JSON.parse(buf.toString('utf8', from, colon));
+    } catch {
+      return null;
+    }
+    if (typeof key !== 'string' || buf[arr.close] !== 0x5d || !isWhitespace(buf, arr.close + 1, to)) return null;
+    const eb = [arr.open, ...arr.commas, arr.close];
+    let eFrom = -1;
+    let first = true;
+    for (let e = 0; e + 1 < eb.length; e++) {
+      const f = (eb[e] as number) + 1;
+      const t = eb[e + 1] as number;
+      if (isWhitespace(buf, f, t)) return null;
+      if (eFrom === -1) eFrom = f;
+      if (t - eFrom > turn || e + 2 === eb.length) {
+        pieces.push({ kind: 'elements', key, from: eFrom, to: t, first });
+        first = false;
+        eFrom = -1;
+      }
+    }
+  }
+  endRun();
+  return pieces;
+}
+
+/**
+ * parseJsonBody for a large body without a long pause of every other exchange: the checks run a
+ * slice at a time, and a root object is decoded and parsed a piece at a time (runs of its members,
+ * and of the elements of an array member such as `messages`), each in its own turn of the event
+ * loop, then put together as JSON.parse would have built it (same members, same order, the last
+ * of duplicates). A single value larger than a piece (one long string) is still parsed in one go.
+ * Anything not shaped as expected is parsed whole. Smaller bodies: parseJsonBody, in this turn.
+ * `sizes` (tests): the smallest body parsed in turns, and the bytes of one turn.
+ */
+export async function parseJsonBodyInTurns(buf: Buffer | null, contentType: string | undefined, sizes = { min: IN_TURNS_MIN_BYTES, turn: TURN_BYTES }): Promise<unknown> {
+  if (buf === null || buf.length < sizes.min) return parseJsonBody(buf, contentType);
+  const ct = contentType?.toLowerCase() ?? '';
+  if (!ct.includes('json') && !looksLikeJson(buf)) return undefined;
+  if (!isUtf8(buf)) return undefined;
+  const sc = new Scanner(buf, true);
+  let s: Scan | null;
+  while ((s = sc.run(sizes.turn)) === null) await nextTurn();
+  if (s.reason === 'depth') return undefined;
+  const pieces = planPieces(buf, sc, sizes.turn);
+  let parsed: unknown;
+  try {
+    if (pieces === null) parsed = JSON.parse(buf.toString('utf8'));
+    else {
+      const root: Record<string, unknown> = {};
+      for (const p of pieces) {
+        await nextTurn();
+        if (p.kind === 'members') {
+          const part = JSON.parse(`{${buf.toString('utf8', p.from, p.to)}}`) as Record<string, unknown>;
+          // CreateDataProperty, as JSON.parse does: a member named __proto__ is a member, not the prototype.
+          for (const k of Object.keys(part)) Object.defineProperty(root, k, { value: part[k], writable: true, enumerable: true, configurable: true });
+        } else {
+          const part = JSON.parse(`[${buf.toString('utf8', p.from, p.to)}]`) as unknown[];
+          const arr = p.first ? [] : (root[p.key] as unknown[]);
+          for (const x of part) arr.push(x);
+          if (p.first) Object.defineProperty(root, p.key, { value: arr, writable: true, enumerable: true, configurable: true });
+        }
+      }
+      parsed = root;
+    }
+  } catch {
+    return undefined;
+  }
+  await nextTurn();
   if (parsed !== null && typeof parsed === 'object') verdicts.set(parsed, s.reason ?? (countMembers(parsed) === s.members ? null : 'duplicate_key'));
   return parsed;
 }
