@@ -24,10 +24,12 @@ import { ResponseFinisher } from './response-finisher.ts';
 import { classifyUpstreamError, describeError } from './upstream-errors.ts';
 import { recordExchange, type Finished } from './record.ts';
 import { sendProxyError } from './respond.ts';
-import { parseJsonBody } from '../capture/stored-body.ts';
+import { IN_TURNS_MIN_BYTES, parseJsonBody, parseJsonBodyInTurns } from '../capture/stored-body.ts';
 import { decodeBody } from '../capture/decode-body.ts';
 import { NOOP_TRACER } from '../telemetry/noop-tracer.ts';
 import { admitExchange, rewriteBodyHeaders } from '../governance/exchange-hook.ts';
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Aborts one exchange when close() passes its drain deadline (lighter than an AbortController per request). */
 export class ShutdownSignal {
@@ -156,7 +158,11 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
       if (!d.ok) reqEncoding = reqEnc;
       if (!d.ok && d.reason === 'memory_budget') grant.decodeRefused = true;
     }
-    const reqJson = parseJsonBody(plainReq, req.headers['content-type']);
+    // A large body is parsed a piece per turn of the event loop, and what reads it next (adapter,
+    // trace, governance) each gets a turn of its own: no single turn holds every other exchange
+    // up for the whole body (docs/adr/0025-large-bodies-off-the-event-loop.md).
+    const large = plainReq !== null && plainReq.length >= IN_TURNS_MIN_BYTES;
+    const reqJson = large ? await parseJsonBodyInTurns(plainReq, req.headers['content-type']) : parseJsonBody(plainReq, req.headers['content-type']);
     let adapter: ProxyAdapter | null = null;
     try {
       adapter = openAdapter({
@@ -170,6 +176,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
     } catch (err) {
       ctx.logger.warn({ id, err: describeError(err) }, 'adapter refused the request; recording it opaquely');
     }
+    if (large) await nextTurn();
     const handle = beginTrace(ctx, route, req, method, startedAt, adapter);
     const feed = new AdapterFeed(adapter);
     const fin: Finished = { feed, handle, reqJson, outcome: null, err: null, proxyError: null };
@@ -192,6 +199,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
 
     // Governance decides before anything is forwarded (docs/governance.md): a refused request never
     // reaches the upstream and gets the API family's error shape.
+    if (large) await nextTurn();
     const gov = await admitExchange(ctx.governance, {
       config,
       endpoint: route.endpoint,
