@@ -81,4 +81,54 @@ describe('parseJsonBodyInTurns: the value and verdict of parseJsonBody, a piece 
       same(turns, whole);
     }
   });
+
+  it('decodes long strings a slice at a time to the same text, wherever the cuts fall (escapes, surrogate pairs, multi-byte characters)', async () => {
+    // The content of a JSON string as sent: escapes of every kind, a pair as two escapes, UTF-8 of 2 to 4 bytes.
+    const content = String.raw`é😀 \"quoted\" \\ back\\slash \n\t\u00e9\ud83d\ude00\u0041 \/ 中文 `.repeat(3);
+    for (let turn = 8; turn <= 40; turn++) {
+      for (const text of [
+        `{"messages":[{"role":"user","content":"${content}"}],"model":"m"}`,
+        `{"prompt":"${content}","${content}":1,"n":["${content}",{"x":["${content}"]}]}`,
+        `{"a":"${content}","a":"${content}x","__proto__":"${content}"}`,
+      ]) {
+        const buf = Buffer.from(text);
+        const whole = parseJsonBody(buf, 'application/json');
+        const turns = await parseJsonBodyInTurns(buf, 'application/json', { min: 0, turn, longString: 4 });
+        same(turns, whole);
+        expect(storedBody(buf, turns)).toEqual(storedBody(buf, whole));
+      }
+    }
+  });
+
+  it('refuses a long string JSON.parse refuses (a control character, a bad or cut-short escape), and finds a lone surrogate in one', async () => {
+    for (const bad of [String.raw`abc\u12`, String.raw`abc\x41defghijk`, `abc${String.fromCharCode(1)}defghijklmnop`]) {
+      const text = `{"m":[{"content":"${'x'.repeat(30)}${bad}"}],"model":"m"}`;
+      const { whole, turns } = await both(text);
+      expect(whole, bad).toBeUndefined();
+      expect(turns, bad).toBeUndefined();
+    }
+    const unterminated = `{"m":[{"content":"${'x'.repeat(40)}\\"}]}`;
+    expect(parseJsonBody(Buffer.from(unterminated), 'application/json')).toBeUndefined();
+    expect((await both(unterminated)).turns).toBeUndefined();
+    const lone = `{"m":[{"content":"${'x'.repeat(40)}\\ud800${'y'.repeat(40)}"}]}`;
+    const { whole, turns } = await both(lone);
+    same(turns, whole);
+    expect(storedBody(Buffer.from(lone), turns)).toEqual({ body: lone, rawReason: 'lone_surrogate', json: false });
+  });
+
+  it('builds what JSON.parse builds from objects of arbitrary strings, with long strings decoded apart (fast-check)', async () => {
+    const str = fc.string({ unit: 'binary', maxLength: 60 });
+    const value = fc.oneof(str, fc.array(fc.oneof(str, fc.dictionary(str, str, { maxKeys: 3 })), { maxLength: 6 }));
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(str, value), fc.integer({ min: 8, max: 64 }), async (o, turn) => {
+        const text = JSON.stringify(o);
+        const buf = Buffer.from(text);
+        const whole = parseJsonBody(buf, 'application/json');
+        const turns = await parseJsonBodyInTurns(buf, 'application/json', { min: 0, turn, longString: 2 });
+        same(turns, whole);
+        expect(storedBody(buf, turns)).toEqual(storedBody(buf, whole));
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
