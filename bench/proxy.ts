@@ -609,21 +609,44 @@ export async function runScaleBench(opts: { quick?: boolean; log?: (s: string) =
   return rows;
 }
 
-export interface StallRow {
-  target: string;
-  /** Per body size, one at a time: CPU per exchange (all threads), p50, event-loop delay (no profiler running). */
-  bodies: Array<{ bytes: number; requests: number; cpuUs: number | null; p50Ms: number; eldMaxMs: number | null; eldP99Ms: number | null }>;
-  /** Per body size, a second process sampled by the CPU profiler: the longest synchronous block and the blocks over 1 ms. */
-  blocks: Array<{ bytes: number; requests: number; longestBlockMs: number | null; eldMaxMs: number | null; over1ms: Array<{ ms: number; top: string[] }> }>;
+/** One request body of the --stall bench: a label, its text, requests per phase (full, quick). */
+interface StallBody {
+  label: string;
+  body: string;
+  counts: [number, number];
 }
 
 /**
- * What a long-context prompt does to the other exchanges (`--stall`): request bodies of each of
- * BODY_SIZES one at a time through llmaudit (batched), the --baseline build when given, and the
- * undici floor, every target with the same event-loop probe (bench/event-loop-probe.mjs). The
- * floor's delay and the 1 KiB row are the machine's noise; the longest synchronous block comes
- * from a second process of each target sampled by V8's CPU profiler (every 100 µs) over the same
- * requests, with the functions that took each block over 1 ms.
+ * The --stall bodies: the --scale sizes (one ASCII message padded with spaces: the cheapest 1 MiB
+ * to decode and parse) and a 1 MiB conversation as clients send long ones: 400 messages of
+ * accented text with quotes and newlines, every non-ASCII character written as a \u escape
+ * (Python's json.dumps does so by default).
+ */
+function stallBodies(): StallBody[] {
+  const sized = BODY_SIZES.map((bytes, i): StallBody => ({ label: `${bytes / 1024} KiB`, body: requestOfSize(bytes), counts: [[1000, 300, 100][i] as number, [300, 100, 40][i] as number] }));
+  const messages = Array.from({ length: 400 }, (_, i) => ({ role: i % 2 === 0 ? 'user' : 'assistant', content: `${'Données « reçues » de l’équipe, "citées"\n'.repeat(33)}${i}` }));
+  const convo = JSON.stringify({ model: 'bench-model', messages }).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return [...sized, { label: `${Math.round(Buffer.byteLength(convo) / 1024)} KiB conv.`, body: convo, counts: [100, 40] }];
+}
+
+export interface StallRow {
+  target: string;
+  /** Per body, one at a time: CPU per exchange (all threads), p50, event-loop delay (no profiler running). */
+  bodies: Array<{ label: string; bytes: number; requests: number; cpuUs: number | null; p50Ms: number; eldMaxMs: number | null; eldP99Ms: number | null }>;
+  /**
+   * Per body, a second process with the profiler and the turn clock (bench/event-loop-probe.mjs):
+   * the longest turn while on a core, the longest run of CPU samples, and the runs over 1 ms.
+   */
+  blocks: Array<{ label: string; bytes: number; requests: number; turnMaxMs: number | null; longestBlockMs: number | null; eldMaxMs: number | null; over1ms: Array<{ ms: number; wallMs?: number; top: string[] }> }>;
+}
+
+/**
+ * What a long-context prompt does to the other exchanges (`--stall`): the bodies of stallBodies()
+ * one at a time through llmaudit (batched), the --baseline build when given, and the undici floor,
+ * every target with the same event-loop probe (bench/event-loop-probe.mjs). The floor's delay and
+ * the 1 KiB row are the machine's noise. A second process of each target, sampled by V8's CPU
+ * profiler, gives the longest turn of its event loop while it had a core, and where the time of the
+ * runs over 1 ms went.
  */
 export async function runStallBench(opts: { quick?: boolean; baseline?: string; log?: (s: string) => void } = {}): Promise<StallRow[]> {
   const q = opts.quick === true;
@@ -633,9 +656,9 @@ export async function runStallBench(opts: { quick?: boolean; baseline?: string; 
   const upPort = await waitForLine(upstream, jsonPort, 'upstream');
   const upstreamUrl = `http://127.0.0.1:${upPort}`;
   const eldFile = path.join(tmpdir(), `llmaudit-bench-stall-${process.pid}.json`);
-  const counts = q ? [300, 100, 40] : [1000, 300, 100];
   const s = q ? QUICK : FULL;
   const baseline = opts.baseline;
+  const bodies = stallBodies();
   const targets: Array<{ name: string; start: (probe: Record<string, string>) => Promise<Target> }> = [
     { name: 'llmaudit (batched)', start: (p) => startLlmaudit('llmaudit (batched)', 'batched', upstreamUrl, ['--durability', 'batched'], cli, eldFile, SIDECAR_NODE_FLAGS, SIDECAR_ENV, p) },
     ...(baseline === undefined ? [] : [{ name: 'baseline build (batched)', start: (p: Record<string, string>) => startLlmaudit('baseline build (batched)', 'baseline', upstreamUrl, ['--durability', 'batched'], baseline, eldFile, BASELINE_NODE_FLAGS, {}, p) }]),
@@ -650,17 +673,17 @@ export async function runStallBench(opts: { quick?: boolean; baseline?: string; 
         const t = await f.start(profiled ? { LLMAUDIT_BENCH_BLOCKS: '1' } : {});
         try {
           await nonStreaming(t, s, q ? 300 : 1000, 10);
-          for (const [i, bytes] of BODY_SIZES.entries()) {
-            const body = requestOfSize(bytes);
-            const count = counts[i] as number;
-            await sequential(t, Math.ceil(count / 10), body); // warm this size (JIT, buffers)
+          for (const { label, body, counts } of bodies) {
+            const bytes = Buffer.byteLength(body);
+            const count = counts[q ? 1 : 0];
+            await sequential(t, Math.ceil(count / 10), body); // warm this body (JIT, buffers)
             const before = t.pid === null ? null : await eventLoopDelay(t.pid, eldFile);
             const c0 = t.pid === null || profiled ? null : await threadCpuMs(t.pid);
             const lat = await sequential(t, count, body);
             const c1 = t.pid === null || profiled ? null : await threadCpuMs(t.pid);
-            const eld = before !== null && t.pid !== null ? ((await eventLoopDelay(t.pid, eldFile)) as (Awaited<ReturnType<typeof eventLoopDelay>> & { longestBlockMs?: number; blocks?: Array<{ ms: number; top: string[] }> }) | null) : null;
-            if (!profiled) row.bodies.push({ bytes, requests: count, cpuUs: c0 === null || c1 === null ? null : Math.round(((c1.main + c1.other - c0.main - c0.other) * 1000) / count), p50Ms: r3(pct(lat, 50)), eldMaxMs: eld?.maxMs ?? null, eldP99Ms: eld?.p99Ms ?? null });
-            else row.blocks.push({ bytes, requests: count, longestBlockMs: eld?.longestBlockMs ?? null, eldMaxMs: eld?.maxMs ?? null, over1ms: eld?.blocks ?? [] });
+            const eld = before !== null && t.pid !== null ? ((await eventLoopDelay(t.pid, eldFile)) as (Awaited<ReturnType<typeof eventLoopDelay>> & { turnMaxMs?: number; longestBlockMs?: number; blocks?: Array<{ ms: number; wallMs: number; top: string[] }> }) | null) : null;
+            if (!profiled) row.bodies.push({ label, bytes, requests: count, cpuUs: c0 === null || c1 === null ? null : Math.round(((c1.main + c1.other - c0.main - c0.other) * 1000) / count), p50Ms: r3(pct(lat, 50)), eldMaxMs: eld?.maxMs ?? null, eldP99Ms: eld?.p99Ms ?? null });
+            else row.blocks.push({ label, bytes, requests: count, turnMaxMs: eld?.turnMaxMs ?? null, longestBlockMs: eld?.longestBlockMs ?? null, eldMaxMs: eld?.maxMs ?? null, over1ms: eld?.blocks ?? [] });
           }
         } finally {
           await t.stop();
@@ -677,22 +700,21 @@ export async function runStallBench(opts: { quick?: boolean; baseline?: string; 
 
 export function printStallTable(rows: StallRow[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
   const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
-  out('Request body size (one at a time): CPU µs per exchange (all threads), per-KiB slope from 1 KiB, p50; event-loop delay (max, p99);');
-  out('longest synchronous block on the event loop (CPU profile, second process) and how many blocks passed 1 ms');
-  out(`${'target'.padEnd(30)}${pad('body', 9)}${pad('CPU µs', 9)}${pad('µs/KiB', 9)}${pad('p50 ms', 9)}${pad('ELD max', 9)}${pad('ELD p99', 9)}${pad('block ms', 10)}${pad('>1 ms', 7)}`);
+  out('Request bodies one at a time: CPU µs per exchange (all threads), per-KiB slope from 1 KiB, p50; event-loop delay (max, p99);');
+  out('profiled process: longest turn of the event loop while on a core ("turn"), longest run of CPU samples ("run") and runs over 1 ms');
+  out(`${'target'.padEnd(30)}${pad('body', 15)}${pad('CPU µs', 9)}${pad('µs/KiB', 9)}${pad('p50 ms', 9)}${pad('ELD max', 9)}${pad('ELD p99', 9)}${pad('turn ms', 9)}${pad('run ms', 9)}${pad('>1 ms', 7)}`);
   for (const r of rows) {
     const first = r.bodies[0];
     for (const b of r.bodies) {
       const slope = first === undefined || b === first || b.cpuUs === null || first.cpuUs === null ? null : r3((b.cpuUs - first.cpuUs) / ((b.bytes - first.bytes) / 1024));
-      const bl = r.blocks.find((x) => x.bytes === b.bytes);
-      out(`${r.target.padEnd(30)}${pad(`${b.bytes / 1024} KiB`, 9)}${pad(b.cpuUs, 9)}${pad(slope, 9)}${pad(b.p50Ms, 9)}${pad(b.eldMaxMs, 9)}${pad(b.eldP99Ms, 9)}${pad(bl?.longestBlockMs, 10)}${pad(bl?.over1ms.length, 7)}`);
+      const bl = r.blocks.find((x) => x.label === b.label);
+      out(`${r.target.padEnd(30)}${pad(b.label, 15)}${pad(b.cpuUs, 9)}${pad(slope, 9)}${pad(b.p50Ms, 9)}${pad(b.eldMaxMs, 9)}${pad(b.eldP99Ms, 9)}${pad(bl?.turnMaxMs, 9)}${pad(bl?.longestBlockMs, 9)}${pad(bl?.over1ms.length, 7)}`);
     }
   }
   out('');
-  out('Synchronous blocks over 1 ms during the 1 MiB requests (self time of the functions that took most of each)');
+  out('Runs of CPU samples over 1 ms with the largest bodies (CPU ms, wall ms; self time of the functions that took most of each; a run can hold several turns)');
   for (const r of rows) {
-    const bl = r.blocks.find((x) => x.bytes === BODY_SIZES[BODY_SIZES.length - 1]);
-    for (const b of bl?.over1ms.slice(0, 8) ?? []) out(`${r.target.padEnd(30)}${pad(b.ms, 7)} ms  ${b.top.join(', ')}`);
+    for (const bl of r.blocks.slice(-2)) for (const b of bl.over1ms.slice(0, 5)) out(`${r.target.padEnd(30)}${pad(bl.label, 15)}${pad(b.ms, 7)} ms${pad(b.wallMs, 9)} ms  ${b.top.join(', ')}`);
   }
 }
 
