@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { ListenerConfig } from '../config/schema.ts';
-import type { TraceHandle } from '../telemetry/types.ts';
+import type { TraceHandle, TraceRequestInfo } from '../telemetry/types.ts';
 import type { ExchangeContext } from './exchange-context.ts';
 import { hasDotSegment, type RouteTarget } from './router.ts';
 import { BodyCapture } from '../capture/body-capture.ts';
@@ -177,7 +177,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
       ctx.logger.warn({ id, err: describeError(err) }, 'adapter refused the request; recording it opaquely');
     }
     if (large) await nextTurn();
-    const handle = beginTrace(ctx, route, req, method, startedAt, adapter);
+    const handle = large ? await beginTraceInTurns(ctx, route, req, method, startedAt, adapter) : beginTrace(ctx, route, req, method, startedAt, adapter);
     const feed = new AdapterFeed(adapter);
     const fin: Finished = { feed, handle, reqJson, outcome: null, err: null, proxyError: null };
     if (plainReq !== reqBuf) fin.reqPlain = plainReq;
@@ -264,9 +264,34 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
   }
 }
 
-function beginTrace(ctx: ExchangeContext, route: RouteTarget, req: IncomingMessage, method: string, startedAt: number, adapter: ProxyAdapter | null): TraceHandle {
+function beginTrace(ctx: ExchangeContext, route: RouteTarget, req: IncomingMessage, method: string, startedAt: number, adapter: ProxyAdapter | null, prepared?: TraceRequestInfo): TraceHandle {
+  const info = prepared ?? traceInfo(route, req, method, startedAt, adapter);
+  try {
+    return ctx.tracer.begin(info);
+  } catch (err) {
+    // Telemetry never breaks traffic (docs/tracing.md "Export"): the exchange goes on with fresh ids.
+    ctx.logger.warn({ err: describeError(err) }, 'tracer.begin failed; exchange continues untraced');
+    return NOOP_TRACER.begin(info);
+  }
+}
+
+/** beginTrace for a large request: what begin() would do on its strings is done first, a slice per turn (ExchangeTracer.prepare). */
+async function beginTraceInTurns(ctx: ExchangeContext, route: RouteTarget, req: IncomingMessage, method: string, startedAt: number, adapter: ProxyAdapter | null): Promise<TraceHandle> {
+  const info = traceInfo(route, req, method, startedAt, adapter);
+  if (ctx.tracer.prepare !== undefined) {
+    try {
+      await ctx.tracer.prepare(info, nextTurn);
+    } catch (err) {
+      ctx.logger.warn({ err: describeError(err) }, 'tracer.prepare failed; begin does the work');
+    }
+    await nextTurn();
+  }
+  return beginTrace(ctx, route, req, method, startedAt, adapter, info);
+}
+
+function traceInfo(route: RouteTarget, req: IncomingMessage, method: string, startedAt: number, adapter: ProxyAdapter | null): TraceRequestInfo {
   const a = upstreamAddress(route.endpoint);
-  const info = {
+  return {
     endpoint: route.endpoint.name,
     method,
     path: route.apiPath,
@@ -276,12 +301,5 @@ function beginTrace(ctx: ExchangeContext, route: RouteTarget, req: IncomingMessa
     startedAt,
     request: adapter?.request ?? null,
   };
-  try {
-    return ctx.tracer.begin(info);
-  } catch (err) {
-    // Telemetry never breaks traffic (docs/tracing.md "Export"): the exchange goes on with fresh ids.
-    ctx.logger.warn({ err: describeError(err) }, 'tracer.begin failed; exchange continues untraced');
-    return NOOP_TRACER.begin(info);
-  }
 }
 
