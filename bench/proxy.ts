@@ -39,6 +39,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { existsSync } from 'node:fs';
 import { Pool } from 'undici';
+import { parseJsonBody, parseJsonBodyInTurns } from '../sidecar/src/capture/stored-body.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 // LLMAUDIT_BENCH_CLI: another build's llmaudit.mjs for the llmaudit rows (e.g. one built with --out-root).
@@ -698,6 +699,70 @@ export async function runStallBench(opts: { quick?: boolean; baseline?: string; 
   return rows;
 }
 
+export interface ParseTurnsRow {
+  body: string;
+  bytes: number;
+  /** parseJsonBody: CPU ms of the one turn (median of the runs). */
+  wholeMs: number;
+  /** parseJsonBodyInTurns: CPU ms of its longest turn, of all its turns, and how many (medians). */
+  longestTurnMs: number;
+  totalMs: number;
+  turns: number;
+}
+
+/**
+ * The request parse of --stall's large bodies in this process, the event loop otherwise idle:
+ * parseJsonBody in one turn against parseJsonBodyInTurns, in CPU time (process.cpuUsage between
+ * turns: the process has one thread doing work, and time off the core is not counted).
+ */
+export async function runParseTurns(runs = 15): Promise<ParseTurnsRow[]> {
+  const cpuMs = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const median = (xs: number[]): number => r3(xs.sort((a, b) => a - b)[xs.length >> 1] as number);
+  const rows: ParseTurnsRow[] = [];
+  for (const { label, body } of stallBodies().filter((b) => Buffer.byteLength(b.body) > 64 * 1024)) {
+    const buf = Buffer.from(body);
+    const whole: number[] = [];
+    const longest: number[] = [];
+    const total: number[] = [];
+    const turns: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const a = cpuMs();
+      parseJsonBody(buf, 'application/json');
+      whole.push(cpuMs() - a);
+      let last = cpuMs();
+      let max = 0;
+      let n = 0;
+      let on = true;
+      const tick = (): void => {
+        const now = cpuMs();
+        max = Math.max(max, now - last);
+        last = now;
+        n++;
+        if (on) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const b = cpuMs();
+      await parseJsonBodyInTurns(buf, 'application/json');
+      total.push(cpuMs() - b);
+      on = false;
+      longest.push(Math.max(max, cpuMs() - last));
+      turns.push(n);
+    }
+    rows.push({ body: label, bytes: buf.length, wholeMs: median(whole), longestTurnMs: median(longest), totalMs: median(total), turns: median(turns) });
+  }
+  return rows;
+}
+
+export function printParseTurns(rows: ParseTurnsRow[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
+  const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
+  out('The request parse alone (this process, CPU ms, medians): parseJsonBody in one turn; parseJsonBodyInTurns: longest turn, all turns, turns');
+  out(`${'body'.padEnd(16)}${pad('whole', 9)}${pad('longest', 9)}${pad('total', 9)}${pad('turns', 7)}`);
+  for (const r of rows) out(`${r.body.padEnd(16)}${pad(r.wholeMs, 9)}${pad(r.longestTurnMs, 9)}${pad(r.totalMs, 9)}${pad(r.turns, 7)}`);
+}
+
 export function printStallTable(rows: StallRow[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
   const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
   out('Request bodies one at a time: CPU µs per exchange (all threads), per-KiB slope from 1 KiB, p50; event-loop delay (max, p99);');
@@ -868,8 +933,13 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const baseline = b === -1 ? undefined : args[b + 1];
   if (args.includes('--stall')) {
     const stall = await runStallBench({ quick: args.includes('--quick'), ...(baseline === undefined ? {} : { baseline }) });
-    if (!args.includes('--json')) printStallTable(stall);
-    process.stdout.write(`${JSON.stringify({ bench: 'proxy-stall', at: new Date().toISOString(), node: process.version, rows: stall })}\n`);
+    const parse = await runParseTurns();
+    if (!args.includes('--json')) {
+      printStallTable(stall);
+      process.stdout.write('\n');
+      printParseTurns(parse);
+    }
+    process.stdout.write(`${JSON.stringify({ bench: 'proxy-stall', at: new Date().toISOString(), node: process.version, rows: stall, parse })}\n`);
     process.exit(0);
   }
   if (args.includes('--scale')) {
