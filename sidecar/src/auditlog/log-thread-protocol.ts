@@ -48,7 +48,7 @@ export interface PayloadSource {
 }
 
 /** Request bodies at least this large (bytes) go to the writer as their text (PayloadSource); smaller ones are cloned. */
-export const SOURCE_MIN_BYTES = 64 * 1024;
+export const SOURCE_MIN_BYTES = 128 * 1024;
 
 export type ToWriter =
   /**

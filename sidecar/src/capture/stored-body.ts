@@ -344,10 +344,14 @@ export function parseJsonBody(buf: Buffer | null, contentType: string | undefine
   return parsed;
 }
 
-/** Bodies at least this large are parsed by parseJsonBodyInTurns in several turns of the event loop. */
-export const IN_TURNS_MIN_BYTES = 64 * 1024;
 /** Bytes scanned, or decoded and parsed, in one turn (about a millisecond of work on a small core). */
 export const TURN_BYTES = 128 * 1024;
+/**
+ * Bodies larger than this are parsed by parseJsonBodyInTurns in several turns of the event loop;
+ * smaller ones in one (a turn's worth: at 64 KiB the yields cost the exchange more than they spare
+ * the others, docs/benchmarks.md).
+ */
+export const IN_TURNS_MIN_BYTES = TURN_BYTES;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
