@@ -26,6 +26,8 @@
  *                          [--no-anatomy]   (skip the memory anatomy: memoryAnatomy, after the rows)
  *                          [--baseline-durability strict]    (that build as a strict sidecar instead)
  *   npm run bench -- proxy --scale [--quick]   how cost grows: body size, stream length, concurrency
+ *   npm run bench -- proxy --stall [--quick] [--baseline OTHER/llmaudit.mjs]   what a 1 MiB prompt does to
+ *                                              the event loop: delay, longest synchronous block (runStallBench)
  *                                              (direct, llmaudit batched, the floor; runScaleBench)
  *   LLMAUDIT_BENCH_PROFILE=/tmp/prof npm run bench -- proxy --only direct,batched   (CPU profiles)
  */
@@ -40,6 +42,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { existsSync } from 'node:fs';
 import { Pool } from 'undici';
 import { summarizeHeapSnapshot, type HeapSummary } from './heap-snapshot.ts';
+import { parseJsonBody, parseJsonBodyInTurns } from '../sidecar/src/capture/stored-body.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 /**
@@ -377,8 +380,8 @@ async function fullGovernanceConfig(): Promise<{ file: string; dir: string }> {
 }
 
 /** A reference proxy of bench/proxy-servers.ts (`floor`, `bare`) in front of the upstream, as its own process. */
-async function startBenchServer(role: 'floor' | 'bare', name: string, upstreamUrl: string): Promise<Target> {
-  const child = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', role, upstreamUrl]);
+async function startBenchServer(role: 'floor' | 'bare', name: string, upstreamUrl: string, probe?: Record<string, string>): Promise<Target> {
+  const child = probe === undefined ? spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', role, upstreamUrl]) : spawnChild(['--import', 'tsx', '--import', path.join(root, 'bench/event-loop-probe.mjs'), 'bench/proxy-servers.ts', role, upstreamUrl], probe);
   const port = await waitForLine(child, jsonPort, name);
   return { name, key: role, url: `http://127.0.0.1:${port}`, headers: {}, pid: child.proc.pid ?? null, stop: () => stopChild(child) };
 }
@@ -792,6 +795,179 @@ export async function runScaleBench(opts: { quick?: boolean; log?: (s: string) =
   return rows;
 }
 
+/** One request body of the --stall bench: a label, its text, requests per phase (full, quick). */
+interface StallBody {
+  label: string;
+  body: string;
+  counts: [number, number];
+}
+
+/**
+ * The --stall bodies: the --scale sizes (one ASCII message padded with spaces: the cheapest 1 MiB
+ * to decode and parse) and a 1 MiB conversation as clients send long ones: 400 messages of
+ * accented text with quotes and newlines, every non-ASCII character written as a \u escape
+ * (Python's json.dumps does so by default).
+ */
+function stallBodies(): StallBody[] {
+  const sized = BODY_SIZES.map((bytes, i): StallBody => ({ label: `${bytes / 1024} KiB`, body: requestOfSize(bytes), counts: [[1000, 300, 100][i] as number, [300, 100, 40][i] as number] }));
+  const messages = Array.from({ length: 400 }, (_, i) => ({ role: i % 2 === 0 ? 'user' : 'assistant', content: `${'Données « reçues » de l’équipe, "citées"\n'.repeat(33)}${i}` }));
+  const convo = JSON.stringify({ model: 'bench-model', messages }).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return [...sized, { label: `${Math.round(Buffer.byteLength(convo) / 1024)} KiB conv.`, body: convo, counts: [100, 40] }];
+}
+
+export interface StallRow {
+  target: string;
+  /** Per body, one at a time: CPU per exchange (all threads), p50, event-loop delay (no profiler running). */
+  bodies: Array<{ label: string; bytes: number; requests: number; cpuUs: number | null; p50Ms: number; eldMaxMs: number | null; eldP99Ms: number | null }>;
+  /**
+   * Per body, a second process with the profiler and the turn clock (bench/event-loop-probe.mjs):
+   * the longest turn while on a core, the longest run of CPU samples, and the runs over 1 ms.
+   */
+  blocks: Array<{ label: string; bytes: number; requests: number; turnMaxMs: number | null; longestBlockMs: number | null; eldMaxMs: number | null; over1ms: Array<{ ms: number; wallMs?: number; top: string[] }> }>;
+}
+
+/**
+ * What a long-context prompt does to the other exchanges (`--stall`): the bodies of stallBodies()
+ * one at a time through llmaudit (batched), the --baseline build when given, and the undici floor,
+ * every target with the same event-loop probe (bench/event-loop-probe.mjs). The floor's delay and
+ * the 1 KiB row are the machine's noise. A second process of each target, sampled by V8's CPU
+ * profiler, gives the longest turn of its event loop while it had a core, and where the time of the
+ * runs over 1 ms went.
+ */
+export async function runStallBench(opts: { quick?: boolean; baseline?: string; log?: (s: string) => void } = {}): Promise<StallRow[]> {
+  const q = opts.quick === true;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (!existsSync(cli())) throw new Error(`${cli()} is missing (LLMAUDIT_BENCH_CLI names a build that does not exist)`);
+  const upstream = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', 'upstream']);
+  const upPort = await waitForLine(upstream, jsonPort, 'upstream');
+  const upstreamUrl = `http://127.0.0.1:${upPort}`;
+  const eldFile = path.join(tmpdir(), `llmaudit-bench-stall-${process.pid}.json`);
+  const s = q ? QUICK : FULL;
+  const baseline = opts.baseline;
+  const bodies = stallBodies();
+  const targets: Array<{ name: string; start: (probe: Record<string, string>) => Promise<Target> }> = [
+    { name: 'llmaudit (batched)', start: (p) => startLlmaudit('llmaudit (batched)', 'batched', upstreamUrl, ['--durability', 'batched'], cli(), eldFile, SIDECAR_NODE_FLAGS, SIDECAR_ENV, { nodeArgs: [], env: p }) },
+    ...(baseline === undefined ? [] : [{ name: 'baseline build (batched)', start: (p: Record<string, string>) => startLlmaudit('baseline build (batched)', 'baseline', upstreamUrl, ['--durability', 'batched'], baseline, eldFile, BASELINE_NODE_FLAGS, {}, { nodeArgs: [], env: p }) }]),
+    { name: 'undici pass-through (floor)', start: (p) => startBenchServer('floor', 'undici pass-through (floor)', upstreamUrl, { ...p, LLMAUDIT_BENCH_ELD: eldFile }) },
+  ];
+  const rows: StallRow[] = [];
+  try {
+    for (const f of targets) {
+      const row: StallRow = { target: f.name, bodies: [], blocks: [] };
+      for (const profiled of [false, true]) {
+        log(`bench proxy --stall: ${f.name}${profiled ? ' (profiled)' : ''} ...`);
+        const t = await f.start(profiled ? { LLMAUDIT_BENCH_BLOCKS: '1' } : {});
+        try {
+          await nonStreaming(t, s, q ? 300 : 1000, 10);
+          for (const { label, body, counts } of bodies) {
+            const bytes = Buffer.byteLength(body);
+            const count = counts[q ? 1 : 0];
+            await sequential(t, Math.ceil(count / 10), body); // warm this body (JIT, buffers)
+            const before = t.pid === null ? null : await eventLoopDelay(t.pid, eldFile);
+            const c0 = t.pid === null || profiled ? null : await threadCpuMs(t.pid);
+            const lat = await sequential(t, count, body);
+            const c1 = t.pid === null || profiled ? null : await threadCpuMs(t.pid);
+            const eld = before !== null && t.pid !== null ? ((await eventLoopDelay(t.pid, eldFile)) as (Awaited<ReturnType<typeof eventLoopDelay>> & { turnMaxMs?: number; longestBlockMs?: number; blocks?: Array<{ ms: number; wallMs: number; top: string[] }> }) | null) : null;
+            if (!profiled) row.bodies.push({ label, bytes, requests: count, cpuUs: c0 === null || c1 === null ? null : Math.round(((c1.main + c1.other - c0.main - c0.other) * 1000) / count), p50Ms: r3(pct(lat, 50)), eldMaxMs: eld?.maxMs ?? null, eldP99Ms: eld?.p99Ms ?? null });
+            else row.blocks.push({ label, bytes, requests: count, turnMaxMs: eld?.turnMaxMs ?? null, longestBlockMs: eld?.longestBlockMs ?? null, eldMaxMs: eld?.maxMs ?? null, over1ms: eld?.blocks ?? [] });
+          }
+        } finally {
+          await t.stop();
+        }
+      }
+      rows.push(row);
+    }
+  } finally {
+    await stopChild(upstream);
+    await rm(eldFile, { force: true });
+  }
+  return rows;
+}
+
+export interface ParseTurnsRow {
+  body: string;
+  bytes: number;
+  /** parseJsonBody: CPU ms of the one turn (median of the runs). */
+  wholeMs: number;
+  /** parseJsonBodyInTurns: CPU ms of its longest turn, of all its turns, and how many (medians). */
+  longestTurnMs: number;
+  totalMs: number;
+  turns: number;
+}
+
+/**
+ * The request parse of --stall's large bodies in this process, the event loop otherwise idle:
+ * parseJsonBody in one turn against parseJsonBodyInTurns, in CPU time (process.cpuUsage between
+ * turns: the process has one thread doing work, and time off the core is not counted).
+ */
+export async function runParseTurns(runs = 15): Promise<ParseTurnsRow[]> {
+  const cpuMs = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const median = (xs: number[]): number => r3(xs.sort((a, b) => a - b)[xs.length >> 1] as number);
+  const rows: ParseTurnsRow[] = [];
+  for (const { label, body } of stallBodies().filter((b) => Buffer.byteLength(b.body) > 64 * 1024)) {
+    const buf = Buffer.from(body);
+    const whole: number[] = [];
+    const longest: number[] = [];
+    const total: number[] = [];
+    const turns: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const a = cpuMs();
+      parseJsonBody(buf, 'application/json');
+      whole.push(cpuMs() - a);
+      let last = cpuMs();
+      let max = 0;
+      let n = 0;
+      let on = true;
+      const tick = (): void => {
+        const now = cpuMs();
+        max = Math.max(max, now - last);
+        last = now;
+        n++;
+        if (on) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const b = cpuMs();
+      await parseJsonBodyInTurns(buf, 'application/json');
+      total.push(cpuMs() - b);
+      on = false;
+      longest.push(Math.max(max, cpuMs() - last));
+      turns.push(n);
+    }
+    rows.push({ body: label, bytes: buf.length, wholeMs: median(whole), longestTurnMs: median(longest), totalMs: median(total), turns: median(turns) });
+  }
+  return rows;
+}
+
+export function printParseTurns(rows: ParseTurnsRow[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
+  const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
+  out('The request parse alone (this process, CPU ms, medians): parseJsonBody in one turn; parseJsonBodyInTurns: longest turn, all turns, turns');
+  out(`${'body'.padEnd(16)}${pad('whole', 9)}${pad('longest', 9)}${pad('total', 9)}${pad('turns', 7)}`);
+  for (const r of rows) out(`${r.body.padEnd(16)}${pad(r.wholeMs, 9)}${pad(r.longestTurnMs, 9)}${pad(r.totalMs, 9)}${pad(r.turns, 7)}`);
+}
+
+export function printStallTable(rows: StallRow[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
+  const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
+  out('Request bodies one at a time: CPU µs per exchange (all threads), per-KiB slope from 1 KiB, p50; event-loop delay (max, p99);');
+  out('profiled process: longest turn of the event loop while on a core ("turn"), longest run of CPU samples ("run") and runs over 1 ms');
+  out(`${'target'.padEnd(30)}${pad('body', 15)}${pad('CPU µs', 9)}${pad('µs/KiB', 9)}${pad('p50 ms', 9)}${pad('ELD max', 9)}${pad('ELD p99', 9)}${pad('turn ms', 9)}${pad('run ms', 9)}${pad('>1 ms', 7)}`);
+  for (const r of rows) {
+    const first = r.bodies[0];
+    for (const b of r.bodies) {
+      const slope = first === undefined || b === first || b.cpuUs === null || first.cpuUs === null ? null : r3((b.cpuUs - first.cpuUs) / ((b.bytes - first.bytes) / 1024));
+      const bl = r.blocks.find((x) => x.label === b.label);
+      out(`${r.target.padEnd(30)}${pad(b.label, 15)}${pad(b.cpuUs, 9)}${pad(slope, 9)}${pad(b.p50Ms, 9)}${pad(b.eldMaxMs, 9)}${pad(b.eldP99Ms, 9)}${pad(bl?.turnMaxMs, 9)}${pad(bl?.longestBlockMs, 9)}${pad(bl?.over1ms.length, 7)}`);
+    }
+  }
+  out('');
+  out('Runs of CPU samples over 1 ms with the largest bodies (CPU ms, wall ms; self time of the functions that took most of each; a run can hold several turns)');
+  for (const r of rows) {
+    for (const bl of r.blocks.slice(-2)) for (const b of bl.over1ms.slice(0, 5)) out(`${r.target.padEnd(30)}${pad(bl.label, 15)}${pad(b.ms, 7)} ms${pad(b.wallMs, 9)} ms  ${b.top.join(', ')}`);
+  }
+}
+
 export function printScaleTable(rows: ScaleRow[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
   const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
   const direct = rows.find((r) => r.target === 'direct');
@@ -946,6 +1122,17 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const only = at === -1 ? undefined : (args[at + 1] ?? '').split(',');
   const b = args.indexOf('--baseline');
   const baseline = b === -1 ? undefined : args[b + 1];
+  if (args.includes('--stall')) {
+    const stall = await runStallBench({ quick: args.includes('--quick'), ...(baseline === undefined ? {} : { baseline }) });
+    const parse = await runParseTurns();
+    if (!args.includes('--json')) {
+      printStallTable(stall);
+      process.stdout.write('\n');
+      printParseTurns(parse);
+    }
+    process.stdout.write(`${JSON.stringify({ bench: 'proxy-stall', at: new Date().toISOString(), node: process.version, rows: stall, parse })}\n`);
+    process.exit(0);
+  }
   if (args.includes('--scale')) {
     const scale = await runScaleBench({ quick: args.includes('--quick') });
     if (!args.includes('--json')) printScaleTable(scale);

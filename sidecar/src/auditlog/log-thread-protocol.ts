@@ -2,6 +2,9 @@
  * The messages between an AuditLog handle (log-thread.ts, on the proxy's event loop) and the
  * writer running on its own thread (log-worker.ts). Everything travels by structured clone over
  * the worker's port, in order: an append posted before a call is seen by the writer before it.
+ * A large JSON request body travels as its bytes instead (docs/adr/0025-large-bodies-off-the-event-loop.md):
+ * the payload's `request.body` is posted as null, its UTF-8 text goes in `sources` as a transferred
+ * ArrayBuffer, and the writer puts `JSON.parse` of that text back before building the entry.
  */
 import { LlmauditError } from '../errors.ts';
 import type { EntryPayload } from './types.ts';
@@ -36,9 +39,25 @@ export interface WireCheckpoint {
   at: string;
 }
 
+/**
+ * What an append may say about its payload's values: `requestBody` is the UTF-8 JSON text of which
+ * `payload.request.body` is exactly the JSON.parse (valid UTF-8, and a value that round-trips:
+ * capture/stored-body.ts). The thread log then sends these bytes, not the parsed value.
+ */
+export interface PayloadSource {
+  requestBody: Uint8Array;
+}
+
+/** Request bodies at least this large (bytes) go to the writer as their text (PayloadSource); smaller ones are cloned. */
+export const SOURCE_MIN_BYTES = 128 * 1024;
+
 export type ToWriter =
-  /** Appends with consecutive ids `first`, `first + 1`, ... in call order. */
-  | { t: 'append'; first: number; payloads: EntryPayload[] }
+  /**
+   * Appends with consecutive ids `first`, `first + 1`, ... in call order. `sources`: for the
+   * payload at `index` in `payloads`, whose `request.body` was posted as null, the UTF-8 JSON text
+   * of that body (a transferred ArrayBuffer); the writer sets `request.body` to its JSON.parse.
+   */
+  | { t: 'append'; first: number; payloads: EntryPayload[]; sources?: Array<[index: number, text: ArrayBuffer]> }
   | { t: 'call'; id: number; method: CallMethod; args: unknown[] };
 
 /** An append's outcome: [id, seq, hash, ts] or [id, error]. */

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { APPEND_WINDOW_MAX, logWorkerScript, openLogInThread } from './log-thread.ts';
 import { BACKLOG_ENTRIES, openLog } from './log-writer.ts';
 import { verifyLog } from './verifier.ts';
+import { canonicalJson } from './jcs.ts';
 import { verifyProofBundle, verifyConsistencyBundle } from './proof-bundle.ts';
 import { samplePayload, tempDir, testKeys, TEST_ORIGIN } from './test-support.ts';
 import type { LlmauditError } from '../errors.ts';
@@ -194,5 +195,61 @@ parentPort.on('message', (m) => { if (m.t === 'append') process.exit(3); });
     await expect(log.append(samplePayload(1))).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_CLOSED' });
     const again = track(await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey }));
     expect(again.size).toBe(1);
+  });
+});
+
+describe('openLogInThread: request bodies sent as their text (PayloadSource)', () => {
+  // Members out of order, numbers in other spellings, escapes and non-ASCII text: what the writer
+  // parses from the text must canonicalize exactly as the value parsed on the proxy's side does.
+  const text = (i: number) => `{"z":1.50,"model":"m-${i}","messages":[{"role":"user","content":"caf\\u00e9 ${'é😀 '.repeat(50)}\\n${i}"}],"a":[1E2,-0,0.1,{"y":null,"x":true}]}`;
+  const withBody = (i: number, body: string): ReturnType<typeof samplePayload> => {
+    const p = samplePayload(i);
+    p.request.body = JSON.parse(body) as unknown;
+    return p;
+  };
+  const linesOf = async (dir: string) => (await readFile(path.join(dir, 'seg-000001.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as { request: { body: unknown }; id: string });
+
+  it('writes the same request bodies as when the parsed values are cloned, in call order among other appends, and leaves the caller\'s payload as it was', async () => {
+    const cloned = await fresh();
+    const sent = await fresh();
+    const a = track(await openLogInThread({ dir: cloned, origin: TEST_ORIGIN, signerKey: keys.signerKey }));
+    const b = track(await openLogInThread({ dir: sent, origin: TEST_ORIGIN, signerKey: keys.signerKey }));
+    const payloads = Array.from({ length: 12 }, (_, i) => withBody(i, text(i)));
+    await Promise.all(payloads.map((p) => a.append(p)));
+    // Every other one with its text, in one window: sources and cloned bodies in the same message.
+    const results = await Promise.all(payloads.map((p, i) => (i % 2 === 0 ? b.append(p, { requestBody: Buffer.from(text(i)) }) : b.append(p))));
+    expect(results.map((r) => r.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(payloads[0]?.request.body).toEqual(JSON.parse(text(0)));
+    await a.close();
+    await b.close();
+    const x = await linesOf(cloned);
+    const y = await linesOf(sent);
+    expect(y.map((l) => l.id)).toEqual(x.map((l) => l.id));
+    expect(y.map((l) => JSON.stringify(l.request.body))).toEqual(x.map((l) => JSON.stringify(l.request.body)));
+    expect((await verifyLog(sent, { keys: [keys.verifier], entrySignatures: 'all' })).exit).toBe(0);
+  });
+
+  it('refuses a text that does not parse as a payload error (LLMAUDIT_E_LOG_PAYLOAD_INVALID) and goes on', async () => {
+    const dir = await fresh();
+    const log = track(await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey }));
+    const bad = log.append(withBody(0, text(0)), { requestBody: Buffer.from('{"model":') });
+    const good = log.append(withBody(1, text(1)), { requestBody: Buffer.from(text(1)) });
+    await expect(bad).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_PAYLOAD_INVALID' });
+    expect((await good).seq).toBe(0);
+    await log.close();
+    expect((await linesOf(dir)).map((l) => canonicalJson(l.request.body))).toEqual([canonicalJson(JSON.parse(text(1)))]);
+  });
+
+  it('a payload that cannot be cloned fails alone; a source in the same message still arrives', async () => {
+    const dir = await fresh();
+    const log = track(await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey }));
+    const broken = samplePayload(0) as unknown as { request: { headers: unknown } };
+    broken.request.headers = () => undefined;
+    const first = log.append(broken as unknown as ReturnType<typeof samplePayload>);
+    const second = log.append(withBody(1, text(1)), { requestBody: Buffer.from(text(1)) });
+    await expect(first).rejects.toMatchObject({ code: 'LLMAUDIT_E_LOG_PAYLOAD_INVALID' });
+    expect((await second).seq).toBe(0);
+    await log.close();
+    expect(canonicalJson((await linesOf(dir))[0]?.request.body)).toBe(canonicalJson(JSON.parse(text(1))));
   });
 });

@@ -4,7 +4,9 @@
  * append() only queues the payload: the payloads of one turn of the event loop go to the writer
  * in one message, and canonical JSON, SHA-256, Ed25519 and write(2) all run on the writer's
  * thread. The proxy's event loop keeps none of that work and none of its garbage, which is what
- * a p99 needs on a small machine (bench/proxy.ts).
+ * a p99 needs on a small machine (bench/proxy.ts). A large JSON request body given with its text
+ * (PayloadSource) goes as those bytes, moved to the writer without a structured clone of the
+ * parsed value (docs/adr/0025-large-bodies-off-the-event-loop.md).
  *
  * `size`, `latestCheckpoint()` and `stats()` answer synchronously from a mirror that every answer
  * of the writer refreshes. If the thread dies, every waiting call rejects with
@@ -17,7 +19,7 @@ import type { LlmauditError } from '../errors.ts';
 import { logError } from './log-errors.ts';
 import { BACKLOG_ENTRIES, type AuditLog } from './log-writer.ts';
 import type { AppendResult, ConsistencyProofBundle, EntryPayload, InclusionProofBundle, LogStats } from './types.ts';
-import { fromWireError, type CallMethod, type FromWriter, type ThreadOpenOptions, type ToWriter, type WireCheckpoint, type WriterState } from './log-thread-protocol.ts';
+import { fromWireError, type CallMethod, type FromWriter, type PayloadSource, type ThreadOpenOptions, type ToWriter, type WireCheckpoint, type WriterState } from './log-thread-protocol.ts';
 
 export interface ThreadLogOptions extends ThreadOpenOptions {
   /** Errors of the writer's background work, and the thread's death. */
@@ -99,6 +101,8 @@ class ThreadLog implements AuditLog {
   private checkpointNote: WireCheckpoint | null;
   private nextId = 0;
   private outbox: EntryPayload[] = [];
+  /** The request bodies of outbox payloads sent as text: [index in the outbox, text]. */
+  private outboxSources: Array<[number, Uint8Array]> = [];
   private outboxFirst = 0;
   private flushScheduled = false;
   private flushTimer: NodeJS.Timeout | null = null;
@@ -135,11 +139,12 @@ class ThreadLog implements AuditLog {
     return this.state.size;
   }
 
-  append(payload: EntryPayload): Promise<AppendResult> {
+  append(payload: EntryPayload, source?: PayloadSource): Promise<AppendResult> {
     if (this.closing !== null) return Promise.reject(logError('LLMAUDIT_E_LOG_CLOSED'));
     if (this.failed !== null) return Promise.reject(logError('LLMAUDIT_E_LOG_FAILED', this.failed.message, { cause: this.failed }));
     const id = this.nextId++;
     if (this.outbox.length === 0) this.outboxFirst = id;
+    if (source !== undefined) this.outboxSources.push([this.outbox.length, source.requestBody]);
     this.outbox.push(payload);
     if (this.windowMs > 0 && this.outbox.length < APPEND_WINDOW_MAX) {
       this.flushTimer ??= setTimeout(this.flushOutbox, this.windowMs);
@@ -162,25 +167,53 @@ class ThreadLog implements AuditLog {
     }
     if (this.outbox.length === 0) return;
     const payloads = this.outbox;
+    const sources = this.outboxSources;
     const first = this.outboxFirst;
     this.outbox = [];
+    this.outboxSources = [];
     if (this.failed !== null) {
       for (let i = 0; i < payloads.length; i++) this.settleAppend(first + i, null, logError('LLMAUDIT_E_LOG_FAILED', this.failed.message, { cause: this.failed }));
       return;
     }
     try {
-      this.post({ t: 'append', first, payloads });
+      this.postAppend(first, payloads, sources);
     } catch {
       // A payload that cannot be cloned (a function, a symbol...) fails alone, the rest go on.
       for (let i = 0; i < payloads.length; i++) {
         try {
-          this.post({ t: 'append', first: first + i, payloads: [payloads[i] as EntryPayload] });
+          const own = sources.find((x) => x[0] === i);
+          this.postAppend(first + i, [payloads[i] as EntryPayload], own === undefined ? [] : [[0, own[1]]]);
         } catch (err) {
           this.settleAppend(first + i, null, logError('LLMAUDIT_E_LOG_PAYLOAD_INVALID', (err as Error).message, { cause: err }));
         }
       }
     }
   };
+
+  /**
+   * One append message. A payload with a source is posted with `request.body: null` (shallow
+   * copies of the payload and its request: the caller's objects stay as they are) and its text as
+   * an ArrayBuffer of its own, transferred: one copy of the bytes (ours, so moving it detaches
+   * nothing the exchange still holds) in place of a structured clone of the parsed body.
+   */
+  private postAppend(first: number, payloads: EntryPayload[], sources: Array<[number, Uint8Array]>): void {
+    if (sources.length === 0) {
+      this.post({ t: 'append', first, payloads });
+      return;
+    }
+    const wire = payloads.slice();
+    const texts: Array<[number, ArrayBuffer]> = [];
+    const transfer: ArrayBuffer[] = [];
+    for (const [i, bytes] of sources) {
+      const p = wire[i] as EntryPayload;
+      wire[i] = { ...p, request: { ...p.request, body: null } };
+      const ab = new ArrayBuffer(bytes.byteLength);
+      new Uint8Array(ab).set(bytes);
+      texts.push([i, ab]);
+      transfer.push(ab);
+    }
+    this.worker.postMessage({ t: 'append', first, payloads: wire, sources: texts } satisfies ToWriter, transfer);
+  }
 
   private post(m: ToWriter): void {
     this.worker.postMessage(m);
@@ -251,6 +284,7 @@ class ThreadLog implements AuditLog {
     const err = logError('LLMAUDIT_E_LOG_FAILED', reason);
     this.failed = err;
     this.outbox = [];
+    this.outboxSources = [];
     if (this.flushTimer !== null) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     const appends = [...this.appends.values()];

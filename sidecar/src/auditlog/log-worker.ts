@@ -6,6 +6,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openLog, type AuditLog } from './log-writer.ts';
+import type { EntryPayload } from './types.ts';
+import { logError } from './log-errors.ts';
 import { toWireError, type CallMethod, type FromWriter, type ThreadOpenOptions, type ToWriter, type WireAppended, type WriterState } from './log-thread-protocol.ts';
 
 async function serve(): Promise<void> {
@@ -58,8 +60,15 @@ async function serve(): Promise<void> {
 
   port.on('message', (m: ToWriter) => {
     if (m.t === 'append') {
+      // Bodies that came as their JSON text are parsed here, on this thread (log-thread-protocol.ts PayloadSource).
+      const unparsed = m.sources === undefined ? null : parseSources(m.payloads, m.sources);
       for (let i = 0; i < m.payloads.length; i++) {
         const id = m.first + i;
+        const bad = unparsed?.get(i);
+        if (bad !== undefined) {
+          settled([id, toWireError(bad)]);
+          continue;
+        }
         opened.append(m.payloads[i] as Parameters<AuditLog['append']>[0]).then(
           (a) => settled([id, a.seq, a.hash, a.ts]),
           (err: unknown) => settled([id, toWireError(err)]),
@@ -78,6 +87,23 @@ async function serve(): Promise<void> {
       },
     );
   });
+}
+
+/** Puts each source's JSON.parse in its payload's `request.body`; the errors of those that do not parse, by index. */
+function parseSources(payloads: EntryPayload[], sources: Array<[number, ArrayBuffer]>): Map<number, unknown> | null {
+  let bad: Map<number, unknown> | null = null;
+  for (const [i, text] of sources) {
+    const p = payloads[i];
+    if (p === undefined) continue;
+    try {
+      p.request.body = JSON.parse(Buffer.from(text).toString('utf8')) as unknown;
+    } catch (err) {
+      // Not what the handle promised (log-thread.ts only sends text it parsed): refused as a payload,
+      // which the proxy answers by writing the entry again (log-gate.ts), then with the value cloned.
+      (bad ??= new Map()).set(i, logError('LLMAUDIT_E_LOG_PAYLOAD_INVALID', `request.body sent as text does not parse: ${(err as Error).message}`));
+    }
+  }
+  return bad;
 }
 
 function cpSize(note: string): number {

@@ -31,6 +31,7 @@ import { serveConsistencyProof, serveInclusionProof } from './proof-bundle.ts';
 import type { TileStore } from './tiles.ts';
 import type { LlmauditError } from '../errors.ts';
 import type { ProofSource } from './proof-bundle.ts';
+import type { PayloadSource } from './log-thread-protocol.ts';
 import type { AppendResult, ConsistencyProofBundle, Durability, EntryPayload, InclusionProofBundle, LogStats } from './types.ts';
 
 export interface OpenLogOptions {
@@ -77,7 +78,11 @@ export interface AuditLog {
   readonly origin: string;
   /** Number of entries written (the next append gets this seq once the queue is empty). */
   readonly size: number;
-  append(payload: EntryPayload): Promise<AppendResult>;
+  /**
+   * `source`: the text of a large request body, which the thread log sends instead of the parsed
+   * value (log-thread-protocol.ts PayloadSource); the in-process writer has no use for it.
+   */
+  append(payload: EntryPayload, source?: PayloadSource): Promise<AppendResult>;
   /** Resolves once everything appended before the call is written and fdatasynced. */
   flush(): Promise<void>;
   /** Flushes, signs a checkpoint at the current size, stores it and returns the note. */

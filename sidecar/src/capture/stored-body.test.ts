@@ -34,6 +34,18 @@ describe('storedBody: JSON only when it round-trips', () => {
     expect(store(`${'['.repeat(MAX_JSON_DEPTH)}${']'.repeat(MAX_JSON_DEPTH)}`).json).toBe(true);
   });
 
+  it('finds a lone surrogate exactly when a string is not well-formed, whichever characters are escaped (fast-check)', () => {
+    const escapeSome = (json: string, every: number) => json.replace(/[^\x20-\x7e]/gu, (c) => (c.codePointAt(0) as number) % every !== 0 ? c : [...c].map((u) => [...Array(u.length).keys()].map((k) => `\\u${u.charCodeAt(k).toString(16).padStart(4, '0')}`).join('')).join(''));
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: fc.oneof(fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }), fc.integer({ min: 0xd800, max: 0xdfff }).map((u) => String.fromCharCode(u))), maxLength: 12 }), { maxLength: 8 }), fc.integer({ min: 1, max: 3 }), (strings, every) => {
+        const text = escapeSome(JSON.stringify({ s: strings }), every);
+        const lone = strings.some((x) => /\p{Cs}/u.test(x));
+        expect(store(text).rawReason === 'lone_surrogate', text).toBe(lone);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   it('a body parsed from bytes that are not UTF-8 is stored base64', () => {
     const buf = Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xff]), Buffer.from('"}')]);
     expect(storedBody(buf, { a: '\ufffd' })).toEqual({ body: buf.toString('base64'), encoding: 'base64', json: false, rawReason: 'invalid_utf8' });

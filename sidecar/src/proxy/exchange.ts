@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { ListenerConfig } from '../config/schema.ts';
-import type { TraceHandle } from '../telemetry/types.ts';
+import type { TraceHandle, TraceRequestInfo } from '../telemetry/types.ts';
 import type { ExchangeContext } from './exchange-context.ts';
 import { hasDotSegment, type RouteTarget } from './router.ts';
 import { BodyCapture } from '../capture/body-capture.ts';
@@ -24,10 +24,12 @@ import { ResponseFinisher } from './response-finisher.ts';
 import { classifyUpstreamError, describeError } from './upstream-errors.ts';
 import { recordExchange, type Finished } from './record.ts';
 import { sendProxyError } from './respond.ts';
-import { parseJsonBody } from '../capture/stored-body.ts';
+import { IN_TURNS_MIN_BYTES, parseJsonBody, parseJsonBodyInTurns } from '../capture/stored-body.ts';
 import { decodeBody } from '../capture/decode-body.ts';
 import { NOOP_TRACER } from '../telemetry/noop-tracer.ts';
 import { admitExchange, rewriteBodyHeaders } from '../governance/exchange-hook.ts';
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Aborts one exchange when close() passes its drain deadline (lighter than an AbortController per request). */
 export class ShutdownSignal {
@@ -156,7 +158,11 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
       if (!d.ok) reqEncoding = reqEnc;
       if (!d.ok && d.reason === 'memory_budget') grant.decodeRefused = true;
     }
-    const reqJson = parseJsonBody(plainReq, req.headers['content-type']);
+    // A large body is parsed a piece per turn of the event loop, and what reads it next (adapter,
+    // trace, governance) each gets a turn of its own: no single turn holds every other exchange
+    // up for the whole body (docs/adr/0025-large-bodies-off-the-event-loop.md).
+    const large = plainReq !== null && plainReq.length >= IN_TURNS_MIN_BYTES;
+    const reqJson = large ? await parseJsonBodyInTurns(plainReq, req.headers['content-type']) : parseJsonBody(plainReq, req.headers['content-type']);
     let adapter: ProxyAdapter | null = null;
     try {
       adapter = openAdapter({
@@ -170,7 +176,8 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
     } catch (err) {
       ctx.logger.warn({ id, err: describeError(err) }, 'adapter refused the request; recording it opaquely');
     }
-    const handle = beginTrace(ctx, route, req, method, startedAt, adapter);
+    if (large) await nextTurn();
+    const handle = large ? await beginTraceInTurns(ctx, route, req, method, startedAt, adapter) : beginTrace(ctx, route, req, method, startedAt, adapter);
     const feed = new AdapterFeed(adapter);
     const fin: Finished = { feed, handle, reqJson, outcome: null, err: null, proxyError: null };
     if (plainReq !== reqBuf) fin.reqPlain = plainReq;
@@ -192,6 +199,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
 
     // Governance decides before anything is forwarded (docs/governance.md): a refused request never
     // reaches the upstream and gets the API family's error shape.
+    if (large) await nextTurn();
     const gov = await admitExchange(ctx.governance, {
       config,
       endpoint: route.endpoint,
@@ -256,9 +264,34 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
   }
 }
 
-function beginTrace(ctx: ExchangeContext, route: RouteTarget, req: IncomingMessage, method: string, startedAt: number, adapter: ProxyAdapter | null): TraceHandle {
+function beginTrace(ctx: ExchangeContext, route: RouteTarget, req: IncomingMessage, method: string, startedAt: number, adapter: ProxyAdapter | null, prepared?: TraceRequestInfo): TraceHandle {
+  const info = prepared ?? traceInfo(route, req, method, startedAt, adapter);
+  try {
+    return ctx.tracer.begin(info);
+  } catch (err) {
+    // Telemetry never breaks traffic (docs/tracing.md "Export"): the exchange goes on with fresh ids.
+    ctx.logger.warn({ err: describeError(err) }, 'tracer.begin failed; exchange continues untraced');
+    return NOOP_TRACER.begin(info);
+  }
+}
+
+/** beginTrace for a large request: what begin() would do on its strings is done first, a slice per turn (ExchangeTracer.prepare). */
+async function beginTraceInTurns(ctx: ExchangeContext, route: RouteTarget, req: IncomingMessage, method: string, startedAt: number, adapter: ProxyAdapter | null): Promise<TraceHandle> {
+  const info = traceInfo(route, req, method, startedAt, adapter);
+  if (ctx.tracer.prepare !== undefined) {
+    try {
+      await ctx.tracer.prepare(info, nextTurn);
+    } catch (err) {
+      ctx.logger.warn({ err: describeError(err) }, 'tracer.prepare failed; begin does the work');
+    }
+    await nextTurn();
+  }
+  return beginTrace(ctx, route, req, method, startedAt, adapter, info);
+}
+
+function traceInfo(route: RouteTarget, req: IncomingMessage, method: string, startedAt: number, adapter: ProxyAdapter | null): TraceRequestInfo {
   const a = upstreamAddress(route.endpoint);
-  const info = {
+  return {
     endpoint: route.endpoint.name,
     method,
     path: route.apiPath,
@@ -268,12 +301,5 @@ function beginTrace(ctx: ExchangeContext, route: RouteTarget, req: IncomingMessa
     startedAt,
     request: adapter?.request ?? null,
   };
-  try {
-    return ctx.tracer.begin(info);
-  } catch (err) {
-    // Telemetry never breaks traffic (docs/tracing.md "Export"): the exchange goes on with fresh ids.
-    ctx.logger.warn({ err: describeError(err) }, 'tracer.begin failed; exchange continues untraced');
-    return NOOP_TRACER.begin(info);
-  }
 }
 

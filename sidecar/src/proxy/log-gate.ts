@@ -17,6 +17,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AppendResult, EntryPayload } from '../auditlog/types.ts';
 import type { AuditSink } from './sink.ts';
+import type { PayloadSource } from '../auditlog/log-thread-protocol.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { degradePayload } from './degrade-entry.ts';
 import { describeError } from './upstream-errors.ts';
@@ -123,13 +124,14 @@ const codeOf = (err: unknown): string | null => {
 };
 
 /**
- * Appends `payload`; when the log refuses to build it, appends its degraded form instead (and, if
- * even that is refused, the degraded form without bodies). Rejects only when the log cannot be
+ * Appends `payload` (with the text of its request body when `source` is given: the sink may send
+ * that instead of the parsed value); when the log refuses to build it, appends its degraded form
+ * instead (and, if even that is refused, the degraded form without bodies), without the source. Rejects only when the log cannot be
  * written, which is what closes the gate; the failure's code is noted on the gate.
  */
-export async function appendEntry(deps: AppendDeps, payload: EntryPayload): Promise<AppendResult> {
+export async function appendEntry(deps: AppendDeps, payload: EntryPayload, source?: PayloadSource): Promise<AppendResult> {
   try {
-    return await deps.sink.append(payload);
+    return await deps.sink.append(payload, source);
   } catch (err) {
     if (codeOf(err) !== 'LLMAUDIT_E_LOG_PAYLOAD_INVALID') throw noted(deps, err);
     const reason = (err as Error).message;

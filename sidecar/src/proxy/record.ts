@@ -30,6 +30,7 @@ import { decodeBody } from '../capture/decode-body.ts';
 import { extractMedia } from '../capture/media.ts';
 import { parseJsonBody, storedBody } from '../capture/stored-body.ts';
 import { appendEntry } from './log-gate.ts';
+import { SOURCE_MIN_BYTES, type PayloadSource } from '../auditlog/log-thread-protocol.ts';
 import type { RequestGrant } from '../capture/memory-budget.ts';
 import { buildEntry, type StoredSide } from './build-entry.ts';
 import { moveResponseMedia } from './move-media.ts';
@@ -103,6 +104,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   const reqCaptured = base.reqCapture.finish();
   let reqSide: StoredSide = { captured: reqCaptured, body: null };
   let media: MediaRef[] = [];
+  let reqSource: PayloadSource | undefined;
   if (!reqCaptured.truncated && mode !== 'metadata') {
     // Stored as JSON only when it round-trips, else as the text sent (capture/stored-body.ts).
     const reqStored = fin.reqJson === undefined ? null : storedBody(fin.reqPlain ?? reqCaptured.buf, fin.reqJson);
@@ -123,7 +125,11 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
         }
       }
       // Values the policy redacts in the log never reach the disk (docs/governance.md).
-      reqSide = { captured: reqCaptured, body: redactStoredRequest(fin.governance, body, true).body };
+      const stored = redactStoredRequest(fin.governance, body, true).body;
+      reqSide = { captured: reqCaptured, body: stored };
+      // A large body stored as parsed goes to the writer as its text (docs/adr/0025-large-bodies-off-the-event-loop.md).
+      const text = fin.reqPlain ?? reqCaptured.buf;
+      if (stored === reqStored.body && text !== null && text.length >= SOURCE_MIN_BYTES) reqSource = { requestBody: text };
     } else if (fin.reqEncoding !== undefined) {
       reqSide = { captured: reqCaptured, body: null, encoding: fin.reqEncoding };
     } else {
@@ -253,7 +259,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
   // bodies, request and response objects are not kept alive (and copied by every young-generation
   // GC of the proxy) while the entry travels to the writer thread and back.
   const ta = performance.now();
-  const appending = appendEntry(ctx, payload); // a payload the log refuses is written degraded (log-gate.ts)
+  const appending = appendEntry(ctx, payload, reqSource); // a payload the log refuses is written degraded (log-gate.ts)
   // The request's memory charge is given back once the entry is written (or refused): until then
   // its canonical text and line are still in memory. Only the grant is kept alive, not `base`.
   const grant = base.grant;

@@ -1,8 +1,10 @@
 import type { AppendResult, EntryPayload } from '../auditlog/types.ts';
+import type { PayloadSource } from '../auditlog/log-thread-protocol.ts';
 
 /** Where entries go. The audit log writer (`openLog(...)` in auditlog/index.ts) satisfies it. */
 export interface AuditSink {
-  append(payload: EntryPayload): Promise<AppendResult>;
+  /** `source`: the text of a large JSON request body, `payload.request.body` being its parse (auditlog/log-thread-protocol.ts). */
+  append(payload: EntryPayload, source?: PayloadSource): Promise<AppendResult>;
   /**
    * True while the writer is so far behind (auditlog BACKLOG_ENTRIES not yet appended) that new
    * exchanges should wait for their entries as under `durability: strict`: under `batched` this

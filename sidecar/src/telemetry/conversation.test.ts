@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { CONVERSATION_DOMAIN, createConversationCache, deriveConversation } from './conversation.ts';
+import { CONVERSATION_DOMAIN, createConversationCache, deriveConversation, deriveConversationInTurns } from './conversation.ts';
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('deriveConversation', () => {
   it('is the documented SHA-256 derivation (docs/tracing.md, ADR 0005)', () => {
@@ -50,5 +52,35 @@ describe('createConversationCache', () => {
   it('keeps null and empty system prompts apart', () => {
     const cached = createConversationCache();
     expect(cached('', 'x')!.traceId).not.toBe(cached(null, 'x')!.traceId);
+  });
+});
+
+describe('deriveConversationInTurns', () => {
+  it('gives deriveConversation\'s ids wherever the slices fall: surrogate pairs, lone halves, characters JSON escapes (fast-check)', async () => {
+    const unit = fc.oneof(fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }), fc.constantFrom('"', '\\', '\n', '\u0001', '\u2028', '😀'), fc.integer({ min: 0xd800, max: 0xdfff }).map((u) => String.fromCharCode(u)));
+    await fc.assert(
+      fc.asyncProperty(fc.option(fc.string({ unit, maxLength: 40 })), fc.option(fc.string({ unit, maxLength: 40 })), fc.integer({ min: 1, max: 9 }), async (system, user, slice) => {
+        expect(await deriveConversationInTurns(system, user, nextTurn, slice)).toEqual(deriveConversation(system, user));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('a cache prepared in turns answers with the same ids, for long prompts only', async () => {
+    const cached = createConversationCache(4096, 8);
+    const long = 'é😀"\\'.repeat(20);
+    let turns = 0;
+    const counted = () => {
+      turns++;
+      return nextTurn();
+    };
+    await cached.prepare('sys', long, counted);
+    expect(turns).toBeGreaterThan(5);
+    expect(cached('sys', long)).toEqual(deriveConversation('sys', long));
+    turns = 0;
+    await cached.prepare('sys', 'short', counted);
+    await cached.prepare('sys', long, counted);
+    expect(turns).toBe(0);
+    expect(cached('sys', 'short')).toEqual(deriveConversation('sys', 'short'));
   });
 });

@@ -317,6 +317,11 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
      * end(), whichever comes first. Nothing observable moves: the span gets the ids and the
      * sampling decision begin() handed out and the exchange's real start time (`info.startedAt`).
      */
+    async prepare(info: TraceRequestInfo, nextTurn: () => Promise<void>): Promise<void> {
+      const req = info.request;
+      if (req !== null && CONVERSATIONAL.has(req.operation)) await conversationOf.prepare(req.messages.system, req.messages.firstUser, nextTurn);
+    },
+
     begin(info: TraceRequestInfo): TraceHandle {
       const t = cfg;
       const req = info.request;

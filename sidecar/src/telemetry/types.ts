@@ -61,5 +61,12 @@ export interface TraceHandle {
 
 export interface ExchangeTracer {
   begin(info: TraceRequestInfo): TraceHandle;
+  /**
+   * For a large request, before begin(): the work begin() would do on its strings (the
+   * conversation's digest), done a slice per `nextTurn` so that begin() does not hold the event
+   * loop for it (docs/adr/0025-large-bodies-off-the-event-loop.md). Optional; begin() gives the
+   * same ids with or without it.
+   */
+  prepare?(info: TraceRequestInfo, nextTurn: () => Promise<void>): Promise<void>;
   close(): Promise<void>;
 }
