@@ -103,8 +103,13 @@ describe('llmaudit report', () => {
     expect(await text(page, '#explorer-count')).toBe(`${calls.length} of ${entries.length} exchanges`);
     await page.select('#f-span', '');
     const target = entries.find((e) => e.origin === a.origin && e.trace.spanType === 'TOOL_CALL' && e.seq > 0) as Entry;
-    await page.type('#q', target.hash.slice(0, 16));
-    // The search applies on a timer after the last keystroke: wait for it rather than read at once.
+    // Typed key by key, the search re-rendered the table after the count already read "1 of N" (a
+    // unique prefix), so the row clicked next could be detached: the query arrives as one input event.
+    await page.$eval('#q', (el, v) => {
+      (el as HTMLInputElement).value = v;
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+    }, target.hash.slice(0, 16));
+    // The search applies on a timer after the input event: wait for it rather than read at once.
     await page.waitForFunction(`document.querySelector('#explorer-count')?.textContent === ${JSON.stringify(`1 of ${entries.length} exchanges`)}`, { timeout: 10_000 });
     expect(await text(page, '#explorer-count')).toBe(`1 of ${entries.length} exchanges`);
     await page.click('#explorer-table tbody tr');
