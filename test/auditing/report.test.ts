@@ -106,7 +106,7 @@ describe('llmaudit report', () => {
     // Typed key by key, the search re-rendered the table after the count already read "1 of N" (a
     // unique prefix), so the row clicked next could be detached: the query arrives as one input event.
     await page.$eval('#q', (el, v) => {
-      (el as HTMLInputElement).value = v;
+      (el as unknown as { value: string }).value = v;
       el.dispatchEvent(new Event('input', { bubbles: true }));
     }, target.hash.slice(0, 16));
     // The search applies on a timer after the input event: wait for it rather than read at once.
