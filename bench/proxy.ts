@@ -33,7 +33,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -190,8 +190,19 @@ function rssSampler(pid: number | null): { stop: () => Promise<number | null> } 
   };
 }
 
-/** Experiments: LLMAUDIT_BENCH_NODE_FLAGS="--flag ..." adds node flags to every llmaudit process; LLMAUDIT_BENCH_BASELINE_NODE_FLAGS to the --baseline row (default: the same). */
-const SIDECAR_NODE_FLAGS = (process.env.LLMAUDIT_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+/** The node flags of the sidecar image's ENTRYPOINT (Dockerfile.sidecar), between the node binary and the bundle. */
+function imageNodeFlags(): string[] {
+  const line = readFileSync(path.join(root, 'Dockerfile.sidecar'), 'utf8').split('\n').find((l) => l.startsWith('ENTRYPOINT '));
+  if (line === undefined) throw new Error('Dockerfile.sidecar has no ENTRYPOINT');
+  const argv = JSON.parse(line.slice('ENTRYPOINT '.length)) as string[];
+  return argv.slice(1, -1);
+}
+/**
+ * The llmaudit rows run with the image's node flags (imageNodeFlags). Experiments:
+ * LLMAUDIT_BENCH_NODE_FLAGS="--flag ..." replaces them for every llmaudit process ("" for none);
+ * LLMAUDIT_BENCH_BASELINE_NODE_FLAGS for the --baseline row (default: the same).
+ */
+const SIDECAR_NODE_FLAGS = process.env.LLMAUDIT_BENCH_NODE_FLAGS === undefined ? imageNodeFlags() : process.env.LLMAUDIT_BENCH_NODE_FLAGS.split(' ').filter((f) => f !== '');
 const BASELINE_NODE_FLAGS = process.env.LLMAUDIT_BENCH_BASELINE_NODE_FLAGS === undefined ? SIDECAR_NODE_FLAGS : process.env.LLMAUDIT_BENCH_BASELINE_NODE_FLAGS.split(' ').filter((f) => f !== '');
 /** Experiments: LLMAUDIT_BENCH_ENV="NAME=value ..." adds environment variables to the llmaudit rows other than --baseline (e.g. MALLOC_ARENA_MAX=2). */
 const SIDECAR_ENV = Object.fromEntries((process.env.LLMAUDIT_BENCH_ENV ?? '').split(' ').filter((f) => f.includes('=')).map((f) => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]));

@@ -115,6 +115,7 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
     if (config.telemetry.captureContent && redactionActive(config)) logger.warn('telemetry.captureContent is ignored while anything redacts: spans carry no message content');
     const tracer = createTracer({ telemetry: effectiveTelemetry(config), resource: deps.resource, registry, logger });
     parts.tracer = tracer;
+    await tracer.ready(); // the span pipeline, when a collector is configured (docs/adr/0027)
     const proxy = createProxy({
       config,
       sink: log,

@@ -395,6 +395,7 @@ describe('sampling and export', () => {
 
   it('drops and counts spans beyond the bounded queue instead of growing', async () => {
     tracer = makeTracer({ maxQueueSize: 4, exportIntervalMs: 60_000 });
+    await tracer.ready();
     for (let i = 0; i < 10; i++) {
       const x = exchange({ firstUser: `q${i}` });
       tracer.begin(requestInfo(x)).end(outcome(x, 'FINAL_RESPONSE'));
@@ -409,6 +410,7 @@ describe('sampling and export', () => {
 
   it('counts tool calls forgotten by the bounded memory', async () => {
     tracer = makeTracer({ toolCallMemory: 2 });
+    await tracer.ready();
     const x = exchange({ toolCalls: [1, 2, 3, 4, 5].map((i) => ({ id: `call_${i}`, name: 't', arguments: '{}' })) });
     tracer.begin(requestInfo(x)).end(outcome(x, 'TOOL_CALL'));
     expect(await metric('llmaudit_telemetry_tool_call_evictions_total', { reason: 'capacity' })).toBe(3);

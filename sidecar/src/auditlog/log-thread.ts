@@ -12,6 +12,7 @@
  * of the writer refreshes. If the thread dies, every waiting call rejects with
  * LLMAUDIT_E_LOG_FAILED, as does every later one, and onBackgroundError hears of it once.
  */
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -75,6 +76,10 @@ export async function openLogInThread(options: ThreadLogOptions): Promise<AuditL
   if (script === null) throw logError('LLMAUDIT_E_LOG_WRITE', 'the log writer thread (log-worker.mjs) is not built: run `npm run build`');
   // The writer's young generation is capped (docs/adr/0018-sidecar-cost-per-exchange.md): its garbage
   // is short-lived entry text, and V8's default 16 MiB semi-spaces are resident memory a sidecar pays for.
+  // V8 reads --max-semi-space-size when it creates each isolate, and the flag overrides
+  // `resourceLimits`: one given to the process for the event loop's young generation (the image's
+  // NODE_OPTIONS, docs/adr/0027-sidecar-memory-at-rest.md) is cleared before the writer's isolate exists.
+  setFlagsFromString('--max-semi-space-size=0');
   const worker = new Worker(script, { workerData: open satisfies ThreadOpenOptions, resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB } });
   const first = await new Promise<FromWriter>((resolve, reject) => {
     const onExit = (code: number) => reject(logError('LLMAUDIT_E_LOG_FAILED', `the log writer thread exited with ${code} while opening`));

@@ -1,42 +1,25 @@
 /**
- * The OpenTelemetry tracer (docs/tracing.md): one CLIENT span per exchange, one INTERNAL `execute_tool`
- * span per tool result, exported over OTLP/HTTP (JSON) through a bounded queue. The imperative
- * shell around the pure parts: trace-context.ts, conversation.ts, span-identity.ts,
- * span-attributes.ts, classify.ts.
+ * The tracer (docs/tracing.md): the ids, the trace context and the sampling decision of every
+ * exchange, and — when a pipeline has an OTLP endpoint — its OpenTelemetry spans. The imperative
+ * shell around the pure parts: trace-context.ts, conversation.ts, span-identity.ts, classify.ts.
  *
- * Ids: begin() must hand the proxy the span's ids before the span exists in the SDK's eyes (they
- * go into the audit entry and the upstream traceparent), and a derived trace id must be the
- * trace id of a *root* span. The SDK's IdGenerator hook is the public way to choose ids: we load
- * the chosen ids into `PresetIds` right before `startSpan` (synchronous, so no other span can
- * take them) — see docs/adr/0005-trace-derivation.md for why not a synthetic remote parent.
+ * begin() needs no OpenTelemetry SDK: it reads the incoming traceparent, chooses the span
+ * identity, decides sampling with the SDK's trace-id ratio rule (ratioSampled) and writes the
+ * upstream traceparent. The SDK — provider, sampler, processors, the spans themselves — lives in
+ * span-pipeline.ts, imported the first time a config has an OTLP endpoint (at start or on a
+ * reload): a sidecar that exports nothing never loads it (docs/adr/0027-sidecar-memory-at-rest.md).
+ * Exchanges begun while it loads get their spans when it is there, with the ids, start and end
+ * times and sampling decision they had.
  */
-import { createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  BasicTracerProvider,
-  ParentBasedSampler,
-  SamplingDecision,
-  TraceIdRatioBasedSampler,
-  type IdGenerator,
-  type ReadableSpan,
-  type Sampler,
-  type SamplingResult,
-  type SpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
 import type { Static } from '@sinclair/typebox';
 import type { Registry } from 'prom-client';
 import type { TelemetrySchema } from '../config/schema.ts';
-import type { ToolCall, ToolResult } from '../adapters/types.ts';
 import { requestClass } from './classify.ts';
 import { createConversationCache } from './conversation.ts';
-import { ExportQueue } from './export-queue.ts';
-import { LazyOtlpExporter } from './lazy-exporter.ts';
-import * as S from './semconv.ts';
-import { createRandomIds, type RandomIds } from './random-ids.ts';
-import { contentAttributes, endAttributes, exchangeSpanName, startAttributes } from './span-attributes.ts';
-import { chooseSpanIdentity, type SpanIdentity } from './span-identity.ts';
+import { createRandomIds } from './random-ids.ts';
+import type { BegunExchange, SpanPipeline } from './span-pipeline.ts';
+import { chooseSpanIdentity } from './span-identity.ts';
 import { createTelemetryMetrics, type TelemetryMetrics } from './telemetry-metrics.ts';
-import { ToolCallMemory, type RememberedCall } from './tool-call-memory.ts';
 import { extractIncomingContext, formatTraceparent } from './trace-context.ts';
 import type { ExchangeOutcome, ExchangeTracer, TraceHandle, TraceRequestInfo } from './types.ts';
 
@@ -72,149 +55,62 @@ export interface OtelTracer extends ExchangeTracer {
   reload(cfg: TelemetryConfig): void;
   /** Exports everything queued now (tests, shutdown). */
   flush(): Promise<void>;
-}
-
-const MAX_BATCH = 512;
-const USED_ID_MEMORY = 10_000;
-const EARLY_RESULTS = 1_000;
-const EARLY_RESULT_MS = 60_000;
-const CONVERSATIONAL = new Set(['chat', 'text_completion', 'generate_content']);
-
-/** Ids chosen by begin(), consumed by the SDK's next startSpan (see the file comment). */
-class PresetIds implements IdGenerator {
-  traceId: string | undefined;
-  spanId: string | undefined;
-  constructor(private readonly random: RandomIds) {}
-  generateTraceId(): string {
-    const id = this.traceId ?? this.random.traceId();
-    this.traceId = undefined;
-    return id;
-  }
-  generateSpanId(): string {
-    const id = this.spanId ?? this.random.spanId();
-    this.spanId = undefined;
-    return id;
-  }
-}
-
-/** Parent-based ratio sampling whose ratio a reload can change. */
-class ReloadableSampler implements Sampler {
-  #inner: Sampler;
-  #ratio: Sampler;
   /**
-   * The sampler an exchange saw in begin(), set around its deferred startSpan: a reload between
-   * begin() and the span's creation must not give the span another decision than the
-   * traceparent already sent upstream.
+   * Resolves when the span pipeline of an exporting config has loaded (at once when nothing
+   * exports). The sidecar waits for it before it serves, so the first exchanges' spans are built
+   * like every other's; exchanges begun while a reload loads it get their spans when it is there.
    */
-  pinned: Sampler | undefined;
-  get current(): Sampler {
-    return this.#inner;
-  }
-  constructor(ratio: number) {
-    this.#ratio = new TraceIdRatioBasedSampler(ratio);
-    this.#inner = new ParentBasedSampler({ root: this.#ratio });
-  }
-  set(ratio: number): void {
-    this.#ratio = new TraceIdRatioBasedSampler(ratio);
-    this.#inner = new ParentBasedSampler({ root: this.#ratio });
-  }
-  /** The root decision for a trace id: deterministic, so every turn of a conversation agrees. */
-  rootSampled(traceId: string): boolean {
-    return this.#ratio.shouldSample(ROOT_CONTEXT, traceId, '', SpanKind.CLIENT, {}, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
-  }
-  shouldSample(...args: Parameters<Sampler['shouldSample']>): SamplingResult {
-    return (this.pinned ?? this.#inner).shouldSample(...args);
-  }
-  toString(): string {
-    return `Reloadable{${this.#inner.toString()}}`;
-  }
+  ready(): Promise<void>;
+  /** Whether the OpenTelemetry SDK (span-pipeline.ts) has been loaded: only once a config exported. */
+  readonly sdkLoaded: boolean;
 }
 
-/** Lets a reload swap the export pipeline under a provider whose processors are fixed. */
-class SwitchableProcessor implements SpanProcessor {
-  current: ExportQueue | null = null;
-  onStart(): void {}
-  onEnd(span: ReadableSpan): void {
-    this.current?.onEnd(span);
-  }
-  async forceFlush(): Promise<void> {
-    await this.current?.forceFlush();
-  }
-  async shutdown(): Promise<void> {
-    await this.current?.shutdown();
-  }
-}
+const USED_ID_MEMORY = 10_000;
+const CONVERSATIONAL = new Set(['chat', 'text_completion', 'generate_content']);
+const INVALID_TRACE_ID = '0'.repeat(32);
 
-function exportKey(t: TelemetryConfig): string {
-  return JSON.stringify([t.otlpEndpoint ?? null, t.headers, t.timeoutMs, t.maxQueueSize, t.exportIntervalMs]);
+/**
+ * The root sampling decision of the SDK's TraceIdRatioBasedSampler (@opentelemetry/sdk-trace-base),
+ * the rule the exported spans are sampled by: the four 32-bit words of the trace id XORed, below
+ * ratio × 0xffffffff. Deterministic, so every turn of a conversation agrees.
+ * otel-tracer.test.ts checks it against the SDK's sampler.
+ */
+export function ratioSampled(ratio: number, traceId: string): boolean {
+  const r = typeof ratio !== 'number' || Number.isNaN(ratio) ? 0 : ratio >= 1 ? 1 : ratio <= 0 ? 0 : ratio;
+  const upperBound = r === 1 ? 0x100000000 : Math.floor(r * 0xffffffff);
+  if (!/^[0-9a-f]{32}$/i.test(traceId) || traceId === INVALID_TRACE_ID) return false;
+  let accumulation = 0;
+  for (let i = 0; i < 32; i += 8) accumulation = (accumulation ^ Number.parseInt(traceId.slice(i, i + 8), 16)) >>> 0;
+  return accumulation < upperBound;
 }
 
 export function createTracer(options: CreateTracerOptions): OtelTracer {
   const { logger } = options;
   let cfg = options.telemetry;
   const metrics: TelemetryMetrics = createTelemetryMetrics(options.registry);
-  const memory = new ToolCallMemory({
-    maxEntries: cfg.toolCallMemory,
-    maxAgeMs: cfg.toolCallMaxAgeMs,
-    onEvict: (reason) => metrics.toolCallEvictions.inc({ reason }),
-  });
   const usedIds = new Map<string, true>(); // `${traceId}/${spanId}` of explicit and derived span ids, oldest first
   const random = createRandomIds();
   const conversationOf = createConversationCache();
-  const ids = new PresetIds(random);
-  /** Exchange spans begun but not yet created in the SDK (see begin()); flush/close create them first. */
-  const pending = new Set<() => void>();
-  const sampler = new ReloadableSampler(cfg.samplingRatio);
-  const processor = new SwitchableProcessor();
-  const r = options.resource;
-  const resource = resourceFromAttributes({
-    [S.SERVICE_NAME]: cfg.serviceName ?? r.serviceName,
-    ...(r.namespace === undefined ? {} : { [S.K8S_NAMESPACE_NAME]: r.namespace }),
-    ...(r.podName === undefined ? {} : { [S.K8S_POD_NAME]: r.podName }),
-    ...(r.podUid === undefined ? {} : { [S.K8S_POD_UID]: r.podUid }),
-    ...(r.containerName === undefined ? {} : { [S.K8S_CONTAINER_NAME]: r.containerName }),
-    ...r.extra,
-  });
-  const provider = new BasicTracerProvider({
-    resource,
-    idGenerator: ids,
-    sampler,
-    spanProcessors: [processor],
-    // Opt-in content can be large; the audit log has it whole.
-    spanLimits: { attributeValueLengthLimit: 64 * 1024 },
-  });
-  const tracer = provider.getTracer('llmaudit', '0.1.0');
-  const early = new Map<string, { result: ToolResult; carrier: SpanContext; startedAt: number; conversationId: string | null; at: number }>();
-  let currentExportKey = '';
+  let pipeline: SpanPipeline | null = null;
+  let loading: Promise<SpanPipeline | null> | null = null;
   let closed = false;
 
-  function buildExport(t: TelemetryConfig): void {
-    const key = exportKey(t);
-    if (key === currentExportKey) return;
-    currentExportKey = key;
-    const old = processor.current;
-    processor.current =
-      t.otlpEndpoint === undefined
-        ? null
-        : new ExportQueue({
-            exporter: new LazyOtlpExporter({
-              url: `${t.otlpEndpoint.replace(/\/+$/, '')}/v1/traces`,
-              headers: { ...t.headers },
-              timeoutMillis: t.timeoutMs,
-            }),
-            maxQueueSize: t.maxQueueSize,
-            maxBatchSize: Math.min(MAX_BATCH, t.maxQueueSize),
-            intervalMs: t.exportIntervalMs,
-            exportTimeoutMs: t.timeoutMs + 1_000,
-            logIntervalMs: options.logIntervalMs ?? 60_000,
-            onDrop: (reason, n) => metrics.spansDropped.inc({ reason }, n),
-            onExported: (n) => metrics.spansExported.inc(n),
-            logger,
-          });
-    // The old pipeline flushes what it holds in the background; traffic never waits for it.
-    if (old !== null) void old.shutdown();
+  /** Loads the SDK with the first config that exports; until it is there, spans wait for it. */
+  function loadPipeline(): Promise<SpanPipeline | null> {
+    loading ??= import('./span-pipeline.ts').then(
+      (m) => {
+        pipeline = m.createSpanPipeline({ telemetry: cfg, resource: options.resource, metrics, logger, random, logIntervalMs: options.logIntervalMs ?? 60_000 });
+        return pipeline;
+      },
+      (err: unknown) => {
+        // Telemetry never breaks traffic (docs/tracing.md "Export"): exchanges keep their ids.
+        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'tracer: loading the span pipeline failed; no spans are exported');
+        return null;
+      },
+    );
+    return loading;
   }
-  buildExport(cfg);
+  if (cfg.otlpEndpoint !== undefined) void loadPipeline();
   metrics.queueDepth.set(0);
 
   function markUsed(traceId: string, spanId: string): void {
@@ -224,98 +120,28 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
     if (usedIds.size > USED_ID_MEMORY) usedIds.delete(usedIds.keys().next().value as string);
   }
 
-  function startWithIds(name: string, kind: SpanKind, id: SpanIdentity, sampledHint: boolean, attributes: ReturnType<typeof startAttributes>, startTime: number, links: Link[] = []): Span {
-    let ctx: Context = ROOT_CONTEXT;
-    if (id.parentSpanId !== undefined) {
-      ctx = trace.setSpanContext(ROOT_CONTEXT, {
-        traceId: id.traceId,
-        spanId: id.parentSpanId,
-        traceFlags: (id.parentSampled ?? sampledHint) ? TraceFlags.SAMPLED : TraceFlags.NONE,
-        isRemote: true,
-        ...(id.traceState === undefined ? {} : { traceState: createTraceState(id.traceState) }),
-      });
-    } else {
-      ids.traceId = id.traceId;
-    }
-    ids.spanId = id.spanId;
-    try {
-      return tracer.startSpan(name, { kind, attributes, startTime, links }, ctx);
-    } finally {
-      ids.traceId = undefined;
-      ids.spanId = undefined;
-    }
-  }
-
-  /** One execute_tool span: from the end of the exchange that asked for the tool to the start of the request that returned it. */
-  function executeToolSpan(call: RememberedCall, result: ToolResult, carrier: SpanContext, resultAt: number, conversationId: string | null): void {
-    const name = call.name || result.name || 'unknown';
-    const toolCtx: SpanContext = { traceId: call.traceId, spanId: call.spanId, traceFlags: call.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE, isRemote: true };
-    const startedAt = Math.min(call.endedAt, resultAt);
-    const span = startWithIds(
-      `${S.OPERATION_EXECUTE_TOOL} ${name}`,
-      SpanKind.INTERNAL,
-      { traceId: call.traceId, spanId: random.spanId(), parentSpanId: call.spanId, parentSampled: call.sampled, source: 'conversation' },
-      call.sampled,
-      {
-        [S.GEN_AI_OPERATION_NAME]: S.OPERATION_EXECUTE_TOOL,
-        [S.GEN_AI_TOOL_NAME]: name,
-        [S.GEN_AI_TOOL_CALL_ID]: call.callId,
-        [S.GEN_AI_TOOL_TYPE]: 'function',
-        [S.LLMAUDIT_SPAN_TYPE]: 'TOOL_RESULT',
-        ...(conversationId === null ? {} : { [S.GEN_AI_CONVERSATION_ID]: conversationId }),
+  /** The exchange's span, now or when the pipeline has loaded. */
+  function spanOf(b: BegunExchange): { end(outcome: ExchangeOutcome): void } {
+    if (pipeline !== null) return pipeline.exchange(b);
+    let x: { end(outcome: ExchangeOutcome): void } | null = null;
+    let outcome: ExchangeOutcome | null = null;
+    void loadPipeline().then((p) => {
+      if (p === null) return;
+      x = p.exchange(b);
+      if (outcome !== null) x.end(outcome);
+    });
+    return {
+      end(o: ExchangeOutcome): void {
+        if (x !== null) x.end(o);
+        else outcome ??= o;
       },
-      startedAt,
-      [
-        { context: toolCtx, attributes: { 'llmaudit.link': 'tool_call' } },
-        { context: carrier, attributes: { 'llmaudit.link': 'tool_result' } },
-      ],
-    );
-    if (result.isError === true) {
-      span.setAttribute(S.ERROR_TYPE, 'tool_error');
-      span.setStatus({ code: SpanStatusCode.ERROR });
-    }
-    if (cfg.captureContent && result.content !== undefined) span.setAttribute(S.GEN_AI_TOOL_CALL_RESULT, result.content);
-    span.end(Math.max(startedAt, resultAt));
-  }
-
-  function toolResultSpans(results: readonly ToolResult[], carrier: SpanContext, startedAt: number, conversationId: string | null): void {
-    const now = Date.now();
-    for (const result of results) {
-      let call: RememberedCall | undefined = memory.claim(result.callId, carrier.traceId, now);
-      if (call === undefined && result.name !== undefined && !memory.has(result.callId, carrier.traceId)) {
-        call = memory.claimByName(result.name, carrier.traceId, now); // APIs that echo a tool name, not an id
-      }
-      if (call !== undefined) executeToolSpan(call, result, carrier, startedAt, conversationId);
-      else if (result.callId !== '' && !memory.has(result.callId, carrier.traceId)) {
-        // The exchange that asked for it may not have ended yet (its end() can run after the
-        // client already has the last byte): keep the result briefly, end() looks here.
-        early.delete(result.callId);
-        early.set(result.callId, { result, carrier, startedAt, conversationId, at: now });
-        if (early.size > EARLY_RESULTS) early.delete(early.keys().next().value as string);
-      }
-    }
-  }
-
-  function rememberToolCalls(calls: readonly ToolCall[], sc: SpanContext, sampled: boolean, endedAt: number): void {
-    const now = Date.now();
-    for (const c of calls) {
-      memory.remember({ callId: c.id, name: c.name, traceId: sc.traceId, spanId: sc.spanId, sampled, endedAt }, now);
-      const waiting = early.get(c.id);
-      if (waiting === undefined) continue;
-      early.delete(c.id);
-      if (now - waiting.at > EARLY_RESULT_MS) continue;
-      const call = memory.claim(c.id, sc.traceId, now);
-      if (call !== undefined) executeToolSpan(call, waiting.result, waiting.carrier, waiting.startedAt, waiting.conversationId);
-    }
+    };
   }
 
   return {
-    /*
-     * Only the ids and the upstream traceparent are needed before forwarding. Creating the SDK
-     * span (attributes, sampler, processors) and the execute_tool spans for carried tool results
-     * is deferred to the next turn of the event loop — after the request is on its way — or to
-     * end(), whichever comes first. Nothing observable moves: the span gets the ids and the
-     * sampling decision begin() handed out and the exchange's real start time (`info.startedAt`).
+    /**
+     * For a large request, the conversation's digest a slice per `nextTurn` (types.ts), so that
+     * begin() finds it done.
      */
     async prepare(info: TraceRequestInfo, nextTurn: () => Promise<void>): Promise<void> {
       const req = info.request;
@@ -340,10 +166,9 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
       });
       if (id.source === 'x-trace-id' || id.source === 'conversation') markUsed(id.traceId, id.spanId);
       const conversationId = conversation?.conversationId ?? null;
-      const rootSampled = sampler.rootSampled(id.traceId);
+      const rootSampled = ratioSampled(t.samplingRatio, id.traceId);
       // What the SDK's ParentBasedSampler decides at startSpan: a remote parent's flag, else the root ratio.
       const sampled = id.parentSpanId === undefined ? rootSampled : (id.parentSampled ?? rootSampled);
-      const beganWith = sampler.current;
       const upstreamHeaders: Record<string, string> = {};
       if (t.propagate) {
         upstreamHeaders['traceparent'] = formatTraceparent(id.traceId, id.spanId, sampled);
@@ -359,30 +184,9 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
       };
       // No exporter configured: nothing would ever read a span, so none is built (ids, the
       // conversation and traceparent still are: they go into the audit entry and upstream).
-      if (processor.current === null) return { ids, upstreamHeaders, inert: true, end() {} };
+      if (t.otlpEndpoint === undefined || closed) return { ids, upstreamHeaders, inert: true, end() {} };
 
-      let span: Span | null = null;
-      let created = false;
-      const create = (): void => {
-        if (created) return;
-        created = true;
-        pending.delete(create);
-        try {
-          sampler.pinned = beganWith;
-          try {
-            span = startWithIds(exchangeSpanName(info), SpanKind.CLIENT, id, rootSampled, startAttributes(info, { conversationId, requestType, source: id.source }), info.startedAt);
-          } finally {
-            sampler.pinned = undefined;
-          }
-          if (req !== null && req.toolResults.length > 0) toolResultSpans(req.toolResults, span.spanContext(), info.startedAt, conversationId);
-        } catch (err) {
-          // Telemetry never breaks traffic (docs/tracing.md "Export"): the exchange keeps its ids.
-          logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'tracer: creating the exchange span failed');
-        }
-      };
-      pending.add(create);
-      setImmediate(create);
-
+      const span = spanOf({ info, id, conversationId, requestType, rootSampled, sampled, samplingRatio: t.samplingRatio });
       let ended = false;
       return {
         ids,
@@ -390,19 +194,7 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
         end(outcome: ExchangeOutcome): void {
           if (ended) return;
           ended = true;
-          create();
-          const s: Span | null = span;
-          if (s === null) return;
-          const x = outcome.exchange;
-          if (s.isRecording()) {
-            s.setAttributes(endAttributes(outcome));
-            if (cfg.captureContent && x !== null) s.setAttributes(contentAttributes(x));
-            if (info.request?.requestModel == null && x?.responseModel != null) s.updateName(exchangeSpanName(info, x.responseModel));
-            if (outcome.spanType === 'ERROR') s.setStatus({ code: SpanStatusCode.ERROR });
-          }
-          s.end(Math.max(outcome.endedAt, info.startedAt));
-          if (x !== null && x.toolCalls.length > 0 && outcome.spanType === 'TOOL_CALL') rememberToolCalls(x.toolCalls, s.spanContext(), sampled, outcome.endedAt);
-          metrics.queueDepth.set(processor.current?.depth ?? 0);
+          span.end(outcome);
         },
       };
     },
@@ -410,22 +202,29 @@ export function createTracer(options: CreateTracerOptions): OtelTracer {
     reload(next: TelemetryConfig): void {
       if (closed) return;
       cfg = next;
-      sampler.set(next.samplingRatio);
-      memory.resize(next.toolCallMemory, next.toolCallMaxAgeMs);
-      buildExport(next);
+      if (pipeline !== null) pipeline.reload(next);
+      else if (next.otlpEndpoint !== undefined) void loadPipeline(); // built with the config in force when it has loaded
     },
 
     async flush(): Promise<void> {
-      for (const create of [...pending]) create();
-      await processor.forceFlush();
-      metrics.queueDepth.set(processor.current?.depth ?? 0);
+      const p = loading === null ? null : await loading;
+      if (p === null) return;
+      await p.flush();
     },
 
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      for (const create of [...pending]) create();
-      await provider.shutdown();
+      const p = loading === null ? null : await loading;
+      await p?.close();
+    },
+
+    async ready(): Promise<void> {
+      if (loading !== null) await loading;
+    },
+
+    get sdkLoaded(): boolean {
+      return pipeline !== null;
     },
   };
 }
