@@ -85,12 +85,18 @@ async function readSignerKey(loaded: LoadedConfig, logger: Logger, stderr: (t: s
   }
 }
 
+/** Bytes of pino lines gathered before one write to stdout (the 250 ms timer flushes fewer). */
+export const LOG_LINES_MIN_WRITE = 32 * 1024;
+
 /** Runs the sidecar until the shutdown signal; resolves with the process exit status. */
 export async function runProxy(opts: RunProxyOptions): Promise<number> {
   const loaded = await loadConfig(opts);
-  // One line per exchange: lines gather up to 4 KiB and go out in one write, at the latest a
-  // quarter of a second later (the timer), so a busy proxy does not pay a write per exchange.
-  const dest = opts.logDestination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  // One line per exchange: lines gather up to 32 KiB (about a hundred exchange lines) and go out
+  // in one write, at the latest a quarter of a second later (the timer), so a busy proxy does not
+  // pay a write per exchange. Each write is a job on libuv's thread pool (a pool thread woken,
+  // then the event loop woken by its answer): the fewer, the less CPU per exchange
+  // (docs/adr/0018-sidecar-cost-per-exchange.md, decision 12).
+  const dest = opts.logDestination ?? pino.destination({ dest: 1, sync: false, minLength: LOG_LINES_MIN_WRITE, maxWrite: 2 * LOG_LINES_MIN_WRITE });
   const flushTimer = opts.logDestination === undefined ? setInterval(() => (dest as ReturnType<typeof pino.destination>).flush(), 250) : null;
   flushTimer?.unref();
   const logger = pino({ level: loaded.logLevel, base: { origin: loaded.config.origin }, timestamp: pino.stdTimeFunctions.isoTime }, dest);

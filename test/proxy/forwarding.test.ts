@@ -172,6 +172,55 @@ describe('pass-through', () => {
     await new Promise<void>((r) => raw.close(() => r()));
   });
 
+  it('sends a stream\'s head and first frame before the rest of the read they came in', async () => {
+    // The first bytes of a stream used to wait, corked, until every frame of their socket read had
+    // been teed into the capture and the adapter: one read of 20 frames went out as one write.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const frames = Array.from({ length: 20 }, (_, i) => `data: {"n":${i}}\n\n`);
+    const raw = createNetServer((sock) => {
+      sock.once('data', () => {
+        sock.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n' + frames.map(chunk).join(''));
+        void held.then(() => sock.end(chunk('data: [DONE]\n\n') + '0\r\n\r\n'));
+      });
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+    const s = await stack({ endpoints: [{ name: 'llm', upstream: `http://127.0.0.1:${(raw.address() as AddressInfo).port}`, api: 'openai' }] });
+    const client = connect(s.ports[0] as number, '127.0.0.1');
+    await new Promise<void>((r) => client.once('connect', r));
+    // What the proxy writes on its side of this connection, write by write.
+    const writes: string[] = [];
+    const mine = (sock: Socket) => sock.remotePort === client.localPort && sock.localPort === s.ports[0];
+    const proto = Socket.prototype as unknown as Record<'_write' | '_writev', (this: Socket, ...a: unknown[]) => unknown>;
+    const { _write, _writev } = proto;
+    const text = (c: unknown) => (typeof c === 'string' ? c : Buffer.from(c as Uint8Array).toString('latin1'));
+    proto._write = function (...a) {
+      if (mine(this)) writes.push(text(a[0]));
+      return _write.apply(this, a);
+    };
+    proto._writev = function (...a) {
+      if (mine(this)) writes.push((a[0] as Array<{ chunk: unknown }>).map((x) => text(x.chunk)).join(''));
+      return _writev.apply(this, a);
+    };
+    let got = '';
+    try {
+      client.write('POST /llm/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}');
+      while (!got.includes('"n":19')) got += (await new Promise<Buffer>((r) => client.once('data', r))).toString();
+    } finally {
+      proto._write = _write;
+      proto._writev = _writev;
+    }
+    expect(writes.length).toBe(2);
+    expect(writes[0]).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(writes[0]).toContain('data: {"n":0}\n\n');
+    expect(writes[0]).not.toContain('"n":1}');
+    expect(writes[1]).toContain('data: {"n":1}\n\n');
+    expect(writes[1]).toContain('data: {"n":19}\n\n');
+    release();
+    client.destroy();
+    await new Promise<void>((r) => raw.close(() => r()));
+  });
+
   it('pauses the upstream while the client does not read, then delivers every byte', async () => {
     const frame = Buffer.alloc(64 * 1024, 'a');
     const frames = Array.from({ length: 256 }, () => frame); // 16 MiB, far beyond socket buffers

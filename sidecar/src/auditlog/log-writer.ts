@@ -67,8 +67,9 @@ export interface OpenLogOptions {
    * keeps the pool, so that the thread builds and signs the next batch's entries while the disk
    * syncs. Each batch starts on the next turn of the event loop, so that appends which arrived
    * meanwhile (messages queued while the thread blocked) go in the same batch and share its
-   * fdatasync (docs/adr/0021-strict-append-latency.md). Never on a thread that serves anything
-   * else: the call blocks it for as long as the disk takes.
+   * fdatasync (docs/adr/0021-strict-append-latency.md). batched: the periodic fdatasync
+   * (`syncIntervalMs`) blocks too. Never on a thread that serves anything else: the call blocks it
+   * for as long as the disk takes.
    */
   blockingSync?: boolean;
 }
@@ -501,7 +502,9 @@ class Writer implements AuditLog {
   private async syncIfDirty(): Promise<void> {
     if (!this.dirty || this.fh === null) return;
     try {
-      await this.fh.datasync();
+      // batched's periodic fdatasync: on the writer's own thread, it blocks for the disk instead of
+      // waking a pool thread and then this one (docs/adr/0018-sidecar-cost-per-exchange.md, decision 13).
+      await datasync(this.fh, this.blocking);
       this.syncs++;
       this.dirty = false;
     } catch (err) {

@@ -36,6 +36,8 @@ export class ResponseFinisher {
   private pendingHead: { status: number; headers: OutgoingHttpHeaders } | null = null;
   private held: Buffer | null = null;
   private flushScheduled = false;
+  /** A stream whose first bytes are not yet written: they are sent uncorked (see write). */
+  private sendFirstNow = false;
   private waitingDrain = false;
   private stopped = false;
   private ending: ClientEnding | null = null;
@@ -77,7 +79,10 @@ export class ResponseFinisher {
       throw proxyError('LLMAUDIT_E_UPSTREAM_BAD_RESPONSE', (err as Error).message, { cause: err });
     }
     this.pendingHead = { status, headers };
-    if (flushSoon) process.nextTick(this.flushHead);
+    if (flushSoon) {
+      this.sendFirstNow = true;
+      process.nextTick(this.flushHead);
+    }
   }
 
   private readonly flushHead = (): void => {
@@ -118,7 +123,15 @@ export class ResponseFinisher {
   private write(chunk: Buffer): void {
     if (this.res.destroyed) return;
     this.sendHead();
-    if (!this.res.write(chunk) && !this.waitingDrain) {
+    const ok = this.res.write(chunk);
+    if (this.sendFirstNow) {
+      // A stream's head and first bytes leave now: Node corks the socket on a write until the end
+      // of the tick, which would hold them behind the rest of the upstream's read (teed, queued
+      // for the adapter) and whatever else the tick runs. Later chunks are corked as usual.
+      this.sendFirstNow = false;
+      this.res.socket?.uncork();
+    }
+    if (!ok && !this.waitingDrain) {
       this.waitingDrain = true;
       this.pause?.();
       this.res.once('drain', this.onDrain);

@@ -131,9 +131,11 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.firstByteMs === null) this.firstByteMs = performance.now() - this.t0;
     this.rawChunks++;
+    // Forwarded first, teed after: the client's bytes are queued (a stream's first ones sent)
+    // before the copy hashes them and the adapter feed queues them.
+    this.finisher.relay(chunk);
     this.capture.push(chunk);
     this.feed.chunk(chunk);
-    this.finisher.relay(chunk);
   }
 
   onResponseEnd(): void {
