@@ -1,5 +1,6 @@
-// readLineBatches (the verifier's reader: lines as views of each read) against readLines: the same
-// lines, numbers, offsets and sizes whatever the read size, lines spanning reads included.
+// readLineBatches (the verifier's reader: lines as views of each read) and readLines (the same lines
+// decoded) against the file's bytes split at each \n: the same lines, numbers, offsets and sizes
+// whatever the read size, from any start, lines spanning reads included.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,10 +14,31 @@ beforeAll(async () => {
 });
 afterAll(async () => cleanup());
 
-async function both(file: string, options: { chunkBytes: number; maxLineBytes?: number }): Promise<[unknown[], unknown[]]> {
-  const a: unknown[] = [];
+interface Line {
+  lineNo: number;
+  offset: number;
+  text: string;
+  bytes: number;
+  terminated: boolean;
+}
+
+/** The lines of `content` from byte `start`, split at each \n by hand. */
+function expected(content: Buffer, start = 0): Line[] {
+  const out: Line[] = [];
+  let at = start;
+  while (at < content.length) {
+    const nl = content.indexOf(10, at);
+    const end = nl === -1 ? content.length : nl;
+    out.push({ lineNo: out.length + 1, offset: at, text: content.toString('utf8', at, end), bytes: (nl === -1 ? end : nl + 1) - at, terminated: nl !== -1 });
+    at = end + 1;
+  }
+  return out;
+}
+
+async function both(file: string, options: { chunkBytes: number; maxLineBytes?: number; start?: number }): Promise<[Line[], Line[]]> {
+  const a: Line[] = [];
   for await (const l of readLines(file, options)) a.push(l);
-  const b: unknown[] = [];
+  const b: Line[] = [];
   for await (const batch of readLineBatches(file, options)) {
     // Each view is read before the next batch is asked for, as the verifier does.
     for (const l of batch) b.push({ lineNo: l.lineNo, offset: l.offset, text: l.data.toString('utf8'), bytes: l.bytes, terminated: l.terminated });
@@ -25,19 +47,23 @@ async function both(file: string, options: { chunkBytes: number; maxLineBytes?: 
 }
 
 describe('readLineBatches', () => {
-  it('gives the lines readLines gives, at every read size, multi-byte characters and lines across reads included', async () => {
+  it('gives every line with its number, offset and size, at every read size and from a start, multi-byte characters and lines across reads included', async () => {
     const file = path.join(dir, 'seg.jsonl');
-    await writeFile(file, '{"a":1}\n\n{"b":"é€😀"}\n' + `{"c":"${'x'.repeat(40)}"}\n` + '{"torn":');
+    const content = Buffer.from('{"a":1}\n\n{"b":"é€😀"}\n' + `{"c":"${'x'.repeat(40)}"}\n` + '{"torn":');
+    await writeFile(file, content);
     for (let chunkBytes = 1; chunkBytes <= 64; chunkBytes++) {
-      const [a, b] = await both(file, { chunkBytes });
-      expect(b, `chunkBytes ${chunkBytes}`).toEqual(a);
+      for (const start of [0, 8]) {
+        const [a, b] = await both(file, { chunkBytes, start });
+        expect(b, `chunkBytes ${chunkBytes}, start ${start}`).toEqual(expected(content, start));
+        expect(a, `chunkBytes ${chunkBytes}, start ${start}`).toEqual(b);
+      }
     }
     const [a] = await both(file, { chunkBytes: 1 << 20 });
     expect(a).toHaveLength(5);
     expect(a.at(-1)).toMatchObject({ lineNo: 5, text: '{"torn":', terminated: false });
   });
 
-  it('stops at a line longer than the limit with the line it is at, as readLines does', async () => {
+  it('stops at a line longer than the limit with the line it is at, readLines too', async () => {
     const file = path.join(dir, 'long.jsonl');
     await writeFile(file, `{"a":1}\n{"b":"${'y'.repeat(100)}"}\n`);
     const lines: number[] = [];
@@ -53,5 +79,8 @@ describe('readLineBatches', () => {
     expect(err).toBeInstanceOf(LineTooLongError);
     expect((err as LineTooLongError).lineNo).toBe(2);
     expect((err as LineTooLongError).offset).toBe(8);
+    await expect((async () => {
+      for await (const l of readLines(file, { chunkBytes: 16, maxLineBytes: 50 })) void l;
+    })()).rejects.toMatchObject({ lineNo: 2, offset: 8 });
   });
 });

@@ -25,55 +25,9 @@ const CHUNK = 1 << 20;
 
 /** `chunkBytes`: the size of each read (default 1 MiB); a reader after one line or two reads less. */
 export async function* readLines(file: string, options: { start?: number; maxLineBytes?: number; chunkBytes?: number } = {}): AsyncGenerator<SegmentLine> {
-  const maxLine = options.maxLineBytes ?? 256 * 1024 * 1024;
-  const fh = await open(file, 'r');
-  try {
-    let pos = options.start ?? 0;
-    let lineNo = 0;
-    let carry: Buffer[] = [];
-    let carryLen = 0;
-    let carryStart = pos;
-    const size = options.chunkBytes ?? CHUNK;
-    const buf = Buffer.allocUnsafe(size);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, size, pos);
-      if (bytesRead === 0) break;
-      const chunk = buf.subarray(0, bytesRead);
-      let from = 0;
-      for (;;) {
-        const nl = chunk.indexOf(10, from);
-        if (nl === -1) break;
-        lineNo++;
-        let text: string;
-        let start: number;
-        if (carryLen > 0) {
-          carry.push(chunk.subarray(from, nl));
-          text = Buffer.concat(carry).toString('utf8');
-          start = carryStart;
-          carry = [];
-          carryLen = 0;
-        } else {
-          text = chunk.toString('utf8', from, nl);
-          start = pos + from;
-        }
-        yield { lineNo, offset: start, text, bytes: pos + nl + 1 - start, terminated: true };
-        from = nl + 1;
-      }
-      if (from < bytesRead) {
-        if (carryLen === 0) carryStart = pos + from;
-        // Copy: `buf` is reused by the next read.
-        carry.push(Buffer.from(chunk.subarray(from)));
-        carryLen += bytesRead - from;
-        if (carryLen > maxLine) throw new LineTooLongError(lineNo + 1, carryStart);
-      }
-      pos += bytesRead;
-    }
-    if (carryLen > 0) {
-      lineNo++;
-      yield { lineNo, offset: carryStart, text: Buffer.concat(carry).toString('utf8'), bytes: carryLen, terminated: false };
-    }
-  } finally {
-    await fh.close();
+  // Each batch's views stay valid while its lines are yielded: the next read waits for the next batch.
+  for await (const batch of readLineBatches(file, options)) {
+    for (const l of batch) yield { lineNo: l.lineNo, offset: l.offset, text: l.data.toString('utf8'), bytes: l.bytes, terminated: l.terminated };
   }
 }
 
@@ -88,20 +42,20 @@ export interface SegmentLineBytes {
 }
 
 /**
- * readLines for a reader that takes bytes (the verifier): the lines of each read, as views of the
+ * The lines of each read as bytes (the verifier reads these; readLines decodes them), as views of the
  * read buffer (no decoding, no copy unless a line spans reads), one batch per read, so a caller
  * pays one await per read rather than per line. A batch's `data` views are overwritten by the
  * next read: use them before asking for the next batch.
  */
-export async function* readLineBatches(file: string, options: { maxLineBytes?: number; chunkBytes?: number } = {}): AsyncGenerator<SegmentLineBytes[]> {
+export async function* readLineBatches(file: string, options: { start?: number; maxLineBytes?: number; chunkBytes?: number } = {}): AsyncGenerator<SegmentLineBytes[]> {
   const maxLine = options.maxLineBytes ?? 256 * 1024 * 1024;
   const fh = await open(file, 'r');
   try {
-    let pos = 0;
+    let pos = options.start ?? 0;
     let lineNo = 0;
     let carry: Buffer[] = [];
     let carryLen = 0;
-    let carryStart = 0;
+    let carryStart = pos;
     const size = options.chunkBytes ?? CHUNK;
     const buf = Buffer.allocUnsafe(size);
     for (;;) {
