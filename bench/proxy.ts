@@ -547,14 +547,19 @@ export function printAnatomy(rows: MemoryAnatomy[], out: (s: string) => void = (
   }
 }
 
+/** The llmaudit build the rows run (checked first) and the fake upstream every row talks to. */
+async function startUpstream(): Promise<{ upstream: ReturnType<typeof spawnChild>; upstreamUrl: string }> {
+  if (!existsSync(cli())) throw new Error(`${cli()} is missing (LLMAUDIT_BENCH_CLI names a build that does not exist)`);
+  const upstream = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', 'upstream']);
+  const upPort = await waitForLine(upstream, jsonPort, 'upstream');
+  return { upstream, upstreamUrl: `http://127.0.0.1:${upPort}` };
+}
+
 export async function runProxyBench(opts: { quick?: boolean; only?: string[]; baseline?: string; baselineDurability?: 'batched' | 'strict'; anatomy?: boolean; log?: (s: string) => void } = {}): Promise<{ rows: ProxyBenchRow[]; notes: string[]; anatomy: MemoryAnatomy[] }> {
   const s = opts.quick === true ? QUICK : FULL;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  if (!existsSync(cli())) throw new Error(`${cli()} is missing (LLMAUDIT_BENCH_CLI names a build that does not exist)`);
   const notes: string[] = [];
-  const upstream = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', 'upstream']);
-  const upPort = await waitForLine(upstream, jsonPort, 'upstream');
-  const upstreamUrl = `http://127.0.0.1:${upPort}`;
+  const { upstream, upstreamUrl } = await startUpstream();
   const otlp = await startOtlpSink();
   // The upstream is warmed before anything is measured, so `direct` (measured first) does not pay
   // for its JIT and every "added" figure is taken against a warm upstream.
@@ -745,10 +750,7 @@ export const CONCURRENCY = [1, 10, 50, 200];
 export async function runScaleBench(opts: { quick?: boolean; log?: (s: string) => void } = {}): Promise<ScaleRow[]> {
   const q = opts.quick === true;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  if (!existsSync(cli())) throw new Error(`${cli()} is missing (LLMAUDIT_BENCH_CLI names a build that does not exist)`);
-  const upstream = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', 'upstream']);
-  const upPort = await waitForLine(upstream, jsonPort, 'upstream');
-  const upstreamUrl = `http://127.0.0.1:${upPort}`;
+  const { upstream, upstreamUrl } = await startUpstream();
   const eldFile = path.join(tmpdir(), `llmaudit-bench-eld-${process.pid}.json`);
   const bodyCounts = q ? [300, 100, 20] : [1000, 300, 60];
   const streamCounts = q ? [60, 4] : [200, 10];
@@ -848,10 +850,7 @@ export interface StallRow {
 export async function runStallBench(opts: { quick?: boolean; baseline?: string; log?: (s: string) => void } = {}): Promise<StallRow[]> {
   const q = opts.quick === true;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  if (!existsSync(cli())) throw new Error(`${cli()} is missing (LLMAUDIT_BENCH_CLI names a build that does not exist)`);
-  const upstream = spawnChild(['--import', 'tsx', 'bench/proxy-servers.ts', 'upstream']);
-  const upPort = await waitForLine(upstream, jsonPort, 'upstream');
-  const upstreamUrl = `http://127.0.0.1:${upPort}`;
+  const { upstream, upstreamUrl } = await startUpstream();
   const eldFile = path.join(tmpdir(), `llmaudit-bench-stall-${process.pid}.json`);
   const s = q ? QUICK : FULL;
   const baseline = opts.baseline;
