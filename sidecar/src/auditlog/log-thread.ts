@@ -77,8 +77,8 @@ export async function openLogInThread(options: ThreadLogOptions): Promise<AuditL
   // The writer's young generation is capped (docs/adr/0018-sidecar-cost-per-exchange.md): its garbage
   // is short-lived entry text, and V8's default 16 MiB semi-spaces are resident memory a sidecar pays for.
   // V8 reads --max-semi-space-size when it creates each isolate, and the flag overrides
-  // `resourceLimits`: one given to the process for the event loop's young generation (the image's
-  // NODE_OPTIONS, docs/adr/0027-sidecar-memory-at-rest.md) is cleared before the writer's isolate exists.
+  // `resourceLimits`: one given to the process for the event loop's young generation (the sidecar
+  // image's ENTRYPOINT, docs/adr/0027-sidecar-memory-at-rest.md) is cleared before the writer's isolate exists.
   setFlagsFromString('--max-semi-space-size=0');
   const worker = new Worker(script, { workerData: open satisfies ThreadOpenOptions, resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB } });
   const first = await new Promise<FromWriter>((resolve, reject) => {

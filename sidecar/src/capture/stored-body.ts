@@ -19,6 +19,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 export type RawReason = 'lone_surrogate' | 'number' | 'duplicate_key' | 'depth' | 'invalid_utf8';
 
@@ -353,7 +354,6 @@ export const TURN_BYTES = 128 * 1024;
  */
 export const IN_TURNS_MIN_BYTES = TURN_BYTES;
 
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function isWhitespace(buf: Buffer, from: number, to: number): boolean {
   for (let k = from; k < to; k++) {

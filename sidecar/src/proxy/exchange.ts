@@ -28,8 +28,8 @@ import { IN_TURNS_MIN_BYTES, parseJsonBody, parseJsonBodyInTurns } from '../capt
 import { decodeBody } from '../capture/decode-body.ts';
 import { NOOP_TRACER } from '../telemetry/noop-tracer.ts';
 import { admitExchange, rewriteBodyHeaders } from '../governance/exchange-hook.ts';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Aborts one exchange when close() passes its drain deadline (lighter than an AbortController per request). */
 export class ShutdownSignal {
