@@ -17,13 +17,16 @@
  * exchange costs, without queueing behind 49 others on a small machine) and at 50 concurrent for
  * throughput; streaming 200 SSE frames one at a time for added TTFB; 1,000 concurrent idle streams
  * (one frame, then silence) for RSS. CPU per exchange: each target process's threads, read from
- * /proc over the one-at-a-time phase (the least noisy figure on a shared machine). Every loop is bounded by a count and
+ * /proc over the one-at-a-time phase (the least noisy figure on a shared machine). After the rows,
+ * paired rounds (runPairedRounds) measure the three ratio targets again with llmaudit, the floor
+ * and the bare forwarder taking turns. Every loop is bounded by a count and
  * a deadline; everything is on 127.0.0.1. The load generator (undici pools) runs in this process,
  * so on a small machine all processes share the CPUs: compare rows of one run, not across runs.
  *
  *   npm run bench -- proxy [--quick] [--json] [--only direct,batched,strict,tracing,governance,floor,bare,portkey,baseline]
  *                          [--baseline OTHER/llmaudit.mjs]   (another build, batched, side by side)
  *                          [--no-anatomy]   (skip the memory anatomy: memoryAnatomy, after the rows)
+ *                          [--no-paired]    (skip the paired rounds of the ratio targets: runPairedRounds)
  *                          [--baseline-durability strict]    (that build as a strict sidecar instead)
  *   npm run bench -- proxy --scale [--quick]   how cost grows: body size, stream length, concurrency
  *   npm run bench -- proxy --stall [--quick] [--baseline OTHER/llmaudit.mjs]   what a 1 MiB prompt does to
@@ -555,7 +558,7 @@ async function startUpstream(): Promise<{ upstream: ReturnType<typeof spawnChild
   return { upstream, upstreamUrl: `http://127.0.0.1:${upPort}` };
 }
 
-export async function runProxyBench(opts: { quick?: boolean; only?: string[]; baseline?: string; baselineDurability?: 'batched' | 'strict'; anatomy?: boolean; log?: (s: string) => void } = {}): Promise<{ rows: ProxyBenchRow[]; notes: string[]; anatomy: MemoryAnatomy[] }> {
+export async function runProxyBench(opts: { quick?: boolean; only?: string[]; baseline?: string; baselineDurability?: 'batched' | 'strict'; anatomy?: boolean; paired?: boolean; log?: (s: string) => void } = {}): Promise<{ rows: ProxyBenchRow[]; notes: string[]; anatomy: MemoryAnatomy[]; paired: PairedResult | null }> {
   const s = opts.quick === true ? QUICK : FULL;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const notes: string[] = [];
@@ -616,6 +619,7 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
 
   const rows: ProxyBenchRow[] = [];
   const anatomy: MemoryAnatomy[] = [];
+  let paired: PairedResult | null = null;
   try {
     for (const f of factories.filter((x) => want(x.key))) {
       log(`bench proxy: ${f.name} ...`);
@@ -659,6 +663,8 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
         await t?.stop();
       }
     }
+    // The ratio targets again, from rounds in which llmaudit, the floor and the bare forwarder take turns.
+    if (opts.paired !== false && want('batched') && want('floor') && want('bare')) paired = await runPairedRounds(upstreamUrl, s, opts.quick === true, log);
     // The memory anatomy of llmaudit (batched) and of the --baseline build, each in a start of its own.
     const anatomyOf: Array<{ key: string; name: string; run: () => Promise<MemoryAnatomy> }> = [
       { key: 'batched', name: 'llmaudit (batched)', run: () => memoryAnatomy('llmaudit (batched)', upstreamUrl, s) },
@@ -677,7 +683,123 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
     if (want('tracing')) notes.push(`OTLP receiver got ${otlp.spans()} export requests`);
     await otlp.close();
   }
-  return { rows, notes, anatomy };
+  return { rows, notes, anatomy, paired };
+}
+
+/**
+ * Paired rounds (`npm run bench -- proxy`, after the rows; `--no-paired` skips them): the three
+ * ratio targets measured with llmaudit (batched), the floor and the bare forwarder all running at
+ * once and taking turns, round after round, so that each ratio is of figures taken seconds apart.
+ * The rows measure each target once, one after the other, minutes apart; on a shared machine the
+ * floor's own CPU per exchange has moved 1.5–2× between such rows, and the ratios with it. Per
+ * round: each target's CPU per exchange one at a time (after a short settle), then its added TTFB
+ * (streaming, one at a time, minus direct's in the same round), then its req/s at 50 concurrent;
+ * the order of the targets turns by one every round. The ratios are taken per round; the median
+ * of the rounds is the figure the targets are checked against.
+ */
+export interface PairedRound {
+  /** CPU µs per exchange, one at a time (all threads of the target's process). */
+  cpuUs: Record<string, number | null>;
+  /** Added TTFB p50 (ms): the target's TTFB p50 minus direct's, both of this round. */
+  addedTtfbMs: Record<string, number | null>;
+  /** req/s at 50 concurrent. */
+  rps: Record<string, number>;
+}
+
+export interface PairedResult {
+  rounds: PairedRound[];
+  /** Medians over the rounds of the per-round ratios: llmaudit ÷ floor (CPU, req/s), llmaudit ÷ bare (added TTFB). */
+  cpuRatio: number | null;
+  rpsRatio: number | null;
+  ttfbRatio: number | null;
+  error?: string;
+}
+
+export const PAIRED_LLMAUDIT = 'llmaudit (batched)';
+export const PAIRED_FLOOR = 'undici pass-through (floor)';
+export const PAIRED_BARE = 'bare forwarder (no record)';
+
+const PAIRED_QUICK = { rounds: 3, settle: 300, oneAtATime: 1000, concurrent: 3000, streams: 100 };
+const PAIRED_FULL = { rounds: 5, settle: 500, oneAtATime: 2000, concurrent: 5000, streams: 200 };
+
+function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** The per-round ratios a ÷ b of `field`, and their median. */
+export function pairedRatio(rounds: PairedRound[], field: 'cpuUs' | 'addedTtfbMs' | 'rps', a: string, b: string): { perRound: Array<number | null>; median: number | null } {
+  const perRound = rounds.map((r) => {
+    const x = (r[field] as Record<string, number | null>)[a];
+    const y = (r[field] as Record<string, number | null>)[b];
+    return x == null || y == null || y <= 0 ? null : r3(x / y);
+  });
+  const m = median(perRound.filter((v): v is number => v !== null));
+  return { perRound, median: m === null ? null : r3(m) };
+}
+
+export async function runPairedRounds(upstreamUrl: string, s: Settings, quick: boolean, log: (s: string) => void): Promise<PairedResult> {
+  const p = quick ? PAIRED_QUICK : PAIRED_FULL;
+  const direct: Target = { name: 'direct', key: 'direct', url: upstreamUrl, headers: {}, pid: null, stop: async () => undefined };
+  const targets: Target[] = [];
+  const rounds: PairedRound[] = [];
+  try {
+    targets.push(await startLlmaudit(PAIRED_LLMAUDIT, 'batched', upstreamUrl, ['--durability', 'batched']));
+    targets.push(await startBenchServer('floor', PAIRED_FLOOR, upstreamUrl));
+    targets.push(await startBenchServer('bare', PAIRED_BARE, upstreamUrl));
+    for (const t of targets) {
+      await nonStreaming(t, s, s.warmup, s.concurrency);
+      await nonStreaming(t, s, s.settleRequests, 1);
+      await streaming(t, { ...s, streams: Math.min(p.streams, 50) });
+    }
+    for (let r = 0; r < p.rounds; r++) {
+      log(`bench proxy: paired round ${r + 1} of ${p.rounds} ...`);
+      const order = targets.map((_, i) => targets[(i + r) % targets.length] as Target);
+      const round: PairedRound = { cpuUs: {}, addedTtfbMs: {}, rps: {} };
+      for (const t of order) {
+        await nonStreaming(t, s, p.settle, 1);
+        const c0 = t.pid === null ? null : await threadCpuMs(t.pid);
+        const seq = await nonStreaming(t, s, p.oneAtATime, 1);
+        const c1 = t.pid === null ? null : await threadCpuMs(t.pid);
+        const n = seq.lat.length;
+        round.cpuUs[t.name] = c0 === null || c1 === null || n === 0 ? null : Math.round(((c1.main + c1.other - c0.main - c0.other) * 1000) / n);
+      }
+      const directTtfb = pct((await streaming(direct, { ...s, streams: p.streams })).ttfb, 50);
+      for (const t of order) round.addedTtfbMs[t.name] = r3(pct((await streaming(t, { ...s, streams: p.streams })).ttfb, 50) - directTtfb);
+      for (const t of order) {
+        const ns = await nonStreaming(t, s, p.concurrent, s.concurrency);
+        round.rps[t.name] = Math.round((ns.lat.length / ns.wallMs) * 1000);
+      }
+      rounds.push(round);
+    }
+  } catch (err) {
+    return { rounds, cpuRatio: null, rpsRatio: null, ttfbRatio: null, error: (err as Error).message };
+  } finally {
+    for (const t of targets) await t.stop();
+  }
+  return {
+    rounds,
+    cpuRatio: pairedRatio(rounds, 'cpuUs', PAIRED_LLMAUDIT, PAIRED_FLOOR).median,
+    rpsRatio: pairedRatio(rounds, 'rps', PAIRED_LLMAUDIT, PAIRED_FLOOR).median,
+    ttfbRatio: pairedRatio(rounds, 'addedTtfbMs', PAIRED_LLMAUDIT, PAIRED_BARE).median,
+  };
+}
+
+export function printPaired(p: PairedResult, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
+  const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
+  const names = [PAIRED_LLMAUDIT, PAIRED_FLOOR, PAIRED_BARE];
+  out('Paired rounds (the three targets running at once, taking turns): CPU µs per exchange one at a time, added TTFB p50 ms, req/s at 50 concurrent');
+  out(`${'round'.padEnd(8)}${names.map((n) => pad(n.split(' ')[0], 28)).join('')}${pad('CPU ÷ floor', 13)}${pad('req/s ÷ floor', 15)}${pad('TTFB ÷ bare', 13)}`);
+  const cpu = pairedRatio(p.rounds, 'cpuUs', PAIRED_LLMAUDIT, PAIRED_FLOOR).perRound;
+  const rps = pairedRatio(p.rounds, 'rps', PAIRED_LLMAUDIT, PAIRED_FLOOR).perRound;
+  const ttfb = pairedRatio(p.rounds, 'addedTtfbMs', PAIRED_LLMAUDIT, PAIRED_BARE).perRound;
+  p.rounds.forEach((r, i) => {
+    out(`${String(i + 1).padEnd(8)}${names.map((n) => pad(`${r.cpuUs[n] ?? '-'} µs ${r.addedTtfbMs[n] ?? '-'} ms ${r.rps[n] ?? '-'}/s`, 28)).join('')}${pad(cpu[i], 13)}${pad(rps[i], 15)}${pad(ttfb[i], 13)}`);
+  });
+  out(`${'median'.padEnd(8)}${' '.repeat(28 * names.length)}${pad(p.cpuRatio, 13)}${pad(p.rpsRatio, 15)}${pad(p.ttfbRatio, 13)}`);
+  if (p.error !== undefined) out(`paired rounds stopped: ${p.error}`);
 }
 
 /** A chat request whose JSON body is `bytes` long (the user message padded). */
@@ -1027,8 +1149,12 @@ export function derive(rows: ProxyBenchRow[]): Derived[] {
   }));
 }
 
-/** The targets (docs/benchmarks.md), checked against llmaudit (batched). */
-export function checkTargets(rows: ProxyBenchRow[]): Array<{ target: string; value: string; ok: boolean | null }> {
+/**
+ * The targets (docs/benchmarks.md), checked against llmaudit (batched). CPU per exchange, req/s at
+ * 50 concurrent and added TTFB are ratios between targets: with paired rounds (runPairedRounds)
+ * they are checked against the rounds' medians, else against the rows.
+ */
+export function checkTargets(rows: ProxyBenchRow[], paired: PairedResult | null = null): Array<{ target: string; value: string; ok: boolean | null }> {
   const d = derive(rows);
   const get = (name: string) => d.find((x) => x.target === name);
   const b = get('llmaudit (batched)');
@@ -1049,6 +1175,11 @@ export function checkTargets(rows: ProxyBenchRow[]): Array<{ target: string; val
   const govAdded = govP50 != null && lb?.nonStream != null ? r3(govP50 - lb.nonStream.p50Ms) : null;
   const chk = (v: number | null | undefined, f: (n: number) => boolean) => (v === null || v === undefined || Number.isNaN(v) ? null : f(v));
   const ratio = (a: number | null | undefined, c: number | null | undefined) => (a == null || c == null || c <= 0 ? null : r3(a / c));
+  // A ratio target: the paired rounds' median when there is one, the rows' ratio beside it.
+  const pairedOr = (target: string, fromRounds: number | null | undefined, fromRows: number | null, f: (n: number) => boolean) =>
+    fromRounds == null
+      ? { target, value: `${fromRows ?? '-'}× (rows)`, ok: chk(fromRows, f) }
+      : { target, value: `${fromRounds}× (median of paired rounds; rows: ${fromRows ?? '-'}×)`, ok: chk(fromRounds, f) };
   return [
     { target: 'p50 added ≤ 0.3 ms', value: `${b?.addedP50Ms ?? '-'} ms`, ok: chk(b?.addedP50Ms, (v) => v <= 0.3) },
     { target: 'p99 added ≤ 1.5 ms', value: `${b?.addedP99Ms ?? '-'} ms`, ok: chk(b?.addedP99Ms, (v) => v <= 1.5) },
@@ -1056,9 +1187,9 @@ export function checkTargets(rows: ProxyBenchRow[]): Array<{ target: string; val
     { target: '≥ 5× lower than Portkey (p50 added)', value: `${ratio(pk?.addedP50Ms, b?.addedP50Ms) ?? '-'}×`, ok: chk(ratio(pk?.addedP50Ms, b?.addedP50Ms), (v) => v >= 5) },
     { target: 'added TTFB ≤ 0.5 ms', value: `${b?.addedTtfbP50Ms ?? '-'} ms`, ok: chk(b?.addedTtfbP50Ms, (v) => v <= 0.5) },
     { target: '1,000 idle streams ≤ 300 MB', value: `${idle?.rssMb ?? '-'} MB (${idle?.open ?? 0} open)`, ok: idle?.open === 1000 ? chk(idle.rssMb, (v) => v <= 300) : false },
-    { target: 'CPU per exchange ≤ 1.5× the floor\'s', value: `${ratio(cpuOf('llmaudit (batched)'), cpuOf('undici pass-through (floor)')) ?? '-'}×`, ok: chk(ratio(cpuOf('llmaudit (batched)'), cpuOf('undici pass-through (floor)')), (v) => v <= 1.5) },
-    { target: 'req/s at 50 concurrent ≥ 0.67× the floor\'s', value: `${ratio(lb?.nonStream?.rps, rowOf('undici pass-through (floor)')?.nonStream?.rps) ?? '-'}×`, ok: chk(ratio(lb?.nonStream?.rps, rowOf('undici pass-through (floor)')?.nonStream?.rps), (v) => v >= 0.67) },
-    { target: 'added TTFB ≤ 1.2× the bare forwarder\'s', value: `${ratio(b?.addedTtfbP50Ms, bare?.addedTtfbP50Ms) ?? '-'}×`, ok: chk(ratio(b?.addedTtfbP50Ms, bare?.addedTtfbP50Ms), (v) => v <= 1.2) },
+    pairedOr('CPU per exchange ≤ 1.5× the floor\'s', paired?.cpuRatio, ratio(cpuOf('llmaudit (batched)'), cpuOf('undici pass-through (floor)')), (v) => v <= 1.5),
+    pairedOr('req/s at 50 concurrent ≥ 0.67× the floor\'s', paired?.rpsRatio, ratio(lb?.nonStream?.rps, rowOf('undici pass-through (floor)')?.nonStream?.rps), (v) => v >= 0.67),
+    pairedOr('added TTFB ≤ 1.2× the bare forwarder\'s', paired?.ttfbRatio, ratio(b?.addedTtfbP50Ms, bare?.addedTtfbP50Ms), (v) => v <= 1.2),
     { target: 'strict added p50 ≤ 2× batched\'s', value: `${ratio(strict?.addedP50Ms, b?.addedP50Ms) ?? '-'}×`, ok: chk(ratio(strict?.addedP50Ms, b?.addedP50Ms), (v) => v <= 2) },
     { target: 'idle RSS ≤ 70 MiB', value: `${lb?.idleRssMb ?? '-'} MiB`, ok: chk(lb?.idleRssMb, (v) => v <= 70) },
     { target: 'RSS at 50 concurrent ≤ 128 MiB', value: `${lb?.loadRssMb ?? '-'} MiB`, ok: chk(lb?.loadRssMb, (v) => v <= 128) },
@@ -1103,7 +1234,7 @@ export function contextFigures(rows: ProxyBenchRow[]): Array<{ figure: string; v
   return out;
 }
 
-export function printProxyTable(rows: ProxyBenchRow[], notes: string[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
+export function printProxyTable(rows: ProxyBenchRow[], notes: string[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), paired: PairedResult | null = null): void {
   const d = derive(rows);
   const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
   out('p50/p99/+p50/+p99: one request at a time (added = minus direct); req/s and @50 p50: 50 concurrent; ttfb/str: streaming, 200 frames;');
@@ -1120,7 +1251,11 @@ export function printProxyTable(rows: ProxyBenchRow[], notes: string[], out: (s:
     );
   }
   out('');
-  for (const c of checkTargets(rows)) out(`${c.ok === null ? '?' : c.ok ? '✓' : '✗'} ${c.target.padEnd(40)} ${c.value}`);
+  if (paired !== null) {
+    printPaired(paired, out);
+    out('');
+  }
+  for (const c of checkTargets(rows, paired)) out(`${c.ok === null ? '?' : c.ok ? '✓' : '✗'} ${c.target.padEnd(40)} ${c.value}`);
   out('');
   for (const c of contextFigures(rows)) out(`· ${c.figure}: ${c.value}`);
   for (const n of notes) out(`note: ${n}`);
@@ -1152,11 +1287,11 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const bd = args.indexOf('--baseline-durability');
   const baselineDurability = bd === -1 ? undefined : args[bd + 1];
   if (baselineDurability !== undefined && baselineDurability !== 'batched' && baselineDurability !== 'strict') throw new Error(`--baseline-durability: batched or strict, not ${baselineDurability}`);
-  const { rows, notes, anatomy } = await runProxyBench({ quick: args.includes('--quick'), anatomy: !args.includes('--no-anatomy'), ...(only === undefined ? {} : { only }), ...(baseline === undefined ? {} : { baseline }), ...(baselineDurability === undefined ? {} : { baselineDurability }) });
-  const result = { bench: 'proxy', at: new Date().toISOString(), node: process.version, rows, derived: derive(rows), targets: checkTargets(rows), context: contextFigures(rows), anatomy, notes };
+  const { rows, notes, anatomy, paired } = await runProxyBench({ quick: args.includes('--quick'), anatomy: !args.includes('--no-anatomy'), paired: !args.includes('--no-paired'), ...(only === undefined ? {} : { only }), ...(baseline === undefined ? {} : { baseline }), ...(baselineDurability === undefined ? {} : { baselineDurability }) });
+  const result = { bench: 'proxy', at: new Date().toISOString(), node: process.version, rows, derived: derive(rows), paired, targets: checkTargets(rows, paired), context: contextFigures(rows), anatomy, notes };
   if (args.includes('--json')) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
-    printProxyTable(rows, notes);
+    printProxyTable(rows, notes, undefined, paired);
     if (anatomy.length > 0) {
       process.stdout.write('\n');
       printAnatomy(anatomy);
