@@ -29,6 +29,8 @@
  *                          [--no-paired]    (skip the paired rounds of the ratio targets: runPairedRounds)
  *                          [--baseline-durability strict]    (that build as a strict sidecar instead)
  *   npm run bench -- proxy --scale [--quick]   how cost grows: body size, stream length, concurrency
+ *   npm run bench -- proxy --steady [--quick] [--baseline OTHER/llmaudit.mjs]   where CPU and RSS settle under
+ *                                              sustained load (runSteadyBench)
  *   npm run bench -- proxy --stall [--quick] [--baseline OTHER/llmaudit.mjs]   what a 1 MiB prompt does to
  *                                              the event loop: delay, longest synchronous block (runStallBench)
  *                                              (direct, llmaudit batched, the floor; runScaleBench)
@@ -1016,6 +1018,106 @@ export async function runStallBench(opts: { quick?: boolean; baseline?: string; 
   return rows;
 }
 
+/**
+ * Steady state (`--steady [--quick] [--baseline OTHER/llmaudit.mjs]`): what a sidecar settles at
+ * under sustained load, where the rows and the memory anatomy see a process a few thousand
+ * exchanges old. llmaudit (batched), and the --baseline build when given, run at once and take
+ * turns: round after round of 10,000 exchanges at 50 concurrent (5,000 with --quick; 8 rounds, 6
+ * with --quick), each round's CPU per exchange, req/s, highest RSS (sampled every 100 ms) and RSS
+ * at its end, and each isolate's old and young generation then (bench/heap-probe.mjs). V8 grows an
+ * old generation until garbage collection finds it mostly garbage; a process's RSS climbs for
+ * tens of thousands of exchanges before it levels.
+ */
+export interface SteadyRound {
+  exchanges: number;
+  cpuUs: number | null;
+  rps: number;
+  peakRssMb: number | null;
+  endRssMb: number | null;
+  heaps: IsolateHeap[];
+}
+
+export interface SteadyRow {
+  target: string;
+  flags: string[];
+  rounds: SteadyRound[];
+  error?: string;
+}
+
+export async function runSteadyBench(opts: { quick?: boolean; baseline?: string; log?: (s: string) => void } = {}): Promise<SteadyRow[]> {
+  const q = opts.quick === true;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const s = q ? QUICK : FULL;
+  const rounds = q ? 6 : 8;
+  const per = q ? 5_000 : 10_000;
+  const { upstream, upstreamUrl } = await startUpstream();
+  const dir = await mkdtemp(path.join(tmpdir(), 'llmaudit-bench-steady-'));
+  const runs: Array<{ row: SteadyRow; t: Target; prefix: string }> = [];
+  try {
+    const specs = [
+      { name: 'llmaudit (batched)', key: 'batched', cli: cli(), flags: SIDECAR_NODE_FLAGS, env: SIDECAR_ENV },
+      ...(opts.baseline === undefined ? [] : [{ name: 'baseline build (batched)', key: 'baseline', cli: opts.baseline, flags: BASELINE_NODE_FLAGS, env: {} }]),
+    ];
+    for (const [i, sp] of specs.entries()) {
+      const prefix = path.join(dir, `heap-${i}`);
+      const row: SteadyRow = { target: sp.name, flags: sp.flags, rounds: [] };
+      try {
+        const t = await startLlmaudit(sp.name, sp.key, upstreamUrl, ['--durability', 'batched'], sp.cli, undefined, sp.flags, sp.env, { nodeArgs: ['--import', path.join(root, 'bench/heap-probe.mjs')], env: { LLMAUDIT_BENCH_HEAP: prefix } });
+        runs.push({ row, t, prefix });
+      } catch (err) {
+        row.error = (err as Error).message;
+        runs.push({ row, t: null as unknown as Target, prefix });
+      }
+    }
+    for (let r = 0; r < rounds; r++) {
+      log(`bench proxy --steady: round ${r + 1} of ${rounds} ...`);
+      for (let k = 0; k < runs.length; k++) {
+        const { row, t, prefix } = runs[(k + r) % runs.length] as (typeof runs)[number];
+        if (row.error !== undefined) continue;
+        const c0 = t.pid === null ? null : await threadCpuMs(t.pid);
+        const sampler = rssSampler(t.pid);
+        const ns = await nonStreaming(t, { ...s, phaseSeconds: 120 }, per, s.concurrency);
+        const peak = await sampler.stop();
+        const c1 = t.pid === null ? null : await threadCpuMs(t.pid);
+        await new Promise((res) => setTimeout(res, 300)); // the probe's next sample
+        const n = ns.lat.length;
+        row.rounds.push({
+          exchanges: (row.rounds.at(-1)?.exchanges ?? 0) + n,
+          cpuUs: c0 === null || c1 === null || n === 0 ? null : Math.round(((c1.main + c1.other - c0.main - c0.other) * 1000) / n),
+          rps: Math.round((n / ns.wallMs) * 1000),
+          peakRssMb: mb(peak),
+          endRssMb: mb(t.pid === null ? null : await statusKb(t.pid, 'VmRSS')),
+          heaps: await readProbe(prefix, 'now'),
+        });
+      }
+    }
+  } finally {
+    for (const { t } of runs) await t?.stop();
+    await stopChild(upstream);
+    await rm(dir, { recursive: true, force: true });
+  }
+  return runs.map((x) => x.row);
+}
+
+export function printSteadyTable(rows: SteadyRow[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
+  const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
+  out('Steady state at 50 concurrent 1 KiB exchanges: per round, CPU µs per exchange, req/s, highest RSS and RSS at its end (MiB), each isolate\'s old / young generation at its end (MiB)');
+  for (const r of rows) {
+    out(`${r.target} (node ${r.flags.join(' ') || 'without flags'})${r.error === undefined ? '' : `: not run: ${r.error}`}`);
+    out(`  ${pad('exchanges', 10)}${pad('CPU µs', 8)}${pad('req/s', 8)}${pad('peak RSS', 10)}${pad('end RSS', 9)}  heaps`);
+    for (const x of r.rounds) {
+      const heaps = x.heaps.map((h) => `${h.thread} ${h.spaces.old_space ?? '-'} / ${h.spaces.new_space ?? '-'}`).join(', ');
+      out(`  ${pad(x.exchanges, 10)}${pad(x.cpuUs, 8)}${pad(x.rps, 8)}${pad(x.peakRssMb, 10)}${pad(x.endRssMb, 9)}  ${heaps}`);
+    }
+    const late = r.rounds.slice(Math.floor(r.rounds.length / 2));
+    const med = (xs: Array<number | null>) => {
+      const v = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
+      return v.length === 0 ? null : v[v.length >> 1];
+    };
+    out(`  the later half of the rounds, medians: CPU ${med(late.map((x) => x.cpuUs)) ?? '-'} µs, peak RSS ${med(late.map((x) => x.peakRssMb)) ?? '-'} MiB, end RSS ${med(late.map((x) => x.endRssMb)) ?? '-'} MiB`);
+  }
+}
+
 export interface ParseTurnsRow {
   body: string;
   bytes: number;
@@ -1276,6 +1378,12 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       printParseTurns(parse);
     }
     process.stdout.write(`${JSON.stringify({ bench: 'proxy-stall', at: new Date().toISOString(), node: process.version, rows: stall, parse })}\n`);
+    process.exit(0);
+  }
+  if (args.includes('--steady')) {
+    const steady = await runSteadyBench({ quick: args.includes('--quick'), ...(baseline === undefined ? {} : { baseline }) });
+    if (!args.includes('--json')) printSteadyTable(steady);
+    process.stdout.write(`${JSON.stringify({ bench: 'proxy-steady', at: new Date().toISOString(), node: process.version, rows: steady })}\n`);
     process.exit(0);
   }
   if (args.includes('--scale')) {

@@ -107,7 +107,7 @@ describe.runIf(requirement.run)('sidecar image + injected container: UID 10001, 
   it('the injected container is what this sandbox runs: UID 10001, read-only root, /tmp and the log volume writable, nothing else', async () => {
     upstream = await startReplayUpstream({ status: FIXTURE.status, headers: { 'content-type': FIXTURE.contentType }, frames: FIXTURE.frames });
     const { plan } = await prepare('plan', testPolicy('chat-audit', POD.namespace, { endpoints: [{ name: 'openai', upstream: `${upstream.url}/v1`, api: 'openai' }] }));
-    expect(plan).toMatchObject({ uid: 10001, gid: 10001, cwd: '/app', capDropAll: true, argv: ['/nodejs/bin/node', '--max-semi-space-size=8', '/app/llmaudit.mjs', 'proxy', '--config', '/etc/llmaudit/config/config.yaml'] });
+    expect(plan).toMatchObject({ uid: 10001, gid: 10001, cwd: '/app', capDropAll: true, argv: ['/nodejs/bin/node', '--max-semi-space-size=8', '--heap-growing-percent=50', '/app/llmaudit.mjs', 'proxy', '--config', '/etc/llmaudit/config/config.yaml'] });
     expect(plan.mounts.filter((m) => m.kind !== 'ro-bind').map((m) => m.dest).sort()).toEqual(['/tmp', LOG_MOUNT_DIR]);
     expect(Object.keys(plan.env).sort()).toEqual(
       ['HOME', 'HOSTNAME', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'LLMAUDIT_APP_CONTAINER', 'LLMAUDIT_SERVICE_NAME', 'NODE_ENV', 'NODE_NAME', 'PATH', 'POD_NAME', 'POD_NAMESPACE', 'POD_UID', 'SSL_CERT_FILE'],
