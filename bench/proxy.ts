@@ -1052,6 +1052,8 @@ export async function runSteadyBench(opts: { quick?: boolean; baseline?: string;
   const per = q ? 5_000 : 10_000;
   const { upstream, upstreamUrl } = await startUpstream();
   const dir = await mkdtemp(path.join(tmpdir(), 'llmaudit-bench-steady-'));
+  const rows: SteadyRow[] = [];
+  // The targets that started; a row whose target did not start keeps its error and no rounds.
   const runs: Array<{ row: SteadyRow; t: Target; prefix: string }> = [];
   try {
     const specs = [
@@ -1061,19 +1063,18 @@ export async function runSteadyBench(opts: { quick?: boolean; baseline?: string;
     for (const [i, sp] of specs.entries()) {
       const prefix = path.join(dir, `heap-${i}`);
       const row: SteadyRow = { target: sp.name, flags: sp.flags, rounds: [] };
+      rows.push(row);
       try {
         const t = await startLlmaudit(sp.name, sp.key, upstreamUrl, ['--durability', 'batched'], sp.cli, undefined, sp.flags, sp.env, { nodeArgs: ['--import', path.join(root, 'bench/heap-probe.mjs')], env: { LLMAUDIT_BENCH_HEAP: prefix } });
         runs.push({ row, t, prefix });
       } catch (err) {
         row.error = (err as Error).message;
-        runs.push({ row, t: null as unknown as Target, prefix });
       }
     }
     for (let r = 0; r < rounds; r++) {
       log(`bench proxy --steady: round ${r + 1} of ${rounds} ...`);
       for (let k = 0; k < runs.length; k++) {
         const { row, t, prefix } = runs[(k + r) % runs.length] as (typeof runs)[number];
-        if (row.error !== undefined) continue;
         const c0 = t.pid === null ? null : await threadCpuMs(t.pid);
         const sampler = rssSampler(t.pid);
         const ns = await nonStreaming(t, { ...s, phaseSeconds: 120 }, per, s.concurrency);
@@ -1092,11 +1093,11 @@ export async function runSteadyBench(opts: { quick?: boolean; baseline?: string;
       }
     }
   } finally {
-    for (const { t } of runs) await t?.stop();
+    for (const { t } of runs) await t.stop();
     await stopChild(upstream);
     await rm(dir, { recursive: true, force: true });
   }
-  return runs.map((x) => x.row);
+  return rows;
 }
 
 export function printSteadyTable(rows: SteadyRow[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
@@ -1110,6 +1111,7 @@ export function printSteadyTable(rows: SteadyRow[], out: (s: string) => void = (
       out(`  ${pad(x.exchanges, 10)}${pad(x.cpuUs, 8)}${pad(x.rps, 8)}${pad(x.peakRssMb, 10)}${pad(x.endRssMb, 9)}  ${heaps}`);
     }
     const late = r.rounds.slice(Math.floor(r.rounds.length / 2));
+    // The upper middle of an even count, as the figures in docs/benchmarks.md were read.
     const med = (xs: Array<number | null>) => {
       const v = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
       return v.length === 0 ? null : v[v.length >> 1];
