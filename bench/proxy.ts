@@ -48,6 +48,7 @@ import { existsSync } from 'node:fs';
 import { Pool } from 'undici';
 import { summarizeHeapSnapshot, type HeapSummary } from './heap-snapshot.ts';
 import { parseJsonBody, parseJsonBodyInTurns } from '../sidecar/src/capture/stored-body.ts';
+import { dockerfileEnv } from '../test/hardened/pod-sandbox.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 /**
@@ -209,8 +210,17 @@ function imageNodeFlags(): string[] {
  */
 const SIDECAR_NODE_FLAGS = process.env.LLMAUDIT_BENCH_NODE_FLAGS === undefined ? imageNodeFlags() : process.env.LLMAUDIT_BENCH_NODE_FLAGS.split(' ').filter((f) => f !== '');
 const BASELINE_NODE_FLAGS = process.env.LLMAUDIT_BENCH_BASELINE_NODE_FLAGS === undefined ? SIDECAR_NODE_FLAGS : process.env.LLMAUDIT_BENCH_BASELINE_NODE_FLAGS.split(' ').filter((f) => f !== '');
-/** Experiments: LLMAUDIT_BENCH_ENV="NAME=value ..." adds environment variables to the llmaudit rows other than --baseline (e.g. MALLOC_ARENA_MAX=2). */
-const SIDECAR_ENV = Object.fromEntries((process.env.LLMAUDIT_BENCH_ENV ?? '').split(' ').filter((f) => f.includes('=')).map((f) => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]));
+/**
+ * The llmaudit rows run with the variables the image's Dockerfile sets (its ENV: the malloc
+ * thresholds, NODE_ENV). Experiments: LLMAUDIT_BENCH_ENV="NAME=value ..." replaces them for the
+ * llmaudit rows ("" for none), LLMAUDIT_BENCH_BASELINE_ENV for the --baseline row (default: the
+ * same as the llmaudit rows).
+ */
+function envFrom(text: string): Record<string, string> {
+  return Object.fromEntries(text.split(' ').filter((f) => f.includes('=')).map((f) => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]));
+}
+const SIDECAR_ENV = process.env.LLMAUDIT_BENCH_ENV === undefined ? dockerfileEnv(path.join(root, 'Dockerfile.sidecar')) : envFrom(process.env.LLMAUDIT_BENCH_ENV);
+const BASELINE_ENV = process.env.LLMAUDIT_BENCH_BASELINE_ENV === undefined ? SIDECAR_ENV : envFrom(process.env.LLMAUDIT_BENCH_BASELINE_ENV);
 
 /** Clock ticks per second of /proc's utime and stime (USER_HZ). */
 const CLK_TCK = (() => {
@@ -584,7 +594,7 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
     { key: 'direct', name: 'direct', start: async () => ({ name: 'direct', key: 'direct', url: upstreamUrl, headers: {}, pid: null, stop: async () => undefined }) },
     { key: 'batched', name: 'llmaudit (batched)', start: () => startLlmaudit('llmaudit (batched)', 'batched', upstreamUrl, ['--durability', 'batched']) },
     // --baseline DIR/llmaudit.mjs: another build (e.g. before a change), batched, for a side-by-side comparison in one run.
-    { key: 'baseline', name: baselineName, start: () => (baseline === undefined ? Promise.reject(new Error('no --baseline PATH given')) : startLlmaudit(baselineName, 'baseline', upstreamUrl, ['--durability', baselineDurability], baseline, undefined, BASELINE_NODE_FLAGS, {})) },
+    { key: 'baseline', name: baselineName, start: () => (baseline === undefined ? Promise.reject(new Error('no --baseline PATH given')) : startLlmaudit(baselineName, 'baseline', upstreamUrl, ['--durability', baselineDurability], baseline, undefined, BASELINE_NODE_FLAGS, BASELINE_ENV)) },
     { key: 'strict', name: 'llmaudit (strict)', start: () => startLlmaudit('llmaudit (strict)', 'strict', upstreamUrl, ['--durability', 'strict']) },
     { key: 'governance', name: 'llmaudit (full governance)', start: async () => {
         const { file, dir } = await fullGovernanceConfig();
@@ -670,7 +680,7 @@ export async function runProxyBench(opts: { quick?: boolean; only?: string[]; ba
     // The memory anatomy of llmaudit (batched) and of the --baseline build, each in a start of its own.
     const anatomyOf: Array<{ key: string; name: string; run: () => Promise<MemoryAnatomy> }> = [
       { key: 'batched', name: 'llmaudit (batched)', run: () => memoryAnatomy('llmaudit (batched)', upstreamUrl, s) },
-      { key: 'baseline', name: 'baseline build (batched)', run: () => memoryAnatomy('baseline build (batched)', upstreamUrl, s, baseline, BASELINE_NODE_FLAGS, {}) },
+      { key: 'baseline', name: 'baseline build (batched)', run: () => memoryAnatomy('baseline build (batched)', upstreamUrl, s, baseline, BASELINE_NODE_FLAGS, BASELINE_ENV) },
     ];
     for (const a of anatomyOf.filter((x) => opts.anatomy !== false && want(x.key) && (x.key !== 'baseline' || baseline !== undefined))) {
       log(`bench proxy: memory anatomy of ${a.name} ...`);
@@ -981,7 +991,7 @@ export async function runStallBench(opts: { quick?: boolean; baseline?: string; 
   const bodies = stallBodies();
   const targets: Array<{ name: string; start: (probe: Record<string, string>) => Promise<Target> }> = [
     { name: 'llmaudit (batched)', start: (p) => startLlmaudit('llmaudit (batched)', 'batched', upstreamUrl, ['--durability', 'batched'], cli(), eldFile, SIDECAR_NODE_FLAGS, SIDECAR_ENV, { nodeArgs: [], env: p }) },
-    ...(baseline === undefined ? [] : [{ name: 'baseline build (batched)', start: (p: Record<string, string>) => startLlmaudit('baseline build (batched)', 'baseline', upstreamUrl, ['--durability', 'batched'], baseline, eldFile, BASELINE_NODE_FLAGS, {}, { nodeArgs: [], env: p }) }]),
+    ...(baseline === undefined ? [] : [{ name: 'baseline build (batched)', start: (p: Record<string, string>) => startLlmaudit('baseline build (batched)', 'baseline', upstreamUrl, ['--durability', 'batched'], baseline, eldFile, BASELINE_NODE_FLAGS, BASELINE_ENV, { nodeArgs: [], env: p }) }]),
     { name: 'undici pass-through (floor)', start: (p) => startBenchServer('floor', 'undici pass-through (floor)', upstreamUrl, { ...p, LLMAUDIT_BENCH_ELD: eldFile }) },
   ];
   const rows: StallRow[] = [];
@@ -1040,6 +1050,8 @@ export interface SteadyRound {
 export interface SteadyRow {
   target: string;
   flags: string[];
+  /** The variables set for the process beyond this one's (the image's ENV, or LLMAUDIT_BENCH_ENV). */
+  env: Record<string, string>;
   rounds: SteadyRound[];
   error?: string;
 }
@@ -1058,11 +1070,11 @@ export async function runSteadyBench(opts: { quick?: boolean; baseline?: string;
   try {
     const specs = [
       { name: 'llmaudit (batched)', key: 'batched', cli: cli(), flags: SIDECAR_NODE_FLAGS, env: SIDECAR_ENV },
-      ...(opts.baseline === undefined ? [] : [{ name: 'baseline build (batched)', key: 'baseline', cli: opts.baseline, flags: BASELINE_NODE_FLAGS, env: {} }]),
+      ...(opts.baseline === undefined ? [] : [{ name: 'baseline build (batched)', key: 'baseline', cli: opts.baseline, flags: BASELINE_NODE_FLAGS, env: BASELINE_ENV }]),
     ];
     for (const [i, sp] of specs.entries()) {
       const prefix = path.join(dir, `heap-${i}`);
-      const row: SteadyRow = { target: sp.name, flags: sp.flags, rounds: [] };
+      const row: SteadyRow = { target: sp.name, flags: sp.flags, env: sp.env, rounds: [] };
       rows.push(row);
       try {
         const t = await startLlmaudit(sp.name, sp.key, upstreamUrl, ['--durability', 'batched'], sp.cli, undefined, sp.flags, sp.env, { nodeArgs: ['--import', path.join(root, 'bench/heap-probe.mjs')], env: { LLMAUDIT_BENCH_HEAP: prefix } });
@@ -1104,7 +1116,8 @@ export function printSteadyTable(rows: SteadyRow[], out: (s: string) => void = (
   const pad = (v: unknown, n: number) => String(v ?? '-').padStart(n);
   out('Steady state at 50 concurrent 1 KiB exchanges: per round, CPU µs per exchange, req/s, highest RSS and RSS at its end (MiB), each isolate\'s old / young generation at its end (MiB)');
   for (const r of rows) {
-    out(`${r.target} (node ${r.flags.join(' ') || 'without flags'})${r.error === undefined ? '' : `: not run: ${r.error}`}`);
+    const env = Object.entries(r.env).map(([k, v]) => `${k}=${v}`).join(' ');
+    out(`${r.target} (${env === '' ? '' : `${env} `}node ${r.flags.join(' ') || 'without flags'})${r.error === undefined ? '' : `: not run: ${r.error}`}`);
     out(`  ${pad('exchanges', 10)}${pad('CPU µs', 8)}${pad('req/s', 8)}${pad('peak RSS', 10)}${pad('end RSS', 9)}  heaps`);
     for (const x of r.rounds) {
       const heaps = x.heaps.map((h) => `${h.thread} ${h.spaces.old_space ?? '-'} / ${h.spaces.new_space ?? '-'}`).join(', ');

@@ -59,19 +59,30 @@ export function parseEnvInstruction(text: string, where: string): Record<string,
   return out;
 }
 
-export function readImageConfig(dockerfile: string): ImageConfig {
+/** The arguments of each `name` instruction in the final stage of a Dockerfile (continuations joined). */
+function finalStage(dockerfile: string): (name: string) => string[] {
   const text = readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
   const lines = text.split('\n');
   const lastFrom = lines.findLastIndex((l) => /^FROM\s/i.test(l));
   const final = lines.slice(lastFrom + 1).filter((l) => l.trim() !== '' && !l.startsWith('#'));
-  const instr = (name: string): string[] => final.filter((l) => new RegExp(`^${name}\\s`, 'i').test(l)).map((l) => l.slice(name.length).trim());
+  return (name) => final.filter((l) => new RegExp(`^${name}\\s`, 'i').test(l)).map((l) => l.slice(name.length).trim());
+}
+
+/** The variables the Dockerfile's final stage sets itself (its ENV instructions, not the base image's). */
+export function dockerfileEnv(dockerfile: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const e of finalStage(dockerfile)('ENV')) Object.assign(env, parseEnvInstruction(e, dockerfile));
+  return env;
+}
+
+export function readImageConfig(dockerfile: string): ImageConfig {
+  const instr = finalStage(dockerfile);
   const one = (name: string): string => {
     const all = instr(name);
     if (all.length !== 1) throw new Error(`${dockerfile}: expected one ${name} in the final stage, found ${all.length}`);
     return all[0]!;
   };
-  const env: Record<string, string> = { ...DISTROLESS_ENV };
-  for (const e of instr('ENV')) Object.assign(env, parseEnvInstruction(e, dockerfile));
+  const env: Record<string, string> = { ...DISTROLESS_ENV, ...dockerfileEnv(dockerfile) };
   const [uid, gid] = one('USER').split(':').map((n) => Number.parseInt(n, 10));
   if (uid === undefined || Number.isNaN(uid)) throw new Error(`${dockerfile}: USER must be numeric`);
   const copy = instr('COPY').find((c) => c.includes('--from=build'));

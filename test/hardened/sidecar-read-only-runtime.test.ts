@@ -110,7 +110,7 @@ describe.runIf(requirement.run)('sidecar image + injected container: UID 10001, 
     expect(plan).toMatchObject({ uid: 10001, gid: 10001, cwd: '/app', capDropAll: true, argv: ['/nodejs/bin/node', '--max-semi-space-size=8', '--heap-growing-percent=50', '/app/llmaudit.mjs', 'proxy', '--config', '/etc/llmaudit/config/config.yaml'] });
     expect(plan.mounts.filter((m) => m.kind !== 'ro-bind').map((m) => m.dest).sort()).toEqual(['/tmp', LOG_MOUNT_DIR]);
     expect(Object.keys(plan.env).sort()).toEqual(
-      ['HOME', 'HOSTNAME', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'LLMAUDIT_APP_CONTAINER', 'LLMAUDIT_SERVICE_NAME', 'NODE_ENV', 'NODE_NAME', 'PATH', 'POD_NAME', 'POD_NAMESPACE', 'POD_UID', 'SSL_CERT_FILE'],
+      ['HOME', 'HOSTNAME', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'LLMAUDIT_APP_CONTAINER', 'LLMAUDIT_SERVICE_NAME', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'NODE_ENV', 'NODE_NAME', 'PATH', 'POD_NAME', 'POD_NAMESPACE', 'POD_UID', 'SSL_CERT_FILE'],
     );
   });
 
