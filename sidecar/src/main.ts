@@ -13,6 +13,7 @@ import { configError } from './config/validate.ts';
 import { loadConfig, resolveConfig, type Env, type LoadedConfig, type ProxyFlags } from './config/load.ts';
 import { ensureSigningKey } from './config/standalone-key.ts';
 import { startSidecar, type Sidecar } from './sidecar.ts';
+import { gatheredLines, type LineDestination } from './log-lines.ts';
 import type { TracerResource } from './telemetry/otel-tracer.ts';
 
 export interface RunProxyOptions {
@@ -85,9 +86,6 @@ async function readSignerKey(loaded: LoadedConfig, logger: Logger, stderr: (t: s
   }
 }
 
-/** Bytes of pino lines gathered before one write to stdout (the 250 ms timer flushes fewer). */
-export const LOG_LINES_MIN_WRITE = 32 * 1024;
-
 /** Runs the sidecar until the shutdown signal; resolves with the process exit status. */
 export async function runProxy(opts: RunProxyOptions): Promise<number> {
   const loaded = await loadConfig(opts);
@@ -95,9 +93,10 @@ export async function runProxy(opts: RunProxyOptions): Promise<number> {
   // in one write, at the latest a quarter of a second later (the timer), so a busy proxy does not
   // pay a write per exchange. Each write is a job on libuv's thread pool (a pool thread woken,
   // then the event loop woken by its answer): the fewer, the less CPU per exchange
-  // (docs/adr/0018-sidecar-cost-per-exchange.md, decision 12).
-  const dest = opts.logDestination ?? pino.destination({ dest: 1, sync: false, minLength: LOG_LINES_MIN_WRITE, maxWrite: 2 * LOG_LINES_MIN_WRITE });
-  const flushTimer = opts.logDestination === undefined ? setInterval(() => (dest as ReturnType<typeof pino.destination>).flush(), 250) : null;
+  // (docs/adr/0018-sidecar-cost-per-exchange.md, decisions 12 and 16; log-lines.ts).
+  const lines = opts.logDestination === undefined ? gatheredLines(1) : null;
+  const dest = opts.logDestination ?? (lines as LineDestination);
+  const flushTimer = lines === null ? null : setInterval(() => lines.flush(), 250);
   flushTimer?.unref();
   const logger = pino({ level: loaded.logLevel, base: { origin: loaded.config.origin }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
   const signerKey = await readSignerKey(loaded, logger, opts.stderr);
