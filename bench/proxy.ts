@@ -38,7 +38,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -48,7 +48,7 @@ import { existsSync } from 'node:fs';
 import { Pool } from 'undici';
 import { summarizeHeapSnapshot, type HeapSummary } from './heap-snapshot.ts';
 import { parseJsonBody, parseJsonBodyInTurns } from '../sidecar/src/capture/stored-body.ts';
-import { dockerfileEnv } from '../test/hardened/pod-sandbox.ts';
+import { dockerfileEnv, readImageConfig } from '../test/hardened/pod-sandbox.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 /**
@@ -196,12 +196,11 @@ function rssSampler(pid: number | null): { stop: () => Promise<number | null> } 
   };
 }
 
-/** The node flags of the sidecar image's ENTRYPOINT (Dockerfile.sidecar), between the node binary and the bundle. */
+/** The sidecar image's Dockerfile, read as the hardened sandbox reads it (test/hardened/pod-sandbox.ts). */
+const IMAGE_DOCKERFILE = path.join(root, 'Dockerfile.sidecar');
+/** The node flags of the image's ENTRYPOINT, between the node binary and the bundle. */
 function imageNodeFlags(): string[] {
-  const line = readFileSync(path.join(root, 'Dockerfile.sidecar'), 'utf8').split('\n').find((l) => l.startsWith('ENTRYPOINT '));
-  if (line === undefined) throw new Error('Dockerfile.sidecar has no ENTRYPOINT');
-  const argv = JSON.parse(line.slice('ENTRYPOINT '.length)) as string[];
-  return argv.slice(1, -1);
+  return readImageConfig(IMAGE_DOCKERFILE).entrypoint.slice(1, -1);
 }
 /**
  * The llmaudit rows run with the image's node flags (imageNodeFlags). Experiments:
@@ -219,7 +218,7 @@ const BASELINE_NODE_FLAGS = process.env.LLMAUDIT_BENCH_BASELINE_NODE_FLAGS === u
 function envFrom(text: string): Record<string, string> {
   return Object.fromEntries(text.split(' ').filter((f) => f.includes('=')).map((f) => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]));
 }
-const SIDECAR_ENV = process.env.LLMAUDIT_BENCH_ENV === undefined ? dockerfileEnv(path.join(root, 'Dockerfile.sidecar')) : envFrom(process.env.LLMAUDIT_BENCH_ENV);
+const SIDECAR_ENV = process.env.LLMAUDIT_BENCH_ENV === undefined ? dockerfileEnv(IMAGE_DOCKERFILE) : envFrom(process.env.LLMAUDIT_BENCH_ENV);
 const BASELINE_ENV = process.env.LLMAUDIT_BENCH_BASELINE_ENV === undefined ? SIDECAR_ENV : envFrom(process.env.LLMAUDIT_BENCH_BASELINE_ENV);
 
 /** Clock ticks per second of /proc's utime and stime (USER_HZ). */
