@@ -1,6 +1,7 @@
 // Recording: durability strict/batched, onLogFailure block/allow, capture modes, media files and
 // secrets (docs/audit-log-format.md "The exchange").
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, ServerResponse, type IncomingMessage } from 'node:http';
+import { Session } from 'node:inspector/promises';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -126,7 +127,42 @@ describe('durability', () => {
     s.sink.releaseAll();
     await s.sink.count(1);
   });
+
+  it('batched: an answered exchange whose entry is still on its way to the log keeps neither its response nor its request alive', async () => {
+    // Regression: the recording held the client's ServerResponse (and its IncomingMessage) until the entry was appended.
+    const completion = JSON.stringify({ id: 'c1', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'hello' }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } });
+    const up = await upstream({ frames: [completion], headers: JSON_HEADERS });
+    const s = await stack({ endpoints: [{ name: 'openai', upstream: up.url, api: 'openai' }], log: { durability: 'batched' } }, new GatedSink());
+    const n = 12;
+    for (let i = 0; i < n; i++) {
+      const reply = await send(`${s.base}/openai/v1/chat/completions`, { headers: JSON_HEADERS, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: `hi ${i}` }] }) }).done;
+      expect(reply.res.statusCode).toBe(200);
+    }
+    expect(s.sink.calls).toBe(n);
+    expect(s.sink.entries).toHaveLength(0); // every entry is still waiting in the gated sink
+    expect(await liveInstances(ServerResponse.prototype)).toBeLessThan(n / 2);
+    s.sink.releaseAll();
+    await s.sink.count(n);
+    expect(s.sink.entries.map((e) => e.response.status)).toEqual(Array.from({ length: n }, () => 200));
+  });
 });
+
+/** Instances of `proto` alive after a full collection (the inspector's Runtime.queryObjects, which collects first). */
+async function liveInstances(proto: object): Promise<number> {
+  const session = new Session();
+  session.connect();
+  const g = globalThis as { llmauditProbe?: object };
+  g.llmauditProbe = proto;
+  try {
+    const { result } = await session.post('Runtime.evaluate', { expression: 'globalThis.llmauditProbe' });
+    const { objects } = await session.post('Runtime.queryObjects', { prototypeObjectId: result.objectId as string });
+    const count = await session.post('Runtime.callFunctionOn', { objectId: objects.objectId as string, functionDeclaration: 'function () { return this.length; }', returnByValue: true });
+    return count.result.value as number;
+  } finally {
+    delete g.llmauditProbe;
+    session.disconnect();
+  }
+}
 
 describe('stream parsing', () => {
   it('reconstructs a stream whose reads hold far more than one parse slice, split inside UTF-8 sequences', async () => {

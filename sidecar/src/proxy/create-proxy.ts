@@ -151,15 +151,20 @@ export function createProxy(deps: ProxyDeps): Proxy {
     const conn = st;
     conn.pending++;
     conn.current = res;
-    let owed = true;
+    // The response as long as it is unanswered. The closures below reach the request and the
+    // response only through it and the socket: once the client has its answer, the exchange's
+    // recording (which outlives it until the entry is appended) keeps neither alive.
+    let answering: ServerResponse | null = res;
+    const socket = req.socket;
     const answered = () => {
-      if (!owed) return;
-      owed = false;
+      if (answering === null) return;
+      if (conn.current === answering) conn.current = null;
+      answering = null;
       conn.pending--;
       if (conn.pending === 0 && conn.badRequestAfter) {
         conn.badRequestAfter = false;
-        if (req.socket.writable) req.socket.end(BAD_REQUEST);
-        else req.socket.destroy();
+        if (socket.writable) socket.end(BAD_REQUEST);
+        else socket.destroy();
       }
     };
     res.once('finish', answered);
@@ -169,10 +174,12 @@ export function createProxy(deps: ProxyDeps): Proxy {
     const p = handleExchange(ctx, listener, req, res, abort)
       .catch((err: unknown) => {
         deps.logger.error({ err }, 'exchange failed unexpectedly');
-        if (!res.headersSent) {
-          res.statusCode = 500;
-          res.end();
-        } else res.destroy();
+        const r = answering;
+        if (r === null) return; // answered already: nothing left to end
+        if (!r.headersSent) {
+          r.statusCode = 500;
+          r.end();
+        } else r.destroy();
       })
       .finally(() => {
         aborters.delete(abort);

@@ -284,7 +284,7 @@ export async function recordExchange(base: ExchangeBase, fin: Finished): Promise
     onLogFailure: config.log.onLogFailure,
     // Whatever the client has not had yet waits for the append: the end of a held response, or
     // the proxy's own answer (the 503 instead when the log is down and policy blocks).
-    finisher,
+    finisher: ending === 'relayed' || ending === 'cut' ? null : finisher,
     // The client that went away gets no answer (the entry stores none either).
     answer:
       errorText === null || pe?.code === 'LLMAUDIT_E_CLIENT_ABORTED'
@@ -314,7 +314,8 @@ interface AfterAppend {
   exchange: NormalizedExchange | null;
   handle: TraceHandle;
   onLogFailure: SidecarConfig['log']['onLogFailure'];
-  finisher: ResponseFinisher;
+  /** null: the client's response already ended (relayed or cut); nothing waits for the append. */
+  finisher: ResponseFinisher | null;
   answer: ErrorAnswer | null;
   governance: GovernanceRecord;
 }
@@ -334,7 +335,7 @@ async function afterAppend(ctx: ExchangeContext, appending: Promise<AppendResult
   const block = appended === null && x.onLogFailure === 'block';
 
   // 6. Whatever the client has not had yet.
-  const sentStatus = x.finisher.complete(appended !== null, block, x.status, x.answer);
+  const sentStatus = x.finisher === null ? x.status : x.finisher.complete(appended !== null, block, x.status, x.answer);
   if (block) ctx.metrics.failures.inc({ reason: 'log_unavailable' });
   if (pe !== null) ctx.metrics.failures.inc({ reason: pe.reason });
 
