@@ -62,14 +62,19 @@ async function serve(): Promise<void> {
     if (m.t === 'append') {
       // Bodies that came as their JSON text are parsed here, on this thread (log-thread-protocol.ts PayloadSource).
       const unparsed = m.sources === undefined ? null : parseSources(m.payloads, m.sources);
-      for (let i = 0; i < m.payloads.length; i++) {
+      const payloads: Array<EntryPayload | undefined> = m.payloads;
+      for (let i = 0; i < payloads.length; i++) {
         const id = m.first + i;
+        const payload = payloads[i] as EntryPayload;
+        // Each payload is let go once its entry is built: a young-generation collection during
+        // the batch then copies only the payloads still to build, not the whole message.
+        payloads[i] = undefined;
         const bad = unparsed?.get(i);
         if (bad !== undefined) {
           settled([id, toWireError(bad)]);
           continue;
         }
-        opened.append(m.payloads[i] as Parameters<AuditLog['append']>[0]).then(
+        opened.append(payload).then(
           (a) => settled([id, a.seq, a.hash, a.ts]),
           (err: unknown) => settled([id, toWireError(err)]),
         );
