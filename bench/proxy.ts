@@ -29,8 +29,9 @@
  *                          [--no-paired]    (skip the paired rounds of the ratio targets: runPairedRounds)
  *                          [--baseline-durability strict]    (that build as a strict sidecar instead)
  *   npm run bench -- proxy --scale [--quick]   how cost grows: body size, stream length, concurrency
- *   npm run bench -- proxy --steady [--quick] [--baseline OTHER/llmaudit.mjs]   where CPU and RSS settle under
- *                                              sustained load (runSteadyBench)
+ *   npm run bench -- proxy --steady [--quick] [--gc] [--baseline OTHER/llmaudit.mjs]   where CPU and RSS settle
+ *                                              under sustained load (runSteadyBench); --gc: each isolate's
+ *                                              collections per exchange (bench/heap-probe.mjs)
  *   npm run bench -- proxy --stall [--quick] [--baseline OTHER/llmaudit.mjs]   what a 1 MiB prompt does to
  *                                              the event loop: delay, longest synchronous block (runStallBench)
  *                                              (direct, llmaudit batched, the floor; runScaleBench)
@@ -416,6 +417,15 @@ export interface IsolateHeap {
   thread: string;
   spaces: Record<string, number>;
   totalMb: number;
+  /** Garbage collections since the process started (bench/heap-probe.mjs with LLMAUDIT_BENCH_GC=1). */
+  gc?: IsolateGc;
+}
+
+export interface IsolateGc {
+  scavenges: number;
+  markCompacts: number;
+  costMs: number;
+  survivedMb: number;
 }
 
 /**
@@ -439,11 +449,11 @@ async function readProbe(prefix: string, which: 'now' | 'peak'): Promise<Isolate
   const out: IsolateHeap[] = [];
   for (const f of (await readdir(dir)).filter((n) => n.startsWith(`${path.basename(prefix)}.`) && n.endsWith('.json')).sort()) {
     try {
-      const v = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as { thread: string; now: Record<string, number>; peak: Record<string, number>; total: { physical: number } };
+      const v = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as { thread: string; now: Record<string, number>; peak: Record<string, number>; total: { physical: number }; gc?: IsolateGc };
       const spaces = { ...v[which] };
       const total = which === 'now' ? v.total.physical : (spaces.total ?? v.total.physical);
       delete spaces.total;
-      out.push({ thread: v.thread, spaces, totalMb: total });
+      out.push({ thread: v.thread, spaces, totalMb: total, ...(v.gc === undefined ? {} : { gc: v.gc }) });
     } catch {
       // written while read: the next sample is 100 ms away; a missing thread shows as absent
     }
@@ -1044,6 +1054,8 @@ export interface SteadyRound {
   peakRssMb: number | null;
   endRssMb: number | null;
   heaps: IsolateHeap[];
+  /** With --gc: each isolate's garbage collection in the round, per exchange. */
+  gc?: Array<{ thread: string; scavengesPer1k: number; markCompactsPer1k: number; gcUs: number; survivedKb: number }>;
 }
 
 export interface SteadyRow {
@@ -1055,7 +1067,7 @@ export interface SteadyRow {
   error?: string;
 }
 
-export async function runSteadyBench(opts: { quick?: boolean; baseline?: string; log?: (s: string) => void } = {}): Promise<SteadyRow[]> {
+export async function runSteadyBench(opts: { quick?: boolean; baseline?: string; gc?: boolean; log?: (s: string) => void } = {}): Promise<SteadyRow[]> {
   const q = opts.quick === true;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const s = q ? QUICK : FULL;
@@ -1076,7 +1088,8 @@ export async function runSteadyBench(opts: { quick?: boolean; baseline?: string;
       const row: SteadyRow = { target: sp.name, flags: sp.flags, env: sp.env, rounds: [] };
       rows.push(row);
       try {
-        const t = await startLlmaudit(sp.name, sp.key, upstreamUrl, ['--durability', 'batched'], sp.cli, undefined, sp.flags, sp.env, { nodeArgs: ['--import', path.join(root, 'bench/heap-probe.mjs')], env: { LLMAUDIT_BENCH_HEAP: prefix } });
+        const probeEnv = { LLMAUDIT_BENCH_HEAP: prefix, ...(opts.gc === true ? { LLMAUDIT_BENCH_GC: '1' } : {}) };
+        const t = await startLlmaudit(sp.name, sp.key, upstreamUrl, ['--durability', 'batched'], sp.cli, undefined, sp.flags, sp.env, { nodeArgs: ['--import', path.join(root, 'bench/heap-probe.mjs')], env: probeEnv });
         runs.push({ row, t, prefix });
       } catch (err) {
         row.error = (err as Error).message;
@@ -1086,6 +1099,7 @@ export async function runSteadyBench(opts: { quick?: boolean; baseline?: string;
       log(`bench proxy --steady: round ${r + 1} of ${rounds} ...`);
       for (let k = 0; k < runs.length; k++) {
         const { row, t, prefix } = runs[(k + r) % runs.length] as (typeof runs)[number];
+        const gc0 = opts.gc === true ? await readProbe(prefix, 'now') : [];
         const c0 = t.pid === null ? null : await threadCpuMs(t.pid);
         const sampler = rssSampler(t.pid);
         const ns = await nonStreaming(t, { ...s, phaseSeconds: 120 }, per, s.concurrency);
@@ -1093,13 +1107,15 @@ export async function runSteadyBench(opts: { quick?: boolean; baseline?: string;
         const c1 = t.pid === null ? null : await threadCpuMs(t.pid);
         await new Promise((res) => setTimeout(res, 300)); // the probe's next sample
         const n = ns.lat.length;
+        const heaps = await readProbe(prefix, 'now');
         row.rounds.push({
           exchanges: (row.rounds.at(-1)?.exchanges ?? 0) + n,
           cpuUs: c0 === null || c1 === null || n === 0 ? null : Math.round(((c1.main + c1.other - c0.main - c0.other) * 1000) / n),
           rps: Math.round((n / ns.wallMs) * 1000),
           peakRssMb: mb(peak),
           endRssMb: mb(t.pid === null ? null : await statusKb(t.pid, 'VmRSS')),
-          heaps: await readProbe(prefix, 'now'),
+          heaps,
+          ...(opts.gc === true && n > 0 ? { gc: gcPerExchange(gc0, heaps, n) } : {}),
         });
       }
     }
@@ -1109,6 +1125,24 @@ export async function runSteadyBench(opts: { quick?: boolean; baseline?: string;
     await rm(dir, { recursive: true, force: true });
   }
   return rows;
+}
+
+/** Each isolate's collections between two probe reads, per exchange (the probe samples every 100 ms: the read after the round's 300 ms wait holds it all). */
+function gcPerExchange(before: IsolateHeap[], after: IsolateHeap[], n: number): NonNullable<SteadyRound['gc']> {
+  const out: NonNullable<SteadyRound['gc']> = [];
+  for (const a of after) {
+    const b = before.find((x) => x.thread === a.thread)?.gc;
+    if (a.gc === undefined || b === undefined) continue;
+    const r = (v: number, d = 1) => Math.round(v * d) / d;
+    out.push({
+      thread: a.thread,
+      scavengesPer1k: r(((a.gc.scavenges - b.scavenges) * 1000) / n, 10),
+      markCompactsPer1k: r(((a.gc.markCompacts - b.markCompacts) * 1000) / n, 100),
+      gcUs: r(((a.gc.costMs - b.costMs) * 1000) / n, 10),
+      survivedKb: r(((a.gc.survivedMb - b.survivedMb) * 1024) / n, 100),
+    });
+  }
+  return out;
 }
 
 export function printSteadyTable(rows: SteadyRow[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
@@ -1121,6 +1155,9 @@ export function printSteadyTable(rows: SteadyRow[], out: (s: string) => void = (
     for (const x of r.rounds) {
       const heaps = x.heaps.map((h) => `${h.thread} ${h.spaces.old_space ?? '-'} / ${h.spaces.new_space ?? '-'}`).join(', ');
       out(`  ${pad(x.exchanges, 10)}${pad(x.cpuUs, 8)}${pad(x.rps, 8)}${pad(x.peakRssMb, 10)}${pad(x.endRssMb, 9)}  ${heaps}`);
+      if (x.gc !== undefined) {
+        out(`  ${' '.repeat(10)}  gc per exchange: ${x.gc.map((g) => `${g.thread} ${g.survivedKb} KB kept by scavenges, ${g.gcUs} µs (${g.scavengesPer1k} scavenges, ${g.markCompactsPer1k} full per 1,000)`).join('; ')}`);
+      }
     }
     const late = r.rounds.slice(Math.floor(r.rounds.length / 2));
     // The upper middle of an even count, as the figures in docs/benchmarks.md were read.
@@ -1129,6 +1166,11 @@ export function printSteadyTable(rows: SteadyRow[], out: (s: string) => void = (
       return v.length === 0 ? null : v[v.length >> 1];
     };
     out(`  the later half of the rounds, medians: CPU ${med(late.map((x) => x.cpuUs)) ?? '-'} µs, peak RSS ${med(late.map((x) => x.peakRssMb)) ?? '-'} MiB, end RSS ${med(late.map((x) => x.endRssMb)) ?? '-'} MiB`);
+    const threads = [...new Set(late.flatMap((x) => (x.gc ?? []).map((g) => g.thread)))];
+    for (const th of threads) {
+      const g = late.map((x) => x.gc?.find((y) => y.thread === th) ?? null);
+      out(`    ${th}: KB kept by scavenges per exchange ${med(g.map((y) => y?.survivedKb ?? null)) ?? '-'}, GC µs per exchange ${med(g.map((y) => y?.gcUs ?? null)) ?? '-'}, scavenges per 1,000 ${med(g.map((y) => y?.scavengesPer1k ?? null)) ?? '-'}`);
+    }
   }
 }
 
@@ -1395,7 +1437,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     process.exit(0);
   }
   if (args.includes('--steady')) {
-    const steady = await runSteadyBench({ quick: args.includes('--quick'), ...(baseline === undefined ? {} : { baseline }) });
+    const steady = await runSteadyBench({ quick: args.includes('--quick'), gc: args.includes('--gc'), ...(baseline === undefined ? {} : { baseline }) });
     if (!args.includes('--json')) printSteadyTable(steady);
     process.stdout.write(`${JSON.stringify({ bench: 'proxy-steady', at: new Date().toISOString(), node: process.version, rows: steady })}\n`);
     process.exit(0);
