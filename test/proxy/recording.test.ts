@@ -1,6 +1,6 @@
 // Recording: durability strict/batched, onLogFailure block/allow, capture modes, media files and
 // secrets (docs/audit-log-format.md "The exchange").
-import { request as httpRequest, ServerResponse, type IncomingMessage } from 'node:http';
+import { request as httpRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -141,6 +141,8 @@ describe('durability', () => {
     expect(s.sink.calls).toBe(n);
     expect(s.sink.entries).toHaveLength(0); // every entry is still waiting in the gated sink
     expect(await liveInstances(ServerResponse.prototype)).toBeLessThan(n / 2);
+    // The requests too: the proxy's, the client's own responses and the upstream's, a few per kept-alive connection at most.
+    expect(await liveInstances(IncomingMessage.prototype)).toBeLessThan(n / 2);
     s.sink.releaseAll();
     await s.sink.count(n);
     expect(s.sink.entries.map((e) => e.response.status)).toEqual(Array.from({ length: n }, () => 200));
