@@ -3,16 +3,24 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { gatheredLines, LOG_LINES_MIN_WRITE } from './log-lines.ts';
+import { gatheredLines as openGatheredLines, LOG_LINES_MIN_WRITE, type LineDestination } from './log-lines.ts';
 
 const fds: number[] = [];
+const dests: LineDestination[] = [];
 function logFile(): { file: string; fd: number } {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'llmaudit-log-lines-')), 'out.log');
   const fd = openSync(file, 'w');
   fds.push(fd);
   return { file, fd };
 }
-afterEach(() => {
+/** A destination the cleanup flushes before its descriptor closes: a write still in flight must not meet a closed fd. */
+function gatheredLines(fd: number): LineDestination {
+  const d = openGatheredLines(fd);
+  dests.push(d);
+  return d;
+}
+afterEach(async () => {
+  for (const d of dests.splice(0)) await flushed(d);
   for (const fd of fds.splice(0)) closeSync(fd);
 });
 
@@ -70,7 +78,6 @@ describe('gatheredLines: the sidecar pino destination', () => {
       expect(longest).toBeLessThanOrEqual(line.length);
     } finally {
       Buffer.byteLength = original;
-      dest.flushSync();
     }
   });
 });
