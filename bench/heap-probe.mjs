@@ -7,8 +7,8 @@
 //
 // With LLMAUDIT_BENCH_GC=1 it also counts the isolate's garbage collections (v8.GCProfiler, a
 // profiler restarted every sample so that its records stay few): young-generation collections
-// (Scavenge), full ones (Mark-Compact, incremental steps included in their cost), their cost in
-// ms, and the bytes each scavenge kept: what it left in the young generation plus what it moved
+// (Scavenge), full ones (Mark-Compact), the time each paused the isolate's thread (in
+// ms), and the bytes each scavenge kept: what it left in the young generation plus what it moved
 // into the old one. The counts in the file are totals since the process started.
 import v8 from 'node:v8';
 import { existsSync, writeFileSync } from 'node:fs';
