@@ -108,7 +108,7 @@ export async function startSidecar(initial: SidecarConfig, deps: SidecarDeps): P
   const wantThread = deps.logFs === undefined && deps.logThread !== 'inline';
   const workerScript = wantThread ? logWorkerScript() : null;
   if (wantThread && workerScript === null) logger.warn('log-worker.mjs is not built: the audit log is written on the event loop');
-  const log = workerScript !== null ? await openLogInThread({ ...logOptions, workerScript }) : await openLog({ ...logOptions, ...(deps.logFs === undefined ? {} : { fs: deps.logFs }) });
+  const log = workerScript !== null ? await openLogInThread({ ...logOptions, workerScript, degradeRefused: true }) : await openLog({ ...logOptions, ...(deps.logFs === undefined ? {} : { fs: deps.logFs }) });
 
   const parts: { tracer?: OtelTracer; proxy?: Proxy; admin?: AdminServer; watcher?: ConfigWatcher; retention?: { stop: () => Promise<void> } } = {};
   try {

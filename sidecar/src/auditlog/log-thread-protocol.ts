@@ -14,6 +14,13 @@ import type { OpenLogOptions } from './log-writer.ts';
 export type ThreadOpenOptions = Pick<OpenLogOptions, 'dir' | 'origin' | 'durability' | 'signEntries' | 'segmentMaxBytes' | 'segmentMaxAgeMs' | 'checkpointIntervalMs' | 'syncIntervalMs'> & {
   /** Signer key text (signed-note PRIVATE+KEY+...). */
   signerKey: string;
+  /**
+   * A payload the log refuses to build (LLMAUDIT_E_LOG_PAYLOAD_INVALID) is written in its degraded
+   * form where it is refused (degrade-entry.ts; without its bodies if that is refused too), and the
+   * append answers with `degraded` set, so the caller need not keep the payload for a retry. A
+   * payload sent with a PayloadSource is not degraded here: its caller keeps it.
+   */
+  degradeRefused?: boolean;
 };
 
 export type CallMethod = 'flush' | 'checkpoint' | 'seal' | 'inclusionProof' | 'consistencyProof' | 'close';
@@ -60,8 +67,11 @@ export type ToWriter =
   | { t: 'append'; first: number; payloads: EntryPayload[]; sources?: Array<[index: number, text: ArrayBuffer]> }
   | { t: 'call'; id: number; method: CallMethod; args: unknown[] };
 
-/** An append's outcome: [id, seq, hash, ts] or [id, error]. */
-export type WireAppended = [number, number, string, string] | [number, WireError];
+/**
+ * An append's outcome: [id, seq, hash, ts], [id, seq, hash, ts, reason, withoutBodies] when the
+ * degraded form was written (degradeRefused), or [id, error].
+ */
+export type WireAppended = [number, number, string, string] | [number, number, string, string, string, boolean] | [number, WireError];
 
 export type FromWriter =
   | { t: 'opened'; state: WriterState; checkpoint: WireCheckpoint | null }

@@ -137,6 +137,25 @@ describe('openLogInThread', () => {
     expect((await verifyLog(dir, { keys: [keys.verifier] })).entries).toBe(2);
   });
 
+  it('degradeRefused: a payload refused where it is built, or that cannot be cloned, is written degraded there and the answer says so', async () => {
+    const dir = await fresh();
+    const log = track(await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, degradeRefused: true }));
+    const fn = { ...samplePayload(1), model: (() => 'x') as unknown as string }; // cannot be cloned
+    const lone = { ...samplePayload(2), model: 'm\ud800' }; // clones, but RFC 8785 cannot write it
+    const results = await Promise.all([log.append(samplePayload(0)), log.append(fn), log.append(lone), log.append(samplePayload(3))]);
+    expect(results.map((r) => r.degraded === undefined)).toEqual([true, false, false, true]);
+    expect(results[1]?.degraded).toMatchObject({ withoutBodies: false, reason: expect.stringMatching(/could not be cloned/) as unknown });
+    expect(results[2]?.degraded).toMatchObject({ withoutBodies: false, reason: expect.stringMatching(/surrogate/) as unknown });
+    await log.close();
+    const lines = (await readFile(path.join(dir, 'seg-000001.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as { id: string; model: unknown; seq: number; degraded?: { code: string; pointers: string[] } });
+    expect(lines.map((l) => l.seq).sort((a, b) => a - b)).toEqual([0, 1, 2, 3]);
+    const byId = new Map(lines.map((l) => [l.id, l]));
+    expect(byId.get('req-1')).toMatchObject({ model: null, degraded: { code: 'LLMAUDIT_E_ENTRY_DEGRADED', pointers: ['/model'] } });
+    expect(byId.get('req-2')).toMatchObject({ model: 'm\ufffd', degraded: { code: 'LLMAUDIT_E_ENTRY_DEGRADED', pointers: ['/model'] } });
+    expect(byId.get('req-0')?.degraded).toBeUndefined();
+    expect((await verifyLog(dir, { keys: [keys.verifier] })).exit).toBe(0);
+  });
+
   it('passes the writer\'s open errors through with their codes (a second writer on a locked chain)', async () => {
     const dir = await fresh();
     track(await openLogInThread({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey }));

@@ -17,6 +17,7 @@ import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { LlmauditError } from '../errors.ts';
+import { degradePayload } from './degrade-entry.ts';
 import { logError } from './log-errors.ts';
 import { BACKLOG_ENTRIES, type AuditLog } from './log-writer.ts';
 import type { AppendResult, ConsistencyProofBundle, EntryPayload, InclusionProofBundle, LogStats } from './types.ts';
@@ -117,6 +118,9 @@ class ThreadLog implements AuditLog {
   private closing: Promise<void> | null = null;
   private exited = false;
   private refd = true;
+  /** degradeRefused: the appends whose degraded form this side posted, for their answers. */
+  private readonly degradedHere = new Map<number, NonNullable<AppendResult['degraded']>>();
+  private readonly degradeRefused: boolean;
 
   constructor(
     private readonly worker: Worker,
@@ -129,6 +133,7 @@ class ThreadLog implements AuditLog {
   ) {
     this.dir = open.dir;
     this.origin = open.origin;
+    this.degradeRefused = open.degradeRefused === true;
     this.state = state;
     this.checkpointNote = checkpoint;
     worker.on('message', (m: FromWriter) => this.onMessage(m));
@@ -142,6 +147,11 @@ class ThreadLog implements AuditLog {
 
   get size(): number {
     return this.state.size;
+  }
+
+  /** Refused payloads are written degraded by the log itself (ThreadOpenOptions.degradeRefused). */
+  get degradesRefused(): boolean {
+    return this.degradeRefused;
   }
 
   append(payload: EntryPayload, source?: PayloadSource): Promise<AppendResult> {
@@ -185,11 +195,13 @@ class ThreadLog implements AuditLog {
     } catch {
       // A payload that cannot be cloned (a function, a symbol...) fails alone, the rest go on.
       for (let i = 0; i < payloads.length; i++) {
+        const own = sources.find((x) => x[0] === i);
         try {
-          const own = sources.find((x) => x[0] === i);
           this.postAppend(first + i, [payloads[i] as EntryPayload], own === undefined ? [] : [[0, own[1]]]);
         } catch (err) {
-          this.settleAppend(first + i, null, logError('LLMAUDIT_E_LOG_PAYLOAD_INVALID', (err as Error).message, { cause: err }));
+          const refused = logError('LLMAUDIT_E_LOG_PAYLOAD_INVALID', (err as Error).message, { cause: err });
+          if (this.degradeRefused && own === undefined) this.postDegraded(first + i, payloads[i] as EntryPayload, refused.message);
+          else this.settleAppend(first + i, null, refused);
         }
       }
     }
@@ -220,6 +232,23 @@ class ThreadLog implements AuditLog {
     this.worker.postMessage({ t: 'append', first, payloads: wire, sources: texts } satisfies ToWriter, transfer);
   }
 
+  /**
+   * degradeRefused, for a payload that cannot be cloned: its degraded form is posted instead (and
+   * without its bodies if that cannot be cloned either); the answer says so.
+   */
+  private postDegraded(id: number, payload: EntryPayload, reason: string): void {
+    for (const withoutBodies of [false, true]) {
+      try {
+        this.post({ t: 'append', first: id, payloads: [degradePayload(payload, reason, withoutBodies)] });
+        this.degradedHere.set(id, { reason, withoutBodies });
+        return;
+      } catch {
+        // the next form, or the refusal below
+      }
+    }
+    this.settleAppend(id, null, logError('LLMAUDIT_E_LOG_PAYLOAD_INVALID', reason));
+  }
+
   private post(m: ToWriter): void {
     this.worker.postMessage(m);
   }
@@ -240,8 +269,9 @@ class ThreadLog implements AuditLog {
       case 'appended':
         this.state = m.state;
         for (const r of m.results) {
-          if (r.length === 4) this.settleAppend(r[0], { seq: r[1], hash: r[2], ts: r[3] }, null);
-          else this.settleAppend(r[0], null, fromWireError(r[1]));
+          if (r.length === 2) this.settleAppend(r[0], null, fromWireError(r[1]));
+          else if (r.length === 4) this.settleAppend(r[0], { seq: r[1], hash: r[2], ts: r[3] }, null);
+          else this.settleAppend(r[0], { seq: r[1], hash: r[2], ts: r[3], degraded: { reason: r[4], withoutBodies: r[5] } }, null);
         }
         return;
       case 'result': {
@@ -267,6 +297,11 @@ class ThreadLog implements AuditLog {
   }
 
   private settleAppend(id: number, ok: AppendResult | null, err: unknown): void {
+    const here = this.degradedHere.size === 0 ? undefined : this.degradedHere.get(id);
+    if (here !== undefined) {
+      this.degradedHere.delete(id);
+      if (ok !== null && ok.degraded === undefined) ok = { ...ok, degraded: here };
+    }
     const w = this.appends.get(id);
     if (w === undefined) return;
     this.appends.delete(id);

@@ -6,8 +6,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openLog, type AuditLog } from './log-writer.ts';
-import type { EntryPayload } from './types.ts';
+import type { AppendResult, EntryPayload } from './types.ts';
 import { logError } from './log-errors.ts';
+import { degradePayload } from './degrade-entry.ts';
 import { toWireError, type CallMethod, type FromWriter, type ThreadOpenOptions, type ToWriter, type WireAppended, type WriterState } from './log-thread-protocol.ts';
 
 async function serve(): Promise<void> {
@@ -62,6 +63,7 @@ async function serve(): Promise<void> {
     if (m.t === 'append') {
       // Bodies that came as their JSON text are parsed here, on this thread (log-thread-protocol.ts PayloadSource).
       const unparsed = m.sources === undefined ? null : parseSources(m.payloads, m.sources);
+      const sourced = m.sources === undefined ? null : new Set(m.sources.map((s) => s[0]));
       const payloads: Array<EntryPayload | undefined> = m.payloads;
       for (let i = 0; i < payloads.length; i++) {
         const id = m.first + i;
@@ -74,10 +76,13 @@ async function serve(): Promise<void> {
           settled([id, toWireError(bad)]);
           continue;
         }
-        opened.append(payload).then(
-          (a) => settled([id, a.seq, a.hash, a.ts]),
-          (err: unknown) => settled([id, toWireError(err)]),
-        );
+        if (options.degradeRefused === true && sourced?.has(i) !== true) appendOrDegrade(opened, id, payload, settled);
+        else {
+          opened.append(payload).then(
+            (a) => settled([id, a.seq, a.hash, a.ts]),
+            (err: unknown) => settled([id, toWireError(err)]),
+          );
+        }
       }
       return;
     }
@@ -92,6 +97,40 @@ async function serve(): Promise<void> {
       },
     );
   });
+}
+
+/**
+ * Appends a payload; if the log refuses to build it (LLMAUDIT_E_LOG_PAYLOAD_INVALID), its degraded
+ * form, and if that is refused too, the degraded form without bodies (as proxy/log-gate.ts does
+ * for a log that does not degrade). A build is refused in the same call (tryAppend), so an entry
+ * that was built does not keep its payload while it is written.
+ */
+function appendOrDegrade(log: AuditLog, id: number, payload: EntryPayload, settled: (r: WireAppended) => void): void {
+  const first = tryAppend(log, payload);
+  if (first instanceof Promise) return answer(first, id, null, settled);
+  if (!isPayloadInvalid(first.refused)) return settled([id, toWireError(first.refused)]);
+  const reason = (first.refused as Error).message;
+  const second = tryAppend(log, degradePayload(payload, reason));
+  if (second instanceof Promise) return answer(second, id, [reason, false], settled);
+  if (!isPayloadInvalid(second.refused)) return settled([id, toWireError(second.refused)]);
+  const third = tryAppend(log, degradePayload(payload, reason, true));
+  if (third instanceof Promise) return answer(third, id, [reason, true], settled);
+  settled([id, toWireError(third.refused)]);
+}
+
+function tryAppend(log: AuditLog, p: EntryPayload): Promise<AppendResult> | { refused: unknown } {
+  return log.tryAppend === undefined ? log.append(p) : log.tryAppend(p);
+}
+
+function answer(r: Promise<AppendResult>, id: number, degraded: [reason: string, withoutBodies: boolean] | null, settled: (r: WireAppended) => void): void {
+  r.then(
+    (a) => settled(degraded === null ? [id, a.seq, a.hash, a.ts] : [id, a.seq, a.hash, a.ts, degraded[0], degraded[1]]),
+    (err: unknown) => settled([id, toWireError(err)]),
+  );
+}
+
+function isPayloadInvalid(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'LLMAUDIT_E_LOG_PAYLOAD_INVALID';
 }
 
 /** Puts each source's JSON.parse in its payload's `request.body`; the errors of those that do not parse, by index. */

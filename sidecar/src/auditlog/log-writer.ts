@@ -84,6 +84,12 @@ export interface AuditLog {
    * value (log-thread-protocol.ts PayloadSource); the in-process writer has no use for it.
    */
   append(payload: EntryPayload, source?: PayloadSource): Promise<AppendResult>;
+  /**
+   * append, with a refusal answered at once: `refused` holds the error (a payload the log cannot
+   * build, a closed or failed log) that append would reject with, so the caller knows in the same
+   * turn whether it must keep the payload (the in-process writer; the writer thread uses it).
+   */
+  tryAppend?(payload: EntryPayload): Promise<AppendResult> | { refused: unknown };
   /** Resolves once everything appended before the call is written and fdatasynced. */
   flush(): Promise<void>;
   /** Flushes, signs a checkpoint at the current size, stores it and returns the note. */
@@ -270,14 +276,19 @@ class Writer implements AuditLog {
   }
 
   append(payload: EntryPayload): Promise<AppendResult> {
-    if (this.closing !== null) return Promise.reject(logError('LLMAUDIT_E_LOG_CLOSED'));
-    if (this.failed !== null) return Promise.reject(logError('LLMAUDIT_E_LOG_FAILED', this.failed.message, { cause: this.failed }));
+    const r = this.tryAppend(payload);
+    return r instanceof Promise ? r : Promise.reject(r.refused);
+  }
+
+  tryAppend(payload: EntryPayload): Promise<AppendResult> | { refused: unknown } {
+    if (this.closing !== null) return { refused: logError('LLMAUDIT_E_LOG_CLOSED') };
+    if (this.failed !== null) return { refused: logError('LLMAUDIT_E_LOG_FAILED', this.failed.message, { cause: this.failed }) };
     const ts = this.timestamp();
     let built;
     try {
       built = buildEntry(payload, { seq: this.nextSeq, ts, origin: this.origin, prevHash: this.headHash }, this.signEntries ? this.signer : null, this.version);
     } catch (err) {
-      return Promise.reject(err);
+      return { refused: err };
     }
     const seq = this.nextSeq++;
     this.headHash = built.hash;

@@ -80,6 +80,12 @@ export interface AppendResult {
   seq: number;
   hash: string;
   ts: string;
+  /**
+   * Set when the log refused the payload as built and wrote its degraded form instead
+   * (auditlog/degrade-entry.ts; only a log opened with `degradeRefused`): why it was refused, and
+   * whether the bodies were dropped too because the degraded form was refused as well.
+   */
+  degraded?: { reason: string; withoutBodies: boolean };
 }
 
 export interface LogStats {

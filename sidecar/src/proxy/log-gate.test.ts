@@ -3,6 +3,8 @@ import { Registry } from 'prom-client';
 import { describe, expect, it, vi } from 'vitest';
 import type { AppendResult, EntryPayload } from '../auditlog/types.ts';
 import { logError } from '../auditlog/log-errors.ts';
+import { openLogInThread } from '../auditlog/log-thread.ts';
+import { samplePayload, tempDir, testKeys, TEST_ORIGIN } from '../auditlog/test-support.ts';
 import { appendEntry, LogGate } from './log-gate.ts';
 import { createProxyMetrics } from './metrics.ts';
 
@@ -66,6 +68,29 @@ describe('appendEntry', () => {
     expect(seen[1]?.['degraded']).toMatchObject({ code: 'LLMAUDIT_E_ENTRY_DEGRADED', pointers: ['/model'] });
     expect(await registry.getSingleMetricAsString('llmaudit_log_degraded_entries_total')).toMatch(/ 1$/m);
     expect(gate.down).toBe(false);
+  });
+
+  it('a log that degrades refused payloads itself (the writer thread): one append, the degraded entry counted and logged', async () => {
+    const t = await tempDir('llmaudit-gate-');
+    const keys = testKeys();
+    const log = await openLogInThread({ dir: t.dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, degradeRefused: true });
+    try {
+      const lines: string[] = [];
+      const warnings = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+      const registry = new Registry();
+      const gate = new LogGate({ probe: null, logger: warnings });
+      const refused = { ...samplePayload(7), model: 'm\ud800' };
+      const r = await appendEntry({ sink: log, metrics: createProxyMetrics(registry), logger: warnings, logState: gate }, refused);
+      expect(r).toMatchObject({ seq: 0, degraded: { withoutBodies: false } });
+      expect(log.size).toBe(1);
+      expect(await registry.getSingleMetricAsString('llmaudit_log_degraded_entries_total')).toMatch(/ 1$/m);
+      expect(lines.map((l) => JSON.parse(l) as { id: string; code: string })).toEqual([expect.objectContaining({ id: 'req-7', code: 'LLMAUDIT_E_ENTRY_DEGRADED' })]);
+      expect(gate.down).toBe(false);
+      gate.close();
+    } finally {
+      await log.close();
+      await t.cleanup();
+    }
   });
 
   it('a write failure rejects (the gate closes) and its code is noted', async () => {

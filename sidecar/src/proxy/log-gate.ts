@@ -2,7 +2,7 @@
  * The traffic gate of `onLogFailure: block`, and the one way the proxy appends an entry.
  *
  * A payload problem is not a log outage: an entry the log refuses to build
- * (LLMAUDIT_E_LOG_PAYLOAD_INVALID) is written again in its degraded form (degrade-entry.ts),
+ * (LLMAUDIT_E_LOG_PAYLOAD_INVALID) is written again in its degraded form (auditlog/degrade-entry.ts),
  * counted in llmaudit_log_degraded_entries_total, and the gate stays open. Only an append that
  * fails to reach the disk (full, read-only, I/O) closes the gate.
  *
@@ -19,7 +19,7 @@ import type { AppendResult, EntryPayload } from '../auditlog/types.ts';
 import type { AuditSink } from './sink.ts';
 import type { PayloadSource } from '../auditlog/log-thread-protocol.ts';
 import type { ProxyMetrics } from './metrics.ts';
-import { degradePayload } from './degrade-entry.ts';
+import { degradePayload } from '../auditlog/degrade-entry.ts';
 import { describeError } from './upstream-errors.ts';
 
 const PROBE_BYTES = 4096;
@@ -127,9 +127,35 @@ const codeOf = (err: unknown): string | null => {
  * Appends `payload` (with the text of its request body when `source` is given: the sink may send
  * that instead of the parsed value); when the log refuses to build it, appends its degraded form
  * instead (and, if even that is refused, the degraded form without bodies), without the source. Rejects only when the log cannot be
- * written, which is what closes the gate; the failure's code is noted on the gate.
+ * written, which is what closes the gate; the failure's code is noted on the gate. A sink that
+ * degrades refused payloads itself (`degradesRefused`) is left to do so for a payload without a
+ * source, and its result says when it did.
  */
-export async function appendEntry(deps: AppendDeps, payload: EntryPayload, source?: PayloadSource): Promise<AppendResult> {
+export function appendEntry(deps: AppendDeps, payload: EntryPayload, source?: PayloadSource): Promise<AppendResult> {
+  if (deps.sink.degradesRefused === true && source === undefined) {
+    // The sink degrades a refused payload where it is refused: only the id is kept here, not the
+    // payload, while the entry travels (docs/adr/0018-sidecar-cost-per-exchange.md, decision 19).
+    const id = payload.id;
+    return deps.sink.append(payload).then(
+      (r) => {
+        if (r.degraded !== undefined) noteDegraded(deps, id, r.degraded);
+        return r;
+      },
+      (err: unknown) => {
+        throw noted(deps, err);
+      },
+    );
+  }
+  return appendOrRetry(deps, payload, source);
+}
+
+function noteDegraded(deps: AppendDeps, id: string, d: NonNullable<AppendResult['degraded']>): void {
+  deps.metrics.degradedEntries.inc();
+  deps.logger.warn({ id, code: 'LLMAUDIT_E_ENTRY_DEGRADED' }, 'entry could not be written as built; writing its degraded form');
+  if (d.withoutBodies) deps.logger.error({ id, err: d.reason }, 'degraded entry refused too; writing it without bodies');
+}
+
+async function appendOrRetry(deps: AppendDeps, payload: EntryPayload, source?: PayloadSource): Promise<AppendResult> {
   try {
     return await deps.sink.append(payload, source);
   } catch (err) {

@@ -11,4 +11,10 @@ export interface AuditSink {
    * is what bounds the memory of a writer that cannot keep up.
    */
   behind?(): boolean;
+  /**
+   * True when the sink writes a refused payload's degraded form itself and says so in the
+   * result's `degraded` (the writer thread's log opened with `degradeRefused`): the proxy then
+   * keeps no payload for a retry while the entry is on its way.
+   */
+  readonly degradesRefused?: boolean;
 }

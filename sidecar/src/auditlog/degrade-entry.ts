@@ -7,7 +7,7 @@
  * bytes that were sent can still be proven (docs/audit-log-format.md "Degraded entries").
  * Iterative: no payload, however deep, can overflow the stack here.
  */
-import type { EntryPayload } from '../auditlog/types.ts';
+import type { EntryPayload } from './types.ts';
 
 /** Nesting kept in a degraded entry; deeper values become null (the canonicalizer allows 1000). */
 const MAX_DEPTH = 300;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../auditlog/jcs.ts';
-import type { EntryPayload } from '../auditlog/types.ts';
+import { canonicalJson } from './jcs.ts';
+import type { EntryPayload } from './types.ts';
 import { degradePayload } from './degrade-entry.ts';
 
 function payload(responseBody: unknown, model: string | null = 'm'): EntryPayload {
