@@ -29,6 +29,11 @@ export const LOG_ERRORS = {
 export type LogErrorCode = keyof typeof LOG_ERRORS;
 export const logError = errorFactory(LOG_ERRORS);
 
+/** A payload the log cannot build (what a degraded entry answers: auditlog/degrade-entry.ts). */
+export function isPayloadInvalid(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'LLMAUDIT_E_LOG_PAYLOAD_INVALID';
+}
+
 /** Maps an I/O error of a write path to the writer's typed error (docs/audit-log-format.md "Segments": failures while writing). */
 export function ioErrorToLogError(err: unknown, what: string): ReturnType<typeof logError> {
   const code = (err as { code?: string } | null)?.code;

@@ -5,9 +5,9 @@
  * (sidecar/dist/log-worker.mjs, hack/build.mjs).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openLog, type AuditLog } from './log-writer.ts';
+import { openLog, type AuditLog, type InProcessLog } from './log-writer.ts';
 import type { AppendResult, EntryPayload } from './types.ts';
-import { logError } from './log-errors.ts';
+import { isPayloadInvalid, logError } from './log-errors.ts';
 import { degradePayload } from './degrade-entry.ts';
 import { toWireError, type CallMethod, type FromWriter, type ThreadOpenOptions, type ToWriter, type WireAppended, type WriterState } from './log-thread-protocol.ts';
 
@@ -17,7 +17,7 @@ async function serve(): Promise<void> {
   const post = (m: FromWriter): void => port.postMessage(m);
   const options = workerData as ThreadOpenOptions;
 
-  let log: AuditLog;
+  let log: InProcessLog;
   try {
     log = await openLog({
       ...options,
@@ -105,21 +105,17 @@ async function serve(): Promise<void> {
  * for a log that does not degrade). A build is refused in the same call (tryAppend), so an entry
  * that was built does not keep its payload while it is written.
  */
-function appendOrDegrade(log: AuditLog, id: number, payload: EntryPayload, settled: (r: WireAppended) => void): void {
-  const first = tryAppend(log, payload);
+function appendOrDegrade(log: InProcessLog, id: number, payload: EntryPayload, settled: (r: WireAppended) => void): void {
+  const first = log.tryAppend(payload);
   if (first instanceof Promise) return answer(first, id, null, settled);
   if (!isPayloadInvalid(first.refused)) return settled([id, toWireError(first.refused)]);
   const reason = (first.refused as Error).message;
-  const second = tryAppend(log, degradePayload(payload, reason));
+  const second = log.tryAppend(degradePayload(payload, reason));
   if (second instanceof Promise) return answer(second, id, [reason, false], settled);
   if (!isPayloadInvalid(second.refused)) return settled([id, toWireError(second.refused)]);
-  const third = tryAppend(log, degradePayload(payload, reason, true));
+  const third = log.tryAppend(degradePayload(payload, reason, true));
   if (third instanceof Promise) return answer(third, id, [reason, true], settled);
   settled([id, toWireError(third.refused)]);
-}
-
-function tryAppend(log: AuditLog, p: EntryPayload): Promise<AppendResult> | { refused: unknown } {
-  return log.tryAppend === undefined ? log.append(p) : log.tryAppend(p);
 }
 
 function answer(r: Promise<AppendResult>, id: number, degraded: [reason: string, withoutBodies: boolean] | null, settled: (r: WireAppended) => void): void {
@@ -127,10 +123,6 @@ function answer(r: Promise<AppendResult>, id: number, degraded: [reason: string,
     (a) => settled(degraded === null ? [id, a.seq, a.hash, a.ts] : [id, a.seq, a.hash, a.ts, degraded[0], degraded[1]]),
     (err: unknown) => settled([id, toWireError(err)]),
   );
-}
-
-function isPayloadInvalid(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === 'LLMAUDIT_E_LOG_PAYLOAD_INVALID';
 }
 
 /** Puts each source's JSON.parse in its payload's `request.body`; the errors of those that do not parse, by index. */

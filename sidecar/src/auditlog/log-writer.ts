@@ -84,12 +84,6 @@ export interface AuditLog {
    * value (log-thread-protocol.ts PayloadSource); the in-process writer has no use for it.
    */
   append(payload: EntryPayload, source?: PayloadSource): Promise<AppendResult>;
-  /**
-   * append, with a refusal answered at once: `refused` holds the error (a payload the log cannot
-   * build, a closed or failed log) that append would reject with, so the caller knows in the same
-   * turn whether it must keep the payload (the in-process writer; the writer thread uses it).
-   */
-  tryAppend?(payload: EntryPayload): Promise<AppendResult> | { refused: unknown };
   /** Resolves once everything appended before the call is written and fdatasynced. */
   flush(): Promise<void>;
   /** Flushes, signs a checkpoint at the current size, stores it and returns the note. */
@@ -135,7 +129,17 @@ interface Task {
 
 const DEFAULTS = { segmentMaxBytes: 64 * 1024 * 1024, segmentMaxAgeMs: 3_600_000, syncIntervalMs: 100, checkpointIntervalMs: 0 };
 
-export async function openLog(options: OpenLogOptions): Promise<AuditLog> {
+/** The writer in this thread (openLog): an AuditLog that can also answer a refusal at once. */
+export interface InProcessLog extends AuditLog {
+  /**
+   * append, with a refusal answered at once: `refused` holds the error (a payload the log cannot
+   * build, a closed or failed log) that append would reject with, so the caller knows in the same
+   * turn whether it must keep the payload (the writer thread uses it).
+   */
+  tryAppend(payload: EntryPayload): Promise<AppendResult> | { refused: unknown };
+}
+
+export async function openLog(options: OpenLogOptions): Promise<InProcessLog> {
   const fs = options.fs ?? nodeLogFs;
   const signer = typeof options.signerKey === 'string' ? parseSignerKey(options.signerKey) : options.signerKey;
   try {
@@ -189,7 +193,7 @@ async function datasync(fh: LogFileHandle, blocking: boolean): Promise<void> {
   else await fh.datasync();
 }
 
-class Writer implements AuditLog {
+class Writer implements InProcessLog {
   readonly dir: string;
   readonly origin: string;
   private readonly fs: LogFs;

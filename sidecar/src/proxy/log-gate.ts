@@ -20,6 +20,7 @@ import type { AuditSink } from './sink.ts';
 import type { PayloadSource } from '../auditlog/log-thread-protocol.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { degradePayload } from '../auditlog/degrade-entry.ts';
+import { isPayloadInvalid } from '../auditlog/log-errors.ts';
 import { describeError } from './upstream-errors.ts';
 
 const PROBE_BYTES = 4096;
@@ -150,24 +151,32 @@ export function appendEntry(deps: AppendDeps, payload: EntryPayload, source?: Pa
 }
 
 function noteDegraded(deps: AppendDeps, id: string, d: NonNullable<AppendResult['degraded']>): void {
+  noteRefused(deps, id);
+  if (d.withoutBodies) noteBodiesDropped(deps, id, d.reason);
+}
+
+/** A payload the log refused as built: counted, and its degraded form is what is written. */
+function noteRefused(deps: AppendDeps, id: string): void {
   deps.metrics.degradedEntries.inc();
   deps.logger.warn({ id, code: 'LLMAUDIT_E_ENTRY_DEGRADED' }, 'entry could not be written as built; writing its degraded form');
-  if (d.withoutBodies) deps.logger.error({ id, err: d.reason }, 'degraded entry refused too; writing it without bodies');
+}
+
+function noteBodiesDropped(deps: AppendDeps, id: string, err: string): void {
+  deps.logger.error({ id, err }, 'degraded entry refused too; writing it without bodies');
 }
 
 async function appendOrRetry(deps: AppendDeps, payload: EntryPayload, source?: PayloadSource): Promise<AppendResult> {
   try {
     return await deps.sink.append(payload, source);
   } catch (err) {
-    if (codeOf(err) !== 'LLMAUDIT_E_LOG_PAYLOAD_INVALID') throw noted(deps, err);
+    if (!isPayloadInvalid(err)) throw noted(deps, err);
     const reason = (err as Error).message;
-    deps.metrics.degradedEntries.inc();
-    deps.logger.warn({ id: payload.id, code: 'LLMAUDIT_E_ENTRY_DEGRADED' }, 'entry could not be written as built; writing its degraded form');
+    noteRefused(deps, payload.id);
     try {
       return await deps.sink.append(degradePayload(payload, reason));
     } catch (again) {
-      if (codeOf(again) !== 'LLMAUDIT_E_LOG_PAYLOAD_INVALID') throw noted(deps, again);
-      deps.logger.error({ id: payload.id, err: describeError(again) }, 'degraded entry refused too; writing it without bodies');
+      if (!isPayloadInvalid(again)) throw noted(deps, again);
+      noteBodiesDropped(deps, payload.id, describeError(again));
       return await deps.sink.append(degradePayload(payload, reason, true)).catch((e: unknown) => {
         throw noted(deps, e);
       });
