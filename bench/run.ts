@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Benchmarks run by `npm run bench` without a name. Add new ones here. */
-const BENCHES = ['auditing', 'auditlog', 'governance', 'log-latency', 'log-lines', 'log-size', 'metrics', 'operator', 'proxy', 'prune', 'robustness', 'tracing', 'witness'];
+const BENCHES = ['auditing', 'auditlog', 'governance', 'log-latency', 'log-lines', 'log-size', 'metrics', 'operator', 'proxy', 'prune', 'robustness', 'stream-frames', 'tracing', 'witness'];
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const [name, ...rest] = process.argv.slice(2);

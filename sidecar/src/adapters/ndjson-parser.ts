@@ -8,6 +8,8 @@
  * cannot lose the rest of the exchange. A final line without LF is parsed at end().
  */
 
+import { createUtf8StreamDecoder } from './utf8-stream.ts';
+
 export type NdjsonLine = { ok: true; value: unknown } | { ok: false; error: string; length: number };
 
 export interface NdjsonParser {
@@ -22,7 +24,7 @@ export interface NdjsonParserOptions {
 
 export function createNdjsonParser(options: NdjsonParserOptions = {}): NdjsonParser {
   const maxLineChars = options.maxLineChars ?? 16 * 1024 * 1024;
-  const decoder = new TextDecoder('utf-8', { fatal: false });
+  const decoder = createUtf8StreamDecoder();
   let line = '';
   let overflow = 0; // length of an oversized line being skipped, 0 when none
 
@@ -62,12 +64,12 @@ export function createNdjsonParser(options: NdjsonParserOptions = {}): NdjsonPar
   return {
     push(chunk) {
       const out: NdjsonLine[] = [];
-      feed(decoder.decode(chunk, { stream: true }), out);
+      feed(decoder.decode(chunk), out);
       return out;
     },
     end() {
       const out: NdjsonLine[] = [];
-      feed(decoder.decode(), out);
+      feed(decoder.end(), out);
       if (overflow > 0) out.push({ ok: false, error: 'line exceeds the size limit', length: overflow });
       else if (line !== '') parseLine(line, out);
       line = '';

@@ -13,12 +13,14 @@
  * - an empty line dispatches: nothing if the data buffer is empty, else one event with the data
  *   minus its last LF, type `message` unless `event` said otherwise;
  * - at end of stream an incomplete event (no final blank line) is NOT dispatched.
- * Chunks may split anywhere, including inside a multi-byte UTF-8 sequence (the streaming
- * TextDecoder carries the partial sequence over).
+ * Chunks may split anywhere, including inside a multi-byte UTF-8 sequence (utf8-stream.ts carries
+ * the partial sequence over, as a streaming TextDecoder does).
  *
  * Memory is bounded: a line or event larger than `maxEventChars` is dropped (counted in
  * `oversized`) instead of growing the buffers without limit.
  */
+
+import { createUtf8StreamDecoder } from './utf8-stream.ts';
 
 export interface SseEvent {
   type: string;
@@ -46,7 +48,7 @@ const DEFAULT_MAX_EVENT_CHARS = 16 * 1024 * 1024;
 
 export function createSseParser(options: SseParserOptions = {}): SseParser {
   const maxEventChars = options.maxEventChars ?? DEFAULT_MAX_EVENT_CHARS;
-  const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: false });
+  const decoder = createUtf8StreamDecoder();
   let line = '';
   let pendingCr = false; // the previous text ended in CR: a following LF belongs to that line end
   let data = '';
@@ -168,12 +170,12 @@ export function createSseParser(options: SseParserOptions = {}): SseParser {
   return {
     push(chunk) {
       const out: SseEvent[] = [];
-      feed(decoder.decode(chunk, { stream: true }), out);
+      feed(decoder.decode(chunk), out);
       return out;
     },
     end() {
       const out: SseEvent[] = [];
-      feed(decoder.decode(), out);
+      feed(decoder.end(), out);
       pendingCr = false;
       if (line !== '' || hasData) truncatedAtEnd = true;
       line = '';
