@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createNdjsonParser, type NdjsonLine } from './ndjson-parser.ts';
+import { splitAt } from './test-support.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -41,15 +42,7 @@ describe('createNdjsonParser', () => {
     const stream = fc.array(value, { maxLength: 10 }).map((vs) => enc(vs.map((v) => JSON.stringify(v)).join('\n') + '\n'));
     fc.assert(
       fc.property(stream, fc.array(fc.nat(), { maxLength: 8 }), (bytes, cuts) => {
-        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-        const chunks: Uint8Array[] = [];
-        let prev = 0;
-        for (const cut of points) {
-          chunks.push(bytes.subarray(prev, cut));
-          prev = cut;
-        }
-        chunks.push(bytes.subarray(prev));
-        expect(parseChunks(chunks)).toEqual(parseChunks([bytes]));
+        expect(parseChunks(splitAt(bytes, cuts))).toEqual(parseChunks([bytes]));
       }),
       { numRuns: 300 },
     );

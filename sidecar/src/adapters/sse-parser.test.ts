@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createSseParser, type SseEvent } from './sse-parser.ts';
+import { splitAt } from './test-support.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -10,18 +11,6 @@ function parseChunks(chunks: Uint8Array[]): SseEvent[] {
   for (const c of chunks) out.push(...p.push(c));
   out.push(...p.end());
   return out;
-}
-
-function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of points) {
-    chunks.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  chunks.push(bytes.subarray(prev));
-  return chunks;
 }
 
 describe('createSseParser (WHATWG HTML §9.2.6)', () => {

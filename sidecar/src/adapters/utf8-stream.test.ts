@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { splitAt } from './test-support.ts';
 import { createUtf8StreamDecoder, incompleteTail } from './utf8-stream.ts';
 
 /** What a streaming TextDecoder gives for the same chunks: the reference. */
@@ -15,19 +16,6 @@ function ours(chunks: Uint8Array[]): string {
   let s = '';
   for (const c of chunks) s += d.decode(c);
   return s + d.end();
-}
-
-/** `bytes` cut at the given points (sorted, deduplicated, inside the array). */
-function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let from = 0;
-  for (const c of at) {
-    out.push(bytes.subarray(from, c));
-    from = c;
-  }
-  out.push(bytes.subarray(from));
-  return out;
 }
 
 // Bytes that make UTF-8 interesting: lead bytes of every length, continuation bytes, bytes that are
@@ -47,7 +35,7 @@ describe('the streaming UTF-8 decoder of the stream parsers', () => {
   it('gives what a streaming TextDecoder gives, for any bytes split anywhere (valid, invalid, BOMs)', () => {
     fc.assert(
       fc.property(streamBytes, fc.array(fc.nat(), { maxLength: 12 }), (bytes, cuts) => {
-        expect(ours(split(bytes, cuts))).toBe(reference(split(bytes, cuts)));
+        expect(ours(splitAt(bytes, cuts))).toBe(reference(splitAt(bytes, cuts)));
       }),
       { numRuns: 3000 },
     );
