@@ -105,6 +105,29 @@ describe('openLog / append', () => {
     }
   });
 
+  it('a batch of small and long-context lines, multi-byte text among them, is written in call order, byte for byte (the outbox)', async () => {
+    // Lines of 16 Ki characters and more get buffers of their own and the rest share the outbox,
+    // which grows when a line of multi-byte text outruns it: the file must still hold every line in order.
+    const sizes = [200, 40_000, 300, 17_000, 100, 70_000, 50, 30_000, 20_000, 10];
+    const payloads = sizes.map((n, i) => {
+      const p = samplePayload(i, n);
+      (p.response.body as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content = `☀️ ${'é'.repeat(n % 5000)} 日本語 ${i}`;
+      return p;
+    });
+    const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'batched' });
+    for (let round = 0; round < 3; round++) {
+      const rs = await Promise.all(payloads.map((p) => log.append(p)));
+      expect(rs.map((r) => r.seq)).toEqual(sizes.map((_, i) => round * sizes.length + i));
+    }
+    await log.close();
+    const got = await entries();
+    expect(got.map((e) => e.id)).toEqual([0, 1, 2].flatMap(() => sizes.map((_, i) => `req-${i}`)));
+    expect(got.map((e) => (e.response.body as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content)).toEqual(
+      [0, 1, 2].flatMap(() => payloads.map((p) => (p.response.body as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content)),
+    );
+    await verifiesIntact(dir);
+  });
+
   it('batched: a written entry is fdatasynced within the sync interval (flush() forces it)', async () => {
     const log = await openLog({ dir, origin: TEST_ORIGIN, signerKey: keys.signerKey, durability: 'batched', syncIntervalMs: 20 });
     await log.append(samplePayload(0));

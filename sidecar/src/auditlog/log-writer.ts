@@ -106,12 +106,6 @@ export interface AuditLog {
 }
 
 interface Pending {
-  /**
-   * The line's UTF-8 bytes, encoded as the entry is appended: a queued entry then holds one buffer
-   * (off the JS heap) instead of the rope of strings its line was joined from, which the garbage
-   * collector would copy again at every scavenge until the batch is written (ADR 0023).
-   */
-  bytes: Buffer;
   seq: number;
   hash: string;
   hashBytes: Buffer;
@@ -119,6 +113,20 @@ interface Pending {
   resolve: (r: AppendResult) => void;
   reject: (e: unknown) => void;
 }
+
+/**
+ * The outbox: queued entries' lines, encoded as each entry is appended into one buffer that the
+ * next batch writes as it is. The queue then holds no ropes of strings for the young generation to
+ * copy (ADR 0023 decision 4), and no buffer of its own per line or per batch: a writer at 50
+ * concurrent exchanges otherwise left up to ~16 MiB of dead line and batch buffers in its thread's
+ * malloc arena between two collections (ADR 0018 decision 21). Two buffers take turns, so appends
+ * during a batch's write go to the other. A line of LARGE_LINE_CHARS or more (a long context) gets a
+ * buffer of its own, and a batch holding one is joined once, as every batch was before: copying it
+ * into the outbox would grow and copy the outbox over and over instead.
+ */
+const OUTBOX_BYTES = 64 * 1024;
+const OUTBOX_KEPT_BYTES = 1024 * 1024;
+const LARGE_LINE_CHARS = 16 * 1024;
 
 /** Queued appends at which behind() says so; the proxy then holds each response's end for its entry (sink.ts). */
 export const BACKLOG_ENTRIES = 4096;
@@ -230,6 +238,12 @@ class Writer implements InProcessLog {
   private tsText = '';
 
   private pending: Pending[] = [];
+  private outbox: Buffer = Buffer.allocUnsafe(OUTBOX_BYTES);
+  private outboxEnd = 0;
+  /** Set when a large line came: the batch's bytes in order, up to outboxFrom in the outbox. */
+  private outboxParts: Buffer[] | null = null;
+  private outboxFrom = 0;
+  private spareOutbox: Buffer | null = null;
   private tasks: Task[] = [];
   private looping = false;
   private failed: LlmauditError | null = null;
@@ -297,9 +311,56 @@ class Writer implements InProcessLog {
     const seq = this.nextSeq++;
     this.headHash = built.hash;
     return new Promise<AppendResult>((resolve, reject) => {
-      this.pending.push({ bytes: Buffer.from(built.line, 'utf8'), seq, hash: built.hash, hashBytes: built.hashBytes, ts, resolve, reject });
+      this.encodeLine(built.line);
+      this.pending.push({ seq, hash: built.hash, hashBytes: built.hashBytes, ts, resolve, reject });
       this.kick();
     });
+  }
+
+  /**
+   * Appends a line's UTF-8 bytes to the outbox. When the worst case (3 bytes per UTF-16 unit) might
+   * not fit, the line's exact length decides, and the outbox grows to hold it (at least doubling).
+   */
+  private encodeLine(line: string): void {
+    if (line.length >= LARGE_LINE_CHARS) {
+      const parts = (this.outboxParts ??= []);
+      if (this.outboxEnd > this.outboxFrom) parts.push(this.outbox.subarray(this.outboxFrom, this.outboxEnd));
+      parts.push(Buffer.from(line, 'utf8'));
+      this.outboxFrom = this.outboxEnd;
+      return;
+    }
+    const room = this.outbox.length - this.outboxEnd;
+    if (room < line.length * 3) {
+      const need = Buffer.byteLength(line, 'utf8');
+      if (room < need) {
+        const grown = Buffer.allocUnsafe(Math.max(this.outbox.length * 2, this.outboxEnd + need));
+        this.outbox.copy(grown, 0, 0, this.outboxEnd);
+        // Parts already cut from the old outbox keep it alive until the batch is written.
+        this.outbox = grown;
+      }
+    }
+    this.outboxEnd += this.outbox.write(line, this.outboxEnd, 'utf8');
+  }
+
+  /** The queued lines' bytes, for the batch being cut; later appends go to the other buffer. */
+  private takeOutbox(): { whole: Buffer; data: Buffer } {
+    const whole = this.outbox;
+    let data = whole.subarray(this.outboxFrom, this.outboxEnd);
+    if (this.outboxParts !== null) {
+      if (data.length > 0) this.outboxParts.push(data);
+      data = this.outboxParts.length === 1 ? (this.outboxParts[0] as Buffer) : Buffer.concat(this.outboxParts);
+    }
+    this.outbox = this.spareOutbox ?? Buffer.allocUnsafe(OUTBOX_BYTES);
+    this.spareOutbox = null;
+    this.outboxEnd = 0;
+    this.outboxFrom = 0;
+    this.outboxParts = null;
+    return { whole, data };
+  }
+
+  /** A batch's buffer, once written: kept for a later batch unless a large entry grew it. */
+  private returnOutbox(whole: Buffer): void {
+    if (whole.length <= OUTBOX_KEPT_BYTES) this.spareOutbox = whole;
   }
 
   /** The ISO 8601 text of now(), formatted once per millisecond: entries appended within one share it. */
@@ -415,7 +476,12 @@ class Writer implements InProcessLog {
           }
           const batch = this.pending;
           this.pending = [];
-          await this.writeBatch(batch);
+          const out = this.takeOutbox();
+          try {
+            await this.writeBatch(batch, out.data);
+          } finally {
+            this.returnOutbox(out.whole);
+          }
           continue;
         }
         const task = this.tasks.shift();
@@ -431,12 +497,16 @@ class Writer implements InProcessLog {
   private rejectPending(err: LlmauditError): void {
     const p = this.pending;
     this.pending = [];
+    // Their lines go with them.
+    this.outboxEnd = 0;
+    this.outboxFrom = 0;
+    this.outboxParts = null;
     for (const item of p) item.reject(err);
     this.nextSeq = this.written;
     this.headHash = this.writtenHash;
   }
 
-  private async writeBatch(batch: Pending[]): Promise<void> {
+  private async writeBatch(batch: Pending[], data: Buffer): Promise<void> {
     const fail = (err: LlmauditError): void => {
       for (const item of batch) item.reject(err);
       // Everything queued behind the batch chained onto it: reject it too and rewind the head.
@@ -460,7 +530,6 @@ class Writer implements InProcessLog {
       return;
     }
     const fh = this.fh as LogFileHandle;
-    const data = batch.length === 1 ? (batch[0] as Pending).bytes : Buffer.concat(batch.map((b) => b.bytes));
     const before = this.segBytes;
     try {
       await appendBytes(fh, data);
