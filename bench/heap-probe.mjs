@@ -11,7 +11,7 @@
 // ms), and the bytes each scavenge kept: what it left in the young generation plus what it moved
 // into the old one. The counts in the file are totals since the process started.
 import v8 from 'node:v8';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { isMainThread, threadId } from 'node:worker_threads';
 
 const prefix = process.env.LLMAUDIT_BENCH_HEAP;
@@ -48,7 +48,10 @@ if (prefix !== undefined && prefix !== '') {
     const h = v8.getHeapStatistics();
     const total = { physical: mib(h.total_physical_size), malloced: mib(h.malloced_memory), external: mib(h.external_memory) };
     peak.total = Math.max(peak.total ?? 0, total.physical);
-    writeFileSync(file, JSON.stringify({ thread: isMainThread ? 'main' : 'writer', now, peak, total, ...(gc === null ? {} : { gc }), ...(isMainThread ? { memoryUsage: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, mib(v)])) } : {}) }));
+    // Written aside and renamed into place: the bench reads the file while the load runs, and a
+    // half-written file read at that moment dropped the thread from the anatomy.
+    writeFileSync(`${file}.tmp`, JSON.stringify({ thread: isMainThread ? 'main' : 'writer', now, peak, total, ...(gc === null ? {} : { gc }), ...(isMainThread ? { memoryUsage: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, mib(v)])) } : {}) }));
+    renameSync(`${file}.tmp`, file);
   };
   const timer = setInterval(() => {
     if (!reset && existsSync(`${prefix}.reset`)) {

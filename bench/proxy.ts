@@ -455,7 +455,7 @@ async function readProbe(prefix: string, which: 'now' | 'peak'): Promise<Isolate
       delete spaces.total;
       out.push({ thread: v.thread, spaces, totalMb: total, ...(v.gc === undefined ? {} : { gc: v.gc }) });
     } catch {
-      // written while read: the next sample is 100 ms away; a missing thread shows as absent
+      // unreadable (heap-probe.mjs renames each sample into place): a missing thread shows as absent
     }
   }
   return out;
