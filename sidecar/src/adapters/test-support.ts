@@ -1,4 +1,4 @@
-// Helpers for the adapters' tests (not imported by the product).
+// Shared by the adapters' tests (not imported by the product).
 
 /** `bytes` cut at the given points (each taken modulo length + 1, sorted, deduplicated): the chunks a transport might deliver. */
 export function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
