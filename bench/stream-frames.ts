@@ -15,8 +15,9 @@
  *                      accumulator, and at the end the reconstructed exchange
  *
  * `--baseline DIR`: another checkout's sidecar/src (e.g. a worktree of an earlier commit); its
- * parser and adapter run as rows of the same run. Rows take turns, five rounds after a warm-up;
- * the median of the rounds in ns per frame.
+ * parser and adapter run as rows of the same run (`--baseline` a copy of this checkout: the A/A
+ * check of the bench itself). Rows take turns of ~10 ms, 15 rounds (7 with --quick) after a
+ * warm-up; the median of the rounds in ns per frame.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -142,15 +143,18 @@ export async function runStreamFramesBench(opts: { quick?: boolean; baseline?: s
   const say = opts.log ?? (() => undefined);
   const impls = [await loadImpl(path.join(here, '..', 'sidecar', 'src'), '')];
   if (opts.baseline !== undefined) impls.push(await loadImpl(path.resolve(opts.baseline), 'baseline'));
-  const rounds = 5;
+  // Many short turns rather than a few long ones: the machine's speed drifts within a run, and a
+  // median over many alternations holds still where five long rounds did not (an A/A run, this
+  // checkout against a copy of itself, differed by up to 40 % in one stream with five).
+  const rounds = opts.quick === true ? 7 : 15;
   const out: FrameRow[] = [];
   for (const frames of [200, 10_000]) {
     for (const fx of FIXTURES) {
       const s = buildStream(fx, frames);
       const rows = runsFor(fx, s, impls);
-      // About 40 ms per row and round.
-      const reps = Math.max(1, Math.round((opts.quick === true ? 15e6 : 40e6) / (s.frames * 3000)));
-      for (const [, run] of rows) timeOnce(run, reps * 2); // warm-up
+      // About 10 ms per row and turn.
+      const reps = Math.max(1, Math.round(10e6 / (s.frames * 3000)));
+      for (let w = 0; w < 3; w++) for (const [, run] of rows) timeOnce(run, reps * 2); // warm-up: the code optimized
       const times = rows.map(() => [] as number[]);
       for (let r = 0; r < rounds; r++) {
         for (let k = 0; k < rows.length; k++) {
