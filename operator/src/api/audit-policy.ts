@@ -185,7 +185,7 @@ export const SidecarSpec = Type.Object(
     resources: Type.Optional(
       Type.Object(
         { requests: Type.Optional(QuantityMap('Minimum resources (cpu, memory).')), limits: Type.Optional(QuantityMap('Maximum resources (cpu, memory).')) },
-        { description: 'Sidecar resources; unset keys take the defaults (requests cpu 50m, memory 64Mi; limits cpu 1, memory 256Mi).' },
+        { description: 'Sidecar resources; unset keys take the defaults (requests cpu 50m, memory 128Mi; limits cpu 1, memory 256Mi).' },
       ),
     ),
     ports: Type.Object(

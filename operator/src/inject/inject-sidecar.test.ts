@@ -44,7 +44,7 @@ function expectHardened(c: Container): void {
     capabilities: { drop: ['ALL'] },
     seccompProfile: { type: 'RuntimeDefault' },
   });
-  expect(c.resources).toMatchObject({ requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } });
+  expect(c.resources).toMatchObject({ requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } });
 }
 
 describe('injectSidecar over the pod corpus', () => {
@@ -211,7 +211,7 @@ describe('injectSidecar over the pod corpus', () => {
     });
     const out = injectSidecar(load('none.yaml'), policy, CLUSTER);
     const s = sidecarOf(out)!;
-    expect(s).toMatchObject({ image: 'my.registry/llmaudit:2', imagePullPolicy: 'Always', resources: { requests: { cpu: '200m', memory: '64Mi' }, limits: { cpu: '1', memory: '1Gi' } } });
+    expect(s).toMatchObject({ image: 'my.registry/llmaudit:2', imagePullPolicy: 'Always', resources: { requests: { cpu: '200m', memory: '128Mi' }, limits: { cpu: '1', memory: '1Gi' } } });
     expect(s.startupProbe).toMatchObject({ httpGet: { port: 9191 } });
     expect(s.volumeMounts).toContainEqual({ name: 'llmaudit-log', mountPath: '/var/lib/llmaudit', subPath: 'chat' });
     const vols = Object.fromEntries(out.spec.volumes!.map((v) => [v.name, v]));
