@@ -39,7 +39,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -49,7 +49,7 @@ import { existsSync } from 'node:fs';
 import { Pool } from 'undici';
 import { summarizeHeapSnapshot, type HeapSummary } from './heap-snapshot.ts';
 import { parseJsonBody, parseJsonBodyInTurns } from '../sidecar/src/capture/stored-body.ts';
-import { dockerfileEnv, readImageConfig } from '../test/hardened/pod-sandbox.ts';
+import { imageEnv, imageNodeFlags, standaloneCli } from './image-sidecar.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 /**
@@ -62,13 +62,6 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 let builtCli: string | undefined;
 const cli = (): string => (builtCli ??= process.env.LLMAUDIT_BENCH_CLI ?? standaloneCli());
 
-function standaloneCli(): string {
-  const out = mkdtempSync(path.join(tmpdir(), 'llmaudit-bench-standalone-'));
-  const r = spawnSync(process.execPath, [path.join(root, 'hack/build.mjs'), '--standalone', '--out-root', out], { cwd: root, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`hack/build.mjs --standalone failed: ${r.stderr}`);
-  process.on('exit', () => rmSync(out, { recursive: true, force: true }));
-  return path.join(out, 'sidecar/dist/llmaudit.mjs');
-}
 const portkeyBin = path.join(root, 'node_modules/@portkey-ai/gateway/build/start-server.js');
 
 interface Settings {
@@ -197,12 +190,6 @@ function rssSampler(pid: number | null): { stop: () => Promise<number | null> } 
   };
 }
 
-/** The sidecar image's Dockerfile, read as the hardened sandbox reads it (test/hardened/pod-sandbox.ts). */
-const IMAGE_DOCKERFILE = path.join(root, 'Dockerfile.sidecar');
-/** The node flags of the image's ENTRYPOINT, between the node binary and the bundle. */
-function imageNodeFlags(): string[] {
-  return readImageConfig(IMAGE_DOCKERFILE).entrypoint.slice(1, -1);
-}
 /**
  * The llmaudit rows run with the image's node flags (imageNodeFlags). Experiments:
  * LLMAUDIT_BENCH_NODE_FLAGS="--flag ..." replaces them for every llmaudit process ("" for none);
@@ -219,7 +206,7 @@ const BASELINE_NODE_FLAGS = process.env.LLMAUDIT_BENCH_BASELINE_NODE_FLAGS === u
 function envFrom(text: string): Record<string, string> {
   return Object.fromEntries(text.split(' ').filter((f) => f.includes('=')).map((f) => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]));
 }
-const SIDECAR_ENV = process.env.LLMAUDIT_BENCH_ENV === undefined ? dockerfileEnv(IMAGE_DOCKERFILE) : envFrom(process.env.LLMAUDIT_BENCH_ENV);
+const SIDECAR_ENV = process.env.LLMAUDIT_BENCH_ENV === undefined ? imageEnv() : envFrom(process.env.LLMAUDIT_BENCH_ENV);
 const BASELINE_ENV = process.env.LLMAUDIT_BENCH_BASELINE_ENV === undefined ? SIDECAR_ENV : envFrom(process.env.LLMAUDIT_BENCH_BASELINE_ENV);
 
 /** Clock ticks per second of /proc's utime and stime (USER_HZ). */

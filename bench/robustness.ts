@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- robustness [--quick] [scenario...]`: peak RSS of the sidecar (`llmaudit proxy`, run from the
- * sources in its own process) under memory-hungry bursts, with the memory budget
+ * `npm run bench -- robustness [--quick] [scenario...]`: peak RSS of the sidecar (`llmaudit proxy` as
+ * the image runs it: the standalone bundle of this checkout with the ENTRYPOINT's node flags and the
+ * ENV's variables, bench/image-sidecar.ts; LLMAUDIT_BENCH_CLI: another build's llmaudit.mjs) under memory-hungry bursts, with the memory budget
  * (`capture.memoryBudgetBytes`, default 32 MiB) off and on, side by side in one run:
  *
  *   bombs-20 / bombs-40   20 or 40 concurrent responses whose gzip body inflates to 16 MiB, past
@@ -22,8 +23,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { Agent, request } from 'undici';
+import { imageEnv, imageNodeFlags, standaloneCli } from './image-sidecar.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+let builtCli: string | undefined;
+const cli = (): string => (builtCli ??= process.env.LLMAUDIT_BENCH_CLI ?? standaloneCli());
 const MiB = 1024 * 1024;
 const DEFAULT_BUDGET = 32 * MiB;
 const CONTAINER_LIMIT_MIB = 256;
@@ -61,7 +65,11 @@ async function startProxy(upstream: string, budget: number): Promise<Proxy> {
   writeFileSync(config, JSON.stringify({ capture: { memoryBudgetBytes: budget } }));
   const out = path.join(dir, 'out.log');
   const fd = openSync(out, 'w');
-  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'sidecar/src/cli/main.ts', 'proxy', '--config', config, '--upstream', upstream, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', path.join(dir, 'logs')], { cwd: root, stdio: ['ignore', fd, fd] });
+  const proc: ChildProcess = spawn(process.execPath, [...imageNodeFlags(), cli(), 'proxy', '--config', config, '--upstream', upstream, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-dir', path.join(dir, 'logs')], {
+    cwd: root,
+    stdio: ['ignore', fd, fd],
+    env: { ...process.env, ...imageEnv() },
+  });
   closeSync(fd);
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const deadline = Date.now() + 60_000;
@@ -146,7 +154,7 @@ async function main(): Promise<void> {
   const upstream = await startUpstream();
   const rows: Row[] = [];
   try {
-    // The process at rest (tsx compiling the sources included): what every row starts from.
+    // The process at rest: what every row starts from.
     const idle = await startProxy(upstream.url, DEFAULT_BUDGET);
     try {
       rows.push({ scenario: 'idle', budget: '-', peakRssMiB: await peakRssMiB(idle.pid), ok: 0, requests: 0 });
