@@ -77,12 +77,7 @@ async function serve(): Promise<void> {
           continue;
         }
         if (options.degradeRefused === true && sourced?.has(i) !== true) appendOrDegrade(opened, id, payload, settled);
-        else {
-          opened.append(payload).then(
-            (a) => settled([id, a.seq, a.hash, a.ts]),
-            (err: unknown) => settled([id, toWireError(err)]),
-          );
-        }
+        else answer(opened.append(payload), id, null, settled);
       }
       return;
     }
@@ -108,14 +103,15 @@ async function serve(): Promise<void> {
 function appendOrDegrade(log: InProcessLog, id: number, payload: EntryPayload, settled: (r: WireAppended) => void): void {
   const first = log.tryAppend(payload);
   if (first instanceof Promise) return answer(first, id, null, settled);
-  if (!isPayloadInvalid(first.refused)) return settled([id, toWireError(first.refused)]);
-  const reason = (first.refused as Error).message;
-  const second = log.tryAppend(degradePayload(payload, reason));
-  if (second instanceof Promise) return answer(second, id, [reason, false], settled);
-  if (!isPayloadInvalid(second.refused)) return settled([id, toWireError(second.refused)]);
-  const third = log.tryAppend(degradePayload(payload, reason, true));
-  if (third instanceof Promise) return answer(third, id, [reason, true], settled);
-  settled([id, toWireError(third.refused)]);
+  let refused = first.refused;
+  const reason = (refused as Error).message;
+  for (const withoutBodies of [false, true]) {
+    if (!isPayloadInvalid(refused)) break;
+    const r = log.tryAppend(degradePayload(payload, reason, withoutBodies));
+    if (r instanceof Promise) return answer(r, id, [reason, withoutBodies], settled);
+    refused = r.refused;
+  }
+  settled([id, toWireError(refused)]);
 }
 
 function answer(r: Promise<AppendResult>, id: number, degraded: [reason: string, withoutBodies: boolean] | null, settled: (r: WireAppended) => void): void {

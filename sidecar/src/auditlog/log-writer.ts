@@ -352,10 +352,15 @@ class Writer implements InProcessLog {
     }
     this.outbox = this.spareOutbox ?? Buffer.allocUnsafe(OUTBOX_BYTES);
     this.spareOutbox = null;
+    this.emptyOutbox();
+    return { whole, data };
+  }
+
+  /** The outbox holds no line (its buffer is kept). */
+  private emptyOutbox(): void {
     this.outboxEnd = 0;
     this.outboxFrom = 0;
     this.outboxParts = null;
-    return { whole, data };
   }
 
   /** A batch's buffer, once written: kept for a later batch unless a large entry grew it. */
@@ -497,10 +502,7 @@ class Writer implements InProcessLog {
   private rejectPending(err: LlmauditError): void {
     const p = this.pending;
     this.pending = [];
-    // Their lines go with them.
-    this.outboxEnd = 0;
-    this.outboxFrom = 0;
-    this.outboxParts = null;
+    this.emptyOutbox(); // their lines go with them
     for (const item of p) item.reject(err);
     this.nextSeq = this.written;
     this.headHash = this.writtenHash;
