@@ -9,7 +9,7 @@ import { auditPolicyCrd } from '../../operator/src/api/crd.ts';
 import { costBoundProblems, defaultProblems, type Schema } from '../../operator/src/api/crd-admission.ts';
 import { parseAuditPolicy } from '../../operator/src/api/parse-policy.ts';
 import { repoRoot } from '../support/helm.ts';
-import { ENVTEST_SKIP_REASON, envtestAssets, eventually, startEnvtest, type Envtest } from './harness.ts';
+import { ENVTEST_SKIP_REASON, envtestAssets, eventually, kubectlWaitEstablished, startEnvtest, type Envtest } from './harness.ts';
 
 const run = promisify(execFile);
 const kubectlBin = path.join(repoRoot, '.tools/bin/kubectl');
@@ -86,7 +86,7 @@ describe.skipIf(envtestAssets() === undefined)('AuditPolicy CRD on a real API se
 
   it('kubectl apply -f charts/llmaudit/crds/ creates the CRD, which becomes Established', async () => {
     expect(await kubectl(env, 'apply', '-f', path.join(repoRoot, 'charts/llmaudit/crds/'))).toContain(`customresourcedefinition.apiextensions.k8s.io/${CRD_NAME} created`);
-    expect(await kubectl(env, 'wait', '--for=condition=Established', `crd/${CRD_NAME}`, '--timeout=30s')).toContain('condition met');
+    expect(await kubectlWaitEstablished(env, kubectlBin, CRD_NAME)).toContain('condition met');
     // Applying it again (an upgrade with no change) is a no-op.
     expect(await kubectl(env, 'apply', '-f', path.join(repoRoot, 'charts/llmaudit/crds/'))).toContain('unchanged');
   });

@@ -8,13 +8,16 @@
 // No controller-manager, scheduler or kubelet: admission (CRD validation and CEL, defaulting,
 // mutating webhooks with a `url:` clientConfig, RBAC, TokenRequest, server-side apply, dry-run,
 // watches) is the real thing; garbage collection and pod scheduling are not.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
+
+const execFileAsync = promisify(execFile);
 
 export interface Envtest {
   /** https://127.0.0.1:PORT */
@@ -296,5 +299,26 @@ export async function eventually<T>(fn: () => Promise<T | undefined>, what: stri
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr === undefined ? '' : `: ${String(lastErr)}`}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * `kubectl wait --for=condition=Established crd/<name>`, as a user runs it after `kubectl apply`.
+ * kubectl fails at once instead of waiting when it reads a CRD the API server has stored but whose
+ * establishing controller has not yet written any condition (`.status.conditions accessor error:
+ * <nil> is of the type <nil>`, kubernetes/kubernetes#66439); that answer, and only that one, is
+ * asked again. Returns kubectl's stdout.
+ */
+export async function kubectlWaitEstablished(env: Envtest, kubectlBin: string, crd: string, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
+    try {
+      const { stdout } = await execFileAsync(kubectlBin, ['--kubeconfig', env.kubeconfig, 'wait', '--for=condition=Established', `crd/${crd}`, `--timeout=${left}s`]);
+      return stdout;
+    } catch (err) {
+      const stderr = String((err as { stderr?: unknown }).stderr ?? '');
+      if (!stderr.includes('.status.conditions accessor error') || Date.now() > deadline) throw err;
+    }
   }
 }

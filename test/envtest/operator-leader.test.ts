@@ -16,7 +16,7 @@ import { ClientNodeKubeApi } from '../../operator/src/kube/client-node-api.ts';
 import { createOperatorMetrics } from '../../operator/src/metrics.ts';
 import { startOperator, type RunningOperator } from '../../operator/src/operator.ts';
 import { renderChart, repoRoot } from '../support/helm.ts';
-import { ENVTEST_SKIP_REASON, envtestAssets, eventually, startEnvtest, type Envtest } from './harness.ts';
+import { ENVTEST_SKIP_REASON, envtestAssets, eventually, kubectlWaitEstablished, startEnvtest, type Envtest } from './harness.ts';
 
 const run = promisify(execFile);
 const NS = 'llmaudit-system';
@@ -72,7 +72,7 @@ describe.skipIf(envtestAssets() === undefined)('leader election on a real Lease 
     await writeFile(file, objects.map((o) => stringify(o)).join('---\n'));
     const kubectl = path.join(repoRoot, '.tools/bin/kubectl');
     await run(kubectl, ['--kubeconfig', env.kubeconfig, 'apply', '--server-side', '-f', file], { cwd: repoRoot });
-    await run(kubectl, ['--kubeconfig', env.kubeconfig, 'wait', '--for=condition=Established', 'crd/auditpolicies.llmaudit.dev', '--timeout=30s']);
+    await kubectlWaitEstablished(env, kubectl, 'auditpolicies.llmaudit.dev');
     token = await env.serviceAccountToken(NS, chart.find((o) => o.kind === 'ServiceAccount')!.metadata.name);
   }, 90_000);
 

@@ -16,7 +16,7 @@ import type { WatchEvent } from '../../operator/src/kube/types.ts';
 import { createOperatorMetrics } from '../../operator/src/metrics.ts';
 import { startOperator, type RunningOperator } from '../../operator/src/operator.ts';
 import { renderChart, repoRoot, type K8sObject } from '../support/helm.ts';
-import { ENVTEST_SKIP_REASON, envtestAssets, eventually, startEnvtest, type Envtest } from './harness.ts';
+import { ENVTEST_SKIP_REASON, envtestAssets, eventually, kubectlWaitEstablished, startEnvtest, type Envtest } from './harness.ts';
 import { auditPolicyCrd } from '../../operator/src/api/crd.ts';
 
 const run = promisify(execFile);
@@ -49,7 +49,7 @@ describe.skipIf(envtestAssets() === undefined)('operator workload cache on a rea
     // The CRD as JSON, straight from its source (operator/src/api/crd.ts).
     const crd = await env.api('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', auditPolicyCrd());
     expect(crd.status).toBe(201);
-    await run(kubectlBin, ['--kubeconfig', env.kubeconfig, 'wait', '--for=condition=Established', 'crd/auditpolicies.llmaudit.dev', '--timeout=30s']);
+    await kubectlWaitEstablished(env, kubectlBin, 'auditpolicies.llmaudit.dev');
     await env.createNamespace(NS);
     await env.createNamespace(APP_NS);
     const rbac: K8sObject[] = chart.filter((o) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(o.kind));

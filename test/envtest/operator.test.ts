@@ -17,7 +17,7 @@ import { ClientNodeKubeApi } from '../../operator/src/kube/client-node-api.ts';
 import { createOperatorMetrics } from '../../operator/src/metrics.ts';
 import { startOperator, type RunningOperator } from '../../operator/src/operator.ts';
 import { renderChart, repoRoot, type K8sObject } from '../support/helm.ts';
-import { ENVTEST_SKIP_REASON, envtestAssets, eventually, startEnvtest, type Envtest } from './harness.ts';
+import { ENVTEST_SKIP_REASON, envtestAssets, eventually, kubectlWaitEstablished, startEnvtest, type Envtest } from './harness.ts';
 
 const run = promisify(execFile);
 const kubectlBin = path.join(repoRoot, '.tools/bin/kubectl');
@@ -127,7 +127,7 @@ describe.skipIf(envtestAssets() === undefined)('operator on a real API server (e
     chart = await renderChart([], NS);
     const crds = chart.filter((o) => o.kind === 'CustomResourceDefinition');
     await kubectlApply(crds, 'crds.yaml');
-    await run(kubectlBin, ['--kubeconfig', env.kubeconfig, 'wait', '--for=condition=Established', 'crd/auditpolicies.llmaudit.dev', '--timeout=30s']);
+    await kubectlWaitEstablished(env, kubectlBin, 'auditpolicies.llmaudit.dev');
     await env.createNamespace(NS);
     await env.createNamespace(APP_NS);
     // Exactly the chart's identity and RBAC.
