@@ -40,4 +40,31 @@ describe('BodyCapture', () => {
     const whole = body(EAGER_HASH_BYTES * 3);
     expect(capture(whole, 8192, 1 << 20, EAGER_HASH_BYTES + 8192 * 2)).toEqual({ buf: null, sha256: sha(whole), bytes: whole.length, truncated: false });
   });
+
+  it('gives back the whole body its reader already concatenated, instead of a second copy', () => {
+    // A 1 MiB request body was copied twice on the event loop: once to forward it, once more for the record.
+    const whole = body(EAGER_HASH_BYTES * 3 + 17);
+    for (const eager of [false, true]) {
+      const c = new BodyCapture(1 << 20);
+      const chunks = [];
+      for (let off = 0; off < whole.length; off += 8192) chunks.push(whole.subarray(off, off + 8192));
+      for (const ch of eager ? chunks : chunks.slice(0, 2)) c.push(ch);
+      const joined = Buffer.concat(eager ? chunks : chunks.slice(0, 2));
+      c.adoptWhole(joined);
+      expect(c.peek()).toBe(joined);
+      expect(c.finish()).toEqual({ buf: joined, sha256: sha(joined), bytes: joined.length, truncated: false });
+    }
+    // Not when the capture no longer holds every byte, nor when the lengths differ.
+    const over = new BodyCapture(1000);
+    over.push(whole.subarray(0, 600));
+    over.push(whole.subarray(600, 1200));
+    over.adoptWhole(whole.subarray(0, 1200));
+    expect(over.finish()).toEqual({ buf: null, sha256: sha(whole.subarray(0, 1200)), bytes: 1200, truncated: true });
+    const other = new BodyCapture(1 << 20);
+    other.push(whole.subarray(0, 100));
+    other.push(whole.subarray(100, 200));
+    other.adoptWhole(whole.subarray(0, 150));
+    const kept = other.peek();
+    expect(kept?.equals(whole.subarray(0, 200))).toBe(true);
+  });
 });

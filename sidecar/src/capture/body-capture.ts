@@ -78,6 +78,17 @@ export class BodyCapture {
     return this.over;
   }
 
+  /**
+   * The whole body as one buffer its reader already made of the same chunks, in order (the proxy
+   * concatenates a request body to forward it): kept instead of the chunks, so that peek() and
+   * finish() give it back rather than copying the body a second time. Ignored unless every byte
+   * pushed is still kept and `whole` is as long.
+   */
+  adoptWhole(whole: Buffer): void {
+    if (this.over || !this.keep || this.kept !== this.bytes || this.kept !== whole.length) return;
+    this.chunks = [whole];
+  }
+
   /** The bytes kept so far (whole body while under the cap). */
   peek(): Buffer | null {
     if (this.over || !this.keep) return null;

@@ -85,8 +85,11 @@ describe('parseJsonBodyInTurns: the value and verdict of parseJsonBody, a piece 
   it('decodes long strings a slice at a time to the same text, wherever the cuts fall (escapes, surrogate pairs, multi-byte characters)', async () => {
     // The content of a JSON string as sent: escapes of every kind, a pair as two escapes, UTF-8 of 2 to 4 bytes.
     const content = String.raw`é😀 \"quoted\" \\ back\\slash \n\t\u00e9\ud83d\ude00\u0041 \/ 中文 `.repeat(3);
+    // And runs without a single escape, which are taken as they are (DEL is not a control character to JSON).
+    const plain = `Données « reçues » 中文 😀 \x7f ${'plain text '.repeat(4)}`;
     for (let turn = 8; turn <= 40; turn++) {
       for (const text of [
+        `{"messages":[{"role":"user","content":"${plain}"},{"role":"user","content":"${plain}${content}${plain}"}],"model":"m"}`,
         `{"messages":[{"role":"user","content":"${content}"}],"model":"m"}`,
         `{"prompt":"${content}","${content}":1,"n":["${content}",{"x":["${content}"]}]}`,
         `{"a":"${content}","a":"${content}x","__proto__":"${content}"}`,
@@ -101,7 +104,9 @@ describe('parseJsonBodyInTurns: the value and verdict of parseJsonBody, a piece 
   });
 
   it('refuses a long string JSON.parse refuses (a control character, a bad or cut-short escape), and finds a lone surrogate in one', async () => {
-    for (const bad of [String.raw`abc\u12`, String.raw`abc\x41defghijk`, `abc${String.fromCharCode(1)}defghijklmnop`]) {
+    // Control characters also where no escape is near, in runs otherwise taken as they are.
+    const plainRun = 'plain text '.repeat(6);
+    for (const bad of [String.raw`abc\u12`, String.raw`abc\x41defghijk`, `abc${String.fromCharCode(1)}defghijklmnop`, `${plainRun}\t${plainRun}`, `${plainRun}\n`, `${plainRun}${String.fromCharCode(0x1f)}${plainRun}`, `${plainRun}\0`]) {
       const text = `{"m":[{"content":"${'x'.repeat(30)}${bad}"}],"model":"m"}`;
       const { whole, turns } = await both(text);
       expect(whole, bad).toBeUndefined();

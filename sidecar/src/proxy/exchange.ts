@@ -147,6 +147,7 @@ export async function handleExchange(ctx: ExchangeContext, listener: ListenerCon
       readingBody.delete(socket);
     }
     const reqBuf = head.ended ? (head.chunks.length === 1 ? (head.chunks[0] as Buffer) : Buffer.concat(head.chunks, head.bytes)) : null;
+    if (reqBuf !== null && head.chunks.length > 1) reqCapture.adoptWhole(reqBuf);
     // A compressed request body (Content-Encoding on the request, RFC 9110 §8.4) is decoded for
     // parsing and the stored copy; the upstream gets it as sent.
     const reqEnc = req.headers['content-encoding'];
