@@ -12,6 +12,7 @@ import type { Redis } from 'ioredis';
 import type { BucketSpec, Limiter, TakeResult } from './rate-limit.ts';
 import type { BudgetStore } from './budgets.ts';
 import type { RedisConfig } from './schema.ts';
+import { namedExport } from '../named-export.ts';
 
 // KEYS: the buckets. ARGV: per bucket capacity, refill per ms, cost. All-or-nothing: every level
 // is refilled and checked first, then either every bucket is charged or none is.
@@ -91,7 +92,7 @@ let ioredis: Promise<typeof Redis> | null = null;
  * Rejects as the constructor throws (a password file that cannot be read).
  */
 export async function openRedisStore(cfg: RedisConfig, onError: (err: Error) => void): Promise<RedisStore> {
-  const Client = await (ioredis ??= import('ioredis').then((m) => m.Redis));
+  const Client = await (ioredis ??= import('ioredis').then((m) => namedExport(m, 'Redis')));
   return new RedisStore(Client, cfg, onError);
 }
 

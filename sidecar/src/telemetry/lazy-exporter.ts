@@ -7,6 +7,7 @@
  */
 import type { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { namedExport } from '../named-export.ts';
 
 type ExporterConfig = NonNullable<ConstructorParameters<typeof OTLPTraceExporter>[0]>;
 type ResultCallback = Parameters<SpanExporter['export']>[1];
@@ -18,7 +19,7 @@ export class LazyOtlpExporter implements SpanExporter {
   readonly #exporter: Promise<SpanExporter>;
 
   constructor(config: ExporterConfig) {
-    this.#exporter = import('@opentelemetry/exporter-trace-otlp-http').then((m) => new m.OTLPTraceExporter(config));
+    this.#exporter = import('@opentelemetry/exporter-trace-otlp-http').then((m) => new (namedExport(m, 'OTLPTraceExporter'))(config));
     this.#exporter.catch(() => undefined); // reported by each export that needs it
   }
 
