@@ -5,7 +5,6 @@
 // dropped spans) and could not open its Redis store, while every test of the sources passed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -13,6 +12,7 @@ import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SPAN_KIND_CLIENT, startOtlpReceiver, type OtlpReceiver } from '../support/otlp-receiver.ts';
+import { freePort, startRedisServer } from '../support/redis-server.ts';
 import { loadWireFixture, startReplayUpstream, type ReplayUpstream } from '../support/replay-upstream.ts';
 import { buildStandaloneBundles, type Bundles } from './standalone-bundles.ts';
 
@@ -24,14 +24,6 @@ interface Running {
   lines: Array<Record<string, unknown>>;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 describe('the standalone bundle loads the packages it loads lazily', () => {
@@ -104,12 +96,9 @@ describe('the standalone bundle loads the packages it loads lazily', () => {
 
   it('keeps its rate limit in Redis (ioredis): the second request of a 1-per-minute limit is refused', async () => {
     const port = await freePort();
-    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work], { stdio: 'ignore' });
-    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
-    probe.on('error', () => {});
+    const server = await startRedisServer(port, work);
+    const probe = new Redis({ port, host: '127.0.0.1' });
     try {
-      await probe.connect().catch(() => {});
-      await probe.ping();
       const config = path.join(work, 'redis-limit.json');
       const prefix = `bundle-${Date.now()}:`;
       await writeFile(config, JSON.stringify({ governance: { rateLimits: { rules: [{ by: 'workload', requestsPerMinute: 1 }], redis: { url: `redis://127.0.0.1:${port}`, keyPrefix: prefix, timeoutMs: 2000, onUnavailable: 'block' } } } }));

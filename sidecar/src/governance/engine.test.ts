@@ -1,16 +1,15 @@
 // The engine's state: local buckets survive a config reload; with Redis, two replicas share one
 // limit and one budget through a real redis-server (started here on a free port, in a temp dir),
 // and when Redis goes away mid-test the policy's onUnavailable decides (allow by default, counted).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { parseSidecarConfig, type SidecarConfig } from '../config/index.ts';
 import { apiKeyFingerprint, createGovernance, type Governance } from './engine.ts';
 import type { RequestFacts } from './decide.ts';
+import { freePort, startRedisServer } from '../../../test/support/redis-server.ts';
 
 const KEY = Buffer.alloc(32, 1);
 
@@ -19,14 +18,6 @@ function config(governance: Record<string, unknown>, policy = 'team-a'): Sidecar
 }
 
 const facts = (): RequestFacts => ({ api: 'openai.chat', endpoint: 'openai', external: false, body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, bodyBytes: 80, headers: { authorization: 'Bearer sk-client' }, now: Date.now() });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 describe('local state across reloads', () => {
   it('a reloaded config keeps the buckets: a spent limit stays spent', async () => {
@@ -49,12 +40,7 @@ describe('Redis: one limit shared by every replica', () => {
   const failures: unknown[] = [];
 
   const startRedis = async () => {
-    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
-    probe.on('error', () => {});
-    await probe.connect().catch(() => {});
-    await probe.ping();
-    probe.disconnect();
+    server = await startRedisServer(port, dir);
   };
   const engine = () => {
     const e = createGovernance({ key: KEY, hooks: { storeFailure: (err) => failures.push(err) } });
