@@ -87,8 +87,12 @@ describe('parseJsonBodyInTurns: the value and verdict of parseJsonBody, a piece 
     const content = String.raw`é😀 \"quoted\" \\ back\\slash \n\t\u00e9\ud83d\ude00\u0041 \/ 中文 `.repeat(3);
     // And runs without a single escape, which are taken as they are (DEL is not a control character to JSON).
     const plain = `Données « reçues » 中文 😀 \x7f ${'plain text '.repeat(4)}`;
+    // All ASCII, taken whole; and ASCII with an escape late, after runs already checked.
+    const ascii = `${'plain ASCII text, no escape at all. '.repeat(3)}\x7f`;
+    const lateEscape = `${'plain ASCII text '.repeat(4)}${String.raw`\"quoted\" \\ and \n`}`;
     for (let turn = 8; turn <= 40; turn++) {
       for (const text of [
+        `{"messages":[{"role":"user","content":"${ascii}"},{"role":"user","content":"${lateEscape}"}],"system":"${ascii}${lateEscape}${ascii}"}`,
         `{"messages":[{"role":"user","content":"${plain}"},{"role":"user","content":"${plain}${content}${plain}"}],"model":"m"}`,
         `{"messages":[{"role":"user","content":"${content}"}],"model":"m"}`,
         `{"prompt":"${content}","${content}":1,"n":["${content}",{"x":["${content}"]}]}`,
@@ -96,6 +100,7 @@ describe('parseJsonBodyInTurns: the value and verdict of parseJsonBody, a piece 
       ]) {
         const buf = Buffer.from(text);
         const whole = parseJsonBody(buf, 'application/json');
+        expect(whole, text).toBeTypeOf('object');
         const turns = await parseJsonBodyInTurns(buf, 'application/json', { min: 0, turn, longString: 4 });
         same(turns, whole);
         expect(storedBody(buf, turns)).toEqual(storedBody(buf, whole));

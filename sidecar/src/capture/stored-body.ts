@@ -17,7 +17,7 @@
  * The round-trip check is one scan of the bytes outside strings (strings are skipped with
  * Buffer#indexOf) plus a count of the parsed members: no second serialization.
  */
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
@@ -508,11 +508,38 @@ function stringCut(buf: Buffer, from: number, to: number, bytes: number): number
  * the quoted text JSON.parse flattens, and the string it returns.
  */
 function verbatimContent(buf: Buffer, from: number, to: number): string | undefined {
+  return plainBytes(buf, from, to) ? buf.toString('utf8', from, to) : undefined;
+}
+
+/** True when the bytes hold no backslash and no control character (verbatimContent). */
+function plainBytes(buf: Buffer, from: number, to: number): boolean {
   const run = buf.subarray(from, to);
   // One memchr per byte value is ~5× faster than a loop over the bytes in JavaScript.
-  if (run.indexOf(0x5c) !== -1) return undefined;
-  for (let c = 0; c < 0x20; c++) if (run.indexOf(c) !== -1) return undefined;
-  return run.toString('utf8');
+  if (run.indexOf(0x5c) !== -1) return false;
+  for (let c = 0; c < 0x20; c++) if (run.indexOf(c) !== -1) return false;
+  return true;
+}
+
+/**
+ * The longest string content decoded in one turn when it is all ASCII and taken as it is: a copy
+ * of its bytes (~0.9 ms per MiB here, allocation included), against decoding it a run at a time
+ * and joining the runs (~1.9 ms, and twice the memory).
+ */
+const WHOLE_ASCII_MAX = 1024 * 1024;
+
+/**
+ * The value of a long string whose content (`from` to `to`) is ASCII without a backslash or a
+ * control character, or undefined: its runs are checked a turn each, and the whole is then
+ * decoded at once. Undefined at the first run that is not plain (the caller decodes run by run).
+ */
+async function wholeAsciiContent(buf: Buffer, from: number, to: number, turn: number): Promise<string | undefined> {
+  if (to - from > WHOLE_ASCII_MAX || !isAscii(buf.subarray(from, to))) return undefined;
+  for (let at = from; at < to; at += turn) {
+    await nextTurn();
+    if (!plainBytes(buf, at, Math.min(to, at + turn))) return undefined;
+  }
+  await nextTurn();
+  return buf.toString('latin1', from, to);
 }
 
 /** What a long string is replaced with in a piece's text: a string no body holds (a secret of this process), then its index. */
@@ -591,6 +618,11 @@ export async function parseJsonBodyInTurns(buf: Buffer | null, contentType: stri
       for (let k = 0; k < long.count; k++) {
         const to = long.at[2 * k + 1] as number;
         let at = (long.at[2 * k] as number) + 1;
+        const ascii = await wholeAsciiContent(buf, at, to, sizes.turn);
+        if (ascii !== undefined) {
+          strings.push(ascii);
+          continue;
+        }
         const parts: string[] = [];
         do {
           await nextTurn();
