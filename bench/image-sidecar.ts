@@ -15,8 +15,17 @@ import { dockerfileEnv, readImageConfig } from '../test/hardened/pod-sandbox.ts'
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const IMAGE_DOCKERFILE = path.join(root, 'Dockerfile.sidecar');
 
+let built: string | undefined;
+/**
+ * The llmaudit.mjs a bench runs: LLMAUDIT_BENCH_CLI (another build's) when set, else this
+ * checkout's standalone bundle, built once per process (standaloneCli).
+ */
+export function benchCli(): string {
+  return (built ??= process.env.LLMAUDIT_BENCH_CLI ?? standaloneCli());
+}
+
 /** Builds the standalone bundle of this checkout into a temporary directory (removed at exit); its llmaudit.mjs. */
-export function standaloneCli(): string {
+function standaloneCli(): string {
   const out = mkdtempSync(path.join(tmpdir(), 'llmaudit-bench-standalone-'));
   const r = spawnSync(process.execPath, [path.join(root, 'hack/build.mjs'), '--standalone', '--out-root', out], { cwd: root, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`hack/build.mjs --standalone failed: ${r.stderr}`);

@@ -49,7 +49,7 @@ import { existsSync } from 'node:fs';
 import { Pool } from 'undici';
 import { summarizeHeapSnapshot, type HeapSummary } from './heap-snapshot.ts';
 import { parseJsonBody, parseJsonBodyInTurns } from '../sidecar/src/capture/stored-body.ts';
-import { imageEnv, imageNodeFlags, standaloneCli } from './image-sidecar.ts';
+import { benchCli, imageEnv, imageNodeFlags } from './image-sidecar.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 /**
@@ -59,8 +59,7 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
  * loaded from node_modules) idles ~12 MiB higher. LLMAUDIT_BENCH_CLI: another build's llmaudit.mjs
  * instead (e.g. one built with --out-root).
  */
-let builtCli: string | undefined;
-const cli = (): string => (builtCli ??= process.env.LLMAUDIT_BENCH_CLI ?? standaloneCli());
+const cli = benchCli;
 
 const portkeyBin = path.join(root, 'node_modules/@portkey-ai/gateway/build/start-server.js');
 

@@ -23,11 +23,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { Agent, request } from 'undici';
-import { imageEnv, imageNodeFlags, standaloneCli } from './image-sidecar.ts';
+import { benchCli, imageEnv, imageNodeFlags } from './image-sidecar.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-let builtCli: string | undefined;
-const cli = (): string => (builtCli ??= process.env.LLMAUDIT_BENCH_CLI ?? standaloneCli());
+const cli = benchCli;
 const MiB = 1024 * 1024;
 const DEFAULT_BUDGET = 32 * MiB;
 const CONTAINER_LIMIT_MIB = 256;

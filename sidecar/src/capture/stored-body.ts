@@ -500,18 +500,11 @@ function stringCut(buf: Buffer, from: number, to: number, bytes: number): number
 }
 
 /**
- * The content of a string from `from` to `to` (between its quotes, or a run of it cut by
- * stringCut) as its value, when it holds no backslash and no control character: JSON reads such
- * bytes as they are, so their UTF-8 text is the value (the body is valid UTF-8, and a quote inside
- * would need a backslash). Undefined otherwise (then JSON.parse decodes the escapes, and refuses
- * the control characters). Spares a long prompt without escapes two copies of itself per run:
- * the quoted text JSON.parse flattens, and the string it returns.
+ * True when the bytes hold no backslash and no control character: JSON reads such bytes in a
+ * string as they are, so their UTF-8 text is the value (the body is valid UTF-8, and a quote
+ * inside would need a backslash). A run that is not plain goes to JSON.parse, which decodes its
+ * escapes and refuses its control characters.
  */
-function verbatimContent(buf: Buffer, from: number, to: number): string | undefined {
-  return plainBytes(buf, from, to) ? buf.toString('utf8', from, to) : undefined;
-}
-
-/** True when the bytes hold no backslash and no control character (verbatimContent). */
 function plainBytes(buf: Buffer, from: number, to: number): boolean {
   const run = buf.subarray(from, to);
   // One memchr per byte value is ~5× faster than a loop over the bytes in JavaScript.
@@ -521,25 +514,44 @@ function plainBytes(buf: Buffer, from: number, to: number): boolean {
 }
 
 /**
- * The longest string content decoded in one turn when it is all ASCII and taken as it is: a copy
- * of its bytes (~0.9 ms per MiB here, allocation included), against decoding it a run at a time
- * and joining the runs (~1.9 ms, and twice the memory).
+ * The longest string content decoded in one turn when it is all ASCII and plain: a copy of its
+ * bytes (~0.9 ms per MiB here, allocation included), against decoding it a run at a time and
+ * joining the runs (~1.9 ms, and twice the memory).
  */
 const WHOLE_ASCII_MAX = 1024 * 1024;
 
 /**
- * The value of a long string whose content (`from` to `to`) is ASCII without a backslash or a
- * control character, or undefined: its runs are checked a turn each, and the whole is then
- * decoded at once. Undefined at the first run that is not plain (the caller decodes run by run).
+ * The value of a long string (its content from `from` to `to`), a run of about `turn` bytes per
+ * turn: a plain run is its UTF-8 text, any other is decoded by JSON.parse. An ASCII string of at
+ * most WHOLE_ASCII_MAX bytes is not decoded run by run while its runs are plain: its plain prefix
+ * is copied into one string, at the end or at the first run that is not plain. The parts are
+ * joined once, flat: a rope of them would be copied flat by the first reader that needs it.
  */
-async function wholeAsciiContent(buf: Buffer, from: number, to: number, turn: number): Promise<string | undefined> {
-  if (to - from > WHOLE_ASCII_MAX || !isAscii(buf.subarray(from, to))) return undefined;
-  for (let at = from; at < to; at += turn) {
+async function longStringValue(buf: Buffer, from: number, to: number, turn: number): Promise<string> {
+  const parts: string[] = [];
+  // While set, the plain ASCII prefix from `from` is not decoded yet.
+  let asciiPrefix = to - from <= WHOLE_ASCII_MAX && isAscii(buf.subarray(from, to));
+  let at = from;
+  do {
     await nextTurn();
-    if (!plainBytes(buf, at, Math.min(to, at + turn))) return undefined;
+    const cut = stringCut(buf, at, to, turn);
+    if (plainBytes(buf, at, cut)) {
+      if (!asciiPrefix) parts.push(buf.toString('utf8', at, cut));
+    } else {
+      if (asciiPrefix) {
+        asciiPrefix = false;
+        if (at > from) parts.push(buf.toString('latin1', from, at));
+        await nextTurn();
+      }
+      parts.push(JSON.parse(`"${buf.toString('utf8', at, cut)}"`) as string);
+    }
+    at = cut;
+  } while (at < to);
+  if (asciiPrefix) {
+    await nextTurn();
+    return buf.toString('latin1', from, to);
   }
-  await nextTurn();
-  return buf.toString('latin1', from, to);
+  return parts.length === 1 ? (parts[0] as string) : parts.join('');
 }
 
 /** What a long string is replaced with in a piece's text: a string no body holds (a secret of this process), then its index. */
@@ -615,24 +627,7 @@ export async function parseJsonBodyInTurns(buf: Buffer | null, contentType: stri
     if (pieces === null) parsed = JSON.parse(buf.toString('utf8'));
     else {
       const strings: string[] = [];
-      for (let k = 0; k < long.count; k++) {
-        const to = long.at[2 * k + 1] as number;
-        let at = (long.at[2 * k] as number) + 1;
-        const ascii = await wholeAsciiContent(buf, at, to, sizes.turn);
-        if (ascii !== undefined) {
-          strings.push(ascii);
-          continue;
-        }
-        const parts: string[] = [];
-        do {
-          await nextTurn();
-          const cut = stringCut(buf, at, to, sizes.turn);
-          parts.push(verbatimContent(buf, at, cut) ?? (JSON.parse(`"${buf.toString('utf8', at, cut)}"`) as string));
-          at = cut;
-        } while (at < to);
-        // Joined once, flat: a rope of the parts would be copied flat by the first reader that needs it.
-        strings.push(parts.length === 1 ? (parts[0] as string) : parts.join(''));
-      }
+      for (let k = 0; k < long.count; k++) strings.push(await longStringValue(buf, (long.at[2 * k] as number) + 1, long.at[2 * k + 1] as number, sizes.turn));
       const root: Record<string, unknown> = {};
       for (const p of pieces) {
         await nextTurn();
